@@ -1,0 +1,69 @@
+//! An HTTP response cache for [`reqwest`], as a [`reqwest_middleware`] layer, whose shared store
+//! is an Amazon DynamoDB table.
+//!
+//! Every instance of a service, and every invocation of an AWS Lambda function, sees the same
+//! cache, and there is no server to run. Caching follows RFC 9111 as a private cache (through
+//! [`http_cache_semantics`]); a store that fails, throttles or is slow is skipped, never the
+//! reason a request fails.
+//!
+//! ```toml
+//! [dependencies]
+//! reqwest = "0.13"
+//! reqwest-middleware = "0.5"
+//! reqwest-dynamodb-cache = "0.1"
+//! aws-config = "1"
+//! tokio = { version = "1", features = ["full"] }
+//! ```
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let store = DynamoDbStore::builder()
+//!     .table_name("http_cache") // the default
+//!     .build(&aws)
+//!     .await?; // creates the table if it is missing
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(
+//!         CacheMiddleware::builder(store)
+//!             .expire_after(Duration::from_secs(3600))
+//!             .build(),
+//!     )
+//!     .build();
+//! let resp = client.get("https://example.com/").send().await?;
+//! println!("{:?}", resp.extensions().get::<CacheStatus>());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces, one module each: [`key`] (cache keys), `policy` (freshness, wrapping
+//! `http-cache-semantics`), [`StoredResponse`] (the stored model), [`CacheStore`] with
+//! [`DynamoDbStore`] and [`MemoryStore`], [`codec`] (entry ⇄ DynamoDB item) and
+//! [`CacheMiddleware`], which strings them together.
+#![deny(missing_docs, unreachable_pub, unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+mod clock;
+pub mod codec;
+mod entry;
+mod error;
+pub mod key;
+mod metrics;
+mod middleware;
+mod policy;
+mod status;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::ItemFormat;
+pub use entry::StoredResponse;
+pub use error::{BuildError, StoreError};
+pub use key::CacheKey;
+pub use metrics::MetricsSnapshot;
+pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
+pub use status::{CacheStatus, NotStored};
+pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
+pub use store::memory::MemoryStore;
+pub use store::CacheStore;

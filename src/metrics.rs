@@ -1,0 +1,87 @@
+//! Counters the middleware keeps, readable as a snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::{CacheStatus, NotStored};
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    revalidated: AtomicU64,
+    stored: AtomicU64,
+    not_stored: AtomicU64,
+    bypassed: AtomicU64,
+    too_large: AtomicU64,
+    store_faults: AtomicU64,
+    corrupt: AtomicU64,
+    bytes_stored: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, status: CacheStatus) {
+        let counter = match status {
+            CacheStatus::Hit => &self.hits,
+            CacheStatus::Revalidated => &self.revalidated,
+            CacheStatus::Stored => &self.stored,
+            CacheStatus::Bypassed => &self.bypassed,
+            CacheStatus::NotStored(reason) => {
+                if reason == NotStored::TooLarge {
+                    self.too_large.fetch_add(1, Relaxed);
+                }
+                &self.not_stored
+            }
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn store_fault(&self) {
+        self.store_faults.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn corrupt(&self) {
+        self.corrupt.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn bytes_stored(&self, n: usize) {
+        self.bytes_stored.fetch_add(n as u64, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            hits: self.hits.load(Relaxed),
+            revalidated: self.revalidated.load(Relaxed),
+            stored: self.stored.load(Relaxed),
+            not_stored: self.not_stored.load(Relaxed),
+            bypassed: self.bypassed.load(Relaxed),
+            too_large: self.too_large.load(Relaxed),
+            store_faults: self.store_faults.load(Relaxed),
+            corrupt_items: self.corrupt.load(Relaxed),
+            bytes_stored: self.bytes_stored.load(Relaxed),
+        }
+    }
+}
+
+/// The middleware's counters at one moment, from
+/// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Responses served fresh from the store.
+    pub hits: u64,
+    /// Stale entries revalidated with a 304.
+    pub revalidated: u64,
+    /// Origin responses stored.
+    pub stored: u64,
+    /// Origin responses not stored, for any reason.
+    pub not_stored: u64,
+    /// Requests the cache did not handle.
+    pub bypassed: u64,
+    /// Responses not stored because they were too large (part of `not_stored`).
+    pub too_large: u64,
+    /// Store calls that failed or timed out (lookups and writes).
+    pub store_faults: u64,
+    /// Stored items that did not decode and were treated as misses.
+    pub corrupt_items: u64,
+    /// Bytes of response bodies written to the store.
+    pub bytes_stored: u64,
+}
