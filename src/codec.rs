@@ -91,7 +91,10 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
     item.insert(EXPIRES_ATTR.into(), AttributeValue::S(iso(entry.expires)));
     if ttl {
         if let Some(until) = entry.retain_until {
-            item.insert(TTL_ATTR.into(), AttributeValue::N(epoch_secs(until).to_string()));
+            item.insert(
+                TTL_ATTR.into(),
+                AttributeValue::N(epoch_secs(until).to_string()),
+            );
         }
     }
     match format {
@@ -123,16 +126,25 @@ fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
     let mut doc = HashMap::with_capacity(12);
     let s = |v: String| AttributeValue::S(v);
     doc.insert("v".into(), AttributeValue::N(DOCUMENT_VERSION.into()));
-    doc.insert("status".into(), AttributeValue::N(entry.status.as_u16().to_string()));
+    doc.insert(
+        "status".into(),
+        AttributeValue::N(entry.status.as_u16().to_string()),
+    );
     doc.insert("http_version".into(), s(version_text(entry.version).into()));
     doc.insert("method".into(), s(entry.method.as_str().into()));
     doc.insert("url".into(), s(entry.url.clone()));
     doc.insert("headers".into(), headers_doc(&entry.headers));
-    doc.insert("request_headers".into(), headers_doc(&entry.request_headers));
+    doc.insert(
+        "request_headers".into(),
+        headers_doc(&entry.request_headers),
+    );
     doc.insert("created_at".into(), s(iso(entry.created_at)));
     doc.insert("expires".into(), s(iso(entry.expires)));
     if let Some(secs) = entry.heuristic_max_age {
-        doc.insert("heuristic_max_age".into(), AttributeValue::N(secs.to_string()));
+        doc.insert(
+            "heuristic_max_age".into(),
+            AttributeValue::N(secs.to_string()),
+        );
     }
     let body = match std::str::from_utf8(&entry.body) {
         Ok(text) => AttributeValue::S(text.to_owned()),
@@ -178,9 +190,7 @@ pub fn decode(mut item: Item) -> Result<StoredResponse, StoreError> {
                 _ => return Err(corrupt("binary item without a B `body`")),
             };
             match bytes.split_first() {
-                Some((&BINARY_TAG, meta)) => {
-                    binary::decode(meta, Bytes::from(body), retain_until)
-                }
+                Some((&BINARY_TAG, meta)) => binary::decode(meta, Bytes::from(body), retain_until),
                 #[cfg(feature = "zstd")]
                 Some((&BINARY_ZSTD_TAG, meta)) => {
                     let meta = zstd::bulk::decompress(meta, BINCODE_LIMIT)
@@ -215,8 +225,8 @@ fn from_document(
         Some(AttributeValue::S(s)) => Ok(s),
         _ => Err(corrupt(format!("`{name}` missing or not S"))),
     };
-    let method = Method::from_bytes(take_s("method")?.as_bytes())
-        .map_err(|_| corrupt("bad method"))?;
+    let method =
+        Method::from_bytes(take_s("method")?.as_bytes()).map_err(|_| corrupt("bad method"))?;
     let url = take_s("url")?;
     let version = parse_version(&take_s("http_version")?)?;
     let created_at = parse_iso(&take_s("created_at")?)?;
@@ -226,7 +236,9 @@ fn from_document(
         _ => return Err(corrupt("`status` missing or not N")),
     };
     let heuristic_max_age = match doc.remove("heuristic_max_age") {
-        Some(AttributeValue::N(n)) => Some(n.parse().map_err(|_| corrupt("bad heuristic_max_age"))?),
+        Some(AttributeValue::N(n)) => {
+            Some(n.parse().map_err(|_| corrupt("bad heuristic_max_age"))?)
+        }
         None => None,
         Some(_) => return Err(corrupt("`heuristic_max_age` not N")),
     };
@@ -314,7 +326,9 @@ fn parse_iso(s: &str) -> Result<SystemTime, StoreError> {
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn epoch_millis(t: SystemTime) -> u64 {
@@ -406,7 +420,8 @@ mod binary {
                 30 => Version::HTTP_3,
                 _ => return Err(corrupt("bad version")),
             },
-            method: Method::from_bytes(meta.method.as_bytes()).map_err(|_| corrupt("bad method"))?,
+            method: Method::from_bytes(meta.method.as_bytes())
+                .map_err(|_| corrupt("bad method"))?,
             url: meta.url,
             headers: unpairs(meta.headers)?,
             request_headers: unpairs(meta.request_headers)?,
@@ -423,7 +438,9 @@ mod binary {
 /// of every value, with 3 bytes of overhead per map or list, 1 byte per element, and numbers
 /// counted by significant digits.
 pub fn item_size(item: &Item) -> usize {
-    item.iter().map(|(name, v)| name.len() + value_size(v)).sum()
+    item.iter()
+        .map(|(name, v)| name.len() + value_size(v))
+        .sum()
 }
 
 fn value_size(v: &AttributeValue) -> usize {
@@ -541,7 +558,10 @@ mod tests {
         };
         assert_eq!(doc["body"], AttributeValue::S("hello".into()));
         assert_eq!(doc["v"], AttributeValue::N("1".into()));
-        assert_eq!(doc["created_at"], AttributeValue::S("2026-09-21T14:13:20.123Z".into()));
+        assert_eq!(
+            doc["created_at"],
+            AttributeValue::S("2026-09-21T14:13:20.123Z".into())
+        );
         let AttributeValue::M(h) = &doc["headers"] else {
             panic!()
         };

@@ -25,12 +25,8 @@ pub const REDACTED: &str = "REDACTED";
 
 /// requests-cache's default ignored parameters: credentials commonly passed as query
 /// parameters or headers.
-pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = &[
-    "Authorization",
-    "X-API-KEY",
-    "access_token",
-    "api_key",
-];
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] =
+    &["Authorization", "X-API-KEY", "access_token", "api_key"];
 
 /// Request headers that carry the caller's identity.
 const CREDENTIAL_HEADERS: [HeaderName; 3] = [
@@ -117,7 +113,7 @@ impl KeyRules {
 
     fn is_ignored_param(&self, raw_name: &str) -> bool {
         let name = percent_decode(raw_name);
-        self.ignored_parameters.iter().any(|p| *p == name)
+        self.ignored_parameters.contains(&name)
     }
 
     /// The key of a request. `body` is the request body for methods that have one.
@@ -283,7 +279,12 @@ mod tests {
     #[test]
     fn normalization_makes_equivalent_urls_equal() {
         let rules = KeyRules::default();
-        let a = key(&rules, Method::GET, "HTTPS://Example.COM:443/p?b=2&a=1#frag", &[]);
+        let a = key(
+            &rules,
+            Method::GET,
+            "HTTPS://Example.COM:443/p?b=2&a=1#frag",
+            &[],
+        );
         let b = key(&rules, Method::GET, "https://example.com/p?a=1&b=2", &[]);
         assert_eq!(a, b);
         assert_eq!(
@@ -300,10 +301,16 @@ mod tests {
     fn different_requests_differ() {
         let rules = KeyRules::default();
         let base = key(&rules, Method::GET, "https://example.com/p", &[]);
-        assert_ne!(base, key(&rules, Method::HEAD, "https://example.com/p", &[]));
+        assert_ne!(
+            base,
+            key(&rules, Method::HEAD, "https://example.com/p", &[])
+        );
         assert_ne!(base, key(&rules, Method::GET, "https://example.com/q", &[]));
         assert_ne!(base, key(&rules, Method::GET, "http://example.com/p", &[]));
-        assert_ne!(base, key(&rules, Method::GET, "https://example.com/p?x", &[]));
+        assert_ne!(
+            base,
+            key(&rules, Method::GET, "https://example.com/p?x", &[])
+        );
         let with_body = rules
             .key_for(
                 &Method::GET,
@@ -335,13 +342,33 @@ mod tests {
     #[test]
     fn ignored_parameters_leave_the_key_and_are_redacted() {
         let rules = KeyRules::default();
-        let a = key(&rules, Method::GET, "https://e.com/p?q=1&api_key=SECRET1", &[]);
-        let b = key(&rules, Method::GET, "https://e.com/p?api_key=SECRET2&q=1", &[]);
+        let a = key(
+            &rules,
+            Method::GET,
+            "https://e.com/p?q=1&api_key=SECRET1",
+            &[],
+        );
+        let b = key(
+            &rules,
+            Method::GET,
+            "https://e.com/p?api_key=SECRET2&q=1",
+            &[],
+        );
         let c = key(&rules, Method::GET, "https://e.com/p?q=1", &[]);
         assert_eq!(a, b);
         assert_eq!(a, c);
-        let a = key(&rules, Method::GET, "https://e.com/p", &[("x-api-key", "S1")]);
-        let b = key(&rules, Method::GET, "https://e.com/p", &[("x-api-key", "S2")]);
+        let a = key(
+            &rules,
+            Method::GET,
+            "https://e.com/p",
+            &[("x-api-key", "S1")],
+        );
+        let b = key(
+            &rules,
+            Method::GET,
+            "https://e.com/p",
+            &[("x-api-key", "S2")],
+        );
         assert_eq!(a, b, "ignored headers are not in the key");
 
         let url = Url::parse("https://u:pw@e.com/p?q=1&api_key=SECRET&access_token=T#f").unwrap();

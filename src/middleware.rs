@@ -232,6 +232,8 @@ const CALLER_CONDITIONALS: [HeaderName; 6] = [
     header::RANGE,
 ];
 
+// Short-lived and moved at most twice per request: boxing the entry would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Lookup {
     Found(StoredResponse),
     Absent,
@@ -411,7 +413,9 @@ impl Middleware for CacheMiddleware {
         if let Some(entry) = stale {
             if resp.status() == StatusCode::NOT_MODIFIED {
                 if policy::not_modified_matches(&entry.headers, resp.headers()) {
-                    return Ok(self.revalidated(&key, &view, &request_url, entry, resp).await);
+                    return Ok(self
+                        .revalidated(&key, &view, &request_url, entry, resp)
+                        .await);
                 }
                 if let Some(plain) = retry {
                     let resp = next.run(plain, extensions).await?;
@@ -552,4 +556,3 @@ fn rebuild(mut parts: http::response::Parts, url: Url, body: reqwest::Body) -> R
     }
     Response::from(http::Response::from_parts(parts, body))
 }
-

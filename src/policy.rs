@@ -348,7 +348,12 @@ mod tests {
     fn max_age_sets_expiry_and_ttl() {
         let now = UNIX_EPOCH + T0;
         let plan = rules(None)
-            .plan(&get(), StatusCode::OK, &headers(&[("cache-control", "max-age=60")]), now)
+            .plan(
+                &get(),
+                StatusCode::OK,
+                &headers(&[("cache-control", "max-age=60")]),
+                now,
+            )
             .unwrap();
         assert_eq!(plan.expires, now + Duration::from_secs(60));
         assert_eq!(plan.retain_until, plan.expires, "no validator, no window");
@@ -357,7 +362,10 @@ mod tests {
                 &get(),
                 StatusCode::OK,
                 &headers(&[
-                    ("cache-control", "max-age=60, stale-while-revalidate=30, stale-if-error=300"),
+                    (
+                        "cache-control",
+                        "max-age=60, stale-while-revalidate=30, stale-if-error=300",
+                    ),
                     ("etag", "\"v1\""),
                 ]),
                 now,
@@ -374,20 +382,41 @@ mod tests {
     fn expire_after_only_fills_in_missing_freshness() {
         let now = UNIX_EPOCH + T0;
         let r = rules(Some(ExpireAfter::After(Duration::from_secs(100))));
-        let plan = r.plan(&get(), StatusCode::OK, &HeaderMap::new(), now).unwrap();
+        let plan = r
+            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .unwrap();
         assert_eq!(plan.expires, now + Duration::from_secs(100));
         let plan = r
-            .plan(&get(), StatusCode::OK, &headers(&[("cache-control", "max-age=5")]), now)
+            .plan(
+                &get(),
+                StatusCode::OK,
+                &headers(&[("cache-control", "max-age=5")]),
+                now,
+            )
             .unwrap();
-        assert_eq!(plan.expires, now + Duration::from_secs(5), "the response wins");
         assert_eq!(
-            r.plan(&get(), StatusCode::OK, &headers(&[("cache-control", "no-store")]), now)
-                .unwrap_err(),
+            plan.expires,
+            now + Duration::from_secs(5),
+            "the response wins"
+        );
+        assert_eq!(
+            r.plan(
+                &get(),
+                StatusCode::OK,
+                &headers(&[("cache-control", "no-store")]),
+                now
+            )
+            .unwrap_err(),
             Refusal::NotStorable
         );
         assert!(
-            r.plan(&get(), StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), now)
-                .is_err(),
+            r.plan(
+                &get(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &HeaderMap::new(),
+                now
+            )
+            .is_err(),
             "5xx is not heuristically cacheable"
         );
         let never = rules(Some(ExpireAfter::Never))
@@ -395,7 +424,9 @@ mod tests {
             .unwrap();
         assert!(never.expires > now + Duration::from_secs(9 * 365 * 24 * 3600));
         let immediately = rules(Some(ExpireAfter::Immediately));
-        assert!(immediately.plan(&get(), StatusCode::OK, &HeaderMap::new(), now).is_err());
+        assert!(immediately
+            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .is_err());
         let plan = immediately
             .plan(&get(), StatusCode::OK, &headers(&[("etag", "\"x\"")]), now)
             .unwrap();
@@ -405,7 +436,9 @@ mod tests {
     #[test]
     fn without_freshness_or_validators_nothing_is_stored() {
         let now = UNIX_EPOCH + T0;
-        assert!(rules(None).plan(&get(), StatusCode::OK, &HeaderMap::new(), now).is_err());
+        assert!(rules(None)
+            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .is_err());
     }
 
     #[test]
@@ -442,6 +475,9 @@ mod tests {
         assert_eq!(stored["cache-control"], "max-age=60");
         assert_eq!(stored["content-length"], "5");
         assert_eq!(stored.get_all("x-a").iter().count(), 2);
-        assert!(!not_modified_matches(&stored, &headers(&[("etag", "\"v2\"")])));
+        assert!(!not_modified_matches(
+            &stored,
+            &headers(&[("etag", "\"v2\"")])
+        ));
     }
 }

@@ -1,0 +1,310 @@
+//! The common path: a miss is stored, a hit never reaches the origin and is the same response.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, DynamoDbStore, ItemFormat, MemoryStore, NotStored,
+};
+
+use crate::support::*;
+
+fn status(resp: &reqwest::Response) -> CacheStatus {
+    *resp
+        .extensions()
+        .get::<CacheStatus>()
+        .expect("every response carries a CacheStatus")
+}
+
+/// Status, headers (every value; the order of one name's values kept, names sorted, since the
+/// console format stores headers as a map), final URL and body of a response.
+async fn snapshot(resp: reqwest::Response) -> (u16, Vec<(String, Vec<u8>)>, String, Vec<u8>) {
+    let code = resp.status().as_u16();
+    let mut headers: Vec<_> = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str() != "age")
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let url = resp.url().to_string();
+    (code, headers, url, resp.bytes().await.unwrap().to_vec())
+}
+
+async fn hit_is_identical_to_miss(store: impl reqwest_dynamodb_cache::CacheStore) {
+    let origin = Origin::start().await;
+    let body: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    origin.route(
+        "/data",
+        Route::ok(body.clone())
+            .header("cache-control", "max-age=60")
+            .header("content-type", "application/octet-stream")
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .header("x-multi", "one")
+            .header("x-multi", "two")
+            .header("x-latin1", b"caf\xe9"),
+    );
+    let cache = CacheMiddleware::builder(store).build();
+    let client = http_client(&cache);
+
+    let first = client.get(origin.url("/data")).send().await.unwrap();
+    assert_eq!(status(&first), CacheStatus::Stored);
+    let first = snapshot(first).await;
+    let second = client.get(origin.url("/data")).send().await.unwrap();
+    assert_eq!(status(&second), CacheStatus::Hit);
+    assert!(
+        second.headers().contains_key("age"),
+        "RFC 9111 §5.1: Age on every hit"
+    );
+    let second = snapshot(second).await;
+
+    assert_eq!(
+        origin.hits("/data"),
+        1,
+        "a fresh hit never reaches the origin"
+    );
+    assert_eq!(
+        (&first.0, &first.1, &first.2),
+        (&second.0, &second.1, &second.2)
+    );
+    assert!(first.3 == body && second.3 == body, "bodies differ");
+    let multi: Vec<_> = second.1.iter().filter(|(n, _)| n == "x-multi").collect();
+    assert_eq!(multi.len(), 2, "repeated headers survive, in order");
+    assert_eq!(multi[0].1, b"one");
+    let m = cache.metrics();
+    assert_eq!((m.hits, m.stored), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_hit_never_reaches_origin_and_is_identical() {
+    let db = dynamodb().await;
+    hit_is_identical_to_miss(store(&db).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_format_hit_is_identical() {
+    let db = dynamodb().await;
+    let store = DynamoDbStore::builder()
+        .table_name(table_name())
+        .format(ItemFormat::Binary)
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    hit_is_identical_to_miss(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_hit_is_identical() {
+    hit_is_identical_to_miss(MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn final_url_after_a_redirect_is_kept() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    origin.route("/old", Route::ok("").status(302).header("location", "/new"));
+    origin.route(
+        "/new",
+        Route::ok("moved here").header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store(&db).await).build();
+    let client = http_client(&cache);
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.get(origin.url("/old")).send().await.unwrap();
+        assert_eq!(status(&resp), expected);
+        assert_eq!(resp.url().as_str(), origin.url("/new"));
+        assert_eq!(resp.text().await.unwrap(), "moved here");
+    }
+    assert_eq!(origin.hits("/new"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn document_format_is_readable_in_the_console() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/text",
+        Route::ok("plain text").header("cache-control", "max-age=60"),
+    );
+    origin.route(
+        "/bin",
+        Route::ok(vec![0u8, 0xff, 0xfe]).header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    for path in ["/text", "/bin"] {
+        client.get(origin.url(path)).send().await.unwrap();
+    }
+    let text_key = cache
+        .key_for(&client.get(origin.url("/text")).build().unwrap())
+        .unwrap();
+    let item = raw_item(&store, &text_key).await.unwrap();
+    let AttributeValue::M(doc) = &item["value"] else {
+        panic!("value is a map: {item:?}")
+    };
+    assert_eq!(doc["body"], AttributeValue::S("plain text".into()));
+    assert_eq!(doc["v"], AttributeValue::N("1".into()));
+    assert_eq!(doc["status"], AttributeValue::N("200".into()));
+    assert_eq!(doc["method"], AttributeValue::S("GET".into()));
+    assert!(matches!(&doc["created_at"], AttributeValue::S(s) if s.ends_with('Z')));
+    assert_eq!(item["url"], AttributeValue::S(origin.url("/text")));
+
+    let bin_key = cache
+        .key_for(&client.get(origin.url("/bin")).build().unwrap())
+        .unwrap();
+    let item = raw_item(&store, &bin_key).await.unwrap();
+    let AttributeValue::M(doc) = &item["value"] else {
+        panic!()
+    };
+    assert!(matches!(&doc["body"], AttributeValue::B(b) if b.as_ref() == [0, 0xff, 0xfe]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_that_does_not_decode_is_a_miss_then_overwritten() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/x",
+        Route::ok("fresh").header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    let key = cache
+        .key_for(&client.get(origin.url("/x")).build().unwrap())
+        .unwrap();
+    // Another program's item under the same key.
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .item("key", AttributeValue::S(store.item_key(&key)))
+        .item("value", AttributeValue::S("not ours".into()))
+        .send()
+        .await
+        .unwrap();
+    let resp = client.get(origin.url("/x")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    assert_eq!(resp.text().await.unwrap(), "fresh");
+    assert_eq!(cache.metrics().corrupt_items, 1);
+    let resp = client.get(origin.url("/x")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(origin.hits("/x"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_and_head_are_cached_other_methods_pass_through() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/r",
+        Route::ok("body").header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store(&db).await).build();
+    let client = http_client(&cache);
+
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.head(origin.url("/r")).send().await.unwrap();
+        assert_eq!(status(&resp), expected);
+        assert_eq!(resp.text().await.unwrap(), "");
+    }
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.get(origin.url("/r")).send().await.unwrap();
+        assert_eq!(status(&resp), expected);
+        assert_eq!(resp.text().await.unwrap(), "body");
+    }
+    assert_eq!(origin.hits("/r"), 2, "HEAD and GET each fetched once");
+    for _ in 0..2 {
+        let resp = client
+            .post(origin.url("/r"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), CacheStatus::Bypassed);
+        let resp = client.delete(origin.url("/r")).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Bypassed);
+    }
+    assert_eq!(origin.hits("/r"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_that_may_not_be_stored_are_returned_unstored() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/ns",
+        Route::ok("a").header("cache-control", "no-store, max-age=60"),
+    );
+    origin.route("/plain", Route::ok("b"));
+    origin.route(
+        "/err",
+        Route::ok("c")
+            .status(500)
+            .header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store(&db).await)
+        .allowed_statuses([200])
+        .build();
+    let client = http_client(&cache);
+    for (path, reason) in [
+        ("/ns", NotStored::NotStorable),
+        ("/plain", NotStored::NotStorable),
+        ("/err", NotStored::StatusNotAllowed),
+    ] {
+        for _ in 0..2 {
+            let resp = client.get(origin.url(path)).send().await.unwrap();
+            assert_eq!(status(&resp), CacheStatus::NotStored(reason), "{path}");
+        }
+        assert_eq!(origin.hits(path), 2, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_split_entries_and_are_never_stored() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/me",
+        Route::ok("private data")
+            .header("cache-control", "max-age=60")
+            .header("vary", "authorization"),
+    );
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    let get = |token: &'static str| {
+        client
+            .get(origin.url("/me?api_key=KEYSECRET&q=1"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-api-key", "HEADERSECRET")
+            .send()
+    };
+    assert_eq!(status(&get("TOKENONE").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("TOKENTWO").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("TOKENONE").await.unwrap()), CacheStatus::Hit);
+    let hit = get("TOKENONE").await.unwrap();
+    assert_eq!(
+        hit.url().as_str(),
+        origin.url("/me?api_key=KEYSECRET&q=1"),
+        "the caller's URL comes back as sent"
+    );
+    assert_eq!(origin.hits("/me"), 2);
+
+    let scan = store
+        .client()
+        .scan()
+        .table_name(store.table_name())
+        .send()
+        .await
+        .unwrap();
+    let dump = format!("{:?}", scan.items());
+    assert_eq!(scan.items().len(), 2);
+    for secret in ["TOKENONE", "TOKENTWO", "KEYSECRET", "HEADERSECRET"] {
+        assert!(
+            !dump.contains(secret),
+            "{secret} found in the table: {dump}"
+        );
+    }
+    assert!(dump.contains("REDACTED"));
+}

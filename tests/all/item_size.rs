@@ -1,0 +1,212 @@
+//! DynamoDB's 400 KB item limit: our count agrees with the server's to the byte, oversize
+//! responses are returned whole and not stored, and a body announced too large is never
+//! buffered.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest_dynamodb_cache::codec::{self, ItemFormat, MAX_ITEM_SIZE};
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, NotStored, StoreError, StoredResponse,
+};
+
+use crate::support::*;
+
+fn status(resp: &reqwest::Response) -> CacheStatus {
+    *resp.extensions().get::<CacheStatus>().unwrap()
+}
+
+/// A stored response fetched through the middleware, to be reshaped by the test.
+async fn one_entry(store: &DynamoDbStore) -> (reqwest_dynamodb_cache::CacheKey, StoredResponse) {
+    let origin = Origin::start().await;
+    origin.route("/s", Route::ok("x").header("cache-control", "max-age=600"));
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    client.get(origin.url("/s")).send().await.unwrap();
+    let key = cache
+        .key_for(&client.get(origin.url("/s")).build().unwrap())
+        .unwrap();
+    let entry = store.get(&key).await.unwrap().unwrap();
+    (key, entry)
+}
+
+/// The entry with a body of `unit` repeated so that its item is exactly `target` bytes.
+fn sized(
+    store: &DynamoDbStore,
+    key: &reqwest_dynamodb_cache::CacheKey,
+    mut entry: StoredResponse,
+    format: ItemFormat,
+    unit: &[u8],
+    target: usize,
+) -> StoredResponse {
+    entry.body = Bytes::new();
+    let base = codec::item_size(&codec::encode(&store.item_key(key), &entry, format, true));
+    let room = target - base;
+    assert_eq!(room % unit.len(), 0, "pick a unit that divides the room");
+    entry.body = Bytes::from(unit.repeat(room / unit.len()));
+    let size = codec::item_size(&codec::encode(&store.item_key(key), &entry, format, true));
+    assert_eq!(size, target);
+    entry
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_size_agrees_with_the_server_at_the_limit() {
+    let db = dynamodb().await;
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        let (key, entry) = one_entry(&store).await;
+        // Text (S), text with two-byte characters, and binary (B) bodies.
+        let base = codec::item_size(&codec::encode(&store.item_key(&key), &entry, format, true))
+            - entry.body.len();
+        for unit in [&b"a"[..], "é".as_bytes(), &[0xff][..]] {
+            // The exact limit: stored by us, accepted by the server.
+            let fits = (MAX_ITEM_SIZE - base) % unit.len() == 0;
+            let target = if fits {
+                MAX_ITEM_SIZE
+            } else {
+                MAX_ITEM_SIZE - 1
+            };
+            let at_limit = sized(&store, &key, entry.clone(), format, unit, target);
+            store
+                .put(&key, &at_limit)
+                .await
+                .expect("an item of exactly the limit is stored");
+            let back = store.get(&key).await.unwrap().unwrap();
+            assert_eq!(back.body, at_limit.body);
+
+            // One byte over: refused by us before any call, and by the server when forced.
+            let mut over = at_limit.clone();
+            let mut body = over.body.to_vec();
+            body.extend(std::iter::repeat_n(b'a', MAX_ITEM_SIZE + 1 - target));
+            over.body = Bytes::from(body);
+            let item = codec::encode(&store.item_key(&key), &over, format, true);
+            assert_eq!(codec::item_size(&item), MAX_ITEM_SIZE + 1);
+            match store.put(&key, &over).await {
+                Err(StoreError::ItemTooLarge { size, limit }) => {
+                    assert_eq!((size, limit), (MAX_ITEM_SIZE + 1, MAX_ITEM_SIZE));
+                }
+                other => panic!("expected ItemTooLarge, got {other:?}"),
+            }
+            let forced = db
+                .put_item()
+                .table_name(store.table_name())
+                .set_item(Some(item))
+                .send()
+                .await;
+            let err = forced.expect_err("the server refuses 409,601 bytes too");
+            let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+            assert!(
+                text.contains("ValidationException") && text.contains("size"),
+                "{text}"
+            );
+            if fits {
+                // And accepts exactly 409,600 written raw.
+                let item = codec::encode(&store.item_key(&key), &at_limit, format, true);
+                db.put_item()
+                    .table_name(store.table_name())
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .expect("the server accepts exactly 409,600 bytes");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_over_the_limit_is_returned_whole_and_not_stored() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    // Under the body limit, but body plus headers and metadata is over the item limit.
+    let body = "z".repeat(MAX_ITEM_SIZE - 100);
+    origin.route(
+        "/big",
+        Route::ok(body.clone()).header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    for _ in 0..2 {
+        let resp = client.get(origin.url("/big")).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::TooLarge));
+        assert_eq!(resp.text().await.unwrap(), body);
+    }
+    assert_eq!(origin.hits("/big"), 2);
+    assert_eq!(cache.metrics().too_large, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_length_body_over_the_limit_streams_through_whole() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    let body: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    origin.route(
+        "/chunked",
+        Route::ok(body.clone())
+            .chunked()
+            .header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(store(&db).await).build();
+    let client = http_client(&cache);
+    let resp = client.get(origin.url("/chunked")).send().await.unwrap();
+    assert!(resp.content_length().is_none());
+    assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::TooLarge));
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), body);
+}
+
+/// An origin whose body announces 1 MB, sends 1 KB, and sends the rest only when told: if the
+/// middleware buffered it, `send()` could not return before the test lets the body finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_announced_too_large_is_never_buffered() {
+    use axum::body::Body;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::oneshot;
+
+    let (release, released) = oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    let total = 1_000_000usize;
+    let app = axum::Router::new().fallback(move || {
+        let released = released.clone();
+        async move {
+            let gate = released.lock().unwrap().take().unwrap();
+            let first = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from(vec![1u8; 1024]))
+            });
+            let rest = futures_util::stream::once(async move {
+                let _ = gate.await;
+                Ok::<_, std::io::Error>(Bytes::from(vec![2u8; total - 1024]))
+            });
+            axum::response::Response::builder()
+                .header("content-length", total.to_string())
+                .header("cache-control", "max-age=60")
+                .body(Body::from_stream(futures_util::StreamExt::chain(
+                    first, rest,
+                )))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let db = dynamodb().await;
+    let cache = CacheMiddleware::builder(store(&db).await).build();
+    let client = http_client(&cache);
+    let resp = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.get(format!("http://{addr}/huge")).send(),
+    )
+    .await
+    .expect("send() returned before the body was complete: it was not buffered")
+    .unwrap();
+    assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::TooLarge));
+    release.send(()).unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(bytes.len(), total);
+    assert!(bytes[..1024].iter().all(|b| *b == 1) && bytes[1024..].iter().all(|b| *b == 2));
+}

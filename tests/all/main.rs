@@ -1,0 +1,9 @@
+//! Integration tests: the middleware against a real DynamoDB API (embedded dynoxide, or
+//! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
+
+mod end_to_end;
+mod faults;
+mod freshness;
+mod item_size;
+mod support;
+mod table;

@@ -1,0 +1,286 @@
+//! Shared test fixtures: a real DynamoDB API (embedded dynoxide, or `DYNAMODB_ENDPOINT`), a
+//! real local HTTP origin that counts what it receives, and DynamoDB stand-ins that fail.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::Client;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use reqwest_dynamodb_cache::{CacheMiddleware, DynamoDbStore, ManualClock};
+use reqwest_middleware::ClientWithMiddleware;
+
+/// An SDK client for a DynamoDB API at `endpoint`, with static test credentials.
+pub fn client_for(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(config)
+}
+
+/// A DynamoDB for one test: `DYNAMODB_ENDPOINT` when set, otherwise a fresh embedded dynoxide
+/// on 127.0.0.1:0 (in memory, gone with the test).
+pub async fn dynamodb() -> Client {
+    if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
+        return client_for(&endpoint);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let db = dynoxide::Database::memory().unwrap();
+    tokio::spawn(dynoxide::server::serve_on(listener, db));
+    client_for(&format!("http://{addr}"))
+}
+
+/// A table name no other test (or earlier run against a shared server) uses.
+pub fn table_name() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "t{}_{}",
+        nanos % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A store on a new table of the test's DynamoDB.
+pub async fn store(client: &Client) -> DynamoDbStore {
+    DynamoDbStore::builder()
+        .table_name(table_name())
+        .build_with_client(client.clone())
+        .await
+        .unwrap()
+}
+
+/// A reqwest client with `cache` as its only middleware. Redirects are followed as usual.
+pub fn http_client(cache: &CacheMiddleware) -> ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .build()
+}
+
+/// A clock at a fixed, recent moment.
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ))
+}
+
+/// What the origin answers on one path.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Bytes,
+    /// Answer 304 (with `headers`) when If-None-Match carries this ETag.
+    pub etag: Option<String>,
+    /// Send the body in chunks with no Content-Length.
+    pub chunked: bool,
+}
+
+impl Route {
+    pub fn ok(body: impl Into<Bytes>) -> Self {
+        Route {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+            etag: None,
+            chunked: false,
+        }
+    }
+
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn etag(mut self, etag: &str) -> Self {
+        self.etag = Some(etag.into());
+        self.header("etag", etag)
+    }
+
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+}
+
+#[derive(Default)]
+pub struct OriginState {
+    routes: Mutex<HashMap<String, Route>>,
+    hits: Mutex<HashMap<String, usize>>,
+    last_headers: Mutex<HashMap<String, HeaderMap>>,
+}
+
+/// A real HTTP server on 127.0.0.1 whose answers the test sets per path, and which counts the
+/// requests it receives.
+#[derive(Clone)]
+pub struct Origin {
+    pub addr: SocketAddr,
+    state: Arc<OriginState>,
+}
+
+impl Origin {
+    pub async fn start() -> Origin {
+        let state = Arc::new(OriginState::default());
+        let app = axum::Router::new()
+            .fallback(serve_route)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Origin { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn route(&self, path: &str, route: Route) {
+        self.state.routes.lock().unwrap().insert(path.into(), route);
+    }
+
+    /// How many requests reached `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        *self.state.hits.lock().unwrap().get(path).unwrap_or(&0)
+    }
+
+    /// The headers of the last request to `path`.
+    pub fn last_headers(&self, path: &str) -> HeaderMap {
+        self.state
+            .last_headers
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+async fn serve_route(
+    State(state): State<Arc<OriginState>>,
+    req: axum::extract::Request,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    state
+        .last_headers
+        .lock()
+        .unwrap()
+        .insert(path.clone(), req.headers().clone());
+    let Some(route) = state.routes.lock().unwrap().get(&path).cloned() else {
+        return Response::builder().status(404).body(Body::empty()).unwrap();
+    };
+    let not_modified = route.etag.as_deref().is_some_and(|etag| {
+        req.headers()
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    });
+    let mut builder = Response::builder().status(if not_modified { 304 } else { route.status });
+    for (name, value) in &route.headers {
+        builder = builder.header(
+            HeaderName::try_from(name.as_str()).unwrap(),
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    let body = if not_modified || req.method() == axum::http::Method::HEAD {
+        Body::empty()
+    } else if route.chunked {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = route
+            .body
+            .chunks(16 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    } else {
+        Body::from(route.body.clone())
+    };
+    let mut resp = builder.body(body).unwrap();
+    if !route.chunked {
+        resp.headers_mut().remove("transfer-encoding");
+    }
+    resp
+}
+
+/// A port with nothing listening on it.
+pub async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+/// A DynamoDB stand-in that answers every call with an HTTP 500 InternalServerError.
+pub async fn erroring_dynamodb() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async {
+        Response::builder()
+            .status(500)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Body::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#,
+            ))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A DynamoDB stand-in that accepts requests and never answers.
+pub async fn stalled_dynamodb() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async {
+        std::future::pending::<()>().await;
+        Response::new(Body::empty())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A store on `addr` that makes no control-plane call, for fault tests.
+pub async fn store_at(addr: SocketAddr) -> DynamoDbStore {
+    DynamoDbStore::builder()
+        .create_table(false)
+        .build_with_client(client_for(&format!("http://{addr}")))
+        .await
+        .unwrap()
+}
+
+/// The raw item stored for `key` in `store`'s table.
+pub async fn raw_item(
+    store: &DynamoDbStore,
+    key: &reqwest_dynamodb_cache::CacheKey,
+) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table_name())
+        .key(
+            "key",
+            aws_sdk_dynamodb::types::AttributeValue::S(store.item_key(key)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+}
