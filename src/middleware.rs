@@ -489,7 +489,7 @@ impl CacheMiddleware {
         }
 
         let url = resp.url().clone();
-        let (mut parts, mut body) = http::Response::<reqwest::Body>::from(resp).into_parts();
+        let (parts, mut body) = http::Response::<reqwest::Body>::from(resp).into_parts();
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
@@ -541,7 +541,6 @@ impl CacheMiddleware {
             // The lookup just failed: skip the write rather than wait on a failing store twice.
             CacheStatus::NotStored(NotStored::StoreFault)
         };
-        parts.extensions.remove::<CacheStatus>();
         let resp = rebuild(parts, url, reqwest::Body::from(body));
         Ok(inner.finish(resp, cache_status))
     }

@@ -229,6 +229,8 @@ pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) 
     keep("cache-control");
     keep("pragma");
     keep("authorization");
+    // The rules compare Host; reqwest requests normally carry none until they are sent.
+    keep("host");
     for vary in response.get_all(header::VARY) {
         if let Ok(vary) = vary.to_str() {
             for name in vary.split(',') {

@@ -308,3 +308,71 @@ async fn credentials_split_entries_and_are_never_stored() {
     }
     assert!(dump.contains("REDACTED"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vary_is_honoured_variants_never_collide() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/v",
+        Route::ok("negotiated")
+            .header("cache-control", "max-age=60")
+            .header("vary", "accept-language"),
+    );
+    let cache = CacheMiddleware::builder(store(&db).await).build();
+    let client = http_client(&cache);
+    let get = |lang: &'static str| {
+        client
+            .get(origin.url("/v"))
+            .header("accept-language", lang)
+            .send()
+    };
+    assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Hit);
+    // Another variant is never served the stored one.
+    assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(origin.hits("/v"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaces_sharing_a_table_never_see_each_other() {
+    let db = dynamodb().await;
+    let table = table_name();
+    let store_in = |ns: &'static str| {
+        DynamoDbStore::builder()
+            .table_name(table.clone())
+            .namespace(ns)
+            .build_with_client(db.clone())
+    };
+    let (a, b) = (
+        store_in("app-a").await.unwrap(),
+        store_in("app-b").await.unwrap(),
+    );
+    let origin = Origin::start().await;
+    origin.route(
+        "/shared",
+        Route::ok("x").header("cache-control", "max-age=60"),
+    );
+    let (cache_a, cache_b) = (
+        CacheMiddleware::builder(a.clone()).build(),
+        CacheMiddleware::builder(b).build(),
+    );
+    let url = origin.url("/shared");
+    assert_eq!(
+        status(&http_client(&cache_a).get(&url).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&http_client(&cache_b).get(&url).send().await.unwrap()),
+        CacheStatus::Stored,
+        "app-b does not see app-a's entry"
+    );
+    assert_eq!(
+        status(&http_client(&cache_a).get(&url).send().await.unwrap()),
+        CacheStatus::Hit
+    );
+    let key = cache_a
+        .key_for(&http_client(&cache_a).get(&url).build().unwrap())
+        .unwrap();
+    assert!(a.item_key(&key).starts_with("app-a:"));
+}
