@@ -8,6 +8,9 @@ use crate::{CacheStatus, NotStored};
 pub(crate) struct Counters {
     hits: AtomicU64,
     revalidated: AtomicU64,
+    stale: AtomicU64,
+    only_if_cached_misses: AtomicU64,
+    invalidated: AtomicU64,
     stored: AtomicU64,
     not_stored: AtomicU64,
     bypassed: AtomicU64,
@@ -22,6 +25,8 @@ impl Counters {
         let counter = match status {
             CacheStatus::Hit => &self.hits,
             CacheStatus::Revalidated => &self.revalidated,
+            CacheStatus::StaleWhileRevalidate | CacheStatus::StaleIfError => &self.stale,
+            CacheStatus::OnlyIfCachedMiss => &self.only_if_cached_misses,
             CacheStatus::Stored => &self.stored,
             CacheStatus::Bypassed => &self.bypassed,
             CacheStatus::NotStored(reason) => {
@@ -38,6 +43,10 @@ impl Counters {
         self.store_faults.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn invalidated(&self) {
+        self.invalidated.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn corrupt(&self) {
         self.corrupt.fetch_add(1, Relaxed);
     }
@@ -50,6 +59,9 @@ impl Counters {
         MetricsSnapshot {
             hits: self.hits.load(Relaxed),
             revalidated: self.revalidated.load(Relaxed),
+            stale_served: self.stale.load(Relaxed),
+            only_if_cached_misses: self.only_if_cached_misses.load(Relaxed),
+            invalidated: self.invalidated.load(Relaxed),
             stored: self.stored.load(Relaxed),
             not_stored: self.not_stored.load(Relaxed),
             bypassed: self.bypassed.load(Relaxed),
@@ -70,6 +82,12 @@ pub struct MetricsSnapshot {
     pub hits: u64,
     /// Stale entries revalidated with a 304.
     pub revalidated: u64,
+    /// Stale responses served (stale-while-revalidate and stale-if-error).
+    pub stale_served: u64,
+    /// 504s answered for only-if-cached requests with nothing usable stored.
+    pub only_if_cached_misses: u64,
+    /// Stored responses deleted after unsafe requests (RFC 9111 §4.4).
+    pub invalidated: u64,
     /// Origin responses stored.
     pub stored: u64,
     /// Origin responses not stored, for any reason.

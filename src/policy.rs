@@ -79,8 +79,58 @@ const NOT_UPDATED_BY_304: &[HeaderName] = &[
 pub(crate) struct Rules {
     pub(crate) shared: bool,
     pub(crate) expire_after: Option<ExpireAfter>,
+    /// Per-URL `expire_after`, first match wins.
+    pub(crate) expire_after_urls: Vec<(UrlPattern, ExpireAfter)>,
     /// How long past its expiry an entry that can be revalidated is kept.
     pub(crate) revalidation_retention: Duration,
+    /// Stale windows applied when the response names none (RFC 5861).
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) stale_if_error: Option<Duration>,
+}
+
+/// A URL pattern for per-URL expiry, as requests-cache's `urls_expire_after`: matched against
+/// the URL without its scheme (`host[:port]/path?query`), `*` standing for any run of
+/// characters, and matching any URL that starts with it (`"api.example.com/v1"` covers
+/// `api.example.com/v1/items?page=2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlPattern(String);
+
+impl UrlPattern {
+    pub(crate) fn new(pattern: &str) -> Self {
+        let p = pattern
+            .split_once("://")
+            .map_or(pattern, |(_, rest)| rest)
+            .trim_end_matches('*');
+        UrlPattern(format!("{p}*"))
+    }
+
+    pub(crate) fn matches(&self, url: &url::Url) -> bool {
+        let full = url.as_str();
+        let target = full.split_once("://").map_or(full, |(_, rest)| rest);
+        glob(self.0.as_bytes(), target.as_bytes())
+    }
+}
+
+/// Wildcard match where `*` matches any run of bytes (greedy with backtracking, linear space).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == b'*')
 }
 
 /// What [`Rules::plan`] decided for a storable response.
@@ -145,6 +195,23 @@ impl Rules {
         )
     }
 
+    /// The `expire_after` in force for a request: the request's own (an [`ExpireAfter`]
+    /// extension), else the first matching URL pattern, else the global one.
+    pub(crate) fn expire_after_for(
+        &self,
+        url: &url::Url,
+        per_request: Option<ExpireAfter>,
+    ) -> Option<ExpireAfter> {
+        per_request
+            .or_else(|| {
+                self.expire_after_urls
+                    .iter()
+                    .find(|(p, _)| p.matches(url))
+                    .map(|(_, e)| *e)
+            })
+            .or(self.expire_after)
+    }
+
     /// Decides whether a response is worth storing, and until when.
     pub(crate) fn plan(
         &self,
@@ -152,8 +219,13 @@ impl Rules {
         status: StatusCode,
         headers: &HeaderMap,
         received: SystemTime,
+        expire_after: Option<ExpireAfter>,
     ) -> Result<Plan, Refusal> {
-        let heuristic_max_age = match self.expire_after {
+        // RFC 9111 §4.1: a stored response with `Vary: *` never matches; storing it is waste.
+        if vary_names(headers).any(|n| n == "*") {
+            return Err(Refusal::NotStorable);
+        }
+        let heuristic_max_age = match expire_after {
             Some(e)
                 if CACHEABLE_BY_DEFAULT.contains(&status.as_u16())
                     && !has_explicit_expiration(headers, self.shared) =>
@@ -182,11 +254,9 @@ impl Rules {
     /// The `ttl` moment: expiry, plus the stale windows the response allows, plus the retention
     /// for entries that can be revalidated.
     pub(crate) fn retain_until(&self, headers: &HeaderMap, expires: SystemTime) -> SystemTime {
-        let window = ["stale-while-revalidate", "stale-if-error"]
-            .iter()
-            .filter_map(|d| directive_seconds(headers, d))
-            .max()
-            .unwrap_or(0);
+        let window = self
+            .stale_while_revalidate_window(headers)
+            .max(self.stale_if_error_window(headers));
         let revalidatable =
             headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
         let retention = if revalidatable {
@@ -194,7 +264,87 @@ impl Rules {
         } else {
             Duration::ZERO
         };
-        expires + Duration::from_secs(window) + retention
+        expires + window + retention
+    }
+
+    /// RFC 9111 §4.2.4: a cache must not serve a stale response when a directive forbids it
+    /// (`must-revalidate`, `no-cache`; in a shared cache also `proxy-revalidate` and
+    /// `s-maxage`).
+    fn may_serve_stale(&self, headers: &HeaderMap) -> bool {
+        !directives(headers).any(|(n, _)| {
+            n == "must-revalidate"
+                || n == "no-cache"
+                || (self.shared && (n == "proxy-revalidate" || n == "s-maxage"))
+        })
+    }
+
+    /// How long past expiry this response may be served while it is refreshed in the background
+    /// (RFC 5861 §3): its own `stale-while-revalidate`, else the configured default.
+    pub(crate) fn stale_while_revalidate_window(&self, headers: &HeaderMap) -> Duration {
+        self.window(
+            headers,
+            "stale-while-revalidate",
+            self.stale_while_revalidate,
+        )
+    }
+
+    /// How long past expiry this response may be served when the origin fails (RFC 5861 §4).
+    pub(crate) fn stale_if_error_window(&self, headers: &HeaderMap) -> Duration {
+        self.window(headers, "stale-if-error", self.stale_if_error)
+    }
+
+    fn window(&self, headers: &HeaderMap, directive: &str, default: Option<Duration>) -> Duration {
+        if !self.may_serve_stale(headers) {
+            return Duration::ZERO;
+        }
+        directive_seconds(headers, directive)
+            .map(Duration::from_secs)
+            .or(default)
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// The field names a response's `Vary` lists, lower-cased.
+pub(crate) fn vary_names(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+}
+
+/// RFC 9111 §4.1: before Vary-named request fields are compared, several field lines are
+/// combined into one, and whitespace around the commas of a list is not significant. The
+/// policy compares one value exactly, so both sides are normalized this way first.
+pub(crate) fn normalize_vary_fields(request: &mut HeaderMap, response: &HeaderMap) {
+    for name in vary_names(response) {
+        let Ok(name) = HeaderName::try_from(name.as_str()) else {
+            continue;
+        };
+        let values: Vec<&[u8]> = request
+            .get_all(&name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mut joined: Vec<u8> = Vec::new();
+        for item in values.iter().flat_map(|v| v.split(|b| *b == b',')) {
+            let item = item.trim_ascii();
+            if item.is_empty() {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(item);
+        }
+        if let Ok(v) = HeaderValue::from_bytes(&joined) {
+            request.insert(name, v);
+        }
     }
 }
 
@@ -221,6 +371,9 @@ pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) 
     let mut out = HeaderMap::new();
     let mut keep = |name: &str| {
         if let Ok(name) = HeaderName::try_from(name) {
+            if out.contains_key(&name) {
+                return; // named twice (e.g. Authorization also in Vary)
+            }
             for v in request.get_all(&name) {
                 out.append(name.clone(), v.clone());
             }
@@ -231,13 +384,10 @@ pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) 
     keep("authorization");
     // The rules compare Host; reqwest requests normally carry none until they are sent.
     keep("host");
-    for vary in response.get_all(header::VARY) {
-        if let Ok(vary) = vary.to_str() {
-            for name in vary.split(',') {
-                keep(&name.trim().to_ascii_lowercase());
-            }
-        }
+    for name in vary_names(response) {
+        keep(&name);
     }
+    normalize_vary_fields(&mut out, response);
     out
 }
 
@@ -340,7 +490,22 @@ mod tests {
         Rules {
             shared: false,
             expire_after,
+            expire_after_urls: Vec::new(),
             revalidation_retention: Duration::from_secs(3600),
+            stale_while_revalidate: None,
+            stale_if_error: None,
+        }
+    }
+
+    impl Rules {
+        fn plan_default(
+            &self,
+            request: &http::request::Parts,
+            status: StatusCode,
+            headers: &HeaderMap,
+            received: SystemTime,
+        ) -> Result<Plan, Refusal> {
+            self.plan(request, status, headers, received, self.expire_after)
         }
     }
 
@@ -350,7 +515,7 @@ mod tests {
     fn max_age_sets_expiry_and_ttl() {
         let now = UNIX_EPOCH + T0;
         let plan = rules(None)
-            .plan(
+            .plan_default(
                 &get(),
                 StatusCode::OK,
                 &headers(&[("cache-control", "max-age=60")]),
@@ -360,7 +525,7 @@ mod tests {
         assert_eq!(plan.expires, now + Duration::from_secs(60));
         assert_eq!(plan.retain_until, plan.expires, "no validator, no window");
         let plan = rules(None)
-            .plan(
+            .plan_default(
                 &get(),
                 StatusCode::OK,
                 &headers(&[
@@ -385,11 +550,11 @@ mod tests {
         let now = UNIX_EPOCH + T0;
         let r = rules(Some(ExpireAfter::After(Duration::from_secs(100))));
         let plan = r
-            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
             .unwrap();
         assert_eq!(plan.expires, now + Duration::from_secs(100));
         let plan = r
-            .plan(
+            .plan_default(
                 &get(),
                 StatusCode::OK,
                 &headers(&[("cache-control", "max-age=5")]),
@@ -402,7 +567,7 @@ mod tests {
             "the response wins"
         );
         assert_eq!(
-            r.plan(
+            r.plan_default(
                 &get(),
                 StatusCode::OK,
                 &headers(&[("cache-control", "no-store")]),
@@ -412,7 +577,7 @@ mod tests {
             Refusal::NotStorable
         );
         assert!(
-            r.plan(
+            r.plan_default(
                 &get(),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &HeaderMap::new(),
@@ -422,15 +587,15 @@ mod tests {
             "5xx is not heuristically cacheable"
         );
         let never = rules(Some(ExpireAfter::Never))
-            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
             .unwrap();
         assert!(never.expires > now + Duration::from_secs(9 * 365 * 24 * 3600));
         let immediately = rules(Some(ExpireAfter::Immediately));
         assert!(immediately
-            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
             .is_err());
         let plan = immediately
-            .plan(&get(), StatusCode::OK, &headers(&[("etag", "\"x\"")]), now)
+            .plan_default(&get(), StatusCode::OK, &headers(&[("etag", "\"x\"")]), now)
             .unwrap();
         assert_eq!(plan.expires, now);
     }
@@ -439,7 +604,7 @@ mod tests {
     fn without_freshness_or_validators_nothing_is_stored() {
         let now = UNIX_EPOCH + T0;
         assert!(rules(None)
-            .plan(&get(), StatusCode::OK, &HeaderMap::new(), now)
+            .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
             .is_err());
     }
 
@@ -481,5 +646,75 @@ mod tests {
             &stored,
             &headers(&[("etag", "\"v2\"")])
         ));
+    }
+
+    #[test]
+    fn url_patterns_match_like_requests_cache() {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        let p = UrlPattern::new("api.example.com/v1");
+        assert!(p.matches(&url("https://api.example.com/v1/items?page=2")));
+        assert!(p.matches(&url("http://API.example.com/v1")));
+        assert!(!p.matches(&url("https://api.example.com/v2/items")));
+        let p = UrlPattern::new("*.example.com/static/*.png");
+        assert!(p.matches(&url("https://cdn.example.com/static/a/b.png")));
+        assert!(!p.matches(&url("https://example.org/static/b.png")));
+        let p = UrlPattern::new("https://example.com/");
+        assert!(p.matches(&url("http://example.com/x")));
+    }
+
+    #[test]
+    fn expiry_precedence_is_request_then_url_then_global() {
+        let mut r = rules(Some(ExpireAfter::After(Duration::from_secs(1))));
+        r.expire_after_urls = vec![
+            (
+                UrlPattern::new("e.com/a"),
+                ExpireAfter::After(Duration::from_secs(2)),
+            ),
+            (
+                UrlPattern::new("e.com/*"),
+                ExpireAfter::After(Duration::from_secs(3)),
+            ),
+        ];
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let secs = |n| Some(ExpireAfter::After(Duration::from_secs(n)));
+        assert_eq!(
+            r.expire_after_for(&u("https://e.com/a/1"), None),
+            secs(2),
+            "first match"
+        );
+        assert_eq!(r.expire_after_for(&u("https://e.com/b"), None), secs(3));
+        assert_eq!(r.expire_after_for(&u("https://f.com/"), None), secs(1));
+        assert_eq!(
+            r.expire_after_for(&u("https://e.com/a"), Some(ExpireAfter::Never)),
+            Some(ExpireAfter::Never)
+        );
+    }
+
+    #[test]
+    fn stale_windows_come_from_the_response_or_the_defaults_unless_forbidden() {
+        let mut r = rules(None);
+        r.stale_if_error = Some(Duration::from_secs(30));
+        let own = headers(&[("cache-control", "max-age=1, stale-if-error=99")]);
+        assert_eq!(r.stale_if_error_window(&own), Duration::from_secs(99));
+        let none = headers(&[("cache-control", "max-age=1")]);
+        assert_eq!(r.stale_if_error_window(&none), Duration::from_secs(30));
+        assert_eq!(r.stale_while_revalidate_window(&none), Duration::ZERO);
+        let strict = headers(&[(
+            "cache-control",
+            "max-age=1, must-revalidate, stale-if-error=99",
+        )]);
+        assert_eq!(r.stale_if_error_window(&strict), Duration::ZERO);
+    }
+
+    #[test]
+    fn vary_star_is_never_stored_and_vary_fields_are_normalized() {
+        let now = UNIX_EPOCH + T0;
+        let h = headers(&[("cache-control", "max-age=60"), ("vary", "*")]);
+        assert!(rules(None)
+            .plan_default(&get(), StatusCode::OK, &h, now)
+            .is_err());
+        let mut req = headers(&[("accept", "a ,b"), ("accept", " c")]);
+        normalize_vary_fields(&mut req, &headers(&[("vary", "Accept")]));
+        assert_eq!(req["accept"], "a, b, c");
     }
 }

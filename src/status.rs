@@ -20,21 +20,37 @@ pub enum CacheStatus {
     /// A stale stored response was revalidated with the origin (it answered 304 Not Modified)
     /// and served with its updated headers; the stored entry was refreshed.
     Revalidated,
+    /// Stale, served at once while one background request refreshes it (stale-while-revalidate,
+    /// RFC 5861 §3); [`CacheMiddleware::flush`](crate::CacheMiddleware::flush) awaits the refresh.
+    StaleWhileRevalidate,
+    /// Stale, served because the origin answered 5xx or could not be reached (stale-if-error,
+    /// RFC 5861 §4).
+    StaleIfError,
     /// Fetched from the origin and stored.
     Stored,
     /// Fetched from the origin and not stored, for the reason given.
     NotStored(NotStored),
     /// The request is not one the cache handles (its method is not cached, it is a
-    /// conditional or range request of the caller's own, or its body cannot be read without
-    /// consuming it); it went to the origin untouched.
+    /// conditional or range request of the caller's own, its body cannot be read without
+    /// consuming it, or its mode is [`CacheMode::NoStore`](crate::CacheMode::NoStore)); it went
+    /// to the origin untouched.
     Bypassed,
+    /// The request allowed only a stored response ([`CacheMode::OnlyIfCached`](crate::CacheMode::OnlyIfCached)
+    /// or `Cache-Control: only-if-cached`) and there was none it could use: the answer is a
+    /// 504 Gateway Timeout made by the cache (RFC 9111 §5.2.1.7); the origin was not contacted.
+    OnlyIfCachedMiss,
 }
 
 impl CacheStatus {
-    /// Whether the body came from the store (a [`Hit`](Self::Hit) or a
-    /// [`Revalidated`](Self::Revalidated) entry).
+    /// Whether the body came from the store: a hit, a revalidated entry, or a stale one.
     pub fn is_from_cache(&self) -> bool {
-        matches!(self, CacheStatus::Hit | CacheStatus::Revalidated)
+        matches!(
+            self,
+            CacheStatus::Hit
+                | CacheStatus::Revalidated
+                | CacheStatus::StaleWhileRevalidate
+                | CacheStatus::StaleIfError
+        )
     }
 }
 
@@ -48,6 +64,8 @@ pub enum NotStored {
     NotStorable,
     /// Its status code is not in [`allowed_statuses`](crate::CacheMiddlewareBuilder::allowed_statuses).
     StatusNotAllowed,
+    /// The [`filter`](crate::CacheMiddlewareBuilder::filter) said no.
+    Filtered,
     /// Its body (announced by Content-Length, or counted while reading) or the whole item is
     /// over the size a DynamoDB item can hold; it was returned whole, streamed through.
     TooLarge,

@@ -1,0 +1,238 @@
+//! [`CacheMiddlewareBuilder`]: every option, with its default.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+
+use super::{CacheMiddleware, Inner, ResponseFilter};
+use crate::clock::{Clock, SystemClock};
+use crate::codec::MAX_ITEM_SIZE;
+use crate::key::KeyRules;
+use crate::metrics::Counters;
+use crate::policy::{ExpireAfter, Rules, UrlPattern};
+use crate::CacheStore;
+
+/// Configures a [`CacheMiddleware`]; from [`CacheMiddleware::builder`].
+#[must_use]
+pub struct CacheMiddlewareBuilder {
+    store: Box<dyn CacheStore>,
+    rules: Rules,
+    keys: KeyRules,
+    methods: Vec<Method>,
+    statuses: Option<Vec<StatusCode>>,
+    filter: Option<ResponseFilter>,
+    store_timeout: Duration,
+    max_body_size: usize,
+    clock: Arc<dyn Clock>,
+    cache_status_header: Option<String>,
+    refresh_client: Option<reqwest::Client>,
+}
+
+impl CacheMiddlewareBuilder {
+    pub(super) fn new(store: Box<dyn CacheStore>) -> Self {
+        CacheMiddlewareBuilder {
+            store,
+            rules: Rules {
+                shared: false,
+                expire_after: None,
+                expire_after_urls: Vec::new(),
+                revalidation_retention: Duration::from_secs(24 * 3600),
+                stale_while_revalidate: None,
+                stale_if_error: None,
+            },
+            keys: KeyRules::default(),
+            methods: vec![Method::GET, Method::HEAD],
+            statuses: None,
+            filter: None,
+            store_timeout: Duration::from_secs(1),
+            max_body_size: MAX_ITEM_SIZE,
+            clock: Arc::new(SystemClock),
+            cache_status_header: None,
+            refresh_client: None,
+        }
+    }
+
+    /// Freshness for responses that give none of their own; see [`ExpireAfter`]. Accepts a
+    /// `Duration`. Default: none, so only the response's headers (and RFC 9111's Last-Modified
+    /// heuristic) decide. A request can set its own with an [`ExpireAfter`] extension.
+    pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
+        self.rules.expire_after = Some(expire_after.into());
+        self
+    }
+
+    /// `expire_after` for URLs matching `pattern` (requests-cache's `urls_expire_after`):
+    /// matched without the scheme, `*` for any run of characters, and as a prefix, so
+    /// `"api.example.com/v1"` covers everything under it. Patterns are tried in the order they
+    /// were added; the first match wins over the global `expire_after`.
+    pub fn expire_after_url(mut self, pattern: &str, expire_after: impl Into<ExpireAfter>) -> Self {
+        self.rules
+            .expire_after_urls
+            .push((UrlPattern::new(pattern), expire_after.into()));
+        self
+    }
+
+    /// Cache as a shared cache (RFC 9111): `private` responses are not stored, `s-maxage`
+    /// applies, and responses to requests with `Authorization` are stored only when the
+    /// response allows it (`public`, `s-maxage`, `must-revalidate`). Default `false`.
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.rules.shared = shared;
+        self
+    }
+
+    /// The longest any store call may take before the cache gives up on it and goes to the
+    /// origin. Default 1 s.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// The request methods that are cached. Default GET and HEAD. Other methods pass through
+    /// ([`CacheStatus::Bypassed`](crate::CacheStatus::Bypassed)); a successful unsafe one
+    /// invalidates what is stored for its URL (RFC 9111 §4.4). A cached method with a body has
+    /// the body in its key.
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Only responses with these status codes are stored (requests-cache's `allowable_codes`).
+    /// Default: any status HTTP rules allow a cache to store.
+    pub fn allowed_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.statuses = Some(
+            statuses
+                .into_iter()
+                .filter_map(|s| StatusCode::from_u16(s).ok())
+                .collect(),
+        );
+        self
+    }
+
+    /// A last say on what is stored: called with each response HTTP rules would store, before
+    /// its body is read; `false` keeps it out of the cache
+    /// ([`NotStored::Filtered`](crate::NotStored::Filtered)).
+    pub fn filter(
+        mut self,
+        keep: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Box::new(keep));
+        self
+    }
+
+    /// The largest body that is buffered to be stored. Larger responses stream through
+    /// untouched and are not stored. Default and maximum 409,600 bytes (no larger body can fit
+    /// in a DynamoDB item).
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes.min(MAX_ITEM_SIZE);
+        self
+    }
+
+    /// Request headers whose values are part of the cache key (as requests-cache's
+    /// `match_headers`). Default: none (Vary is honoured either way).
+    pub fn match_headers<I, H>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = H>,
+        H: Into<HeaderName>,
+    {
+        self.keys
+            .set_match_headers(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Query parameters and request headers left out of the key and redacted from everything
+    /// stored. Replaces the default, requests-cache's: `Authorization`, `X-API-KEY`,
+    /// `access_token`, `api_key`. Query parameter names match exactly; header names match
+    /// case-insensitively.
+    pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.keys.set_ignored(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether credential headers (`Authorization`, `Proxy-Authorization`, `Cookie`) are
+    /// digested into the key, so a response fetched with one credential is never served to a
+    /// request with another. Default `true`. Turn off for a single-identity service whose token
+    /// rotates, so entries survive the rotation. Their values are never stored either way.
+    pub fn credentials_in_key(mut self, yes: bool) -> Self {
+        self.keys.credentials_in_key = yes;
+        self
+    }
+
+    /// How long past its expiry an entry that can be revalidated (it has an ETag or
+    /// Last-Modified) is kept, to be revalidated with a cheap 304. Counts into the `ttl`
+    /// attribute. Default 1 day.
+    pub fn revalidation_retention(mut self, retention: Duration) -> Self {
+        self.rules.revalidation_retention = retention;
+        self
+    }
+
+    /// A stale-while-revalidate window for responses that name none (RFC 5861 §3): a response
+    /// stale by less than this is served at once while one background request refreshes it.
+    /// Default: none (only the response's own directive).
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.rules.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// A stale-if-error window for responses that name none (RFC 5861 §4): when the origin
+    /// answers 5xx or cannot be reached, a response stale by less than this is served instead.
+    /// Default: none (only the response's own directive).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.rules.stale_if_error = Some(window);
+        self
+    }
+
+    /// The client background refreshes (stale-while-revalidate) are sent with. The middleware
+    /// cannot send them through the chain it sits in — that chain is only borrowed for the
+    /// request being served — so give it a client configured like yours (proxies, TLS, default
+    /// headers). The refresh request carries the original request's headers. Default: a
+    /// `reqwest::Client::new()`, made on first use.
+    pub fn refresh_client(mut self, client: reqwest::Client) -> Self {
+        self.refresh_client = Some(client);
+        self
+    }
+
+    /// Adds an RFC 9211 `Cache-Status` header to every response, with this cache's name
+    /// (e.g. `"reqwest-dynamodb-cache"`). Default: off; the typed
+    /// [`CacheStatus`](crate::CacheStatus) extension is always there.
+    pub fn cache_status_header(mut self, cache_name: impl Into<String>) -> Self {
+        self.cache_status_header = Some(cache_name.into());
+        self
+    }
+
+    /// The clock freshness is judged by. Default [`SystemClock`]; tests use a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The middleware.
+    pub fn build(self) -> CacheMiddleware {
+        let refresh_client = OnceLock::new();
+        if let Some(client) = self.refresh_client {
+            let _ = refresh_client.set(client);
+        }
+        CacheMiddleware {
+            inner: Arc::new(Inner {
+                store: self.store,
+                rules: self.rules,
+                keys: self.keys,
+                methods: self.methods,
+                statuses: self.statuses,
+                filter: self.filter,
+                store_timeout: self.store_timeout,
+                max_body_size: self.max_body_size,
+                clock: self.clock,
+                cache_status_header: self.cache_status_header,
+                refresh_client,
+                refreshing: Mutex::new(Default::default()),
+                background: Mutex::new(Vec::new()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+}

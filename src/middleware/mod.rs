@@ -1,0 +1,799 @@
+//! The `reqwest_middleware::Middleware` that strings key, store, policy and codec together.
+//!
+//! One request: compute its key → look it up (bounded by the store timeout) → serve a stored
+//! response that is fresh for this request (RFC 9111 §4.2), or one the request's mode allows →
+//! serve a stale one within its stale-while-revalidate window and refresh it in the background
+//! → otherwise ask the origin, conditionally when the stale entry has a validator (§4.3.1), and
+//! on 304 serve the entry with its headers updated (§4.3.4); on a 5xx or a failed connection
+//! serve it within its stale-if-error window → otherwise decide whether the new response may be
+//! stored, buffer its body (unless it is too large to ever fit), store it, and return it whole.
+//!
+//! The cache fails open: a store that errors, throttles or times out only sends the request to
+//! the origin. The origin's own errors reach the caller unchanged.
+
+mod body;
+mod builder;
+mod cache_status;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{header, Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http_cache_semantics::{BeforeRequest, CachePolicy};
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next, Result};
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub use self::builder::CacheMiddlewareBuilder;
+use self::cache_status::{Fwd, Report};
+use crate::clock::Clock;
+use crate::key::KeyRules;
+use crate::metrics::{Counters, MetricsSnapshot};
+pub use crate::policy::ExpireAfter;
+use crate::policy::{self, Rules};
+use crate::{CacheKey, CacheMode, CacheStatus, CacheStore, NotStored, StoreError, StoredResponse};
+
+type ResponseFilter = Box<dyn Fn(&Response) -> bool + Send + Sync>;
+
+/// Caches responses in a [`CacheStore`]; add it to a `reqwest_middleware::ClientBuilder`.
+///
+/// Cheap to clone (clones share the store, the rules, the counters and the background tasks):
+/// keep a clone to read [`metrics`](Self::metrics) or to [`flush`](Self::flush).
+#[derive(Clone)]
+pub struct CacheMiddleware {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Box<dyn CacheStore>,
+    rules: Rules,
+    keys: KeyRules,
+    methods: Vec<Method>,
+    statuses: Option<Vec<StatusCode>>,
+    filter: Option<ResponseFilter>,
+    store_timeout: Duration,
+    max_body_size: usize,
+    clock: Arc<dyn Clock>,
+    cache_status_header: Option<String>,
+    refresh_client: OnceLock<reqwest::Client>,
+    /// Keys with a background refresh under way: one refresh per key at a time.
+    refreshing: Mutex<HashSet<CacheKey>>,
+    background: Mutex<Vec<JoinHandle<()>>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for CacheMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheMiddleware")
+            .field("rules", &self.inner.rules)
+            .field("methods", &self.inner.methods)
+            .field("store_timeout", &self.inner.store_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheMiddleware {
+    /// A builder over `store`, every option at its default.
+    pub fn builder(store: impl CacheStore) -> CacheMiddlewareBuilder {
+        CacheMiddlewareBuilder::new(Box::new(store))
+    }
+
+    /// The counters so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.counters.snapshot()
+    }
+
+    /// The cache key this middleware gives `request`, or `None` when it would bypass it.
+    pub fn key_for(&self, request: &Request) -> Option<CacheKey> {
+        self.inner.key_for(request)
+    }
+
+    /// Waits for every background task started so far (stale-while-revalidate refreshes) to
+    /// finish. Call it before a process or an AWS Lambda invocation ends, so a refresh is not
+    /// cut short.
+    pub async fn flush(&self) {
+        loop {
+            let tasks = std::mem::take(&mut *lock(&self.inner.background));
+            if tasks.is_empty() {
+                return;
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Request headers that make a request the caller's own conditional or partial request; such
+/// requests pass through, since their answers (304, 206) are for the caller, not for the cache.
+const CALLER_CONDITIONALS: [HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
+// Short-lived and moved at most twice per request: boxing the entry would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Lookup {
+    Found(StoredResponse),
+    Absent,
+    Fault,
+}
+
+/// What one request carries through the flow.
+struct Ctx {
+    key: CacheKey,
+    /// The request as the caching rules see it: redacted URL and headers.
+    view: http::request::Parts,
+    /// The URL as the caller sent it.
+    url: Url,
+    expire_after: Option<ExpireAfter>,
+    now: SystemTime,
+}
+
+/// A stored response that matches the request but is stale.
+struct Stale {
+    entry: StoredResponse,
+    policy: CachePolicy,
+}
+
+/// What the request asks of the cache: its mode, and the Cache-Control directives that the
+/// flow (rather than the policy) acts on (RFC 9111 §5.2.1).
+struct Asked {
+    mode: CacheMode,
+    /// `only-if-cached`: a stored response satisfying the request, or 504.
+    only_if_cached: bool,
+    /// `no-cache`, `max-age`, `min-fresh` or `Pragma: no-cache`: the caller bounds staleness, so
+    /// nothing stale is served without validation.
+    no_stale: bool,
+}
+
+fn asked(req: &Request, extensions: &Extensions) -> Asked {
+    let (mut no_store, mut only_if_cached, mut no_stale) = (false, false, false);
+    for v in req.headers().get_all(header::CACHE_CONTROL) {
+        for d in v.to_str().unwrap_or("").split(',') {
+            let name = d
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match name.as_str() {
+                "no-store" => no_store = true,
+                "only-if-cached" => only_if_cached = true,
+                "no-cache" | "max-age" | "min-fresh" => no_stale = true,
+                _ => {}
+            }
+        }
+    }
+    for v in req.headers().get_all(header::PRAGMA) {
+        no_stale |= v.to_str().unwrap_or("").contains("no-cache");
+    }
+    let mode = match extensions.get::<CacheMode>().copied() {
+        Some(mode) => mode,
+        None if no_store => CacheMode::NoStore,
+        None => CacheMode::Default,
+    };
+    Asked {
+        only_if_cached: only_if_cached && mode == CacheMode::Default,
+        no_stale: no_stale || mode == CacheMode::NoCache,
+        mode,
+    }
+}
+
+/// The validators to revalidate `entry` with (RFC 9110 §13.1): its ETag as If-None-Match and,
+/// for GET and HEAD, its Last-Modified as If-Modified-Since.
+fn validators(entry: &StoredResponse) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    if let Some(etag) = entry.headers.get(header::ETAG) {
+        out.push((header::IF_NONE_MATCH, etag.clone()));
+    }
+    if let Some(lm) = entry.headers.get(header::LAST_MODIFIED) {
+        if entry.method == Method::GET || entry.method == Method::HEAD {
+            out.push((header::IF_MODIFIED_SINCE, lm.clone()));
+        }
+    }
+    out
+}
+
+/// Seconds of freshness left at `now`, negative when stale.
+fn ttl_secs(expires: SystemTime, now: SystemTime) -> i64 {
+    match expires.duration_since(now) {
+        Ok(left) => left.as_secs() as i64,
+        Err(past) => -(past.duration().as_secs() as i64),
+    }
+}
+
+impl Inner {
+    fn key_for(&self, req: &Request) -> Option<CacheKey> {
+        if !self.methods.contains(req.method()) {
+            return None;
+        }
+        if CALLER_CONDITIONALS
+            .iter()
+            .any(|h| req.headers().contains_key(h))
+        {
+            return None;
+        }
+        let body = match req.body() {
+            None => None,
+            // A streaming body cannot be read without consuming it.
+            Some(body) => Some(body.as_bytes()?),
+        };
+        Some(
+            self.keys
+                .key_for(req.method(), req.url(), req.headers(), body),
+        )
+    }
+
+    fn request_view(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+    ) -> http::request::Parts {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = method.clone();
+        parts.uri = self
+            .keys
+            .redacted_url(url)
+            .as_str()
+            .parse()
+            .unwrap_or_default();
+        parts.headers = self.keys.redacted_headers(headers);
+        parts
+    }
+
+    fn refresh_client(&self) -> &reqwest::Client {
+        self.refresh_client.get_or_init(reqwest::Client::new)
+    }
+
+    async fn lookup(&self, key: &CacheKey) -> Lookup {
+        match tokio::time::timeout(self.store_timeout, self.store.get(key)).await {
+            Ok(Ok(Some(entry))) => Lookup::Found(entry),
+            Ok(Ok(None)) => Lookup::Absent,
+            Ok(Err(StoreError::Corrupt(why))) => {
+                self.counters.corrupt();
+                tracing::warn!(%key, %why, "stored item does not decode; treated as a miss");
+                Lookup::Absent
+            }
+            Ok(Err(e)) => {
+                self.counters.store_fault();
+                tracing::warn!(%key, error = %e, "cache lookup failed; going to the origin");
+                Lookup::Fault
+            }
+            Err(_) => {
+                self.counters.store_fault();
+                tracing::warn!(%key, timeout = ?self.store_timeout, "cache lookup timed out; going to the origin");
+                Lookup::Fault
+            }
+        }
+    }
+
+    /// Writes `entry`; the status says whether it was stored.
+    async fn save(&self, key: &CacheKey, entry: &StoredResponse) -> CacheStatus {
+        let result = tokio::time::timeout(self.store_timeout, self.store.put(key, entry))
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.store_timeout)));
+        match result {
+            Ok(()) => {
+                self.counters.bytes_stored(entry.body.len());
+                CacheStatus::Stored
+            }
+            Err(StoreError::ItemTooLarge { size, limit }) => {
+                tracing::info!(%key, size, limit, url = %entry.url, "response too large to store");
+                CacheStatus::NotStored(NotStored::TooLarge)
+            }
+            Err(e) => {
+                self.counters.store_fault();
+                tracing::warn!(%key, error = %e, "cache write failed; response returned unstored");
+                CacheStatus::NotStored(NotStored::StoreFault)
+            }
+        }
+    }
+
+    async fn delete(&self, key: &CacheKey) {
+        match tokio::time::timeout(self.store_timeout, self.store.delete(key)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.counters.store_fault();
+                tracing::warn!(%key, error = %e, "cache delete failed");
+            }
+            Err(_) => {
+                self.counters.store_fault();
+                tracing::warn!(%key, "cache delete timed out");
+            }
+        }
+    }
+
+    /// RFC 9111 §4.4: a non-error response to an unsafe request invalidates the stored
+    /// responses for its target URI, and for its Location and Content-Location when they are
+    /// on the same origin.
+    async fn invalidate(&self, url: &Url, headers: &HeaderMap, response: &HeaderMap) {
+        let mut targets = vec![url.clone()];
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let Some(target) = response
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| url.join(v).ok())
+            else {
+                continue;
+            };
+            if target.origin() == url.origin() && !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        for target in &targets {
+            for method in [Method::GET, Method::HEAD] {
+                if self.methods.contains(&method) {
+                    let key = self.keys.key_for(&method, target, headers, None);
+                    self.delete(&key).await;
+                }
+            }
+            self.counters.invalidated();
+            tracing::debug!(url = %self.keys.redacted_url(target), "invalidated after an unsafe request");
+        }
+    }
+
+    fn finish(&self, mut resp: Response, status: CacheStatus, report: Report) -> Response {
+        self.counters.record(status);
+        tracing::debug!(
+            url = %self.keys.redacted_url(resp.url()),
+            http.status = resp.status().as_u16(),
+            cache = ?status
+        );
+        if let Some(name) = &self.cache_status_header {
+            if let Some(v) = cache_status::header(name, status, &report) {
+                resp.headers_mut()
+                    .append(HeaderName::from_static("cache-status"), v);
+            }
+        }
+        resp.extensions_mut().insert(status);
+        resp
+    }
+
+    /// A response rebuilt from a stored entry, with `Age` set (RFC 9111 §5.1).
+    fn serve(
+        &self,
+        ctx: &Ctx,
+        entry: StoredResponse,
+        policy: &CachePolicy,
+        status: CacheStatus,
+        fwd: Option<(Fwd, Option<StatusCode>)>,
+    ) -> Response {
+        // The stored URL is redacted; when the request was not redirected it is the request's
+        // own URL, which is returned as the caller sent it.
+        let url = if self.keys.redacted_url(&ctx.url).as_str() == entry.url {
+            ctx.url.clone()
+        } else {
+            Url::parse(&entry.url).unwrap_or_else(|_| ctx.url.clone())
+        };
+        let report = Report {
+            fwd,
+            ttl: Some(ttl_secs(entry.expires, ctx.now)),
+        };
+        let mut headers = entry.headers;
+        headers.insert(
+            header::AGE,
+            HeaderValue::from(policy.age(ctx.now).as_secs()),
+        );
+        // A HEAD answered from a stored GET carries the GET's headers and no body.
+        let body = if ctx.view.method == Method::HEAD {
+            Bytes::new()
+        } else {
+            entry.body
+        };
+        let resp = body::response(entry.status, entry.version, url, headers, body);
+        self.finish(resp, status, report)
+    }
+
+    /// The 504 an only-if-cached request gets when nothing stored can answer it.
+    fn gateway_timeout(&self, ctx: &Ctx) -> Response {
+        let resp = body::response(
+            StatusCode::GATEWAY_TIMEOUT,
+            http::Version::HTTP_11,
+            ctx.url.clone(),
+            HeaderMap::new(),
+            Bytes::new(),
+        );
+        self.finish(resp, CacheStatus::OnlyIfCachedMiss, Report::default())
+    }
+
+    /// Whether `stale` may still be served when the origin fails (stale-if-error).
+    fn within_stale_if_error(&self, stale: &Stale, now: SystemTime) -> bool {
+        let over = now.duration_since(stale.entry.expires).unwrap_or_default();
+        over < self.rules.stale_if_error_window(&stale.entry.headers)
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for CacheMiddleware {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let Asked {
+            mode,
+            only_if_cached,
+            no_stale,
+        } = asked(&req, extensions);
+        let key = match mode {
+            CacheMode::NoStore => None,
+            _ => inner.key_for(&req),
+        };
+        let Some(key) = key else {
+            return self.pass_through(req, extensions, next, mode).await;
+        };
+        let now = inner.clock.now();
+        let ctx = Ctx {
+            view: inner.request_view(req.method(), req.url(), req.headers()),
+            url: req.url().clone(),
+            expire_after: inner
+                .rules
+                .expire_after_for(req.url(), extensions.get::<ExpireAfter>().copied()),
+            key,
+            now,
+        };
+
+        let mut store_ok = true;
+        let mut fwd = Fwd::UriMiss;
+        let mut stale: Option<Stale> = None;
+        let lookup = match mode {
+            CacheMode::Reload => {
+                fwd = Fwd::Request;
+                Lookup::Absent
+            }
+            _ => inner.lookup(&ctx.key).await,
+        };
+        match lookup {
+            Lookup::Found(entry) if entry.retain_until.is_none_or(|t| t > now) => {
+                let mut view = ctx.view.clone();
+                policy::normalize_vary_fields(&mut view.headers, &entry.headers);
+                let policy = inner.rules.policy_of(&entry, &view);
+                let decision = policy.before_request(&view, now);
+                let matches = match &decision {
+                    BeforeRequest::Fresh(_) => true,
+                    BeforeRequest::Stale { matches, .. } => *matches,
+                };
+                if !matches {
+                    fwd = Fwd::VaryMiss;
+                } else if matches!(mode, CacheMode::ForceCache | CacheMode::OnlyIfCached)
+                    || (matches!(decision, BeforeRequest::Fresh(_)) && mode != CacheMode::NoCache)
+                {
+                    return Ok(inner.serve(&ctx, entry, &policy, CacheStatus::Hit, None));
+                } else {
+                    fwd = if mode == CacheMode::NoCache {
+                        Fwd::Request
+                    } else {
+                        Fwd::Stale
+                    };
+                    let over = now.duration_since(entry.expires).unwrap_or_default();
+                    let swr = inner.rules.stale_while_revalidate_window(&entry.headers);
+                    if !no_stale && policy.is_stale(now) && over < swr && !only_if_cached {
+                        self.refresh_in_background(&ctx, &req, &entry);
+                        let resp = inner.serve(
+                            &ctx,
+                            entry,
+                            &policy,
+                            CacheStatus::StaleWhileRevalidate,
+                            None,
+                        );
+                        return Ok(resp);
+                    }
+                    stale = Some(Stale { entry, policy });
+                }
+            }
+            Lookup::Found(_) | Lookup::Absent => {
+                if let Some(resp) = self.head_from_get(&ctx, &req).await {
+                    return Ok(resp);
+                }
+            }
+            Lookup::Fault => {
+                store_ok = false;
+                fwd = Fwd::Bypass;
+            }
+        }
+        if only_if_cached || mode == CacheMode::OnlyIfCached {
+            return Ok(inner.gateway_timeout(&ctx));
+        }
+
+        // To the origin: conditionally when the stale entry has a validator (RFC 9111 §4.3.1).
+        let mut conditional = false;
+        if let Some(s) = &stale {
+            for (name, value) in validators(&s.entry) {
+                req.headers_mut().insert(name, value);
+                conditional = true;
+            }
+        }
+        // Kept in case a 304 turns out not to select the stored response and the request must
+        // be made again without validators. GET and HEAD requests always clone.
+        let retry = conditional
+            .then(|| {
+                let mut plain = req.try_clone()?;
+                plain.headers_mut().remove(header::IF_NONE_MATCH);
+                plain.headers_mut().remove(header::IF_MODIFIED_SINCE);
+                Some(plain)
+            })
+            .flatten();
+        let resp = match next.clone().run(req, extensions).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                // RFC 5861 §4: an origin that cannot be reached may be answered from stale.
+                if let Some(s) = stale.filter(|s| inner.within_stale_if_error(s, now)) {
+                    tracing::warn!(key = %ctx.key, error = %e, "origin failed; serving stale");
+                    let fwd = Some((Fwd::Stale, None));
+                    return Ok(inner.serve(
+                        &ctx,
+                        s.entry,
+                        &s.policy,
+                        CacheStatus::StaleIfError,
+                        fwd,
+                    ));
+                }
+                return Err(e);
+            }
+        };
+        let status = resp.status();
+        if let Some(s) = stale {
+            if status.is_server_error() && inner.within_stale_if_error(&s, now) {
+                let fwd = Some((Fwd::Stale, Some(status)));
+                return Ok(inner.serve(&ctx, s.entry, &s.policy, CacheStatus::StaleIfError, fwd));
+            }
+            if status == StatusCode::NOT_MODIFIED && conditional {
+                if policy::not_modified_matches(&s.entry.headers, resp.headers()) {
+                    return Ok(self.revalidated(&ctx, s.entry, resp).await);
+                }
+                if let Some(plain) = retry {
+                    let resp = next.run(plain, extensions).await?;
+                    return self.fetched(&ctx, resp, store_ok, fwd).await;
+                }
+            }
+        }
+        self.fetched(&ctx, resp, store_ok, fwd).await
+    }
+}
+
+impl CacheMiddleware {
+    /// A request the cache does not handle. A successful unsafe one invalidates what is stored
+    /// for its URL (RFC 9111 §4.4).
+    async fn pass_through(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        mode: CacheMode,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let fwd = if !inner.methods.contains(req.method()) {
+            Fwd::Method
+        } else if mode == CacheMode::NoStore {
+            Fwd::Request
+        } else {
+            Fwd::Bypass
+        };
+        let target = (!req.method().is_safe()).then(|| (req.url().clone(), req.headers().clone()));
+        let resp = next.run(req, extensions).await?;
+        let status = resp.status();
+        if let Some((url, headers)) = target {
+            if status.is_success() || status.is_redirection() {
+                inner.invalidate(&url, &headers, resp.headers()).await;
+            }
+        }
+        let report = Report {
+            fwd: Some((fwd, Some(status))),
+            ttl: None,
+        };
+        Ok(inner.finish(resp, CacheStatus::Bypassed, report))
+    }
+
+    /// RFC 9111 §4.3.5 allows a HEAD to be answered from a stored GET response: a HEAD with
+    /// nothing stored under its own key looks for a fresh GET.
+    async fn head_from_get(&self, ctx: &Ctx, req: &Request) -> Option<Response> {
+        let inner = &*self.inner;
+        if ctx.view.method != Method::HEAD || !inner.methods.contains(&Method::GET) {
+            return None;
+        }
+        let key = inner
+            .keys
+            .key_for(&Method::GET, req.url(), req.headers(), None);
+        let Lookup::Found(entry) = inner.lookup(&key).await else {
+            return None;
+        };
+        let mut as_get = ctx.view.clone();
+        as_get.method = Method::GET;
+        policy::normalize_vary_fields(&mut as_get.headers, &entry.headers);
+        let policy = inner.rules.policy_of(&entry, &as_get);
+        match policy.before_request(&as_get, ctx.now) {
+            BeforeRequest::Fresh(_) => {
+                Some(inner.serve(ctx, entry, &policy, CacheStatus::Hit, None))
+            }
+            BeforeRequest::Stale { .. } => None,
+        }
+    }
+
+    /// Starts one background refresh of `entry` for this key, unless one is already running.
+    fn refresh_in_background(&self, ctx: &Ctx, req: &Request, entry: &StoredResponse) {
+        let inner = &*self.inner;
+        let Some(mut refresh) = req.try_clone() else {
+            return;
+        };
+        if !lock(&inner.refreshing).insert(ctx.key.clone()) {
+            return; // a refresh of this key is already under way
+        }
+        for (name, value) in validators(entry) {
+            refresh.headers_mut().insert(name, value);
+        }
+        let this = self.clone();
+        let ctx = ctx.clone();
+        let entry = entry.clone();
+        let task = tokio::spawn(async move {
+            /// Frees the key even if the refresh panics.
+            struct Done<'a>(&'a Inner, &'a CacheKey);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    lock(&self.0.refreshing).remove(self.1);
+                }
+            }
+            let inner = &*this.inner;
+            let _done = Done(inner, &ctx.key);
+            match inner.refresh_client().execute(refresh).await {
+                Ok(resp)
+                    if resp.status() == StatusCode::NOT_MODIFIED
+                        && policy::not_modified_matches(&entry.headers, resp.headers()) =>
+                {
+                    this.revalidated(&ctx, entry, resp).await;
+                }
+                Ok(resp) if resp.status().is_server_error() => {
+                    tracing::warn!(key = %ctx.key, status = resp.status().as_u16(), "background refresh failed; stale entry kept");
+                }
+                Ok(resp) => {
+                    let _ = this.fetched(&ctx, resp, true, Fwd::Stale).await;
+                }
+                Err(e) => {
+                    tracing::warn!(key = %ctx.key, error = %e, "background refresh failed; stale entry kept");
+                }
+            }
+        });
+        let mut tasks = lock(&inner.background);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// A 304 selected the stored response: update its headers (RFC 9111 §4.3.4), store it again
+    /// with a new `ttl`, serve it.
+    async fn revalidated(
+        &self,
+        ctx: &Ctx,
+        mut entry: StoredResponse,
+        not_modified: Response,
+    ) -> Response {
+        let inner = &*self.inner;
+        let received = inner.clock.now();
+        policy::merge_not_modified(&mut entry.headers, not_modified.headers());
+        entry.created_at = received;
+        let plan = inner.rules.plan(
+            &ctx.view,
+            entry.status,
+            &entry.headers,
+            received,
+            ctx.expire_after,
+        );
+        if let Ok(plan) = plan {
+            entry.heuristic_max_age = plan.heuristic_max_age;
+            entry.expires = plan.expires;
+            entry.retain_until = Some(plan.retain_until);
+            entry.request_headers =
+                policy::stored_request_headers(&ctx.view.headers, &entry.headers);
+            inner.save(&ctx.key, &entry).await;
+        } else {
+            // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
+            inner.delete(&ctx.key).await;
+        }
+        let policy = inner.rules.policy_of(&entry, &ctx.view);
+        let ctx = Ctx {
+            now: received,
+            ..ctx.clone()
+        };
+        let fwd = Some((Fwd::Stale, Some(StatusCode::NOT_MODIFIED)));
+        inner.serve(&ctx, entry, &policy, CacheStatus::Revalidated, fwd)
+    }
+
+    /// A response from the origin: store it if it may be, return it whole either way.
+    async fn fetched(
+        &self,
+        ctx: &Ctx,
+        resp: Response,
+        store_ok: bool,
+        fwd: Fwd,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let received = inner.clock.now();
+        let status = resp.status();
+        let mut report = Report {
+            fwd: Some((fwd, Some(status))),
+            ttl: None,
+        };
+        let not_stored =
+            |resp, reason| Ok(inner.finish(resp, CacheStatus::NotStored(reason), report));
+        if inner
+            .statuses
+            .as_ref()
+            .is_some_and(|s| !s.contains(&status))
+        {
+            return not_stored(resp, NotStored::StatusNotAllowed);
+        }
+        let Ok(plan) = inner.rules.plan(
+            &ctx.view,
+            status,
+            resp.headers(),
+            received,
+            ctx.expire_after,
+        ) else {
+            return not_stored(resp, NotStored::NotStorable);
+        };
+        if inner.filter.as_ref().is_some_and(|keep| !keep(&resp)) {
+            return not_stored(resp, NotStored::Filtered);
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > inner.max_body_size as u64)
+        {
+            return not_stored(resp, NotStored::TooLarge);
+        }
+        let (received_parts, body) = match body::read(resp, inner.max_body_size).await? {
+            body::Read::Complete(parts, body) => (parts, body),
+            body::Read::TooLarge(resp) => return not_stored(resp, NotStored::TooLarge),
+        };
+
+        let cache_status = if store_ok {
+            let parts = &received_parts.parts;
+            let entry = StoredResponse {
+                status,
+                version: parts.version,
+                method: ctx.view.method.clone(),
+                url: inner.keys.redacted_url(&received_parts.url).to_string(),
+                headers: policy::storable_headers(&parts.headers),
+                request_headers: policy::stored_request_headers(&ctx.view.headers, &parts.headers),
+                body: body.clone(),
+                created_at: received,
+                expires: plan.expires,
+                heuristic_max_age: plan.heuristic_max_age,
+                retain_until: Some(plan.retain_until),
+            };
+            inner.save(&ctx.key, &entry).await
+        } else {
+            // The lookup just failed: skip the write rather than wait on a failing store twice.
+            CacheStatus::NotStored(NotStored::StoreFault)
+        };
+        if cache_status == CacheStatus::Stored {
+            report.ttl = Some(ttl_secs(plan.expires, received));
+        }
+        let resp = received_parts.into_response(reqwest::Body::from(body));
+        Ok(inner.finish(resp, cache_status, report))
+    }
+}
+
+impl Clone for Ctx {
+    fn clone(&self) -> Self {
+        Ctx {
+            key: self.key.clone(),
+            view: self.view.clone(),
+            url: self.url.clone(),
+            expire_after: self.expire_after,
+            now: self.now,
+        }
+    }
+}
