@@ -15,7 +15,7 @@ mod body;
 mod builder;
 mod cache_status;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -59,8 +59,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cache_status_header: Option<String>,
     refresh_client: OnceLock<reqwest::Client>,
-    /// Keys with a background refresh under way: one refresh per key at a time.
-    refreshing: Mutex<HashSet<CacheKey>>,
+    /// Background refreshes by key: the `created_at` of the entry version being (or already)
+    /// refreshed, and whether that refresh has finished. A caller that read the same version
+    /// before the refresh wrote the new one must not start a second refresh.
+    refreshing: Mutex<HashMap<CacheKey, (SystemTime, bool)>>,
     background: Mutex<Vec<JoinHandle<()>>>,
     counters: Counters,
 }
@@ -630,8 +632,18 @@ impl CacheMiddleware {
         let Some(mut refresh) = req.try_clone() else {
             return;
         };
-        if !lock(&inner.refreshing).insert(ctx.key.clone()) {
-            return; // a refresh of this key is already under way
+        {
+            let mut refreshing = lock(&inner.refreshing);
+            if refreshing
+                .get(&ctx.key)
+                .is_some_and(|(version, _)| *version >= entry.created_at)
+            {
+                return; // this version is being, or has been, refreshed
+            }
+            if refreshing.len() >= 4096 {
+                refreshing.retain(|_, (_, done)| !*done);
+            }
+            refreshing.insert(ctx.key.clone(), (entry.created_at, false));
         }
         for (name, value) in validators(entry) {
             refresh.headers_mut().insert(name, value);
@@ -640,11 +652,13 @@ impl CacheMiddleware {
         let ctx = ctx.clone();
         let entry = entry.clone();
         let task = tokio::spawn(async move {
-            /// Frees the key even if the refresh panics.
+            /// Marks the refresh finished even if it panics.
             struct Done<'a>(&'a Inner, &'a CacheKey);
             impl Drop for Done<'_> {
                 fn drop(&mut self) {
-                    lock(&self.0.refreshing).remove(self.1);
+                    if let Some((_, done)) = lock(&self.0.refreshing).get_mut(self.1) {
+                        *done = true;
+                    }
                 }
             }
             let inner = &*this.inner;

@@ -5,5 +5,6 @@ mod end_to_end;
 mod faults;
 mod freshness;
 mod item_size;
+mod rfc9111;
 mod support;
 mod table;

@@ -88,6 +88,10 @@ pub struct Route {
     pub etag: Option<String>,
     /// Send the body in chunks with no Content-Length.
     pub chunked: bool,
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+    /// Answer 304 when If-Modified-Since carries this date.
+    pub last_modified: Option<String>,
 }
 
 impl Route {
@@ -98,7 +102,19 @@ impl Route {
             body: body.into(),
             etag: None,
             chunked: false,
+            delay: None,
+            last_modified: None,
         }
+    }
+
+    pub fn last_modified(mut self, date: &str) -> Self {
+        self.last_modified = Some(date.into());
+        self.header("last-modified", date)
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn status(mut self, status: u16) -> Self {
@@ -188,11 +204,18 @@ async fn serve_route(
     let Some(route) = state.routes.lock().unwrap().get(&path).cloned() else {
         return Response::builder().status(404).body(Body::empty()).unwrap();
     };
+    if let Some(delay) = route.delay {
+        tokio::time::sleep(delay).await;
+    }
     let not_modified = route.etag.as_deref().is_some_and(|etag| {
         req.headers()
             .get("if-none-match")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    }) || route.last_modified.as_deref().is_some_and(|lm| {
+        req.headers()
+            .get("if-modified-since")
+            .is_some_and(|v| v.as_bytes() == lm.as_bytes())
     });
     let mut builder = Response::builder().status(if not_modified { 304 } else { route.status });
     for (name, value) in &route.headers {

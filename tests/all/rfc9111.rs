@@ -1,0 +1,631 @@
+//! RFC 9111 (HTTP Caching), RFC 5861 (stale-while-revalidate, stale-if-error) and RFC 9211
+//! (Cache-Status), each test naming the section it proves. Time is a ManualClock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheMode, CacheStatus, ExpireAfter, ManualClock, MemoryStore, NotStored,
+};
+
+use crate::support::*;
+
+fn status(resp: &reqwest::Response) -> CacheStatus {
+    *resp.extensions().get::<CacheStatus>().unwrap()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A cache on the embedded DynamoDB with a manual clock, and a client through it.
+async fn setup(
+    configure: impl FnOnce(
+        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+) -> (
+    Origin,
+    Arc<ManualClock>,
+    CacheMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest_dynamodb_cache::DynamoDbStore,
+) {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let clock = clock();
+    let cache = configure(CacheMiddleware::builder(store.clone()).clock(clock.clone())).build();
+    let client = http_client(&cache);
+    (origin, clock, cache, client, store)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_3_revalidation_with_last_modified_updates_headers_and_ttl() {
+    let (origin, clock, cache, client, store) = setup(|b| b).await;
+    let lm = "Tue, 01 Sep 2026 10:00:00 GMT";
+    origin.route(
+        "/lm",
+        Route::ok("body v1")
+            .last_modified(lm)
+            .header("cache-control", "max-age=10")
+            .header("x-version", "1"),
+    );
+    client.get(origin.url("/lm")).send().await.unwrap();
+    let key = cache
+        .key_for(&client.get(origin.url("/lm")).build().unwrap())
+        .unwrap();
+    let ttl_before = raw_item(&store, &key).await.unwrap()["ttl"].clone();
+
+    // The origin now says the same representation has new metadata.
+    origin.route(
+        "/lm",
+        Route::ok("body v1")
+            .last_modified(lm)
+            .header("cache-control", "max-age=100")
+            .header("x-version", "2"),
+    );
+    clock.advance(secs(11));
+    let resp = client.get(origin.url("/lm")).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::Revalidated,
+        "§4.3.1 conditional request"
+    );
+    assert_eq!(origin.last_headers("/lm")["if-modified-since"], lm);
+    assert_eq!(
+        resp.headers()["x-version"],
+        "2",
+        "§4.3.4 the 304's fields replace the stored ones"
+    );
+    assert_eq!(resp.text().await.unwrap(), "body v1");
+    let item = raw_item(&store, &key).await.unwrap();
+    assert_ne!(
+        item["ttl"], ttl_before,
+        "the item and its ttl are refreshed"
+    );
+    clock.advance(secs(99));
+    let resp = client.get(origin.url("/lm")).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::Hit,
+        "fresh for the 304's max-age=100"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_3_3_a_full_response_to_revalidation_replaces_the_entry() {
+    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/r",
+        Route::ok("old")
+            .etag("\"1\"")
+            .header("cache-control", "max-age=10"),
+    );
+    client.get(origin.url("/r")).send().await.unwrap();
+    origin.route(
+        "/r",
+        Route::ok("new")
+            .etag("\"2\"")
+            .header("cache-control", "max-age=10"),
+    );
+    clock.advance(secs(11));
+    let resp = client.get(origin.url("/r")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    assert_eq!(origin.last_headers("/r")["if-none-match"], "\"1\"");
+    assert_eq!(resp.text().await.unwrap(), "new");
+    let resp = client.get(origin.url("/r")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.text().await.unwrap(), "new");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_1_vary_star_never_served_and_values_normalized() {
+    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/star",
+        Route::ok("s")
+            .header("cache-control", "max-age=60")
+            .header("vary", "*"),
+    );
+    for _ in 0..2 {
+        let resp = client.get(origin.url("/star")).send().await.unwrap();
+        assert_eq!(
+            status(&resp),
+            CacheStatus::NotStored(NotStored::NotStorable)
+        );
+    }
+    origin.route(
+        "/lang",
+        Route::ok("l")
+            .header("cache-control", "max-age=60")
+            .header("vary", "Accept-Language"),
+    );
+    let get = |v: &'static str| {
+        client
+            .get(origin.url("/lang"))
+            .header("accept-language", v)
+            .send()
+    };
+    assert_eq!(status(&get("en,pt").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(
+        status(&get("en, pt").await.unwrap()),
+        CacheStatus::Hit,
+        "§4.1: whitespace around list commas is not significant"
+    );
+    assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc5861_s3_stale_while_revalidate_serves_at_once_and_refreshes_once() {
+    let (origin, clock, cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/swr",
+        Route::ok("v1").header("cache-control", "max-age=10, stale-while-revalidate=60"),
+    );
+    client.get(origin.url("/swr")).send().await.unwrap();
+    origin.route(
+        "/swr",
+        Route::ok("v2").header("cache-control", "max-age=10, stale-while-revalidate=60"),
+    );
+    clock.advance(secs(20));
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, url) = (client.clone(), origin.url("/swr"));
+            tokio::spawn(async move {
+                let resp = client.get(url).send().await.unwrap();
+                (status(&resp), resp.text().await.unwrap())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (s, body) = caller.await.unwrap();
+        assert_eq!(
+            (s, body.as_str()),
+            (CacheStatus::StaleWhileRevalidate, "v1")
+        );
+    }
+    cache.flush().await;
+    assert_eq!(
+        origin.hits("/swr"),
+        2,
+        "one background refresh for twenty callers"
+    );
+    let resp = client.get(origin.url("/swr")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.text().await.unwrap(), "v2");
+
+    // Past the window: no longer served stale.
+    clock.advance(secs(100));
+    let resp = client.get(origin.url("/swr")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc5861_s4_stale_if_error_on_5xx_and_on_connection_errors() {
+    let (origin, clock, cache, client, _store) = setup(|b| b.stale_if_error(secs(300))).await;
+    origin.route(
+        "/sie",
+        Route::ok("good").header("cache-control", "max-age=10"),
+    );
+    origin.route(
+        "/strict",
+        Route::ok("strict").header("cache-control", "max-age=10, must-revalidate"),
+    );
+    client.get(origin.url("/sie")).send().await.unwrap();
+    client.get(origin.url("/strict")).send().await.unwrap();
+    clock.advance(secs(20));
+
+    origin.route("/sie", Route::ok("down").status(503));
+    let resp = client.get(origin.url("/sie")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::StaleIfError);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "good");
+
+    // A timeout is a connection-level error: stale too.
+    origin.route("/sie", Route::ok("slow").delay(secs(30)));
+    let resp = client
+        .get(origin.url("/sie"))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), CacheStatus::StaleIfError);
+    assert_eq!(resp.text().await.unwrap(), "good");
+
+    // §4.2.4: must-revalidate forbids serving stale; the origin's answer comes through.
+    origin.route("/strict", Route::ok("down").status(503));
+    let resp = client.get(origin.url("/strict")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    // And without a stale entry an origin error reaches the caller unchanged.
+    origin.route("/never", Route::ok("slow").delay(secs(30)));
+    let err = client
+        .get(origin.url("/never"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    // Past the window, the 503 is returned.
+    clock.advance(secs(400));
+    origin.route("/sie", Route::ok("down").status(503));
+    let resp = client.get(origin.url("/sie")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(cache.metrics().stale_served, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_request_modes() {
+    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/m",
+        Route::ok("m")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=10"),
+    );
+    let get = |mode: Option<CacheMode>| {
+        let mut r = client.get(origin.url("/m"));
+        if let Some(mode) = mode {
+            r = r.with_extension(mode);
+        }
+        r.send()
+    };
+    assert_eq!(
+        status(&get(Some(CacheMode::OnlyIfCached)).await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss
+    );
+    let resp = get(Some(CacheMode::OnlyIfCached)).await.unwrap();
+    assert_eq!(resp.status(), 504, "RFC 9111 §5.2.1.7");
+    assert_eq!(origin.hits("/m"), 0);
+    assert_eq!(
+        status(&get(Some(CacheMode::NoStore)).await.unwrap()),
+        CacheStatus::Bypassed
+    );
+    assert_eq!(status(&get(None).await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get(None).await.unwrap()), CacheStatus::Hit);
+    assert_eq!(
+        status(&get(Some(CacheMode::Reload)).await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert!(
+        !origin.last_headers("/m").contains_key("if-none-match"),
+        "reload is unconditional"
+    );
+    assert_eq!(
+        status(&get(Some(CacheMode::NoCache)).await.unwrap()),
+        CacheStatus::Revalidated
+    );
+    assert_eq!(origin.hits("/m"), 4);
+    clock.advance(secs(60));
+    assert_eq!(
+        status(&get(Some(CacheMode::ForceCache)).await.unwrap()),
+        CacheStatus::Hit
+    );
+    assert_eq!(
+        status(&get(Some(CacheMode::OnlyIfCached)).await.unwrap()),
+        CacheStatus::Hit
+    );
+    assert_eq!(origin.hits("/m"), 4, "stale served without the origin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_1_request_directives() {
+    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/d",
+        Route::ok("d")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=100"),
+    );
+    let get = |cc: &'static str| {
+        client
+            .get(origin.url("/d"))
+            .header("cache-control", cc)
+            .send()
+    };
+    assert_eq!(
+        status(&get("no-store").await.unwrap()),
+        CacheStatus::Bypassed,
+        "§5.2.1.5"
+    );
+    assert_eq!(
+        status(&get("only-if-cached").await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss,
+        "§5.2.1.7"
+    );
+    client.get(origin.url("/d")).send().await.unwrap();
+    clock.advance(secs(50));
+    assert_eq!(
+        status(&get("max-age=100").await.unwrap()),
+        CacheStatus::Hit,
+        "§5.2.1.1"
+    );
+    assert_eq!(
+        status(&get("max-age=10").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.1"
+    );
+    clock.advance(secs(50));
+    assert_eq!(
+        status(&get("min-fresh=80").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.3"
+    );
+    assert_eq!(
+        status(&get("no-cache").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.4"
+    );
+    clock.advance(secs(110));
+    assert_eq!(
+        status(&get("max-stale=60").await.unwrap()),
+        CacheStatus::Hit,
+        "§5.2.1.2"
+    );
+    assert_eq!(
+        status(&get("only-if-cached").await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss,
+        "stale"
+    );
+    assert_eq!(
+        status(&get("only-if-cached, max-stale").await.unwrap()),
+        CacheStatus::Hit
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_per_request_per_url_and_filter() {
+    let (origin, clock, _cache, client, _store) = setup(|b| {
+        b.expire_after(secs(10))
+            .expire_after_url("127.0.0.1:*/long", secs(1000))
+            .filter(|resp| resp.headers().get("x-cache-me").is_none_or(|v| v != "no"))
+    })
+    .await;
+    for path in ["/short", "/long", "/per-request"] {
+        origin.route(path, Route::ok(path));
+    }
+    origin.route("/skip", Route::ok("s").header("x-cache-me", "no"));
+    client.get(origin.url("/short")).send().await.unwrap();
+    client.get(origin.url("/long")).send().await.unwrap();
+    client
+        .get(origin.url("/per-request"))
+        .with_extension(ExpireAfter::After(secs(500)))
+        .send()
+        .await
+        .unwrap();
+    let resp = client.get(origin.url("/skip")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::Filtered));
+    clock.advance(secs(100));
+    let s = |p: &'static str| {
+        let (client, url) = (client.clone(), origin.url(p));
+        async move { status(&client.get(url).send().await.unwrap()) }
+    };
+    assert_eq!(s("/short").await, CacheStatus::Stored, "global 10 s");
+    assert_eq!(s("/long").await, CacheStatus::Hit, "URL pattern 1000 s");
+    assert_eq!(
+        s("/per-request").await,
+        CacheStatus::Hit,
+        "request's own 500 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_4_unsafe_methods_invalidate_uri_location_and_content_location() {
+    let (origin, _clock, cache, client, _store) = setup(|b| b).await;
+    for path in ["/item", "/other", "/moved"] {
+        origin.route(path, Route::ok(path).header("cache-control", "max-age=600"));
+        client.get(origin.url(path)).send().await.unwrap();
+        client.head(origin.url(path)).send().await.unwrap();
+    }
+    // A failed POST invalidates nothing.
+    origin.route("/item", Route::ok("no").status(500));
+    let resp = client.post(origin.url("/item")).send().await.unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(
+        status(&client.get(origin.url("/item")).send().await.unwrap()),
+        CacheStatus::Hit
+    );
+
+    origin.route(
+        "/item",
+        Route::ok("/item")
+            .header("cache-control", "max-age=600")
+            .header("content-location", "/other")
+            .header("location", "http://elsewhere.example/moved"),
+    );
+    let resp = client
+        .put(origin.url("/item"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), CacheStatus::Bypassed);
+    assert_eq!(
+        status(&client.get(origin.url("/item")).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&client.head(origin.url("/item")).send().await.unwrap()),
+        CacheStatus::Hit,
+        "HEAD from the new GET"
+    );
+    assert_eq!(
+        status(&client.get(origin.url("/other")).send().await.unwrap()),
+        CacheStatus::Stored,
+        "Content-Location"
+    );
+    assert_eq!(
+        status(&client.get(origin.url("/moved")).send().await.unwrap()),
+        CacheStatus::Hit,
+        "another origin's Location is not ours to invalidate"
+    );
+    assert_eq!(cache.metrics().invalidated, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_3_5_head_is_answered_from_a_fresh_stored_get() {
+    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/h",
+        Route::ok("the body")
+            .header("cache-control", "max-age=60")
+            .header("x-a", "1"),
+    );
+    client.get(origin.url("/h")).send().await.unwrap();
+    let resp = client.head(origin.url("/h")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.headers()["x-a"], "1");
+    assert_eq!(resp.headers()["content-length"], "8");
+    assert_eq!(resp.text().await.unwrap(), "");
+    assert_eq!(origin.hits("/h"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_and_s5_1_headers_as_the_origin_sent_them() {
+    let (origin, clock, cache, client, store) = setup(|b| b).await;
+    let date = "Wed, 02 Sep 2026 10:00:00 GMT";
+    origin.route(
+        "/h",
+        Route::ok("h")
+            .header("cache-control", "max-age=600")
+            .header("date", date)
+            .header("connection", "x-hop")
+            .header("x-hop", "private to the connection")
+            .header("x-utf8", "caf\u{e9}".as_bytes())
+            .header("x-repeat", "a")
+            .header("x-repeat", "b"),
+    );
+    client.get(origin.url("/h")).send().await.unwrap();
+    clock.advance(secs(30));
+    let resp = client.get(origin.url("/h")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.headers()["age"], "30", "§5.1");
+    assert_eq!(
+        resp.headers()["date"],
+        date,
+        "Date is left as the origin sent it"
+    );
+    assert_eq!(resp.headers()["x-utf8"].as_bytes(), "caf\u{e9}".as_bytes());
+    let repeated: Vec<_> = resp.headers().get_all("x-repeat").iter().collect();
+    assert_eq!(repeated, ["a", "b"]);
+    assert!(
+        !resp.headers().contains_key("x-hop"),
+        "§3.1: Connection-listed fields not stored"
+    );
+    let key = cache
+        .key_for(&client.get(origin.url("/h")).build().unwrap())
+        .unwrap();
+    let item = raw_item(&store, &key).await.unwrap();
+    let AttributeValue::M(doc) = &item["value"] else {
+        panic!()
+    };
+    let AttributeValue::M(headers) = &doc["headers"] else {
+        panic!()
+    };
+    assert!(!headers.contains_key("connection") && !headers.contains_key("x-hop"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc9211_cache_status_header_is_opt_in() {
+    let (origin, _clock, _cache, client, _store) = setup(|b| b.cache_status_header("dyn")).await;
+    origin.route("/c", Route::ok("c").header("cache-control", "max-age=60"));
+    let first = client.get(origin.url("/c")).send().await.unwrap();
+    assert_eq!(
+        first.headers()["cache-status"],
+        "dyn; fwd=uri-miss; fwd-status=200; stored; ttl=60"
+    );
+    let second = client.get(origin.url("/c")).send().await.unwrap();
+    assert_eq!(second.headers()["cache-status"], "dyn; hit; ttl=60");
+
+    let plain = CacheMiddleware::builder(MemoryStore::new()).build();
+    let resp = http_client(&plain)
+        .get(origin.url("/c"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.headers().contains_key("cache-status"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_cache_rules() {
+    let (origin, clock, _cache, client, _store) = setup(|b| b.shared(true)).await;
+    origin.route(
+        "/private",
+        Route::ok("p").header("cache-control", "private, max-age=60"),
+    );
+    origin.route(
+        "/s",
+        Route::ok("s").header("cache-control", "max-age=1000, s-maxage=10"),
+    );
+    origin.route(
+        "/auth",
+        Route::ok("a").header("cache-control", "max-age=60"),
+    );
+    origin.route(
+        "/auth-public",
+        Route::ok("a").header("cache-control", "public, max-age=60"),
+    );
+    let resp = client.get(origin.url("/private")).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::NotStored(NotStored::NotStorable),
+        "§3.5 private"
+    );
+    client.get(origin.url("/s")).send().await.unwrap();
+    let authed = |p: &'static str| {
+        client
+            .get(origin.url(p))
+            .header("authorization", "Bearer t")
+            .send()
+    };
+    assert_eq!(
+        status(&authed("/auth").await.unwrap()),
+        CacheStatus::NotStored(NotStored::NotStorable),
+        "§3.5: Authorization without public / s-maxage / must-revalidate"
+    );
+    assert_eq!(
+        status(&authed("/auth-public").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&authed("/auth-public").await.unwrap()),
+        CacheStatus::Hit
+    );
+    clock.advance(secs(11));
+    assert_eq!(
+        status(&client.get(origin.url("/s")).send().await.unwrap()),
+        CacheStatus::Stored,
+        "§5.2.2.10 s-maxage overrides max-age in a shared cache"
+    );
+
+    // The same responses in a private cache.
+    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    origin.route(
+        "/private",
+        Route::ok("p").header("cache-control", "private, max-age=60"),
+    );
+    client.get(origin.url("/private")).send().await.unwrap();
+    let resp = client.get(origin.url("/private")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn match_headers_split_entries() {
+    let (origin, _clock, _cache, client, _store) =
+        setup(|b| b.match_headers([http::header::ACCEPT])).await;
+    origin.route("/j", Route::ok("j").header("cache-control", "max-age=60"));
+    let get = |a: &'static str| client.get(origin.url("/j")).header("accept", a).send();
+    assert_eq!(
+        status(&get("application/json").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&get("text/html").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&get("application/json").await.unwrap()),
+        CacheStatus::Hit
+    );
+    assert_eq!(status(&get("text/html").await.unwrap()), CacheStatus::Hit);
+}
