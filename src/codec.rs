@@ -140,6 +140,10 @@ fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
     );
     doc.insert("created_at".into(), s(iso(entry.created_at)));
     doc.insert("expires".into(), s(iso(entry.expires)));
+    doc.insert(
+        "generation".into(),
+        AttributeValue::N(entry.generation.to_string()),
+    );
     if let Some(secs) = entry.heuristic_max_age {
         doc.insert(
             "heuristic_max_age".into(),
@@ -235,6 +239,10 @@ fn from_document(
         Some(AttributeValue::N(n)) => parse_status(&n)?,
         _ => return Err(corrupt("`status` missing or not N")),
     };
+    let generation = match doc.remove("generation") {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt("bad generation"))?,
+        _ => return Err(corrupt("`generation` missing or not N")),
+    };
     let heuristic_max_age = match doc.remove("heuristic_max_age") {
         Some(AttributeValue::N(n)) => {
             Some(n.parse().map_err(|_| corrupt("bad heuristic_max_age"))?)
@@ -260,6 +268,7 @@ fn from_document(
         created_at,
         expires,
         heuristic_max_age,
+        generation,
         retain_until,
     })
 }
@@ -352,6 +361,7 @@ mod binary {
         created_at_ms: u64,
         expires_ms: u64,
         heuristic_max_age: Option<u64>,
+        generation: u64,
     }
 
     fn config() -> impl bincode::config::Config {
@@ -395,6 +405,7 @@ mod binary {
             created_at_ms: epoch_millis(e.created_at),
             expires_ms: epoch_millis(e.expires),
             heuristic_max_age: e.heuristic_max_age,
+            generation: e.generation,
         };
         // Encoding plain owned data into a Vec cannot fail.
         bincode::encode_to_vec(&meta, config()).unwrap_or_default()
@@ -429,6 +440,7 @@ mod binary {
             created_at: UNIX_EPOCH + Duration::from_millis(meta.created_at_ms),
             expires: UNIX_EPOCH + Duration::from_millis(meta.expires_ms),
             heuristic_max_age: meta.heuristic_max_age,
+            generation: meta.generation,
             retain_until,
         })
     }
@@ -512,6 +524,7 @@ mod tests {
             created_at: t,
             expires: t + Duration::from_secs(60),
             heuristic_max_age: Some(60),
+            generation: 7,
             retain_until: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_100)),
         }
     }
@@ -527,6 +540,7 @@ mod tests {
         assert_eq!(a.created_at, b.created_at);
         assert_eq!(a.expires, b.expires);
         assert_eq!(a.heuristic_max_age, b.heuristic_max_age);
+        assert_eq!(a.generation, b.generation);
         assert_eq!(a.retain_until, b.retain_until);
     }
 

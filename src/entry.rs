@@ -36,6 +36,10 @@ pub struct StoredResponse {
     /// [`expire_after`](crate::CacheMiddlewareBuilder::expire_after) for a response that
     /// carried none of its own (RFC 9111 §4.2.2 heuristic freshness).
     pub heuristic_max_age: Option<u64>,
+    /// The generation of the URL's primary entry this entry belongs to. Variants of one URL
+    /// (responses with `Vary`) share it; deleting the primary entry (invalidation) starts a new
+    /// generation, which orphans the variants stored under the old one.
+    pub generation: u64,
     /// When the entry stops being useful at all (expiry, plus stale windows, plus retention
     /// for revalidation): the `ttl` attribute. `None` when read from an item without one
     /// (a store with TTL off): no limit is known.

@@ -154,6 +154,31 @@ impl KeyRules {
         CacheKey(hex::encode(h.finalize()))
     }
 
+    /// The key of one variant of a URL whose responses vary (RFC 9111 §4.1): the primary key,
+    /// the Vary-named fields and the request's (normalized, redacted) values of them.
+    pub(crate) fn variant_key<'a>(
+        &self,
+        primary: &CacheKey,
+        names: impl Iterator<Item = &'a str>,
+        headers: &HeaderMap,
+    ) -> CacheKey {
+        let mut h = Sha256::new();
+        field(&mut h, b"reqwest-dynamodb-cache/variant/1");
+        field(&mut h, primary.0.as_bytes());
+        let mut names: Vec<&str> = names.collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            field(&mut h, name.as_bytes());
+            let values = headers.get_all(name);
+            field(&mut h, &(values.iter().count() as u64).to_be_bytes());
+            for v in values {
+                field(&mut h, v.as_bytes());
+            }
+        }
+        CacheKey(hex::encode(h.finalize()))
+    }
+
     /// The URL as it enters the key: scheme and host lower-cased and default port dropped (the
     /// `url` crate does both when parsing), fragment dropped, ignored parameters removed, the
     /// remaining query parameters sorted.

@@ -132,9 +132,30 @@ enum Lookup {
     Fault,
 }
 
+/// Where a response to this request is written.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// The generation of the URL's primary entry, when there is one.
+    generation: Option<u64>,
+    /// The primary entry holds another variant: a varying response goes under its own key.
+    other_variant: bool,
+}
+
+/// A new generation: unique, not a time (the injected clock may stand still).
+fn new_generation() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos.wrapping_add(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// What one request carries through the flow.
 struct Ctx {
+    /// The URL's primary key.
     key: CacheKey,
+    slot: Slot,
     /// The request as the caching rules see it: redacted URL and headers.
     view: http::request::Parts,
     /// The URL as the caller sent it.
@@ -145,6 +166,8 @@ struct Ctx {
 
 /// A stored response that matches the request but is stale.
 struct Stale {
+    /// Where it is stored.
+    key: CacheKey,
     entry: StoredResponse,
     policy: CachePolicy,
 }
@@ -447,66 +470,97 @@ impl Middleware for CacheMiddleware {
                 .rules
                 .expire_after_for(req.url(), extensions.get::<ExpireAfter>().copied()),
             key,
+            slot: Slot::default(),
             now,
         };
 
         let mut store_ok = true;
         let mut fwd = Fwd::UriMiss;
         let mut stale: Option<Stale> = None;
-        let lookup = match mode {
+        let mut ctx = ctx;
+        let mut candidate = match mode {
             CacheMode::Reload => {
                 fwd = Fwd::Request;
                 Lookup::Absent
             }
             _ => inner.lookup(&ctx.key).await,
         };
-        match lookup {
-            Lookup::Found(entry) if entry.retain_until.is_none_or(|t| t > now) => {
-                let mut view = ctx.view.clone();
-                policy::normalize_vary_fields(&mut view.headers, &entry.headers);
-                let policy = inner.rules.policy_of(&entry, &view);
-                let decision = policy.before_request(&view, now);
-                let matches = match &decision {
-                    BeforeRequest::Fresh(_) => true,
-                    BeforeRequest::Stale { matches, .. } => *matches,
-                };
-                if !matches {
-                    fwd = Fwd::VaryMiss;
-                } else if matches!(mode, CacheMode::ForceCache | CacheMode::OnlyIfCached)
-                    || (matches!(decision, BeforeRequest::Fresh(_)) && mode != CacheMode::NoCache)
+        // At most two candidates: the URL's primary entry, then, when that one holds another
+        // variant (RFC 9111 §4.1), the entry for the variant this request selects.
+        let mut candidate_key = ctx.key.clone();
+        loop {
+            let entry = match candidate {
+                Lookup::Found(entry)
+                    if entry.retain_until.is_none_or(|t| t > now)
+                        && (!ctx.slot.other_variant
+                            || Some(entry.generation) == ctx.slot.generation) =>
                 {
-                    return Ok(inner.serve(&ctx, entry, &policy, CacheStatus::Hit, None));
-                } else {
-                    fwd = if mode == CacheMode::NoCache {
-                        Fwd::Request
-                    } else {
-                        Fwd::Stale
-                    };
-                    let over = now.duration_since(entry.expires).unwrap_or_default();
-                    let swr = inner.rules.stale_while_revalidate_window(&entry.headers);
-                    if !no_stale && policy.is_stale(now) && over < swr && !only_if_cached {
-                        self.refresh_in_background(&ctx, &req, &entry);
-                        let resp = inner.serve(
-                            &ctx,
-                            entry,
-                            &policy,
-                            CacheStatus::StaleWhileRevalidate,
-                            None,
-                        );
-                        return Ok(resp);
+                    entry
+                }
+                Lookup::Fault => {
+                    store_ok = false;
+                    fwd = Fwd::Bypass;
+                    break;
+                }
+                Lookup::Found(_) | Lookup::Absent => {
+                    if !ctx.slot.other_variant {
+                        if let Some(resp) = self.head_from_get(&ctx, &req).await {
+                            return Ok(resp);
+                        }
                     }
-                    stale = Some(Stale { entry, policy });
+                    break;
                 }
+            };
+            if !ctx.slot.other_variant {
+                ctx.slot.generation = Some(entry.generation);
             }
-            Lookup::Found(_) | Lookup::Absent => {
-                if let Some(resp) = self.head_from_get(&ctx, &req).await {
-                    return Ok(resp);
+            let mut view = ctx.view.clone();
+            policy::normalize_vary_fields(&mut view.headers, &entry.headers);
+            let policy = inner.rules.policy_of(&entry, &view);
+            let decision = policy.before_request(&view, now);
+            let matches = match &decision {
+                BeforeRequest::Fresh(_) => true,
+                BeforeRequest::Stale { matches, .. } => *matches,
+            };
+            if !matches {
+                fwd = Fwd::VaryMiss;
+                let names: Vec<String> = policy::vary_names(&entry.headers).collect();
+                if ctx.slot.other_variant || names.is_empty() || names.iter().any(|n| n == "*") {
+                    break;
                 }
+                // The primary slot holds another variant: this one has a key of its own.
+                ctx.slot.other_variant = true;
+                candidate_key = inner.keys.variant_key(
+                    &ctx.key,
+                    names.iter().map(String::as_str),
+                    &view.headers,
+                );
+                candidate = inner.lookup(&candidate_key).await;
+                continue;
             }
-            Lookup::Fault => {
-                store_ok = false;
-                fwd = Fwd::Bypass;
+            if matches!(mode, CacheMode::ForceCache | CacheMode::OnlyIfCached)
+                || (matches!(decision, BeforeRequest::Fresh(_)) && mode != CacheMode::NoCache)
+            {
+                return Ok(inner.serve(&ctx, entry, &policy, CacheStatus::Hit, None));
             }
+            fwd = if mode == CacheMode::NoCache {
+                Fwd::Request
+            } else {
+                Fwd::Stale
+            };
+            let over = now.duration_since(entry.expires).unwrap_or_default();
+            let swr = inner.rules.stale_while_revalidate_window(&entry.headers);
+            if !no_stale && policy.is_stale(now) && over < swr && !only_if_cached {
+                self.refresh_in_background(&ctx, &req, &candidate_key, &entry);
+                let status = CacheStatus::StaleWhileRevalidate;
+                return Ok(inner.serve(&ctx, entry, &policy, status, None));
+            }
+            stale = Some(Stale {
+                key: candidate_key,
+                entry,
+                policy,
+            });
+            break;
         }
         if only_if_cached || mode == CacheMode::OnlyIfCached {
             return Ok(inner.gateway_timeout(&ctx));
@@ -556,7 +610,7 @@ impl Middleware for CacheMiddleware {
             }
             if status == StatusCode::NOT_MODIFIED && conditional {
                 if policy::not_modified_matches(&s.entry.headers, resp.headers()) {
-                    return Ok(self.revalidated(&ctx, s.entry, resp).await);
+                    return Ok(self.revalidated(&ctx, &s.key, s.entry, resp).await);
                 }
                 if let Some(plain) = retry {
                     let resp = next.run(plain, extensions).await?;
@@ -627,7 +681,13 @@ impl CacheMiddleware {
     }
 
     /// Starts one background refresh of `entry` for this key, unless one is already running.
-    fn refresh_in_background(&self, ctx: &Ctx, req: &Request, entry: &StoredResponse) {
+    fn refresh_in_background(
+        &self,
+        ctx: &Ctx,
+        req: &Request,
+        key: &CacheKey,
+        entry: &StoredResponse,
+    ) {
         let inner = &*self.inner;
         let Some(mut refresh) = req.try_clone() else {
             return;
@@ -635,7 +695,7 @@ impl CacheMiddleware {
         {
             let mut refreshing = lock(&inner.refreshing);
             if refreshing
-                .get(&ctx.key)
+                .get(key)
                 .is_some_and(|(version, _)| *version >= entry.created_at)
             {
                 return; // this version is being, or has been, refreshed
@@ -643,13 +703,14 @@ impl CacheMiddleware {
             if refreshing.len() >= 4096 {
                 refreshing.retain(|_, (_, done)| !*done);
             }
-            refreshing.insert(ctx.key.clone(), (entry.created_at, false));
+            refreshing.insert(key.clone(), (entry.created_at, false));
         }
         for (name, value) in validators(entry) {
             refresh.headers_mut().insert(name, value);
         }
         let this = self.clone();
         let ctx = ctx.clone();
+        let key = key.clone();
         let entry = entry.clone();
         let task = tokio::spawn(async move {
             /// Marks the refresh finished even if it panics.
@@ -662,13 +723,13 @@ impl CacheMiddleware {
                 }
             }
             let inner = &*this.inner;
-            let _done = Done(inner, &ctx.key);
+            let _done = Done(inner, &key);
             match inner.refresh_client().execute(refresh).await {
                 Ok(resp)
                     if resp.status() == StatusCode::NOT_MODIFIED
                         && policy::not_modified_matches(&entry.headers, resp.headers()) =>
                 {
-                    this.revalidated(&ctx, entry, resp).await;
+                    this.revalidated(&ctx, &key, entry, resp).await;
                 }
                 Ok(resp) if resp.status().is_server_error() => {
                     tracing::warn!(key = %ctx.key, status = resp.status().as_u16(), "background refresh failed; stale entry kept");
@@ -691,6 +752,7 @@ impl CacheMiddleware {
     async fn revalidated(
         &self,
         ctx: &Ctx,
+        key: &CacheKey,
         mut entry: StoredResponse,
         not_modified: Response,
     ) -> Response {
@@ -711,10 +773,10 @@ impl CacheMiddleware {
             entry.retain_until = Some(plan.retain_until);
             entry.request_headers =
                 policy::stored_request_headers(&ctx.view.headers, &entry.headers);
-            inner.save(&ctx.key, &entry).await;
+            inner.save(key, &entry).await;
         } else {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
-            inner.delete(&ctx.key).await;
+            inner.delete(key).await;
         }
         let policy = inner.rules.policy_of(&entry, &ctx.view);
         let ctx = Ctx {
@@ -774,20 +836,30 @@ impl CacheMiddleware {
 
         let cache_status = if store_ok {
             let parts = &received_parts.parts;
+            let request_headers = policy::stored_request_headers(&ctx.view.headers, &parts.headers);
+            let names: Vec<String> = policy::vary_names(&parts.headers).collect();
+            let key = if ctx.slot.other_variant && !names.is_empty() {
+                inner
+                    .keys
+                    .variant_key(&ctx.key, names.iter().map(String::as_str), &request_headers)
+            } else {
+                ctx.key.clone()
+            };
             let entry = StoredResponse {
                 status,
                 version: parts.version,
                 method: ctx.view.method.clone(),
                 url: inner.keys.redacted_url(&received_parts.url).to_string(),
                 headers: policy::storable_headers(&parts.headers),
-                request_headers: policy::stored_request_headers(&ctx.view.headers, &parts.headers),
+                request_headers,
                 body: body.clone(),
                 created_at: received,
                 expires: plan.expires,
                 heuristic_max_age: plan.heuristic_max_age,
+                generation: ctx.slot.generation.unwrap_or_else(new_generation),
                 retain_until: Some(plan.retain_until),
             };
-            inner.save(&ctx.key, &entry).await
+            inner.save(&key, &entry).await
         } else {
             // The lookup just failed: skip the write rather than wait on a failing store twice.
             CacheStatus::NotStored(NotStored::StoreFault)
@@ -804,6 +876,7 @@ impl Clone for Ctx {
     fn clone(&self) -> Self {
         Ctx {
             key: self.key.clone(),
+            slot: self.slot,
             view: self.view.clone(),
             url: self.url.clone(),
             expire_after: self.expire_after,

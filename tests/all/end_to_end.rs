@@ -310,7 +310,8 @@ async fn credentials_split_entries_and_are_never_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn vary_is_honoured_variants_never_collide() {
+async fn vary_variants_live_side_by_side_and_never_collide() {
+    // RFC 9111 §4.1.
     let db = dynamodb().await;
     let origin = Origin::start().await;
     origin.route(
@@ -329,9 +330,30 @@ async fn vary_is_honoured_variants_never_collide() {
     };
     assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Stored);
     assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Hit);
-    // Another variant is never served the stored one.
+    // Another variant is never served the stored one, and gets a place of its own.
     assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
-    assert_eq!(origin.hits("/v"), 2);
+    assert_eq!(status(&get("fr").await.unwrap()), CacheStatus::Stored);
+    for lang in ["en", "pt", "fr", "pt", "en"] {
+        assert_eq!(
+            status(&get(lang).await.unwrap()),
+            CacheStatus::Hit,
+            "{lang}"
+        );
+    }
+    assert_eq!(origin.hits("/v"), 3);
+
+    // Invalidation (RFC 9111 §4.4) reaches every variant: deleting the primary entry starts a
+    // new generation, and the variants stored under the old one are no longer served.
+    client.delete(origin.url("/v")).send().await.unwrap();
+    assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("en").await.unwrap()), CacheStatus::Hit);
+    assert_eq!(
+        status(&get("fr").await.unwrap()),
+        CacheStatus::Stored,
+        "fr's item from before the invalidation is still in the table, but orphaned"
+    );
+    assert_eq!(origin.hits("/v"), 7);
 }
 
 #[tokio::test(flavor = "multi_thread")]
