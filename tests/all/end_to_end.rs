@@ -398,3 +398,24 @@ async fn namespaces_sharing_a_table_never_see_each_other() {
         .unwrap();
     assert!(a.item_key(&key).starts_with("app-a:"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_methods_can_be_cached_with_the_body_in_the_key() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/q",
+        Route::ok("answer").header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .methods([reqwest::Method::GET, reqwest::Method::POST])
+        .build();
+    let client = http_client(&cache);
+    let post = |body: &'static str| client.post(origin.url("/q")).body(body).send();
+    assert_eq!(status(&post("query a").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&post("query a").await.unwrap()), CacheStatus::Hit);
+    assert_eq!(status(&post("query b").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(origin.hits("/q"), 2);
+    // HEAD is not in the list any more: it passes through.
+    let head = client.head(origin.url("/q")).send().await.unwrap();
+    assert_eq!(status(&head), CacheStatus::Bypassed);
+}

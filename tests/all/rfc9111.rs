@@ -629,3 +629,28 @@ async fn match_headers_split_entries() {
     );
     assert_eq!(status(&get("text/html").await.unwrap()), CacheStatus::Hit);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc5861_configured_stale_while_revalidate_applies_when_the_response_names_none() {
+    let (origin, clock, cache, client, _store) =
+        setup(|b| b.stale_while_revalidate(secs(30))).await;
+    origin.route("/c", Route::ok("c").header("cache-control", "max-age=10"));
+    origin.route(
+        "/strict",
+        Route::ok("s").header("cache-control", "max-age=10, must-revalidate"),
+    );
+    for p in ["/c", "/strict"] {
+        client.get(origin.url(p)).send().await.unwrap();
+    }
+    clock.advance(secs(20));
+    let resp = client.get(origin.url("/c")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::StaleWhileRevalidate);
+    let resp = client.get(origin.url("/strict")).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::Stored,
+        "must-revalidate forbids serving stale"
+    );
+    cache.flush().await;
+    assert_eq!(origin.hits("/c"), 2);
+}
