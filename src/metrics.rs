@@ -9,6 +9,7 @@ pub(crate) struct Counters {
     hits: AtomicU64,
     revalidated: AtomicU64,
     stale: AtomicU64,
+    coalesced: AtomicU64,
     only_if_cached_misses: AtomicU64,
     invalidated: AtomicU64,
     stored: AtomicU64,
@@ -27,6 +28,7 @@ impl Counters {
             CacheStatus::Revalidated => &self.revalidated,
             CacheStatus::StaleWhileRevalidate | CacheStatus::StaleIfError => &self.stale,
             CacheStatus::OnlyIfCachedMiss => &self.only_if_cached_misses,
+            CacheStatus::Coalesced => &self.coalesced,
             CacheStatus::Stored => &self.stored,
             CacheStatus::Bypassed => &self.bypassed,
             CacheStatus::NotStored(reason) => {
@@ -60,6 +62,7 @@ impl Counters {
             hits: self.hits.load(Relaxed),
             revalidated: self.revalidated.load(Relaxed),
             stale_served: self.stale.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
             only_if_cached_misses: self.only_if_cached_misses.load(Relaxed),
             invalidated: self.invalidated.load(Relaxed),
             stored: self.stored.load(Relaxed),
@@ -84,6 +87,8 @@ pub struct MetricsSnapshot {
     pub revalidated: u64,
     /// Stale responses served (stale-while-revalidate and stale-if-error).
     pub stale_served: u64,
+    /// Responses served from another caller's concurrent origin request.
+    pub coalesced: u64,
     /// 504s answered for only-if-cached requests with nothing usable stored.
     pub only_if_cached_misses: u64,
     /// Stored responses deleted after unsafe requests (RFC 9111 §4.4).

@@ -26,8 +26,11 @@ pub enum CacheStatus {
     /// Stale, served because the origin answered 5xx or could not be reached (stale-if-error,
     /// RFC 5861 §4).
     StaleIfError,
-    /// Fetched from the origin and stored.
+    /// Fetched from the origin and stored (or, with background writes, queued to be stored).
     Stored,
+    /// Another caller's concurrent request for the same key fetched and stored this response;
+    /// this caller waited for it instead of asking the origin again.
+    Coalesced,
     /// Fetched from the origin and not stored, for the reason given.
     NotStored(NotStored),
     /// The request is not one the cache handles (its method is not cached, it is a
@@ -50,6 +53,7 @@ impl CacheStatus {
                 | CacheStatus::Revalidated
                 | CacheStatus::StaleWhileRevalidate
                 | CacheStatus::StaleIfError
+                | CacheStatus::Coalesced
         )
     }
 }

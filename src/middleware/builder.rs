@@ -27,6 +27,8 @@ pub struct CacheMiddlewareBuilder {
     clock: Arc<dyn Clock>,
     cache_status_header: Option<String>,
     refresh_client: Option<reqwest::Client>,
+    coalesce: bool,
+    background_writes: bool,
 }
 
 impl CacheMiddlewareBuilder {
@@ -50,7 +52,28 @@ impl CacheMiddlewareBuilder {
             clock: Arc::new(SystemClock),
             cache_status_header: None,
             refresh_client: None,
+            coalesce: true,
+            background_writes: false,
         }
+    }
+
+    /// Whether concurrent misses for one key share one origin request and one write. Default
+    /// `true`. The first caller goes to the origin; the others wait for it and are served its
+    /// response ([`CacheStatus::Coalesced`](crate::CacheStatus::Coalesced)) when it was stored
+    /// and their Vary-named headers match; otherwise (not storable, too large, an error, the
+    /// first caller cancelled) they make their own requests.
+    pub fn coalesce(mut self, coalesce: bool) -> Self {
+        self.coalesce = coalesce;
+        self
+    }
+
+    /// Whether writes to the store happen in background tasks, so a miss returns as soon as
+    /// the origin has answered. Default `false`. A failed background write is logged and
+    /// counted. [`CacheMiddleware::flush`] awaits pending writes: in AWS Lambda, call it before
+    /// the handler returns, or the write may be frozen with the execution environment.
+    pub fn background_writes(mut self, background: bool) -> Self {
+        self.background_writes = background;
+        self
     }
 
     /// Freshness for responses that give none of their own; see [`ExpireAfter`]. Accepts a
@@ -231,6 +254,9 @@ impl CacheMiddlewareBuilder {
                 refresh_client,
                 refreshing: Mutex::new(Default::default()),
                 background: Mutex::new(Vec::new()),
+                coalesce: self.coalesce,
+                flights: Default::default(),
+                background_writes: self.background_writes,
                 counters: Counters::default(),
             }),
         }

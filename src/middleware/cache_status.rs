@@ -49,7 +49,10 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
     let mut out = String::from(name);
     let hit = matches!(
         status,
-        CacheStatus::Hit | CacheStatus::StaleWhileRevalidate | CacheStatus::StaleIfError
+        CacheStatus::Hit
+            | CacheStatus::StaleWhileRevalidate
+            | CacheStatus::StaleIfError
+            | CacheStatus::Coalesced
     );
     if hit {
         out.push_str("; hit");
@@ -63,6 +66,9 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
     }
     if matches!(status, CacheStatus::Stored | CacheStatus::Revalidated) {
         out.push_str("; stored");
+    }
+    if status == CacheStatus::Coalesced {
+        out.push_str("; collapsed");
     }
     if let Some(ttl) = report.ttl {
         out.push_str(&format!("; ttl={ttl}"));

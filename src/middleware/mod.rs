@@ -14,6 +14,7 @@
 mod body;
 mod builder;
 mod cache_status;
+mod coalesce;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -64,6 +65,11 @@ struct Inner {
     /// before the refresh wrote the new one must not start a second refresh.
     refreshing: Mutex<HashMap<CacheKey, (SystemTime, bool)>>,
     background: Mutex<Vec<JoinHandle<()>>>,
+    /// Concurrent misses share one origin request.
+    coalesce: bool,
+    flights: coalesce::Flights,
+    /// Writes happen in background tasks (`flush` awaits them).
+    background_writes: bool,
     counters: Counters,
 }
 
@@ -422,6 +428,27 @@ impl Inner {
         self.finish(resp, status, report)
     }
 
+    /// A response another caller's origin request just fetched and stored.
+    fn serve_shared(&self, ctx: &Ctx, shared: &coalesce::Shared) -> Response {
+        let url = if self.keys.redacted_url(&ctx.url) == self.keys.redacted_url(&shared.url) {
+            ctx.url.clone()
+        } else {
+            shared.url.clone()
+        };
+        let resp = body::response(
+            shared.status,
+            shared.version,
+            url,
+            shared.headers.clone(),
+            shared.body.clone(),
+        );
+        let report = Report {
+            fwd: None,
+            ttl: shared.ttl,
+        };
+        self.finish(resp, CacheStatus::Coalesced, report)
+    }
+
     /// The 504 an only-if-cached request gets when nothing stored can answer it.
     fn gateway_timeout(&self, ctx: &Ctx) -> Response {
         let resp = body::response(
@@ -566,6 +593,26 @@ impl Middleware for CacheMiddleware {
             return Ok(inner.gateway_timeout(&ctx));
         }
 
+        // A plain miss: concurrent misses for this key share one origin request.
+        let mut leader = None;
+        if inner.coalesce
+            && stale.is_none()
+            && store_ok
+            && !ctx.slot.other_variant
+            && mode == CacheMode::Default
+        {
+            match inner.flights.join(&ctx.key) {
+                coalesce::Role::Leader(l) => leader = Some(l),
+                coalesce::Role::Follower(slot) => {
+                    if let Some(shared) = coalesce::follow(slot).await {
+                        if vary_fields_match(&shared, &ctx.view) {
+                            return Ok(inner.serve_shared(&ctx, &shared));
+                        }
+                    }
+                }
+            }
+        }
+
         // To the origin: conditionally when the stale entry has a validator (RFC 9111 §4.3.1).
         let mut conditional = false;
         if let Some(s) = &stale {
@@ -614,11 +661,11 @@ impl Middleware for CacheMiddleware {
                 }
                 if let Some(plain) = retry {
                     let resp = next.run(plain, extensions).await?;
-                    return self.fetched(&ctx, resp, store_ok, fwd).await;
+                    return self.fetched(&ctx, resp, store_ok, fwd, None).await;
                 }
             }
         }
-        self.fetched(&ctx, resp, store_ok, fwd).await
+        self.fetched(&ctx, resp, store_ok, fwd, leader).await
     }
 }
 
@@ -735,7 +782,7 @@ impl CacheMiddleware {
                     tracing::warn!(key = %ctx.key, status = resp.status().as_u16(), "background refresh failed; stale entry kept");
                 }
                 Ok(resp) => {
-                    let _ = this.fetched(&ctx, resp, true, Fwd::Stale).await;
+                    let _ = this.fetched(&ctx, resp, true, Fwd::Stale, None).await;
                 }
                 Err(e) => {
                     tracing::warn!(key = %ctx.key, error = %e, "background refresh failed; stale entry kept");
@@ -773,7 +820,7 @@ impl CacheMiddleware {
             entry.retain_until = Some(plan.retain_until);
             entry.request_headers =
                 policy::stored_request_headers(&ctx.view.headers, &entry.headers);
-            inner.save(key, &entry).await;
+            self.persist(key.clone(), entry.clone()).await;
         } else {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
             inner.delete(key).await;
@@ -794,6 +841,7 @@ impl CacheMiddleware {
         resp: Response,
         store_ok: bool,
         fwd: Fwd,
+        leader: Option<coalesce::Leader<'_>>,
     ) -> Result<Response> {
         let inner = &*self.inner;
         let received = inner.clock.now();
@@ -859,7 +907,18 @@ impl CacheMiddleware {
                 generation: ctx.slot.generation.unwrap_or_else(new_generation),
                 retain_until: Some(plan.retain_until),
             };
-            inner.save(&key, &entry).await
+            if let Some(leader) = leader.filter(|l| l.has_followers()) {
+                leader.share(coalesce::Shared {
+                    status,
+                    version: entry.version,
+                    url: received_parts.url.clone(),
+                    headers: parts.headers.clone(),
+                    body: body.clone(),
+                    request_headers: entry.request_headers.clone(),
+                    ttl: Some(ttl_secs(plan.expires, received)),
+                });
+            }
+            self.persist(key, entry).await
         } else {
             // The lookup just failed: skip the write rather than wait on a failing store twice.
             CacheStatus::NotStored(NotStored::StoreFault)
@@ -870,6 +929,38 @@ impl CacheMiddleware {
         let resp = received_parts.into_response(reqwest::Body::from(body));
         Ok(inner.finish(resp, cache_status, report))
     }
+}
+
+impl CacheMiddleware {
+    /// Stores `entry` now, or in a background task when background writes are on (then the
+    /// status is `Stored` as soon as the write is queued; a write that fails later is logged
+    /// and counted).
+    async fn persist(&self, key: CacheKey, entry: StoredResponse) -> CacheStatus {
+        let inner = &*self.inner;
+        if !inner.background_writes {
+            return inner.save(&key, &entry).await;
+        }
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            this.inner.save(&key, &entry).await;
+        });
+        let mut tasks = lock(&inner.background);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        CacheStatus::Stored
+    }
+}
+
+/// Whether a follower's Vary-named request fields are the leader's (RFC 9111 §4.1).
+fn vary_fields_match(shared: &coalesce::Shared, view: &http::request::Parts) -> bool {
+    let mine = policy::stored_request_headers(&view.headers, &shared.headers);
+    policy::vary_names(&shared.headers).all(|name| {
+        name != "*"
+            && mine
+                .get_all(name.as_str())
+                .iter()
+                .eq(shared.request_headers.get_all(name.as_str()).iter())
+    })
 }
 
 impl Clone for Ctx {

@@ -1,6 +1,7 @@
 //! Integration tests: the middleware against a real DynamoDB API (embedded dynoxide, or
 //! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
 
+mod coalescing;
 mod end_to_end;
 mod faults;
 mod freshness;
