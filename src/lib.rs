@@ -68,4 +68,5 @@ pub use mode::CacheMode;
 pub use status::{CacheStatus, NotStored};
 pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
 pub use store::memory::MemoryStore;
+pub use store::tiered::{TieredStore, TieredStoreBuilder};
 pub use store::CacheStore;

@@ -3,6 +3,7 @@
 
 pub(crate) mod dynamodb;
 pub(crate) mod memory;
+pub(crate) mod tiered;
 
 use std::sync::Arc;
 

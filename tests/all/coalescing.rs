@@ -1,44 +1,11 @@
 //! Request coalescing and background writes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, StoreError, StoredResponse,
-};
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus};
 
 use crate::support::*;
-
-/// A store that counts the writes reaching the DynamoDB store behind it.
-#[derive(Clone)]
-struct CountingStore {
-    inner: DynamoDbStore,
-    puts: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl CacheStore for CountingStore {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put(key, response).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-}
-
-async fn counting() -> CountingStore {
-    let db = dynamodb().await;
-    CountingStore {
-        inner: store(&db).await,
-        puts: Arc::new(AtomicUsize::new(0)),
-    }
-}
 
 fn status(resp: &reqwest::Response) -> CacheStatus {
     *resp.extensions().get::<CacheStatus>().unwrap()
@@ -72,7 +39,7 @@ async fn concurrent(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_concurrent_misses_make_one_origin_request_and_one_write() {
-    let store = counting().await;
+    let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
     origin.route(
         "/slow",
@@ -102,7 +69,7 @@ async fn a_hundred_concurrent_misses_make_one_origin_request_and_one_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_response_that_cannot_be_stored_releases_the_waiters() {
-    let store = counting().await;
+    let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
     origin.route(
         "/nostore",
@@ -129,7 +96,7 @@ async fn a_response_that_cannot_be_stored_releases_the_waiters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn waiters_never_get_the_leaders_error() {
-    let store = counting().await;
+    let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
     origin.route(
         "/e",
@@ -164,7 +131,7 @@ async fn waiters_never_get_the_leaders_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn background_writes_return_first_and_flush_awaits_them() {
-    let store = counting().await;
+    let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
     origin.route("/bg", Route::ok("bg").header("cache-control", "max-age=60"));
     let cache = CacheMiddleware::builder(store.clone())

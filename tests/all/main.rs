@@ -9,3 +9,4 @@ mod item_size;
 mod rfc9111;
 mod support;
 mod table;
+mod tiered;

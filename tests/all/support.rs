@@ -307,3 +307,49 @@ pub async fn raw_item(
         .unwrap()
         .item
 }
+
+/// A store that counts the calls reaching the store behind it.
+#[derive(Clone)]
+pub struct CountingStore<S> {
+    pub inner: S,
+    pub gets: Arc<AtomicUsize>,
+    pub puts: Arc<AtomicUsize>,
+}
+
+impl<S> CountingStore<S> {
+    pub fn new(inner: S) -> Self {
+        CountingStore {
+            inner,
+            gets: Arc::default(),
+            puts: Arc::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore
+    for CountingStore<S>
+{
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        response: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(key, response).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+}
