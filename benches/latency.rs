@@ -1,9 +1,10 @@
 //! Hit and miss latency through the middleware, with the baselines measured in the same run:
-//! the raw SDK GetItem of the same item, an uncached reqwest request to the same origin, and for
-//! misses origin + GetItem + PutItem done by hand.
+//! the raw SDK GetItem of the same item, an uncached reqwest request to the same origin,
+//! origin + GetItem (+ PutItem) done by hand for misses, and http-cache-reqwest's in-process
+//! moka cache for the in-process tier.
 //!
 //! ```text
-//! cargo bench --bench latency
+//! cargo bench --bench latency && python3 benches/summary.py
 //! ```
 //!
 //! Everything runs on the embedded DynamoDB over loopback HTTP and a local origin. Each
@@ -18,11 +19,19 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore, MemoryStore};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, DynamoDbStore, MemoryStore, TieredStore,
+};
+use reqwest_middleware::ClientWithMiddleware;
 use tokio::runtime::Runtime;
 
 const SIZES: [usize; 3] = [1024, 10 * 1024, 100 * 1024];
+/// Concurrent tasks in the throughput group.
+const TASKS: u64 = 8;
 
 struct Fixture {
     rt: Runtime,
@@ -85,125 +94,178 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Runs `iters` calls of `op` in one task spawned on the runtime and returns the time taken.
-fn spawned<F, Fut>(rt: &Runtime, iters: u64, op: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Send + 'static,
+/// Measures `op` (called with the iteration number), `tasks` copies at once, each in a task
+/// spawned on the runtime.
+fn measure<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    id: BenchmarkId,
+    tasks: u64,
+    op: F,
+) where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let started = Instant::now();
-            for i in 0..iters {
-                op(i).await;
-            }
-            started.elapsed()
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let op = op.clone();
+            rt.block_on(async move {
+                let started = Instant::now();
+                let handles: Vec<_> = (0..tasks)
+                    .map(|t| {
+                        let op = op.clone();
+                        tokio::spawn(async move {
+                            for i in 0..iters {
+                                op(t * iters + i).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+                started.elapsed()
+            })
         })
-        .await
-        .unwrap()
-    })
+    });
 }
 
-fn client(cache: &CacheMiddleware) -> reqwest_middleware::ClientWithMiddleware {
+fn client(middleware: impl reqwest_middleware::Middleware) -> ClientWithMiddleware {
     reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache.clone())
+        .with(middleware)
         .build()
+}
+
+/// A GET through `http` whose body must be `size` bytes.
+fn get_op(
+    http: ClientWithMiddleware,
+    url: String,
+    size: usize,
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone + Send + Sync {
+    move |_| {
+        let (http, url) = (http.clone(), url.clone());
+        Box::pin(async move {
+            let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+            assert_eq!(body.len(), size);
+        })
+    }
+}
+
+/// The raw SDK GetItem of `item_key`.
+fn get_item_op(
+    db: Client,
+    item_key: String,
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone + Send + Sync {
+    move |_| {
+        let (db, item_key) = (db.clone(), item_key.clone());
+        Box::pin(async move {
+            let out = db
+                .get_item()
+                .table_name("bench")
+                .key("key", AttributeValue::S(item_key))
+                .send()
+                .await
+                .unwrap();
+            assert!(out.item.is_some());
+        })
+    }
 }
 
 fn hits(c: &mut Criterion) {
     let f = fixture();
-    let dynamo_cache = CacheMiddleware::builder(f.store.clone()).build();
-    let memory_cache = CacheMiddleware::builder(MemoryStore::new()).build();
-    let plain = reqwest::Client::new();
+    let dynamo = CacheMiddleware::builder(f.store.clone()).build();
+    let memory = CacheMiddleware::builder(MemoryStore::new()).build();
+    let tiered = CacheMiddleware::builder(TieredStore::builder(f.store.clone()).build()).build();
+    let peer = http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
+        mode: http_cache_reqwest::CacheMode::Default,
+        manager: http_cache_reqwest::MokaManager::default(),
+        options: http_cache_reqwest::HttpCacheOptions::default(),
+    });
+    let peer_client = client(peer);
+    let plain = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
+
     let mut group = c.benchmark_group("hit");
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
         let url = format!("{}/bytes/{size}", f.origin);
-        for cache in [&dynamo_cache, &memory_cache] {
+        let caches = [
+            ("dynamodb_hit", &dynamo),
+            ("memory_hit", &memory),
+            ("tiered_hit", &tiered),
+        ];
+        for (name, cache) in caches {
+            let http = client(cache.clone());
             let status = f.rt.block_on(async {
-                let http = client(cache);
                 http.get(&url).send().await.unwrap();
                 let resp = http.get(&url).send().await.unwrap();
                 *resp.extensions().get::<CacheStatus>().unwrap()
             });
             assert_eq!(status, CacheStatus::Hit, "the bench measures hits");
+            measure(
+                &mut group,
+                &f.rt,
+                BenchmarkId::new(name, size),
+                1,
+                get_op(http, url.clone(), size),
+            );
         }
-
-        let http = client(&dynamo_cache);
-        let u = url.clone();
-        group.bench_function(BenchmarkId::new("dynamodb_hit", size), |b| {
-            b.iter_custom(|iters| {
-                let (http, u) = (http.clone(), u.clone());
-                spawned(&f.rt, iters, move |_| {
-                    let (http, u) = (http.clone(), u.clone());
-                    async move {
-                        let body = http.get(&u).send().await.unwrap().bytes().await.unwrap();
-                        assert_eq!(body.len(), size);
-                    }
-                })
-            })
-        });
-
-        let key = dynamo_cache
-            .key_for(&http.get(&url).build().unwrap())
-            .unwrap();
+        f.rt.block_on(peer_client.get(&url).send()).unwrap();
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("http_cache_reqwest_moka_hit", size),
+            1,
+            get_op(peer_client.clone(), url.clone(), size),
+        );
+        let key = dynamo.key_for(&plain.get(&url).build().unwrap()).unwrap();
         let item_key = f.store.item_key(&key);
-        let db = f.dynamodb.clone();
-        group.bench_function(BenchmarkId::new("raw_get_item", size), |b| {
-            b.iter_custom(|iters| {
-                let (db, item_key) = (db.clone(), item_key.clone());
-                spawned(&f.rt, iters, move |_| {
-                    let (db, item_key) = (db.clone(), item_key.clone());
-                    async move {
-                        let out = db
-                            .get_item()
-                            .table_name("bench")
-                            .key("key", AttributeValue::S(item_key))
-                            .send()
-                            .await
-                            .unwrap();
-                        assert!(out.item.is_some());
-                    }
-                })
-            })
-        });
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("raw_get_item", size),
+            1,
+            get_item_op(f.dynamodb.clone(), item_key),
+        );
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("uncached_origin", size),
+            1,
+            get_op(plain.clone(), url.clone(), size),
+        );
+    }
+    group.finish();
 
-        let http = client(&memory_cache);
-        let u = url.clone();
-        group.bench_function(BenchmarkId::new("memory_hit", size), |b| {
-            b.iter_custom(|iters| {
-                let (http, u) = (http.clone(), u.clone());
-                spawned(&f.rt, iters, move |_| {
-                    let (http, u) = (http.clone(), u.clone());
-                    async move {
-                        let body = http.get(&u).send().await.unwrap().bytes().await.unwrap();
-                        assert_eq!(body.len(), size);
-                    }
-                })
-            })
-        });
-
-        let (p, u) = (plain.clone(), url.clone());
-        group.bench_function(BenchmarkId::new("uncached_origin", size), |b| {
-            b.iter_custom(|iters| {
-                let (p, u) = (p.clone(), u.clone());
-                spawned(&f.rt, iters, move |_| {
-                    let (p, u) = (p.clone(), u.clone());
-                    async move {
-                        let body = p.get(&u).send().await.unwrap().bytes().await.unwrap();
-                        assert_eq!(body.len(), size);
-                    }
-                })
-            })
-        });
+    // Throughput: TASKS tasks at once, each doing hits (or raw GetItems) back to back.
+    let mut group = c.benchmark_group("hit_x8");
+    for size in SIZES {
+        group.throughput(Throughput::Elements(TASKS));
+        let url = format!("{}/bytes/{size}", f.origin);
+        let key = dynamo.key_for(&plain.get(&url).build().unwrap()).unwrap();
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("dynamodb_hit", size),
+            TASKS,
+            get_op(client(dynamo.clone()), url.clone(), size),
+        );
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("raw_get_item", size),
+            TASKS,
+            get_item_op(f.dynamodb.clone(), f.store.item_key(&key)),
+        );
     }
     group.finish();
 }
 
 fn misses(c: &mut Criterion) {
     let f = fixture();
-    let cache = CacheMiddleware::builder(f.store.clone()).build();
-    let http = client(&cache);
+    let foreground = CacheMiddleware::builder(f.store.clone()).build();
+    let background = CacheMiddleware::builder(f.store.clone())
+        .background_writes(true)
+        .build();
     let plain = reqwest::Client::new();
     // Every iteration asks for a URL never asked before, so every request is a miss.
     let n = Arc::new(AtomicU64::new(0));
@@ -211,35 +273,45 @@ fn misses(c: &mut Criterion) {
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
         let base = format!("{}/bytes/{size}", f.origin);
-
-        let (h, b0, n0) = (http.clone(), base.clone(), n.clone());
-        group.bench_function(BenchmarkId::new("dynamodb_miss", size), |b| {
-            b.iter_custom(|iters| {
-                let (h, b0, n0) = (h.clone(), b0.clone(), n0.clone());
-                spawned(&f.rt, iters, move |_| {
-                    let (h, n0) = (h.clone(), n0.clone());
-                    let url = format!("{b0}?n={}", n0.fetch_add(1, Ordering::Relaxed));
+        for (name, cache) in [
+            ("dynamodb_miss", &foreground),
+            ("dynamodb_miss_background_write", &background),
+        ] {
+            let (http, base, n) = (client(cache.clone()), base.clone(), n.clone());
+            measure(
+                &mut group,
+                &f.rt,
+                BenchmarkId::new(name, size),
+                1,
+                move |_| {
+                    let http = http.clone();
+                    let url = format!("{base}?n={}", n.fetch_add(1, Ordering::Relaxed));
                     async move {
-                        let resp = h.get(&url).send().await.unwrap();
+                        let resp = http.get(&url).send().await.unwrap();
                         assert_eq!(
                             resp.extensions().get::<CacheStatus>(),
                             Some(&CacheStatus::Stored)
                         );
                         assert_eq!(resp.bytes().await.unwrap().len(), size);
                     }
-                })
-            })
-        });
+                },
+            );
+            // Pending background writes must not spill into the next measurement.
+            f.rt.block_on(cache.flush());
+        }
 
-        // The floor by hand: GetItem (absent), origin request, PutItem of the same body.
-        let (p, b0, n0, db) = (plain.clone(), base.clone(), n.clone(), f.dynamodb.clone());
-        group.bench_function(BenchmarkId::new("origin_get_put", size), |b| {
-            b.iter_custom(|iters| {
-                let (p, b0, n0, db) = (p.clone(), b0.clone(), n0.clone(), db.clone());
-                spawned(&f.rt, iters, move |_| {
+        // The floors by hand: GetItem (absent) and the origin request, then a PutItem.
+        for (name, put) in [("origin_get", false), ("origin_get_put", true)] {
+            let (p, base, n, db) = (plain.clone(), base.clone(), n.clone(), f.dynamodb.clone());
+            measure(
+                &mut group,
+                &f.rt,
+                BenchmarkId::new(name, size),
+                1,
+                move |_| {
                     let (p, db) = (p.clone(), db.clone());
-                    let i = n0.fetch_add(1, Ordering::Relaxed);
-                    let url = format!("{b0}?n={i}");
+                    let i = n.fetch_add(1, Ordering::Relaxed);
+                    let url = format!("{base}?n={i}");
                     async move {
                         let key = format!("raw-{i}");
                         let out = db
@@ -251,17 +323,19 @@ fn misses(c: &mut Criterion) {
                             .unwrap();
                         assert!(out.item.is_none());
                         let body = p.get(&url).send().await.unwrap().text().await.unwrap();
-                        db.put_item()
-                            .table_name("bench")
-                            .item("key", AttributeValue::S(key))
-                            .item("value", AttributeValue::S(body))
-                            .send()
-                            .await
-                            .unwrap();
+                        if put {
+                            db.put_item()
+                                .table_name("bench")
+                                .item("key", AttributeValue::S(key))
+                                .item("value", AttributeValue::S(body))
+                                .send()
+                                .await
+                                .unwrap();
+                        }
                     }
-                })
-            })
-        });
+                },
+            );
+        }
     }
     group.finish();
 }
