@@ -36,8 +36,11 @@ const TASKS: u64 = 8;
 struct Fixture {
     rt: Runtime,
     origin: String,
+    /// The client the store built (tuned).
     dynamodb: Client,
     store: DynamoDbStore,
+    /// `Client::new(&sdk_config)`: the SDK's defaults, to show what the tuning buys.
+    sdk_default: Client,
 }
 
 fn fixture() -> Fixture {
@@ -45,7 +48,7 @@ fn fixture() -> Fixture {
         .enable_all()
         .build()
         .unwrap();
-    let (origin, dynamodb, store) = rt.block_on(async {
+    let (origin, dynamodb, store, sdk_default) = rt.block_on(async {
         let app = axum::Router::new().route(
             "/bytes/{n}",
             axum::routing::get(
@@ -70,27 +73,34 @@ fn fixture() -> Fixture {
             listener,
             dynoxide::Database::memory().unwrap(),
         ));
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "bench", "bench", None, None, "bench",
+        // An SdkConfig as `aws_config::load_defaults` would give, pointed at the embedded
+        // DynamoDB; the store builds its own client from it, as it does for users.
+        let sdk_config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"),
             ))
             .endpoint_url(endpoint)
             .build();
-        let dynamodb = Client::from_conf(config);
         let store = DynamoDbStore::builder()
             .table_name("bench")
-            .build_with_client(dynamodb.clone())
+            .build(&sdk_config)
             .await
             .unwrap();
-        (origin, dynamodb, store)
+        (
+            origin,
+            store.client().clone(),
+            store,
+            Client::new(&sdk_config),
+        )
     });
     Fixture {
         rt,
         origin,
         dynamodb,
         store,
+        sdk_default,
     }
 }
 
@@ -224,7 +234,14 @@ fn hits(c: &mut Criterion) {
             &f.rt,
             BenchmarkId::new("raw_get_item", size),
             1,
-            get_item_op(f.dynamodb.clone(), item_key),
+            get_item_op(f.dynamodb.clone(), item_key.clone()),
+        );
+        measure(
+            &mut group,
+            &f.rt,
+            BenchmarkId::new("raw_get_item_sdk_default", size),
+            1,
+            get_item_op(f.sdk_default.clone(), item_key),
         );
         measure(
             &mut group,

@@ -158,6 +158,7 @@ fn new_generation() -> u64 {
 }
 
 /// What one request carries through the flow.
+#[derive(Clone)]
 struct Ctx {
     /// The URL's primary key.
     key: CacheKey,
@@ -166,6 +167,8 @@ struct Ctx {
     view: http::request::Parts,
     /// The URL as the caller sent it.
     url: Url,
+    /// The URL as it may be stored (ignored parameters redacted).
+    redacted_url: String,
     expire_after: Option<ExpireAfter>,
     now: SystemTime,
 }
@@ -270,17 +273,12 @@ impl Inner {
     fn request_view(
         &self,
         method: &Method,
-        url: &Url,
+        redacted_url: &str,
         headers: &HeaderMap,
     ) -> http::request::Parts {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = method.clone();
-        parts.uri = self
-            .keys
-            .redacted_url(url)
-            .as_str()
-            .parse()
-            .unwrap_or_default();
+        parts.uri = redacted_url.parse().unwrap_or_default();
         parts.headers = self.keys.redacted_headers(headers);
         parts
     }
@@ -404,7 +402,7 @@ impl Inner {
     ) -> Response {
         // The stored URL is redacted; when the request was not redirected it is the request's
         // own URL, which is returned as the caller sent it.
-        let url = if self.keys.redacted_url(&ctx.url).as_str() == entry.url {
+        let url = if ctx.redacted_url == entry.url {
             ctx.url.clone()
         } else {
             Url::parse(&entry.url).unwrap_or_else(|_| ctx.url.clone())
@@ -430,7 +428,7 @@ impl Inner {
 
     /// A response another caller's origin request just fetched and stored.
     fn serve_shared(&self, ctx: &Ctx, shared: &coalesce::Shared) -> Response {
-        let url = if self.keys.redacted_url(&ctx.url) == self.keys.redacted_url(&shared.url) {
+        let url = if ctx.redacted_url == self.keys.redacted_url(&shared.url).as_str() {
             ctx.url.clone()
         } else {
             shared.url.clone()
@@ -490,8 +488,10 @@ impl Middleware for CacheMiddleware {
             return self.pass_through(req, extensions, next, mode).await;
         };
         let now = inner.clock.now();
+        let redacted_url = String::from(inner.keys.redacted_url(req.url()));
         let ctx = Ctx {
-            view: inner.request_view(req.method(), req.url(), req.headers()),
+            view: inner.request_view(req.method(), &redacted_url, req.headers()),
+            redacted_url,
             url: req.url().clone(),
             expire_after: inner
                 .rules
@@ -961,17 +961,4 @@ fn vary_fields_match(shared: &coalesce::Shared, view: &http::request::Parts) -> 
                 .iter()
                 .eq(shared.request_headers.get_all(name.as_str()).iter())
     })
-}
-
-impl Clone for Ctx {
-    fn clone(&self) -> Self {
-        Ctx {
-            key: self.key.clone(),
-            slot: self.slot,
-            view: self.view.clone(),
-            url: self.url.clone(),
-            expire_after: self.expire_after,
-            now: self.now,
-        }
-    }
 }
