@@ -656,4 +656,112 @@ mod tests {
         ); // 1 + 3 + (1 + 1 + (3 + 1 + 2))
         assert_eq!(item_size(&item), 6 + 4 + 12);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_value() -> impl Strategy<Value = Vec<u8>> {
+            // Any bytes a header value may hold: visible ASCII, space, tab and obs-text.
+            proptest::collection::vec(prop_oneof![0x20u8..0x7f, Just(b'\t'), 0x80u8..=0xff], 0..40)
+                .prop_map(|mut v| {
+                    // No leading or trailing whitespace: http trims it on parse.
+                    while v.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                        v.remove(0);
+                    }
+                    while v.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                        v.pop();
+                    }
+                    v
+                })
+        }
+
+        fn headers() -> impl Strategy<Value = HeaderMap> {
+            proptest::collection::vec(("[a-z][a-z0-9-]{0,15}", header_value()), 0..12).prop_map(
+                |pairs| {
+                    let mut h = HeaderMap::new();
+                    for (name, value) in pairs {
+                        h.append(
+                            HeaderName::try_from(name).unwrap(),
+                            HeaderValue::from_bytes(&value).unwrap(),
+                        );
+                    }
+                    h
+                },
+            )
+        }
+
+        fn entry() -> impl Strategy<Value = StoredResponse> {
+            (
+                100u16..600,
+                headers(),
+                headers(),
+                proptest::collection::vec(any::<u8>(), 0..2000),
+                "[ -~]{0,200}",
+                0u64..4_000_000_000_000,
+                0u64..10_000_000,
+                proptest::option::of(0u64..1_000_000_000),
+                any::<u64>(),
+                proptest::option::of(0u64..4_000_000_000),
+                prop_oneof![Just(Method::GET), Just(Method::HEAD), Just(Method::POST)],
+            )
+                .prop_map(
+                    |(
+                        status,
+                        headers,
+                        request_headers,
+                        body,
+                        url,
+                        created,
+                        fresh,
+                        heuristic,
+                        generation,
+                        ttl,
+                        method,
+                    )| {
+                        StoredResponse {
+                            status: StatusCode::from_u16(status).unwrap(),
+                            version: Version::HTTP_11,
+                            method,
+                            url,
+                            headers,
+                            request_headers,
+                            body: Bytes::from(body),
+                            created_at: UNIX_EPOCH + Duration::from_millis(created),
+                            expires: UNIX_EPOCH + Duration::from_millis(created + fresh),
+                            heuristic_max_age: heuristic,
+                            generation,
+                            retain_until: ttl.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            #[test]
+            fn every_entry_round_trips_in_every_format(e in entry()) {
+                for format in formats() {
+                    let back = decode(encode("k", &e, format, true)).unwrap();
+                    assert_same(&e, &back);
+                }
+            }
+
+            #[test]
+            fn decoding_arbitrary_values_never_panics(
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                body in proptest::collection::vec(any::<u8>(), 0..50),
+            ) {
+                let mut item = Item::new();
+                item.insert("value".into(), AttributeValue::B(Blob::new(bytes.clone())));
+                item.insert("body".into(), AttributeValue::B(Blob::new(body)));
+                let _ = decode(item);
+                let mut tagged = vec![BINARY_TAG];
+                tagged.extend(bytes);
+                let mut item = Item::new();
+                item.insert("value".into(), AttributeValue::B(Blob::new(tagged)));
+                item.insert("body".into(), AttributeValue::B(Blob::new(vec![])));
+                let _ = decode(item);
+            }
+        }
+    }
 }

@@ -433,4 +433,48 @@ mod tests {
         let long = format!("https://e.com/{}", "a".repeat(100_000));
         assert_eq!(key(&rules, Method::GET, &long, &[]).len(), 64);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+            proptest::collection::vec(("[a-z]{1,6}", "[a-zA-Z0-9]{0,6}"), 0..8)
+        }
+
+        proptest! {
+            #[test]
+            fn parameter_order_and_host_case_never_change_the_key(
+                ps in params(),
+                host in "[a-z]{1,10}",
+                path in "(/[a-z0-9]{0,8}){0,4}",
+                upper in any::<bool>(),
+                seed in any::<u64>(),
+            ) {
+                let rules = KeyRules::default();
+                let query = |ps: &[(String, String)]| {
+                    ps.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+                };
+                let a = format!("https://{host}.com{path}?{}", query(&ps));
+                let mut shuffled = ps.clone();
+                if !shuffled.is_empty() {
+                    let n = shuffled.len();
+                    shuffled.rotate_left((seed as usize) % n);
+                }
+                let shown_host = if upper { host.to_uppercase() } else { host.clone() };
+                let b = format!("HTTPS://{shown_host}.com:443{path}?{}&api_key=SECRET", query(&shuffled));
+                prop_assert_eq!(key(&rules, Method::GET, &a, &[]), key(&rules, Method::GET, &b, &[]));
+            }
+
+            #[test]
+            fn different_paths_never_share_a_key(a in "/[a-z0-9]{0,12}", b in "/[a-z0-9]{0,12}") {
+                prop_assume!(a != b);
+                let rules = KeyRules::default();
+                prop_assert_ne!(
+                    key(&rules, Method::GET, &format!("https://e.com{a}"), &[]),
+                    key(&rules, Method::GET, &format!("https://e.com{b}"), &[])
+                );
+            }
+        }
+    }
 }

@@ -3,10 +3,13 @@
 
 mod coalescing;
 mod end_to_end;
+mod fault_proxy;
 mod faults;
 mod freshness;
 mod item_size;
+mod reliability;
 mod rfc9111;
+mod soak;
 mod support;
 mod table;
 mod tiered;

@@ -31,14 +31,26 @@ pub fn client_for(endpoint: &str) -> Client {
 /// A DynamoDB for one test: `DYNAMODB_ENDPOINT` when set, otherwise a fresh embedded dynoxide
 /// on 127.0.0.1:0 (in memory, gone with the test).
 pub async fn dynamodb() -> Client {
+    client_for(&format!("http://{}", dynamodb_server().await))
+}
+
+/// The address of the DynamoDB [`dynamodb`] talks to.
+pub async fn dynamodb_server() -> SocketAddr {
     if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
-        return client_for(&endpoint);
+        let url = url::Url::parse(&endpoint).expect("DYNAMODB_ENDPOINT is a URL");
+        let host = url.host_str().expect("DYNAMODB_ENDPOINT has a host");
+        let port = url.port_or_known_default().unwrap_or(8000);
+        return tokio::net::lookup_host((host, port))
+            .await
+            .unwrap()
+            .next()
+            .expect("DYNAMODB_ENDPOINT resolves");
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let db = dynoxide::Database::memory().unwrap();
     tokio::spawn(dynoxide::server::serve_on(listener, db));
-    client_for(&format!("http://{addr}"))
+    addr
 }
 
 /// A table name no other test (or earlier run against a shared server) uses.
@@ -92,6 +104,11 @@ pub struct Route {
     pub delay: Option<Duration>,
     /// Answer 304 when If-Modified-Since carries this date.
     pub last_modified: Option<String>,
+    /// Body and ETag made from the path's current version (see [`Origin::bump`]), with 304
+    /// for a matching If-None-Match: content that changes while a test runs.
+    pub versioned: bool,
+    /// Announce the whole body, send this many bytes of it, then fail the connection.
+    pub cut_after: Option<usize>,
 }
 
 impl Route {
@@ -104,7 +121,19 @@ impl Route {
             chunked: false,
             delay: None,
             last_modified: None,
+            versioned: false,
+            cut_after: None,
         }
+    }
+
+    pub fn versioned(mut self) -> Self {
+        self.versioned = true;
+        self
+    }
+
+    pub fn cut_after(mut self, bytes: usize) -> Self {
+        self.cut_after = Some(bytes);
+        self
     }
 
     pub fn last_modified(mut self, date: &str) -> Self {
@@ -140,6 +169,7 @@ impl Route {
 
 #[derive(Default)]
 pub struct OriginState {
+    versions: Mutex<HashMap<String, u64>>,
     routes: Mutex<HashMap<String, Route>>,
     hits: Mutex<HashMap<String, usize>>,
     last_headers: Mutex<HashMap<String, HeaderMap>>,
@@ -173,6 +203,22 @@ impl Origin {
         self.state.routes.lock().unwrap().insert(path.into(), route);
     }
 
+    /// Moves `path` to its next version; returns it.
+    pub fn bump(&self, path: &str) -> u64 {
+        let mut versions = self.state.versions.lock().unwrap();
+        let v = versions.entry(path.into()).or_default();
+        *v += 1;
+        *v
+    }
+
+    /// The body a versioned route serves for `path` at `version`.
+    pub fn versioned_body(path: &str, version: u64) -> String {
+        format!(
+            "{path} version {version} {}",
+            "x".repeat((version % 7) as usize * 100)
+        )
+    }
+
     /// How many requests reached `path`.
     pub fn hits(&self, path: &str) -> usize {
         *self.state.hits.lock().unwrap().get(path).unwrap_or(&0)
@@ -201,9 +247,14 @@ async fn serve_route(
         .lock()
         .unwrap()
         .insert(path.clone(), req.headers().clone());
-    let Some(route) = state.routes.lock().unwrap().get(&path).cloned() else {
+    let Some(mut route) = state.routes.lock().unwrap().get(&path).cloned() else {
         return Response::builder().status(404).body(Body::empty()).unwrap();
     };
+    if route.versioned {
+        let version = *state.versions.lock().unwrap().get(&path).unwrap_or(&0);
+        route.body = Bytes::from(Origin::versioned_body(&path, version));
+        route = route.etag(&format!("\"{version}\""));
+    }
     if let Some(delay) = route.delay {
         tokio::time::sleep(delay).await;
     }
@@ -226,6 +277,16 @@ async fn serve_route(
     }
     let body = if not_modified || req.method() == axum::http::Method::HEAD {
         Body::empty()
+    } else if let Some(n) = route.cut_after {
+        let first: Result<Bytes, std::io::Error> = Ok(route.body.slice(..n.min(route.body.len())));
+        let fail: Result<Bytes, std::io::Error> =
+            Err(std::io::Error::other("cut midway by the test origin"));
+        let mut resp = builder
+            .header("content-length", route.body.len().to_string())
+            .body(Body::from_stream(futures_util::stream::iter([first, fail])))
+            .unwrap();
+        resp.headers_mut().remove("transfer-encoding");
+        return resp;
     } else if route.chunked {
         let chunks: Vec<Result<Bytes, std::io::Error>> = route
             .body
