@@ -49,6 +49,11 @@ pub const URL_ATTR: &str = "url";
 pub const STATUS_ATTR: &str = "status";
 /// Console helper: when the entry stops being fresh (ISO-8601).
 pub const EXPIRES_ATTR: &str = "expires";
+/// Console helper: when the response was received (ISO-8601).
+pub const CREATED_ATTR: &str = "created_at";
+/// Console helper: the item's size in bytes by DynamoDB's rules, not counting this attribute
+/// (see [`encoded_size`] for the whole).
+pub const SIZE_ATTR: &str = "size";
 
 /// The document format's version; items with any other value are misses.
 const DOCUMENT_VERSION: &str = "1";
@@ -89,6 +94,10 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
         AttributeValue::N(entry.status.as_u16().to_string()),
     );
     item.insert(EXPIRES_ATTR.into(), AttributeValue::S(iso(entry.expires)));
+    item.insert(
+        CREATED_ATTR.into(),
+        AttributeValue::S(iso(entry.created_at)),
+    );
     if ttl {
         if let Some(until) = entry.retain_until {
             item.insert(
@@ -119,6 +128,10 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
             item.insert(BODY_ATTR.into(), AttributeValue::B(Blob::new(body)));
         }
     }
+    // Last: the size of everything else (a number cannot always state a size that includes
+    // its own bytes: 489 takes 3 bytes, 490 takes 2). `encoded_size` adds it back exactly.
+    let size = item_size(&item);
+    item.insert(SIZE_ATTR.into(), AttributeValue::N(size.to_string()));
     item
 }
 
@@ -446,6 +459,18 @@ mod binary {
     }
 }
 
+/// The whole size of an item made by [`encode`], from its `size` attribute (counted afresh
+/// when it has none).
+pub fn encoded_size(item: &Item) -> usize {
+    match item.get(SIZE_ATTR) {
+        Some(AttributeValue::N(n)) => match n.parse::<usize>() {
+            Ok(rest) => rest + SIZE_ATTR.len() + number_size(n),
+            Err(_) => item_size(item),
+        },
+        _ => item_size(item),
+    }
+}
+
 /// The size DynamoDB counts for an item: the UTF-8 length of every attribute name plus the size
 /// of every value, with 3 bytes of overhead per map or list, 1 byte per element, and numbers
 /// counted by significant digits.
@@ -620,6 +645,14 @@ mod tests {
         unknown_tag.insert("value".into(), AttributeValue::B(Blob::new(vec![99, 1, 2])));
         for item in [newer, wrong_type, no_value, truncated, unknown_tag] {
             assert!(matches!(decode(item), Err(StoreError::Corrupt(_))));
+        }
+    }
+
+    #[test]
+    fn the_size_attribute_gives_the_exact_item_size() {
+        for len in (0..3000).step_by(7).chain([99_990, 100_000, 409_000]) {
+            let item = encode("k", &sample(&vec![b'a'; len]), ItemFormat::Document, true);
+            assert_eq!(encoded_size(&item), item_size(&item), "{len}");
         }
     }
 

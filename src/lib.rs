@@ -66,7 +66,7 @@ pub use metrics::MetricsSnapshot;
 pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
 pub use mode::CacheMode;
 pub use status::{CacheStatus, NotStored};
-pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
+pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats};
 pub use store::memory::MemoryStore;
 pub use store::tiered::{TieredStore, TieredStoreBuilder};
 pub use store::CacheStore;

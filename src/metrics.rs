@@ -21,8 +21,45 @@ pub(crate) struct Counters {
     bytes_stored: AtomicU64,
 }
 
+/// Counters exported through the `metrics` facade (feature `metrics`), beside the snapshot.
+#[cfg(feature = "metrics")]
+mod export {
+    use crate::{CacheStatus, NotStored};
+
+    pub(super) fn response(status: CacheStatus) {
+        let (status, reason) = match status {
+            CacheStatus::Hit => ("hit", ""),
+            CacheStatus::Revalidated => ("revalidated", ""),
+            CacheStatus::StaleWhileRevalidate => ("stale_while_revalidate", ""),
+            CacheStatus::StaleIfError => ("stale_if_error", ""),
+            CacheStatus::Stored => ("stored", ""),
+            CacheStatus::Coalesced => ("coalesced", ""),
+            CacheStatus::Bypassed => ("bypassed", ""),
+            CacheStatus::OnlyIfCachedMiss => ("only_if_cached_miss", ""),
+            CacheStatus::NotStored(reason) => (
+                "not_stored",
+                match reason {
+                    NotStored::NotStorable => "not_storable",
+                    NotStored::StatusNotAllowed => "status_not_allowed",
+                    NotStored::Filtered => "filtered",
+                    NotStored::TooLarge => "too_large",
+                    NotStored::StoreFault => "store_fault",
+                },
+            ),
+        };
+        metrics::counter!("http_cache_responses_total", "status" => status, "reason" => reason)
+            .increment(1);
+    }
+
+    pub(super) fn count(name: &'static str, n: u64) {
+        metrics::counter!(name).increment(n);
+    }
+}
+
 impl Counters {
     pub(crate) fn record(&self, status: CacheStatus) {
+        #[cfg(feature = "metrics")]
+        export::response(status);
         let counter = match status {
             CacheStatus::Hit => &self.hits,
             CacheStatus::Revalidated => &self.revalidated,
@@ -42,18 +79,26 @@ impl Counters {
     }
 
     pub(crate) fn store_fault(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_store_faults_total", 1);
         self.store_faults.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn invalidated(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_invalidations_total", 1);
         self.invalidated.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn corrupt(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_corrupt_items_total", 1);
         self.corrupt.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn bytes_stored(&self, n: usize) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_bytes_stored_total", n as u64);
         self.bytes_stored.fetch_add(n as u64, Relaxed);
     }
 

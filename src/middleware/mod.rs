@@ -26,6 +26,7 @@ use http_cache_semantics::{BeforeRequest, CachePolicy};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use url::Url;
 
 pub use self::builder::CacheMiddlewareBuilder;
@@ -288,7 +289,19 @@ impl Inner {
     }
 
     async fn lookup(&self, key: &CacheKey) -> Lookup {
-        match tokio::time::timeout(self.store_timeout, self.store.get(key)).await {
+        let span = tracing::debug_span!(
+            "http_cache.lookup",
+            %key,
+            found = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
+        let got = timed(
+            span.clone(),
+            tokio::time::timeout(self.store_timeout, self.store.get(key)),
+        )
+        .await;
+        span.record("found", matches!(got, Ok(Ok(Some(_)))));
+        match got {
             Ok(Ok(Some(entry))) => Lookup::Found(entry),
             Ok(Ok(None)) => Lookup::Absent,
             Ok(Err(StoreError::Corrupt(why))) => {
@@ -311,9 +324,18 @@ impl Inner {
 
     /// Writes `entry`; the status says whether it was stored.
     async fn save(&self, key: &CacheKey, entry: &StoredResponse) -> CacheStatus {
-        let result = tokio::time::timeout(self.store_timeout, self.store.put(key, entry))
-            .await
-            .unwrap_or(Err(StoreError::Timeout(self.store_timeout)));
+        let span = tracing::debug_span!(
+            "http_cache.store",
+            %key,
+            bytes = entry.body.len(),
+            elapsed_us = tracing::field::Empty,
+        );
+        let result = timed(
+            span,
+            tokio::time::timeout(self.store_timeout, self.store.put(key, entry)),
+        )
+        .await
+        .unwrap_or(Err(StoreError::Timeout(self.store_timeout)));
         match result {
             Ok(()) => {
                 self.counters.bytes_stored(entry.body.len());
@@ -466,9 +488,51 @@ impl Inner {
     }
 }
 
+/// Runs `fut` in `span`, recording how long it took as the span's `elapsed_us`.
+async fn timed<F: std::future::Future>(span: tracing::Span, fut: F) -> F::Output {
+    let started = std::time::Instant::now();
+    let out = fut.instrument(span.clone()).await;
+    span.record("elapsed_us", started.elapsed().as_micros() as u64);
+    out
+}
+
 #[async_trait::async_trait]
 impl Middleware for CacheMiddleware {
     async fn handle(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response> {
+        let span = tracing::debug_span!(
+            "http_cache",
+            method = %req.method(),
+            url = tracing::field::Empty,
+            key = tracing::field::Empty,
+            cache = tracing::field::Empty,
+            http.status = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            span.record(
+                "url",
+                tracing::field::display(self.inner.keys.redacted_url(req.url())),
+            );
+        }
+        let result = timed(span.clone(), self.respond(req, extensions, next)).await;
+        if let Ok(resp) = &result {
+            if let Some(status) = resp.extensions().get::<CacheStatus>() {
+                span.record("cache", tracing::field::debug(status));
+            }
+            span.record("http.status", resp.status().as_u16());
+        }
+        result
+    }
+}
+
+impl CacheMiddleware {
+    /// One request through the cache (the flow in the module docs).
+    async fn respond(
         &self,
         mut req: Request,
         extensions: &mut Extensions,
@@ -487,6 +551,7 @@ impl Middleware for CacheMiddleware {
         let Some(key) = key else {
             return self.pass_through(req, extensions, next, mode).await;
         };
+        tracing::Span::current().record("key", tracing::field::display(&key));
         let now = inner.clock.now();
         let redacted_url = String::from(inner.keys.redacted_url(req.url()));
         let ctx = Ctx {
@@ -631,7 +696,18 @@ impl Middleware for CacheMiddleware {
                 Some(plain)
             })
             .flatten();
-        let resp = match next.clone().run(req, extensions).await {
+        let origin_span = tracing::debug_span!(
+            "http_cache.origin",
+            conditional,
+            http.status = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
+        let fetched = timed(origin_span.clone(), next.clone().run(req, extensions)).await;
+        if let Ok(resp) = &fetched {
+            origin_span.record("http.status", resp.status().as_u16());
+        }
+        drop(origin_span); // closes it: what follows is not the origin's time
+        let resp = match fetched {
             Ok(resp) => resp,
             Err(e) => {
                 // RFC 5861 §4: an origin that cannot be reached may be answered from stale.
@@ -657,7 +733,13 @@ impl Middleware for CacheMiddleware {
             }
             if status == StatusCode::NOT_MODIFIED && conditional {
                 if policy::not_modified_matches(&s.entry.headers, resp.headers()) {
-                    return Ok(self.revalidated(&ctx, &s.key, s.entry, resp).await);
+                    let span = tracing::debug_span!(
+                        "http_cache.revalidate",
+                        key = %s.key,
+                        elapsed_us = tracing::field::Empty,
+                    );
+                    let revalidated = self.revalidated(&ctx, &s.key, s.entry, resp);
+                    return Ok(timed(span, revalidated).await);
                 }
                 if let Some(plain) = retry {
                     let resp = next.run(plain, extensions).await?;
@@ -667,9 +749,7 @@ impl Middleware for CacheMiddleware {
         }
         self.fetched(&ctx, resp, store_ok, fwd, leader).await
     }
-}
 
-impl CacheMiddleware {
     /// A request the cache does not handle. A successful unsafe one invalidates what is stored
     /// for its URL (RFC 9111 §4.4).
     async fn pass_through(
@@ -776,7 +856,13 @@ impl CacheMiddleware {
                     if resp.status() == StatusCode::NOT_MODIFIED
                         && policy::not_modified_matches(&entry.headers, resp.headers()) =>
                 {
-                    this.revalidated(&ctx, &key, entry, resp).await;
+                    let span = tracing::debug_span!(
+                        "http_cache.revalidate",
+                        %key,
+                        background = true,
+                        elapsed_us = tracing::field::Empty,
+                    );
+                    timed(span, this.revalidated(&ctx, &key, entry, resp)).await;
                 }
                 Ok(resp) if resp.status().is_server_error() => {
                     tracing::warn!(key = %ctx.key, status = resp.status().as_u16(), "background refresh failed; stale entry kept");

@@ -7,6 +7,7 @@ mod fault_proxy;
 mod faults;
 mod freshness;
 mod item_size;
+mod maintenance;
 mod reliability;
 mod rfc9111;
 mod soak;

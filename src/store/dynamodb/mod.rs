@@ -16,6 +16,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+mod maintenance;
+
+pub use maintenance::{EntrySummary, Expired, TableStats};
+
 use crate::codec::{self, ItemFormat, KEY_ATTR, MAX_ITEM_SIZE, TTL_ATTR};
 use crate::{BuildError, CacheKey, CacheStore, StoreError, StoredResponse};
 
@@ -404,7 +408,8 @@ impl CacheStore for DynamoDbStore {
             self.inner.format,
             self.inner.ttl,
         );
-        let size = codec::item_size(&item);
+        // `encode` states the item's size in it; counting again would walk the item twice.
+        let size = codec::encoded_size(&item);
         let limit = self.inner.max_item_size;
         if size > limit {
             return Err(StoreError::ItemTooLarge { size, limit });

@@ -1,0 +1,126 @@
+//! Inspection and maintenance over a table of several MB (many Scan pages), scoped to a
+//! namespace when the table is shared.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest_dynamodb_cache::{CacheKey, CacheMiddleware, CacheStore, DynamoDbStore, Expired};
+
+use crate::support::*;
+
+/// A store in `namespace` on `table`, holding `n` entries of about `body` bytes each, made
+/// from one real response; entry `i` was received `i` hours ago.
+async fn filled(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    namespace: &str,
+    n: usize,
+    body: usize,
+) -> DynamoDbStore {
+    let store = DynamoDbStore::builder()
+        .table_name(table)
+        .namespace(namespace)
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    let origin = Origin::start().await;
+    origin.route(
+        "/seed",
+        Route::ok("seed").header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    client.get(origin.url("/seed")).send().await.unwrap();
+    let key = cache
+        .key_for(&client.get(origin.url("/seed")).build().unwrap())
+        .unwrap();
+    let template = store.get(&key).await.unwrap().unwrap();
+    store.delete(&key).await.unwrap();
+    let now = SystemTime::now();
+    for i in 0..n {
+        let mut entry = template.clone();
+        entry.body = Bytes::from(vec![b'a' + (i % 26) as u8; body]);
+        entry.url = format!("https://api.example.com/items/{}", i % 10);
+        entry.created_at = now - Duration::from_secs(3600 * i as u64);
+        // Even entries are fresh for an hour; odd ones went stale, and every fourth is past
+        // its ttl too.
+        entry.expires = if i % 2 == 0 {
+            now + Duration::from_secs(3600)
+        } else {
+            now - Duration::from_secs(60)
+        };
+        entry.retain_until = Some(if i % 4 == 1 {
+            now - Duration::from_secs(1)
+        } else {
+            now + Duration::from_secs(86_400)
+        });
+        store
+            .put(&CacheKey::from_string(format!("{i:064}")), &entry)
+            .await
+            .unwrap();
+    }
+    store
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_stats_lookups_and_deletes_cover_every_page() {
+    let db = dynamodb().await;
+    let table = table_name();
+    // 48 entries of 100 KB: about 4.8 MB, five or more Scan pages.
+    let store = filled(&db, &table, "app", 48, 100_000).await;
+    let neighbour = filled(&db, &table, "other", 5, 1_000).await;
+
+    let mut pages = 0;
+    let listed = store.list_with_progress(|_| pages += 1).await.unwrap();
+    assert_eq!(listed.len(), 48);
+    assert!(pages >= 5, "{pages} pages");
+    assert!(listed
+        .iter()
+        .all(|e| e.key.starts_with("app:") && e.status == 200));
+    assert!(listed
+        .iter()
+        .all(|e| e.size > 100_000 && e.created_at.is_some()));
+    let now = SystemTime::now();
+    let stats = store.stats(now).await.unwrap();
+    assert_eq!((stats.entries, stats.stale, stats.unusable), (48, 24, 12));
+    assert!(stats.bytes > 4_800_000);
+
+    let found = store
+        .get_url("https://api.example.com/items/3")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 5, "entries 3, 13, 23, 33, 43");
+    assert!(found.iter().all(|(_, e)| e.body.len() == 100_000));
+    let key = CacheKey::from_string(format!("{:064}", 3));
+    assert!(store.contains(&key).await.unwrap());
+    assert_eq!(
+        store
+            .delete_url("https://api.example.com/items/3")
+            .await
+            .unwrap(),
+        5
+    );
+    assert!(!store.contains(&key).await.unwrap());
+
+    // 12 past their ttl, less the 2 already deleted with items/3 (entries 13 and 33).
+    assert_eq!(
+        store.purge_expired(Expired::Unusable, now).await.unwrap(),
+        10
+    );
+    // The other stale ones: 24 odd entries, less the 15 gone already.
+    assert_eq!(store.purge_expired(Expired::Stale, now).await.unwrap(), 9);
+    let left = store.list().await.unwrap();
+    assert_eq!(left.len(), 24, "the even entries");
+    // Received more than a day ago: entries 26 and later (even ones are all that is left).
+    let deleted = store
+        .delete_older_than(now - Duration::from_secs(25 * 3600 + 60))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 11);
+    assert_eq!(store.clear().await.unwrap(), 13);
+    assert!(store.list().await.unwrap().is_empty());
+
+    // The other namespace was never touched.
+    assert_eq!(neighbour.list().await.unwrap().len(), 5);
+    assert_eq!(neighbour.stats(now).await.unwrap().entries, 5);
+}

@@ -1,0 +1,137 @@
+//! The command-line tool, end to end against the embedded DynamoDB.
+#![cfg(feature = "cli")]
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use reqwest_dynamodb_cache::{CacheMiddleware, DynamoDbStore, ManualClock};
+
+async fn dynamodb() -> (String, aws_sdk_dynamodb::Client) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dynoxide::server::serve_on(
+        listener,
+        dynoxide::Database::memory().unwrap(),
+    ));
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(&endpoint)
+        .build();
+    (endpoint, aws_sdk_dynamodb::Client::from_conf(config))
+}
+
+async fn origin() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/fresh",
+            axum::routing::get(|| async { ([("cache-control", "max-age=3600")], "fresh body") }),
+        )
+        .route(
+            "/old",
+            axum::routing::get(|| async { ([("cache-control", "max-age=10")], "old body") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Runs the tool against `endpoint` (blocking, off the runtime's threads).
+async fn cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec![
+        "--endpoint-url",
+        endpoint,
+        "--table",
+        "cli_test",
+        "--region",
+        "us-east-1",
+    ];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.into_iter().map(String::from).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
+            .args(&all)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_show_stats_purge_and_clear() {
+    let (endpoint, db) = dynamodb().await;
+    let base = origin().await;
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    // One entry stored long ago (its ttl is past), one now.
+    let past = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    let old_clock = std::sync::Arc::new(ManualClock::new(past));
+    let old = CacheMiddleware::builder(store.clone())
+        .clock(old_clock)
+        .build();
+    let now = CacheMiddleware::builder(store.clone()).build();
+    for (cache, path) in [(&old, "/old"), (&now, "/fresh")] {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(cache.clone())
+            .build()
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (ok, out, err) = cli(&endpoint, &["list"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("{base}/fresh")) && out.contains(&format!("{base}/old")),
+        "{out}"
+    );
+    assert!(
+        err.contains("scanned 2 items") && err.contains("2 entries"),
+        "progress on stderr: {err}"
+    );
+
+    let (ok, out, err) = cli(&endpoint, &["show", &format!("{base}/fresh")]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("fresh body") && out.contains("cache-control: max-age=3600"),
+        "{out}"
+    );
+
+    let (ok, out, _) = cli(&endpoint, &["stats"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("entries:  2") && out.contains("unusable: 1"),
+        "{out}"
+    );
+
+    let (ok, out, _) = cli(&endpoint, &["purge", "--unusable"]).await;
+    assert!(ok);
+    assert!(out.contains("deleted 1 entries"), "{out}");
+
+    let (ok, _, err) = cli(&endpoint, &["clear"]).await;
+    assert!(
+        !ok && err.contains("--yes"),
+        "clear asks for confirmation: {err}"
+    );
+    let (ok, out, _) = cli(&endpoint, &["clear", "--yes"]).await;
+    assert!(ok && out.contains("deleted 1 entries"), "{out}");
+
+    let (ok, _, err) = cli(&endpoint, &["show", &format!("{base}/fresh")]).await;
+    assert!(!ok && err.contains("nothing stored"), "{err}");
+}

@@ -1,0 +1,121 @@
+//! Tracing spans and the `metrics` facade. A test binary of its own: both install
+//! process-wide recorders.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn origin() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [("cache-control", "max-age=60"), ("etag", "\"e\"")],
+            "observed",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/o?api_key=SECRET")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_carry_key_status_and_timings_and_metrics_are_exported() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    #[cfg(feature = "metrics")]
+    let snapshotter = {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::set_global_recorder(recorder).unwrap();
+        snapshotter
+    };
+
+    let url = origin().await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .build();
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
+    }
+    let key = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
+
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let closed = |l: &&str| l.contains(": close ");
+    for span in ["http_cache.lookup", "http_cache.origin", "http_cache.store"] {
+        let line = text
+            .lines()
+            .filter(closed)
+            .find(|l| l.contains(&format!("}}:{span}{{")))
+            .unwrap_or_else(|| panic!("no closed {span} span in:\n{text}"));
+        assert!(line.contains("elapsed_us="), "{line}");
+    }
+    // The request's own span: closed with the cache status, HTTP status and time.
+    let outer: Vec<_> = text
+        .lines()
+        .filter(closed)
+        .filter(|l| l.contains("http_cache{") && !l.contains("}:http_cache."))
+        .collect();
+    assert_eq!(outer.len(), 2, "{text}");
+    assert!(
+        outer
+            .iter()
+            .all(|l| l.contains("elapsed_us=") && l.contains("http.status=200")),
+        "{outer:?}"
+    );
+    assert!(text.contains(key.as_str()), "spans carry the key");
+    assert!(
+        text.contains("cache=Hit") && text.contains("cache=Stored"),
+        "{text}"
+    );
+    assert!(text.contains("http.status=200"));
+    assert!(
+        !text.contains("SECRET"),
+        "ignored parameters are redacted in traces too"
+    );
+
+    #[cfg(feature = "metrics")]
+    {
+        use metrics_util::debugging::DebugValue;
+        let counters: Vec<_> = snapshotter.snapshot().into_vec();
+        let responses = |status: &str| {
+            counters
+                .iter()
+                .filter(|(k, ..)| {
+                    k.key().name() == "http_cache_responses_total"
+                        && k.key()
+                            .labels()
+                            .any(|l| l.key() == "status" && l.value() == status)
+                })
+                .map(|(.., v)| match v {
+                    DebugValue::Counter(n) => *n,
+                    _ => 0,
+                })
+                .sum::<u64>()
+        };
+        assert_eq!(responses("hit"), 1);
+        assert_eq!(responses("stored"), 1);
+    }
+}
