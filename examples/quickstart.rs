@@ -49,17 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = cache
         .key_for(&client.get(&url).build()?)
         .expect("a GET is cached");
-    let item = store
-        .client()
-        .get_item()
-        .table_name(store.table_name())
-        .key(
-            "key",
-            aws_sdk_dynamodb::types::AttributeValue::S(store.item_key(&key)),
-        )
-        .send()
+    let item = common::stored_item(&store, &key)
         .await?
-        .item
         .expect("the response was stored");
     println!(
         "\nthe item in table `{}`:\n{}",

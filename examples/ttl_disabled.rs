@@ -30,18 +30,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:?}", resp.extensions().get::<CacheStatus>().unwrap());
     }
     let key = cache.key_for(&client.get(&url).build()?).unwrap();
-    let item = store
-        .client()
-        .get_item()
-        .table_name(store.table_name())
-        .key(
-            "key",
-            aws_sdk_dynamodb::types::AttributeValue::S(store.item_key(&key)),
-        )
-        .send()
+    let item = common::stored_item(&store, &key)
         .await?
-        .item
-        .unwrap();
+        .expect("the response was stored");
     println!("item has a `ttl` attribute: {}", item.contains_key("ttl"));
     println!("{}", common::show_item(&item));
     Ok(())

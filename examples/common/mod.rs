@@ -70,6 +70,21 @@ pub async fn slow_origin() -> String {
     format!("http://{addr}/forecast")
 }
 
+/// The raw item `store` holds for `key`, as DynamoDB returns it.
+pub async fn stored_item(
+    store: &reqwest_dynamodb_cache::DynamoDbStore,
+    key: &reqwest_dynamodb_cache::CacheKey,
+) -> Result<Option<HashMap<String, AttributeValue>>, aws_sdk_dynamodb::Error> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table_name())
+        .key("key", AttributeValue::S(store.item_key(key)))
+        .send()
+        .await?;
+    Ok(out.item)
+}
+
 /// An item as the AWS console's JSON view shows it (long strings cut, binary as a length).
 pub fn show_item(item: &HashMap<String, AttributeValue>) -> String {
     let mut names: Vec<_> = item.keys().collect();

@@ -210,11 +210,7 @@ impl DynamoDbStore {
     /// Whether an item is stored under `key`.
     pub async fn contains(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let out = self
-            .inner
-            .client
-            .get_item()
-            .table_name(&self.inner.table)
-            .key(KEY_ATTR, AttributeValue::S(self.item_key(key)))
+            .get_item(key)
             .projection_expression("#k")
             .expression_attribute_names("#k", KEY_ATTR)
             .send()

@@ -189,6 +189,18 @@ impl DynamoDbStore {
         &self.inner.table
     }
 
+    /// A GetItem of `key`'s item, ready to send.
+    fn get_item(
+        &self,
+        key: &CacheKey,
+    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.inner
+            .client
+            .get_item()
+            .table_name(&self.inner.table)
+            .key(KEY_ATTR, AttributeValue::S(self.item_key(key)))
+    }
+
     /// The partition key value this store uses for `key` (namespace applied).
     pub fn item_key(&self, key: &CacheKey) -> String {
         if self.inner.namespace.is_empty() {
@@ -387,11 +399,7 @@ fn check_key_schema(
 impl CacheStore for DynamoDbStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
         let out = self
-            .inner
-            .client
-            .get_item()
-            .table_name(&self.inner.table)
-            .key(KEY_ATTR, AttributeValue::S(self.item_key(key)))
+            .get_item(key)
             .send()
             .await
             .map_err(|e| StoreError::service(DisplayErrorContext(e).to_string()))?;
