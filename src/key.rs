@@ -428,6 +428,29 @@ mod tests {
     }
 
     #[test]
+    fn field_boundaries_cannot_be_forged() {
+        // Without length prefixes, ["ab", "c"] and ["a", "bc"] would feed the same bytes.
+        let mut rules = KeyRules::default();
+        rules.set_match_headers(vec![HeaderName::from_static("x-a")]);
+        let url = "https://e.com/p";
+        assert_ne!(
+            key(&rules, Method::GET, url, &[("x-a", "ab"), ("x-a", "c")]),
+            key(&rules, Method::GET, url, &[("x-a", "a"), ("x-a", "bc")])
+        );
+        let body = |b: &[u8]| {
+            rules
+                .key_for(
+                    &Method::POST,
+                    &Url::parse(url).unwrap(),
+                    &HeaderMap::new(),
+                    Some(b),
+                )
+                .0
+        };
+        assert_ne!(body(b"no-body"), key(&rules, Method::POST, url, &[]));
+    }
+
+    #[test]
     fn long_urls_give_bounded_keys() {
         let rules = KeyRules::default();
         let long = format!("https://e.com/{}", "a".repeat(100_000));
