@@ -3,7 +3,23 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The latest moment the cache works with: 9999-12-31T23:59:59Z, the last one ISO-8601 (and
+/// `humantime`) can write. Times computed from what an origin sent (`max-age` of 2^64 − 1)
+/// saturate here instead of overflowing.
+pub(crate) const LATEST: Duration = Duration::from_secs(253_402_300_799);
+
+/// `t + d`, saturating at [`LATEST`].
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    let latest = UNIX_EPOCH + LATEST;
+    t.checked_add(d).map_or(latest, |t| t.min(latest))
+}
+
+/// The moment `offset` after the epoch, if it is not past [`LATEST`].
+pub(crate) fn since_epoch(offset: Duration) -> Option<SystemTime> {
+    (offset <= LATEST).then(|| UNIX_EPOCH + offset)
+}
 
 /// Where the cache reads the current time.
 ///

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
+use crate::clock::{since_epoch, LATEST};
 use crate::{StoreError, StoredResponse};
 
 /// A DynamoDB item: attribute name → value.
@@ -192,8 +193,10 @@ fn headers_doc(headers: &HeaderMap) -> AttributeValue {
 pub fn decode(mut item: Item) -> Result<StoredResponse, StoreError> {
     let retain_until = match item.get(TTL_ATTR) {
         Some(AttributeValue::N(n)) => Some(
-            UNIX_EPOCH
-                + Duration::from_secs(n.parse().map_err(|_| corrupt("`ttl` is not a number"))?),
+            n.parse()
+                .ok()
+                .and_then(|n| since_epoch(Duration::from_secs(n)))
+                .ok_or_else(|| corrupt("`ttl` is not a number of seconds before year 10000"))?,
         ),
         Some(_) => return Err(corrupt("`ttl` is not N")),
         None => None,
@@ -338,9 +341,9 @@ fn parse_version(s: &str) -> Result<Version, StoreError> {
     })
 }
 
-/// ISO-8601 / RFC 3339 in UTC with milliseconds.
+/// ISO-8601 / RFC 3339 in UTC with milliseconds (times past year 9999 written as its end).
 fn iso(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    humantime::format_rfc3339_millis(t.min(UNIX_EPOCH + LATEST)).to_string()
 }
 
 fn parse_iso(s: &str) -> Result<SystemTime, StoreError> {
@@ -450,8 +453,10 @@ mod binary {
             headers: unpairs(meta.headers)?,
             request_headers: unpairs(meta.request_headers)?,
             body,
-            created_at: UNIX_EPOCH + Duration::from_millis(meta.created_at_ms),
-            expires: UNIX_EPOCH + Duration::from_millis(meta.expires_ms),
+            created_at: since_epoch(Duration::from_millis(meta.created_at_ms))
+                .ok_or_else(|| corrupt("created_at past year 9999"))?,
+            expires: since_epoch(Duration::from_millis(meta.expires_ms))
+                .ok_or_else(|| corrupt("expires past year 9999"))?,
             heuristic_max_age: meta.heuristic_max_age,
             generation: meta.generation,
             retain_until,
@@ -654,6 +659,27 @@ mod tests {
             let item = encode("k", &sample(&vec![b'a'; len]), ItemFormat::Document, true);
             assert_eq!(encoded_size(&item), item_size(&item), "{len}");
         }
+    }
+
+    #[test]
+    fn times_past_year_9999_never_panic() {
+        // Found by fuzzing: a binary item claiming a time in the year 3,000,000 decoded, and
+        // writing it back as ISO-8601 panicked.
+        let mut e = sample(b"x");
+        e.created_at = UNIX_EPOCH + Duration::from_secs(100_000_000_000_000);
+        e.expires = e.created_at;
+        assert!(matches!(
+            decode(encode("k", &e, ItemFormat::Binary, true)),
+            Err(StoreError::Corrupt(_))
+        ));
+        let back = decode(encode("k", &e, ItemFormat::Document, true)).unwrap();
+        assert_eq!(
+            back.created_at,
+            UNIX_EPOCH + LATEST - Duration::from_millis(0)
+        );
+        let mut item = encode("k", &sample(b"x"), ItemFormat::Document, true);
+        item.insert("ttl".into(), AttributeValue::N(u64::MAX.to_string()));
+        assert!(matches!(decode(item), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

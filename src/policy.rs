@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
+use crate::clock::later;
 use crate::StoredResponse;
 
 /// How long a response without freshness information of its own stays fresh
@@ -50,6 +51,9 @@ impl ExpireAfter {
         }
     }
 }
+
+/// RFC 9111 §1.2.2: the largest delta-seconds a cache need handle.
+const MAX_DELTA: u64 = 2_147_483_648;
 
 /// RFC 9110 §15.1: status codes that are heuristically cacheable.
 const CACHEABLE_BY_DEFAULT: &[u16] = &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
@@ -168,6 +172,20 @@ impl Rules {
         let (mut response, ()) = http::Response::new(()).into_parts();
         response.status = status;
         response.headers = headers.clone();
+        // RFC 9111 §1.2.2: a delta-seconds value over 2^31 is taken as 2^31. An `Age` near
+        // 2^64 would otherwise overflow the policy's age arithmetic.
+        if let Some(age) = headers.get(header::AGE) {
+            if age
+                .to_str()
+                .ok()
+                .and_then(|a| a.trim().parse::<u64>().ok())
+                .is_some_and(|a| a > MAX_DELTA)
+            {
+                response
+                    .headers
+                    .insert(header::AGE, HeaderValue::from(MAX_DELTA));
+            }
+        }
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
                 response.headers.append(header::CACHE_CONTROL, v);
@@ -238,7 +256,7 @@ impl Rules {
         if !policy.is_storable() {
             return Err(Refusal::NotStorable);
         }
-        let expires = received + policy.time_to_live(received);
+        let expires = later(received, policy.time_to_live(received));
         let retain_until = self.retain_until(headers, expires);
         if retain_until <= received {
             // Stale at once, no stale window, no validator: it could never be served.
@@ -264,7 +282,7 @@ impl Rules {
         } else {
             Duration::ZERO
         };
-        expires + window + retention
+        later(later(expires, window), retention)
     }
 
     /// RFC 9111 §4.2.4: a cache must not serve a stale response when a directive forbids it
@@ -298,7 +316,7 @@ impl Rules {
             return Duration::ZERO;
         }
         directive_seconds(headers, directive)
-            .map(Duration::from_secs)
+            .map(|s| Duration::from_secs(s.min(MAX_DELTA)))
             .or(default)
             .unwrap_or(Duration::ZERO)
     }

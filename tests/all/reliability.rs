@@ -332,3 +332,44 @@ async fn bad_input_from_the_network() {
         "sent as given"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absurd_lifetimes_from_the_origin_saturate_instead_of_overflowing() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let max = u64::MAX.to_string();
+    origin.route(
+        "/forever",
+        Route::ok("forever")
+            .header(
+                "cache-control",
+                format!("max-age={max}, stale-if-error={max}, stale-while-revalidate={max}"),
+            )
+            .header("age", &max)
+            .etag("\"e\""),
+    );
+    origin.route(
+        "/expires",
+        Route::ok("far").header("expires", "Fri, 31 Dec 9999 23:59:59 GMT"),
+    );
+    let cache = CacheMiddleware::builder(store.clone())
+        .expire_after(reqwest_dynamodb_cache::ExpireAfter::After(Duration::MAX))
+        .revalidation_retention(Duration::MAX)
+        .build();
+    let client = http_client(&cache);
+    for path in ["/forever", "/expires"] {
+        let first = client.get(origin.url(path)).send().await.unwrap();
+        assert!(
+            matches!(
+                status(&first),
+                CacheStatus::Stored | CacheStatus::NotStored(_)
+            ),
+            "{path}"
+        );
+        let second = client.get(origin.url(path)).send().await.unwrap();
+        assert_eq!(second.status(), 200, "{path}");
+    }
+    // The odd-ttl item is readable by maintenance too.
+    assert!(!store.list().await.unwrap().is_empty());
+}

@@ -53,7 +53,7 @@ impl EntrySummary {
             size: codec::encoded_size(item) as u64,
             created_at: time(codec::CREATED_ATTR),
             expires: time(codec::EXPIRES_ATTR),
-            ttl: n(codec::TTL_ATTR).map(|t| UNIX_EPOCH + Duration::from_secs(t)),
+            ttl: n(codec::TTL_ATTR).and_then(|t| UNIX_EPOCH.checked_add(Duration::from_secs(t))),
         })
     }
 }
