@@ -1,23 +1,11 @@
 //! Tracing spans and the `metrics` facade. A test binary of its own: both install
 //! process-wide recorders.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "common/captured.rs"]
+mod captured;
+use captured::Captured;
 
 async fn origin() -> String {
     let app = axum::Router::new().fallback(|| async {
@@ -62,7 +50,7 @@ async fn spans_carry_key_status_and_timings_and_metrics_are_exported() {
     }
     let key = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
 
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let closed = |l: &&str| l.contains(": close ");
     for span in ["http_cache.lookup", "http_cache.origin", "http_cache.store"] {
         let line = text

@@ -1,8 +1,6 @@
 //! Fail-open: with DynamoDB unreachable, erroring or stalled, every request still gets the
 //! origin's response within the store timeout, and the fault is visible.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, NotStored};
@@ -55,18 +53,9 @@ async fn dynamodb_slower_than_the_store_timeout() {
     requests_succeed_despite(stalled_dynamodb().await).await;
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "../common/captured.rs"]
+mod captured;
+use captured::Captured;
 
 /// Everything this test binary logs at WARN and above. Installed once, globally: a
 /// thread-local subscriber would miss events from the runtime's other threads.
@@ -98,7 +87,7 @@ async fn faults_are_traced() {
     let key = cache
         .key_for(&client.get(origin.url("/a")).build().unwrap())
         .unwrap();
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let line = text
         .lines()
         .find(|l| l.contains(key.as_str()))
