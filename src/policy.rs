@@ -9,13 +9,51 @@
 //! Served headers are the stored headers plus `Age` (RFC 9111 §5.1); the policy's own
 //! `cached_response` is not used for them because it folds repeated headers and rewrites `Date`.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use http_cache_semantics::{CacheOptions, CachePolicy};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
 use crate::clock::later;
 use crate::StoredResponse;
+
+/// A response lent to the policy (which copies what it keeps).
+struct Lent<'a> {
+    status: StatusCode,
+    headers: Cow<'a, HeaderMap>,
+}
+
+impl ResponseLike for Lent<'_> {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// A stored entry's request, lent to the policy.
+struct LentRequest<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+}
+
+impl RequestLike for LentRequest<'_> {
+    fn uri(&self) -> Uri {
+        self.uri.clone()
+    }
+    fn is_same_uri(&self, other: &Uri) -> bool {
+        self.uri == other
+    }
+    fn method(&self) -> &Method {
+        self.method
+    }
+    fn headers(&self) -> &HeaderMap {
+        self.headers
+    }
+}
 
 /// How long a response without freshness information of its own stays fresh
 /// (requests-cache's `expire_after`).
@@ -160,18 +198,20 @@ impl Rules {
     }
 
     /// The policy for a response, with `heuristic_max_age` (from `expire_after`) added as a
-    /// `max-age` the policy can see; the served headers never carry it.
+    /// `max-age` the policy can see; the served headers never carry it. The headers are lent to
+    /// the policy, copied only when one must be changed first.
     pub(crate) fn policy(
         &self,
-        request: &http::request::Parts,
+        request: &impl RequestLike,
         status: StatusCode,
         headers: &HeaderMap,
         heuristic_max_age: Option<u64>,
         response_time: SystemTime,
     ) -> CachePolicy {
-        let (mut response, ()) = http::Response::new(()).into_parts();
-        response.status = status;
-        response.headers = headers.clone();
+        let mut response = Lent {
+            status,
+            headers: Cow::Borrowed(headers),
+        };
         // RFC 9111 §1.2.2: a delta-seconds value over 2^31 is taken as 2^31. An `Age` near
         // 2^64 would otherwise overflow the policy's age arithmetic.
         if let Some(age) = headers.get(header::AGE) {
@@ -183,12 +223,13 @@ impl Rules {
             {
                 response
                     .headers
+                    .to_mut()
                     .insert(header::AGE, HeaderValue::from(MAX_DELTA));
             }
         }
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
-                response.headers.append(header::CACHE_CONTROL, v);
+                response.headers.to_mut().append(header::CACHE_CONTROL, v);
             }
         }
         CachePolicy::new_options(request, &response, response_time, self.options())
@@ -200,10 +241,11 @@ impl Rules {
         entry: &StoredResponse,
         request: &http::request::Parts,
     ) -> CachePolicy {
-        let (mut stored_request, ()) = http::Request::new(()).into_parts();
-        stored_request.method = entry.method.clone();
-        stored_request.uri = request.uri.clone();
-        stored_request.headers = entry.request_headers.clone();
+        let stored_request = LentRequest {
+            method: &entry.method,
+            uri: &request.uri,
+            headers: &entry.request_headers,
+        };
         self.policy(
             &stored_request,
             entry.status,
