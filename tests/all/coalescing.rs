@@ -7,10 +7,6 @@ use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus};
 
 use crate::support::*;
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp.extensions().get::<CacheStatus>().unwrap()
-}
-
 /// Sends `n` concurrent GETs and returns their statuses and bodies.
 async fn concurrent(
     client: &reqwest_middleware::ClientWithMiddleware,

@@ -7,13 +7,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp
-        .extensions()
-        .get::<CacheStatus>()
-        .expect("every response carries a CacheStatus")
-}
-
 /// Status, headers (every value; the order of one name's values kept, names sorted, since the
 /// console format stores headers as a map), final URL and body of a response.
 async fn snapshot(resp: reqwest::Response) -> (u16, Vec<(String, Vec<u8>)>, String, Vec<u8>) {

@@ -12,10 +12,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp.extensions().get::<CacheStatus>().unwrap()
-}
-
 /// A stored response fetched through the middleware, to be reshaped by the test.
 async fn one_entry(store: &DynamoDbStore) -> (reqwest_dynamodb_cache::CacheKey, StoredResponse) {
     let origin = Origin::start().await;

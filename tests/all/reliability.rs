@@ -12,13 +12,14 @@ use crate::support::*;
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(300);
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp.extensions().get::<CacheStatus>().unwrap()
-}
-
-/// A table made directly on the test's DynamoDB, and a store that reaches it through a fault
-/// proxy.
-async fn behind_proxy() -> (FaultProxy, DynamoDbStore) {
+/// A table made directly on the test's DynamoDB, a store that reaches it through a fault
+/// proxy, and a cache on that store with a short store timeout, with an origin and a client.
+async fn behind_proxy() -> (
+    FaultProxy,
+    Origin,
+    CacheMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+) {
     let server = dynamodb_server().await;
     let table = table_name();
     DynamoDbStore::builder()
@@ -33,17 +34,16 @@ async fn behind_proxy() -> (FaultProxy, DynamoDbStore) {
         .build_with_client(client_for(&proxy.endpoint()))
         .await
         .unwrap();
-    (proxy, store)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_store_fault_fails_open_within_the_timeout() {
-    let (proxy, store) = behind_proxy().await;
-    let origin = Origin::start().await;
     let cache = CacheMiddleware::builder(store)
         .store_timeout(STORE_TIMEOUT)
         .build();
     let client = http_client(&cache);
+    (proxy, Origin::start().await, cache, client)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_store_fault_fails_open_within_the_timeout() {
+    let (proxy, origin, cache, client) = behind_proxy().await;
     let mut requests = 0;
     for (f, fault) in Fault::ALL.into_iter().enumerate() {
         proxy.set(fault);
@@ -94,12 +94,7 @@ async fn every_store_fault_fails_open_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_on_writes_never_leave_anything_half_written() {
-    let (proxy, store) = behind_proxy().await;
-    let origin = Origin::start().await;
-    let cache = CacheMiddleware::builder(store)
-        .store_timeout(STORE_TIMEOUT)
-        .build();
-    let client = http_client(&cache);
+    let (proxy, origin, _cache, client) = behind_proxy().await;
     for (f, fault) in Fault::ALL.into_iter().enumerate() {
         let path = format!("/w{f}");
         let body: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + f as u32) as u8).collect();

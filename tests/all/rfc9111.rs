@@ -11,10 +11,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp.extensions().get::<CacheStatus>().unwrap()
-}
-
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }

@@ -76,6 +76,14 @@ pub async fn store(client: &Client) -> DynamoDbStore {
         .unwrap()
 }
 
+/// What the cache did for `resp` (every response carries a `CacheStatus`).
+pub fn status(resp: &reqwest::Response) -> reqwest_dynamodb_cache::CacheStatus {
+    *resp
+        .extensions()
+        .get::<reqwest_dynamodb_cache::CacheStatus>()
+        .expect("every response carries a CacheStatus")
+}
+
 /// A reqwest client with `cache` as its only middleware. Redirects are followed as usual.
 pub fn http_client(cache: &CacheMiddleware) -> ClientWithMiddleware {
     reqwest_middleware::ClientBuilder::new(reqwest::Client::new())

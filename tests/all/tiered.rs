@@ -7,10 +7,6 @@ use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, TieredStore};
 
 use crate::support::*;
 
-fn status(resp: &reqwest::Response) -> CacheStatus {
-    *resp.extensions().get::<CacheStatus>().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn fresh_hits_come_from_memory_stale_ones_fall_through_and_deletes_clear_it() {
     let shared = CountingStore::new(store(&dynamodb().await).await);
