@@ -183,12 +183,6 @@ pub(crate) struct Plan {
     pub(crate) retain_until: SystemTime,
 }
 
-/// Why a response is not stored, as far as HTTP rules go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    NotStorable,
-}
-
 impl Rules {
     fn options(&self) -> CacheOptions {
         CacheOptions {
@@ -272,7 +266,8 @@ impl Rules {
             .or(self.expire_after)
     }
 
-    /// Decides whether a response is worth storing, and until when.
+    /// Decides whether a response is worth storing, and until when: `None` when HTTP rules
+    /// forbid storing it, or it could never be served.
     pub(crate) fn plan(
         &self,
         request: &http::request::Parts,
@@ -280,10 +275,10 @@ impl Rules {
         headers: &HeaderMap,
         received: SystemTime,
         expire_after: Option<ExpireAfter>,
-    ) -> Result<Plan, Refusal> {
+    ) -> Option<Plan> {
         // RFC 9111 §4.1: a stored response with `Vary: *` never matches; storing it is waste.
         if vary_names(headers).any(|n| n == "*") {
-            return Err(Refusal::NotStorable);
+            return None;
         }
         let heuristic_max_age = match expire_after {
             Some(e)
@@ -296,15 +291,15 @@ impl Rules {
         };
         let policy = self.policy(request, status, headers, heuristic_max_age, received);
         if !policy.is_storable() {
-            return Err(Refusal::NotStorable);
+            return None;
         }
         let expires = later(received, policy.time_to_live(received));
         let retain_until = self.retain_until(headers, expires);
         if retain_until <= received {
             // Stale at once, no stale window, no validator: it could never be served.
-            return Err(Refusal::NotStorable);
+            return None;
         }
-        Ok(Plan {
+        Some(Plan {
             heuristic_max_age,
             expires,
             retain_until,
@@ -564,7 +559,7 @@ mod tests {
             status: StatusCode,
             headers: &HeaderMap,
             received: SystemTime,
-        ) -> Result<Plan, Refusal> {
+        ) -> Option<Plan> {
             self.plan(request, status, headers, received, self.expire_after)
         }
     }
@@ -626,15 +621,15 @@ mod tests {
             now + Duration::from_secs(5),
             "the response wins"
         );
-        assert_eq!(
+        assert!(
             r.plan_default(
                 &get(),
                 StatusCode::OK,
                 &headers(&[("cache-control", "no-store")]),
                 now
             )
-            .unwrap_err(),
-            Refusal::NotStorable
+            .is_none(),
+            "no-store is never stored"
         );
         assert!(
             r.plan_default(
@@ -643,7 +638,7 @@ mod tests {
                 &HeaderMap::new(),
                 now
             )
-            .is_err(),
+            .is_none(),
             "5xx is not heuristically cacheable"
         );
         let never = rules(Some(ExpireAfter::Never))
@@ -653,7 +648,7 @@ mod tests {
         let immediately = rules(Some(ExpireAfter::Immediately));
         assert!(immediately
             .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
-            .is_err());
+            .is_none());
         let plan = immediately
             .plan_default(&get(), StatusCode::OK, &headers(&[("etag", "\"x\"")]), now)
             .unwrap();
@@ -665,7 +660,7 @@ mod tests {
         let now = UNIX_EPOCH + T0;
         assert!(rules(None)
             .plan_default(&get(), StatusCode::OK, &HeaderMap::new(), now)
-            .is_err());
+            .is_none());
     }
 
     #[test]
@@ -772,7 +767,7 @@ mod tests {
         let h = headers(&[("cache-control", "max-age=60"), ("vary", "*")]);
         assert!(rules(None)
             .plan_default(&get(), StatusCode::OK, &h, now)
-            .is_err());
+            .is_none());
         let mut req = headers(&[("accept", "a ,b"), ("accept", " c")]);
         normalize_vary_fields(&mut req, &headers(&[("vary", "Accept")]));
         assert_eq!(req["accept"], "a, b, c");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 
-use super::{CacheMiddleware, Inner, ResponseFilter};
+use super::{CacheMiddleware, Inner, Settings};
 use crate::clock::{Clock, SystemClock};
 use crate::codec::MAX_ITEM_SIZE;
 use crate::key::KeyRules;
@@ -16,44 +16,34 @@ use crate::CacheStore;
 /// Configures a [`CacheMiddleware`]; from [`CacheMiddleware::builder`].
 #[must_use]
 pub struct CacheMiddlewareBuilder {
-    store: Box<dyn CacheStore>,
-    rules: Rules,
-    keys: KeyRules,
-    methods: Vec<Method>,
-    statuses: Option<Vec<StatusCode>>,
-    filter: Option<ResponseFilter>,
-    store_timeout: Duration,
-    max_body_size: usize,
-    clock: Arc<dyn Clock>,
-    cache_status_header: Option<String>,
-    refresh_client: Option<reqwest::Client>,
-    coalesce: bool,
-    background_writes: bool,
+    settings: Settings,
 }
 
 impl CacheMiddlewareBuilder {
     pub(super) fn new(store: Box<dyn CacheStore>) -> Self {
         CacheMiddlewareBuilder {
-            store,
-            rules: Rules {
-                shared: false,
-                expire_after: None,
-                expire_after_urls: Vec::new(),
-                revalidation_retention: Duration::from_secs(24 * 3600),
-                stale_while_revalidate: None,
-                stale_if_error: None,
+            settings: Settings {
+                store,
+                rules: Rules {
+                    shared: false,
+                    expire_after: None,
+                    expire_after_urls: Vec::new(),
+                    revalidation_retention: Duration::from_secs(24 * 3600),
+                    stale_while_revalidate: None,
+                    stale_if_error: None,
+                },
+                keys: KeyRules::default(),
+                methods: vec![Method::GET, Method::HEAD],
+                statuses: None,
+                filter: None,
+                store_timeout: Duration::from_secs(1),
+                max_body_size: MAX_ITEM_SIZE,
+                clock: Arc::new(SystemClock),
+                cache_status_header: None,
+                refresh_client: OnceLock::new(),
+                coalesce: true,
+                background_writes: false,
             },
-            keys: KeyRules::default(),
-            methods: vec![Method::GET, Method::HEAD],
-            statuses: None,
-            filter: None,
-            store_timeout: Duration::from_secs(1),
-            max_body_size: MAX_ITEM_SIZE,
-            clock: Arc::new(SystemClock),
-            cache_status_header: None,
-            refresh_client: None,
-            coalesce: true,
-            background_writes: false,
         }
     }
 
@@ -63,7 +53,7 @@ impl CacheMiddlewareBuilder {
     /// and their Vary-named headers match; otherwise (not storable, too large, an error, the
     /// first caller cancelled) they make their own requests.
     pub fn coalesce(mut self, coalesce: bool) -> Self {
-        self.coalesce = coalesce;
+        self.settings.coalesce = coalesce;
         self
     }
 
@@ -72,7 +62,7 @@ impl CacheMiddlewareBuilder {
     /// counted. [`CacheMiddleware::flush`] awaits pending writes: in AWS Lambda, call it before
     /// the handler returns, or the write may be frozen with the execution environment.
     pub fn background_writes(mut self, background: bool) -> Self {
-        self.background_writes = background;
+        self.settings.background_writes = background;
         self
     }
 
@@ -80,7 +70,7 @@ impl CacheMiddlewareBuilder {
     /// `Duration`. Default: none, so only the response's headers (and RFC 9111's Last-Modified
     /// heuristic) decide. A request can set its own with an [`ExpireAfter`] extension.
     pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
-        self.rules.expire_after = Some(expire_after.into());
+        self.settings.rules.expire_after = Some(expire_after.into());
         self
     }
 
@@ -89,7 +79,8 @@ impl CacheMiddlewareBuilder {
     /// `"api.example.com/v1"` covers everything under it. Patterns are tried in the order they
     /// were added; the first match wins over the global `expire_after`.
     pub fn expire_after_url(mut self, pattern: &str, expire_after: impl Into<ExpireAfter>) -> Self {
-        self.rules
+        self.settings
+            .rules
             .expire_after_urls
             .push((UrlPattern::new(pattern), expire_after.into()));
         self
@@ -99,14 +90,14 @@ impl CacheMiddlewareBuilder {
     /// applies, and responses to requests with `Authorization` are stored only when the
     /// response allows it (`public`, `s-maxage`, `must-revalidate`). Default `false`.
     pub fn shared(mut self, shared: bool) -> Self {
-        self.rules.shared = shared;
+        self.settings.rules.shared = shared;
         self
     }
 
     /// The longest any store call may take before the cache gives up on it and goes to the
     /// origin. Default 1 s.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
+        self.settings.store_timeout = timeout;
         self
     }
 
@@ -115,14 +106,14 @@ impl CacheMiddlewareBuilder {
     /// invalidates what is stored for its URL (RFC 9111 §4.4). A cached method with a body has
     /// the body in its key.
     pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.methods = methods.into_iter().collect();
+        self.settings.methods = methods.into_iter().collect();
         self
     }
 
     /// Only responses with these status codes are stored (requests-cache's `allowable_codes`).
     /// Default: any status HTTP rules allow a cache to store.
     pub fn allowed_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
-        self.statuses = Some(
+        self.settings.statuses = Some(
             statuses
                 .into_iter()
                 .filter_map(|s| StatusCode::from_u16(s).ok())
@@ -138,7 +129,7 @@ impl CacheMiddlewareBuilder {
         mut self,
         keep: impl Fn(&reqwest::Response) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.filter = Some(Box::new(keep));
+        self.settings.filter = Some(Box::new(keep));
         self
     }
 
@@ -146,7 +137,7 @@ impl CacheMiddlewareBuilder {
     /// untouched and are not stored. Default and maximum 409,600 bytes (no larger body can fit
     /// in a DynamoDB item).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
-        self.max_body_size = bytes.min(MAX_ITEM_SIZE);
+        self.settings.max_body_size = bytes.min(MAX_ITEM_SIZE);
         self
     }
 
@@ -157,7 +148,8 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = H>,
         H: Into<HeaderName>,
     {
-        self.keys
+        self.settings
+            .keys
             .set_match_headers(names.into_iter().map(Into::into).collect());
         self
     }
@@ -171,7 +163,9 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.keys.set_ignored(names.into_iter().map(Into::into));
+        self.settings
+            .keys
+            .set_ignored(names.into_iter().map(Into::into));
         self
     }
 
@@ -180,7 +174,7 @@ impl CacheMiddlewareBuilder {
     /// request with another. Default `true`. Turn off for a single-identity service whose token
     /// rotates, so entries survive the rotation. Their values are never stored either way.
     pub fn credentials_in_key(mut self, yes: bool) -> Self {
-        self.keys.credentials_in_key = yes;
+        self.settings.keys.credentials_in_key = yes;
         self
     }
 
@@ -188,7 +182,7 @@ impl CacheMiddlewareBuilder {
     /// Last-Modified) is kept, to be revalidated with a cheap 304. Counts into the `ttl`
     /// attribute. Default 1 day.
     pub fn revalidation_retention(mut self, retention: Duration) -> Self {
-        self.rules.revalidation_retention = retention;
+        self.settings.rules.revalidation_retention = retention;
         self
     }
 
@@ -196,7 +190,7 @@ impl CacheMiddlewareBuilder {
     /// stale by less than this is served at once while one background request refreshes it.
     /// Default: none (only the response's own directive).
     pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
-        self.rules.stale_while_revalidate = Some(window);
+        self.settings.rules.stale_while_revalidate = Some(window);
         self
     }
 
@@ -204,7 +198,7 @@ impl CacheMiddlewareBuilder {
     /// answers 5xx or cannot be reached, a response stale by less than this is served instead.
     /// Default: none (only the response's own directive).
     pub fn stale_if_error(mut self, window: Duration) -> Self {
-        self.rules.stale_if_error = Some(window);
+        self.settings.rules.stale_if_error = Some(window);
         self
     }
 
@@ -214,7 +208,7 @@ impl CacheMiddlewareBuilder {
     /// headers). The refresh request carries the original request's headers. Default: a
     /// `reqwest::Client::new()`, made on first use.
     pub fn refresh_client(mut self, client: reqwest::Client) -> Self {
-        self.refresh_client = Some(client);
+        self.settings.refresh_client = OnceLock::from(client);
         self
     }
 
@@ -222,41 +216,25 @@ impl CacheMiddlewareBuilder {
     /// (e.g. `"reqwest-dynamodb-cache"`). Default: off; the typed
     /// [`CacheStatus`](crate::CacheStatus) extension is always there.
     pub fn cache_status_header(mut self, cache_name: impl Into<String>) -> Self {
-        self.cache_status_header = Some(cache_name.into());
+        self.settings.cache_status_header = Some(cache_name.into());
         self
     }
 
     /// The clock freshness is judged by. Default [`SystemClock`]; tests use a
     /// [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.settings.clock = clock;
         self
     }
 
     /// The middleware.
     pub fn build(self) -> CacheMiddleware {
-        let refresh_client = OnceLock::new();
-        if let Some(client) = self.refresh_client {
-            let _ = refresh_client.set(client);
-        }
         CacheMiddleware {
             inner: Arc::new(Inner {
-                store: self.store,
-                rules: self.rules,
-                keys: self.keys,
-                methods: self.methods,
-                statuses: self.statuses,
-                filter: self.filter,
-                store_timeout: self.store_timeout,
-                max_body_size: self.max_body_size,
-                clock: self.clock,
-                cache_status_header: self.cache_status_header,
-                refresh_client,
+                settings: self.settings,
                 refreshing: Mutex::new(Default::default()),
                 background: Mutex::new(Vec::new()),
-                coalesce: self.coalesce,
                 flights: Default::default(),
-                background_writes: self.background_writes,
                 counters: Counters::default(),
             }),
         }

@@ -49,7 +49,8 @@ pub struct CacheMiddleware {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The middleware's configuration, as the builder sets it.
+struct Settings {
     store: Box<dyn CacheStore>,
     rules: Rules,
     keys: KeyRules,
@@ -61,25 +62,29 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cache_status_header: Option<String>,
     refresh_client: OnceLock<reqwest::Client>,
+    /// Concurrent misses share one origin request.
+    coalesce: bool,
+    /// Writes happen in background tasks (`flush` awaits them).
+    background_writes: bool,
+}
+
+struct Inner {
+    settings: Settings,
     /// Background refreshes by key: the `created_at` of the entry version being (or already)
     /// refreshed, and whether that refresh has finished. A caller that read the same version
     /// before the refresh wrote the new one must not start a second refresh.
     refreshing: Mutex<HashMap<CacheKey, (SystemTime, bool)>>,
     background: Mutex<Vec<JoinHandle<()>>>,
-    /// Concurrent misses share one origin request.
-    coalesce: bool,
     flights: coalesce::Flights,
-    /// Writes happen in background tasks (`flush` awaits them).
-    background_writes: bool,
     counters: Counters,
 }
 
 impl std::fmt::Debug for CacheMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheMiddleware")
-            .field("rules", &self.inner.rules)
-            .field("methods", &self.inner.methods)
-            .field("store_timeout", &self.inner.store_timeout)
+            .field("rules", &self.inner.settings.rules)
+            .field("methods", &self.inner.settings.methods)
+            .field("store_timeout", &self.inner.settings.store_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -251,7 +256,7 @@ fn ttl_secs(expires: SystemTime, now: SystemTime) -> i64 {
 
 impl Inner {
     fn key_for(&self, req: &Request) -> Option<CacheKey> {
-        if !self.methods.contains(req.method()) {
+        if !self.settings.methods.contains(req.method()) {
             return None;
         }
         if CALLER_CONDITIONALS
@@ -266,7 +271,8 @@ impl Inner {
             Some(body) => Some(body.as_bytes()?),
         };
         Some(
-            self.keys
+            self.settings
+                .keys
                 .key_for(req.method(), req.url(), req.headers(), body),
         )
     }
@@ -280,12 +286,14 @@ impl Inner {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = method.clone();
         parts.uri = redacted_url.parse().unwrap_or_default();
-        parts.headers = self.keys.redacted_headers(headers);
+        parts.headers = self.settings.keys.redacted_headers(headers);
         parts
     }
 
     fn refresh_client(&self) -> &reqwest::Client {
-        self.refresh_client.get_or_init(reqwest::Client::new)
+        self.settings
+            .refresh_client
+            .get_or_init(reqwest::Client::new)
     }
 
     async fn lookup(&self, key: &CacheKey) -> Lookup {
@@ -295,31 +303,39 @@ impl Inner {
             found = tracing::field::Empty,
             elapsed_us = tracing::field::Empty,
         );
-        let got = timed(
-            span.clone(),
-            tokio::time::timeout(self.store_timeout, self.store.get(key)),
-        )
-        .await;
-        span.record("found", matches!(got, Ok(Ok(Some(_)))));
+        let got = timed(span.clone(), self.bounded(self.settings.store.get(key))).await;
+        span.record("found", matches!(got, Ok(Some(_))));
         match got {
-            Ok(Ok(Some(entry))) => Lookup::Found(entry),
-            Ok(Ok(None)) => Lookup::Absent,
-            Ok(Err(StoreError::Corrupt(why))) => {
+            Ok(Some(entry)) => Lookup::Found(entry),
+            Ok(None) => Lookup::Absent,
+            Err(StoreError::Corrupt(why)) => {
                 self.counters.corrupt();
                 tracing::warn!(%key, %why, "stored item does not decode; treated as a miss");
                 Lookup::Absent
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 self.counters.store_fault();
                 tracing::warn!(%key, error = %e, "cache lookup failed; going to the origin");
                 Lookup::Fault
             }
-            Err(_) => {
-                self.counters.store_fault();
-                tracing::warn!(%key, timeout = ?self.store_timeout, "cache lookup timed out; going to the origin");
-                Lookup::Fault
-            }
         }
+    }
+
+    /// Keeps `task` for [`CacheMiddleware::flush`], forgetting the finished ones.
+    fn track(&self, task: JoinHandle<()>) {
+        let mut tasks = lock(&self.background);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// A store call, bounded by the store timeout (past it, [`StoreError::Timeout`]).
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = std::result::Result<T, StoreError>>,
+    ) -> std::result::Result<T, StoreError> {
+        tokio::time::timeout(self.settings.store_timeout, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.settings.store_timeout)))
     }
 
     /// Writes `entry`; the status says whether it was stored.
@@ -330,12 +346,7 @@ impl Inner {
             bytes = entry.body.len(),
             elapsed_us = tracing::field::Empty,
         );
-        let result = timed(
-            span,
-            tokio::time::timeout(self.store_timeout, self.store.put(key, entry)),
-        )
-        .await
-        .unwrap_or(Err(StoreError::Timeout(self.store_timeout)));
+        let result = timed(span, self.bounded(self.settings.store.put(key, entry))).await;
         match result {
             Ok(()) => {
                 self.counters.bytes_stored(entry.body.len());
@@ -354,16 +365,9 @@ impl Inner {
     }
 
     async fn delete(&self, key: &CacheKey) {
-        match tokio::time::timeout(self.store_timeout, self.store.delete(key)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.counters.store_fault();
-                tracing::warn!(%key, error = %e, "cache delete failed");
-            }
-            Err(_) => {
-                self.counters.store_fault();
-                tracing::warn!(%key, "cache delete timed out");
-            }
+        if let Err(e) = self.bounded(self.settings.store.delete(key)).await {
+            self.counters.store_fault();
+            tracing::warn!(%key, error = %e, "cache delete failed");
         }
     }
 
@@ -386,24 +390,24 @@ impl Inner {
         }
         for target in &targets {
             for method in [Method::GET, Method::HEAD] {
-                if self.methods.contains(&method) {
-                    let key = self.keys.key_for(&method, target, headers, None);
+                if self.settings.methods.contains(&method) {
+                    let key = self.settings.keys.key_for(&method, target, headers, None);
                     self.delete(&key).await;
                 }
             }
             self.counters.invalidated();
-            tracing::debug!(url = %self.keys.redacted_url(target), "invalidated after an unsafe request");
+            tracing::debug!(url = %self.settings.keys.redacted_url(target), "invalidated after an unsafe request");
         }
     }
 
     fn finish(&self, mut resp: Response, status: CacheStatus, report: Report) -> Response {
         self.counters.record(status);
         tracing::debug!(
-            url = %self.keys.redacted_url(resp.url()),
+            url = %self.settings.keys.redacted_url(resp.url()),
             http.status = resp.status().as_u16(),
             cache = ?status
         );
-        if let Some(name) = &self.cache_status_header {
+        if let Some(name) = &self.settings.cache_status_header {
             if let Some(v) = cache_status::header(name, status, &report) {
                 resp.headers_mut()
                     .append(HeaderName::from_static("cache-status"), v);
@@ -450,7 +454,7 @@ impl Inner {
 
     /// A response another caller's origin request just fetched and stored.
     fn serve_shared(&self, ctx: &Ctx, shared: &coalesce::Shared) -> Response {
-        let url = if ctx.redacted_url == self.keys.redacted_url(&shared.url).as_str() {
+        let url = if ctx.redacted_url == self.settings.keys.redacted_url(&shared.url).as_str() {
             ctx.url.clone()
         } else {
             shared.url.clone()
@@ -484,7 +488,10 @@ impl Inner {
     /// Whether `stale` may still be served when the origin fails (stale-if-error).
     fn within_stale_if_error(&self, stale: &Stale, now: SystemTime) -> bool {
         let over = now.duration_since(stale.entry.expires).unwrap_or_default();
-        over < self.rules.stale_if_error_window(&stale.entry.headers)
+        over < self
+            .settings
+            .rules
+            .stale_if_error_window(&stale.entry.headers)
     }
 }
 
@@ -516,7 +523,7 @@ impl Middleware for CacheMiddleware {
         if !span.is_disabled() {
             span.record(
                 "url",
-                tracing::field::display(self.inner.keys.redacted_url(req.url())),
+                tracing::field::display(self.inner.settings.keys.redacted_url(req.url())),
             );
         }
         let result = timed(span.clone(), self.respond(req, extensions, next)).await;
@@ -552,13 +559,14 @@ impl CacheMiddleware {
             return self.pass_through(req, extensions, next, mode).await;
         };
         tracing::Span::current().record("key", tracing::field::display(&key));
-        let now = inner.clock.now();
-        let redacted_url = String::from(inner.keys.redacted_url(req.url()));
+        let now = inner.settings.clock.now();
+        let redacted_url = String::from(inner.settings.keys.redacted_url(req.url()));
         let ctx = Ctx {
             view: inner.request_view(req.method(), &redacted_url, req.headers()),
             redacted_url,
             url: req.url().clone(),
             expire_after: inner
+                .settings
                 .rules
                 .expire_after_for(req.url(), extensions.get::<ExpireAfter>().copied()),
             key,
@@ -608,7 +616,7 @@ impl CacheMiddleware {
             }
             let mut view = ctx.view.clone();
             policy::normalize_vary_fields(&mut view.headers, &entry.headers);
-            let policy = inner.rules.policy_of(&entry, &view);
+            let policy = inner.settings.rules.policy_of(&entry, &view);
             let decision = policy.before_request(&view, now);
             let matches = match &decision {
                 BeforeRequest::Fresh(_) => true,
@@ -622,7 +630,7 @@ impl CacheMiddleware {
                 }
                 // The primary slot holds another variant: this one has a key of its own.
                 ctx.slot.other_variant = true;
-                candidate_key = inner.keys.variant_key(
+                candidate_key = inner.settings.keys.variant_key(
                     &ctx.key,
                     names.iter().map(String::as_str),
                     &view.headers,
@@ -641,7 +649,10 @@ impl CacheMiddleware {
                 Fwd::Stale
             };
             let over = now.duration_since(entry.expires).unwrap_or_default();
-            let swr = inner.rules.stale_while_revalidate_window(&entry.headers);
+            let swr = inner
+                .settings
+                .rules
+                .stale_while_revalidate_window(&entry.headers);
             if !no_stale && policy.is_stale(now) && over < swr && !only_if_cached {
                 self.refresh_in_background(&ctx, &req, &candidate_key, &entry);
                 let status = CacheStatus::StaleWhileRevalidate;
@@ -660,7 +671,7 @@ impl CacheMiddleware {
 
         // A plain miss: concurrent misses for this key share one origin request.
         let mut leader = None;
-        if inner.coalesce
+        if inner.settings.coalesce
             && stale.is_none()
             && store_ok
             && !ctx.slot.other_variant
@@ -760,7 +771,7 @@ impl CacheMiddleware {
         mode: CacheMode,
     ) -> Result<Response> {
         let inner = &*self.inner;
-        let fwd = if !inner.methods.contains(req.method()) {
+        let fwd = if !inner.settings.methods.contains(req.method()) {
             Fwd::Method
         } else if mode == CacheMode::NoStore {
             Fwd::Request
@@ -786,10 +797,11 @@ impl CacheMiddleware {
     /// nothing stored under its own key looks for a fresh GET.
     async fn head_from_get(&self, ctx: &Ctx, req: &Request) -> Option<Response> {
         let inner = &*self.inner;
-        if ctx.view.method != Method::HEAD || !inner.methods.contains(&Method::GET) {
+        if ctx.view.method != Method::HEAD || !inner.settings.methods.contains(&Method::GET) {
             return None;
         }
         let key = inner
+            .settings
             .keys
             .key_for(&Method::GET, req.url(), req.headers(), None);
         let Lookup::Found(entry) = inner.lookup(&key).await else {
@@ -798,7 +810,7 @@ impl CacheMiddleware {
         let mut as_get = ctx.view.clone();
         as_get.method = Method::GET;
         policy::normalize_vary_fields(&mut as_get.headers, &entry.headers);
-        let policy = inner.rules.policy_of(&entry, &as_get);
+        let policy = inner.settings.rules.policy_of(&entry, &as_get);
         match policy.before_request(&as_get, ctx.now) {
             BeforeRequest::Fresh(_) => {
                 Some(inner.serve(ctx, entry, &policy, CacheStatus::Hit, None))
@@ -875,9 +887,7 @@ impl CacheMiddleware {
                 }
             }
         });
-        let mut tasks = lock(&inner.background);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
+        inner.track(task);
     }
 
     /// A 304 selected the stored response: update its headers (RFC 9111 §4.3.4), store it again
@@ -890,17 +900,17 @@ impl CacheMiddleware {
         not_modified: Response,
     ) -> Response {
         let inner = &*self.inner;
-        let received = inner.clock.now();
+        let received = inner.settings.clock.now();
         policy::merge_not_modified(&mut entry.headers, not_modified.headers());
         entry.created_at = received;
-        let plan = inner.rules.plan(
+        let plan = inner.settings.rules.plan(
             &ctx.view,
             entry.status,
             &entry.headers,
             received,
             ctx.expire_after,
         );
-        if let Ok(plan) = plan {
+        if let Some(plan) = plan {
             entry.heuristic_max_age = plan.heuristic_max_age;
             entry.expires = plan.expires;
             entry.retain_until = Some(plan.retain_until);
@@ -911,7 +921,7 @@ impl CacheMiddleware {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
             inner.delete(key).await;
         }
-        let policy = inner.rules.policy_of(&entry, &ctx.view);
+        let policy = inner.settings.rules.policy_of(&entry, &ctx.view);
         let ctx = Ctx {
             now: received,
             ..ctx.clone()
@@ -930,7 +940,7 @@ impl CacheMiddleware {
         leader: Option<coalesce::Leader<'_>>,
     ) -> Result<Response> {
         let inner = &*self.inner;
-        let received = inner.clock.now();
+        let received = inner.settings.clock.now();
         let status = resp.status();
         let mut report = Report {
             fwd: Some((fwd, Some(status))),
@@ -939,13 +949,14 @@ impl CacheMiddleware {
         let not_stored =
             |resp, reason| Ok(inner.finish(resp, CacheStatus::NotStored(reason), report));
         if inner
+            .settings
             .statuses
             .as_ref()
             .is_some_and(|s| !s.contains(&status))
         {
             return not_stored(resp, NotStored::StatusNotAllowed);
         }
-        let Ok(plan) = inner.rules.plan(
+        let Some(plan) = inner.settings.rules.plan(
             &ctx.view,
             status,
             resp.headers(),
@@ -954,16 +965,21 @@ impl CacheMiddleware {
         ) else {
             return not_stored(resp, NotStored::NotStorable);
         };
-        if inner.filter.as_ref().is_some_and(|keep| !keep(&resp)) {
+        if inner
+            .settings
+            .filter
+            .as_ref()
+            .is_some_and(|keep| !keep(&resp))
+        {
             return not_stored(resp, NotStored::Filtered);
         }
         if resp
             .content_length()
-            .is_some_and(|n| n > inner.max_body_size as u64)
+            .is_some_and(|n| n > inner.settings.max_body_size as u64)
         {
             return not_stored(resp, NotStored::TooLarge);
         }
-        let (received_parts, body) = match body::read(resp, inner.max_body_size).await? {
+        let (received_parts, body) = match body::read(resp, inner.settings.max_body_size).await? {
             body::Read::Complete(parts, body) => (parts, body),
             body::Read::TooLarge(resp) => return not_stored(resp, NotStored::TooLarge),
         };
@@ -973,9 +989,11 @@ impl CacheMiddleware {
             let request_headers = policy::stored_request_headers(&ctx.view.headers, &parts.headers);
             let names: Vec<String> = policy::vary_names(&parts.headers).collect();
             let key = if ctx.slot.other_variant && !names.is_empty() {
-                inner
-                    .keys
-                    .variant_key(&ctx.key, names.iter().map(String::as_str), &request_headers)
+                inner.settings.keys.variant_key(
+                    &ctx.key,
+                    names.iter().map(String::as_str),
+                    &request_headers,
+                )
             } else {
                 ctx.key.clone()
             };
@@ -983,7 +1001,11 @@ impl CacheMiddleware {
                 status,
                 version: parts.version,
                 method: ctx.view.method.clone(),
-                url: inner.keys.redacted_url(&received_parts.url).to_string(),
+                url: inner
+                    .settings
+                    .keys
+                    .redacted_url(&received_parts.url)
+                    .to_string(),
                 headers: policy::storable_headers(&parts.headers),
                 request_headers,
                 body: body.clone(),
@@ -1023,16 +1045,14 @@ impl CacheMiddleware {
     /// and counted).
     async fn persist(&self, key: CacheKey, entry: StoredResponse) -> CacheStatus {
         let inner = &*self.inner;
-        if !inner.background_writes {
+        if !inner.settings.background_writes {
             return inner.save(&key, &entry).await;
         }
         let this = self.clone();
         let task = tokio::spawn(async move {
             this.inner.save(&key, &entry).await;
         });
-        let mut tasks = lock(&inner.background);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
+        inner.track(task);
         CacheStatus::Stored
     }
 }
