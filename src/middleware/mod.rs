@@ -614,10 +614,19 @@ impl CacheMiddleware {
             if !ctx.slot.other_variant {
                 ctx.slot.generation = Some(entry.generation);
             }
-            let mut view = ctx.view.clone();
-            policy::normalize_vary_fields(&mut view.headers, &entry.headers);
-            let policy = inner.settings.rules.policy_of(&entry, &view);
-            let decision = policy.before_request(&view, now);
+            // The request's Vary-named fields are normalized before comparing; without Vary
+            // there is nothing to compare, and the request view is used as it is.
+            let normalized;
+            let view = if entry.headers.contains_key(header::VARY) {
+                let mut v = ctx.view.clone();
+                policy::normalize_vary_fields(&mut v.headers, &entry.headers);
+                normalized = v;
+                &normalized
+            } else {
+                &ctx.view
+            };
+            let policy = inner.settings.rules.policy_of(&entry, view);
+            let decision = policy.before_request(view, now);
             let matches = match &decision {
                 BeforeRequest::Fresh(_) => true,
                 BeforeRequest::Stale { matches, .. } => *matches,
