@@ -286,6 +286,7 @@ fn from_document(
         heuristic_max_age,
         generation,
         retain_until,
+        revision: 0,
     })
 }
 
@@ -460,6 +461,7 @@ mod binary {
             heuristic_max_age: meta.heuristic_max_age,
             generation: meta.generation,
             retain_until,
+            revision: 0,
         })
     }
 }
@@ -556,6 +558,7 @@ mod tests {
             heuristic_max_age: Some(60),
             generation: 7,
             retain_until: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_100)),
+            revision: 0,
         }
     }
 
@@ -791,6 +794,7 @@ mod tests {
                             heuristic_max_age: heuristic,
                             generation,
                             retain_until: ttl.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                            revision: 0,
                         }
                     },
                 )

@@ -44,4 +44,11 @@ pub struct StoredResponse {
     /// for revalidation): the `ttl` attribute. `None` when read from an item without one
     /// (a store with TTL off): no limit is known.
     pub retain_until: Option<SystemTime>,
+    /// The entry's revision: when the middleware produced it, in nanoseconds since the Unix
+    /// epoch by the system clock, strictly increasing within a process. A store never lets an
+    /// entry replace one of a later revision, nor one invalidated at a later revision (see
+    /// [`CacheStore::invalidate`](crate::CacheStore::invalidate)), so a slow or pending write
+    /// cannot overwrite a newer response or resurrect an invalidated one. `0` for items written
+    /// before revisions existed.
+    pub revision: u64,
 }

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// a truncated value). The middleware treats it as a miss and overwrites it.
     #[error("stored item does not decode: {0}")]
     Corrupt(String),
+    /// The store holds a newer entry for this key, or the key was invalidated at a later
+    /// revision: nothing was written. Not a fault; an older write lost to a newer one.
+    #[error("a newer entry or invalidation is already stored; this older write was refused")]
+    Superseded,
     /// The store did not answer within the middleware's store timeout.
     #[error("store did not answer within {0:?}")]
     Timeout(std::time::Duration),

@@ -163,6 +163,25 @@ fn new_generation() -> u64 {
     nanos.wrapping_add(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
+/// A new entry revision: nanoseconds since the epoch by the system clock (never the injected
+/// one, which may stand still), strictly increasing within the process.
+pub(crate) fn new_revision() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// What one request carries through the flow.
 #[derive(Clone)]
 struct Ctx {
@@ -1023,6 +1042,7 @@ impl CacheMiddleware {
                 heuristic_max_age: plan.heuristic_max_age,
                 generation: ctx.slot.generation.unwrap_or_else(new_generation),
                 retain_until: Some(plan.retain_until),
+                revision: new_revision(),
             };
             if let Some(leader) = leader.filter(|l| l.has_followers()) {
                 leader.share(coalesce::Shared {

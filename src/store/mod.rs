@@ -28,6 +28,23 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// Removes what is stored under `key` (nothing if there is none).
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError>;
+
+    /// Removes what is stored under `key` because an unsafe request changed the resource
+    /// (RFC 9111 §4.4), and refuses any later [`put`](Self::put) of an entry whose
+    /// [`revision`](StoredResponse::revision) is older than `revision`
+    /// ([`StoreError::Superseded`]), so a write that was still pending cannot bring the old
+    /// response back. The default only deletes, which leaves that race open: stores shared by
+    /// several writers should override it.
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        let _ = revision;
+        self.delete(key).await
+    }
+
+    /// The largest item this store can hold, in bytes, if it has a limit (DynamoDB: 409,600).
+    /// The middleware never buffers a body larger than this to store it. Default: no limit.
+    fn max_item_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 #[async_trait]
@@ -42,5 +59,13 @@ impl<S: CacheStore + ?Sized> CacheStore for Arc<S> {
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         (**self).delete(key).await
+    }
+
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        (**self).invalidate(key, revision).await
+    }
+
+    fn max_item_size(&self) -> Option<usize> {
+        (**self).max_item_size()
     }
 }
