@@ -19,6 +19,10 @@ pub(crate) struct Counters {
     store_faults: AtomicU64,
     corrupt: AtomicU64,
     bytes_stored: AtomicU64,
+    store_skipped: AtomicU64,
+    breaker_opened: AtomicU64,
+    background_dropped: AtomicU64,
+    refresh_failures: AtomicU64,
 }
 
 /// Counters exported through the `metrics` facade (feature `metrics`), beside the snapshot.
@@ -32,6 +36,7 @@ mod export {
             CacheStatus::Revalidated => ("revalidated", ""),
             CacheStatus::StaleWhileRevalidate => ("stale_while_revalidate", ""),
             CacheStatus::StaleIfError => ("stale_if_error", ""),
+            CacheStatus::Stale => ("stale", ""),
             CacheStatus::Stored => ("stored", ""),
             CacheStatus::Coalesced => ("coalesced", ""),
             CacheStatus::Bypassed => ("bypassed", ""),
@@ -44,6 +49,9 @@ mod export {
                     NotStored::Filtered => "filtered",
                     NotStored::TooLarge => "too_large",
                     NotStored::StoreFault => "store_fault",
+                    NotStored::SetCookie => "set_cookie",
+                    NotStored::Superseded => "superseded",
+                    NotStored::Overloaded => "overloaded",
                 },
             ),
         };
@@ -63,7 +71,9 @@ impl Counters {
         let counter = match status {
             CacheStatus::Hit => &self.hits,
             CacheStatus::Revalidated => &self.revalidated,
-            CacheStatus::StaleWhileRevalidate | CacheStatus::StaleIfError => &self.stale,
+            CacheStatus::StaleWhileRevalidate | CacheStatus::StaleIfError | CacheStatus::Stale => {
+                &self.stale
+            }
             CacheStatus::OnlyIfCachedMiss => &self.only_if_cached_misses,
             CacheStatus::Coalesced => &self.coalesced,
             CacheStatus::Stored => &self.stored,
@@ -102,6 +112,31 @@ impl Counters {
         self.bytes_stored.fetch_add(n as u64, Relaxed);
     }
 
+    /// A store call the circuit breaker skipped.
+    pub(crate) fn store_skipped(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_store_skipped_total", 1);
+        self.store_skipped.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn breaker_opened(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_breaker_opened_total", 1);
+        self.breaker_opened.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn background_dropped(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_background_dropped_total", 1);
+        self.background_dropped.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn refresh_failed(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_refresh_failures_total", 1);
+        self.refresh_failures.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             hits: self.hits.load(Relaxed),
@@ -117,6 +152,10 @@ impl Counters {
             store_faults: self.store_faults.load(Relaxed),
             corrupt_items: self.corrupt.load(Relaxed),
             bytes_stored: self.bytes_stored.load(Relaxed),
+            store_skipped: self.store_skipped.load(Relaxed),
+            breaker_opened: self.breaker_opened.load(Relaxed),
+            background_dropped: self.background_dropped.load(Relaxed),
+            refresh_failures: self.refresh_failures.load(Relaxed),
         }
     }
 }
@@ -152,4 +191,14 @@ pub struct MetricsSnapshot {
     pub corrupt_items: u64,
     /// Bytes of response bodies written to the store.
     pub bytes_stored: u64,
+    /// Store calls not made because the circuit breaker was open.
+    pub store_skipped: u64,
+    /// Times the circuit breaker opened after consecutive store faults.
+    pub breaker_opened: u64,
+    /// Background writes and refreshes dropped because the limit of pending background work
+    /// was reached.
+    pub background_dropped: u64,
+    /// Background refreshes (stale-while-revalidate) that failed or timed out; the next request
+    /// for the stale entry tries again.
+    pub refresh_failures: u64,
 }

@@ -460,30 +460,84 @@ pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMa
     }
 }
 
-/// Whether the 304 selects the stored response (RFC 9111 §4.3.4): strong validators must
-/// match; otherwise a weak ETag or Last-Modified that matches; with no validator on either side,
-/// the single stored response is selected.
+/// Whether the 304 selects the stored response (RFC 9111 §4.3.4): by its ETag when it has one
+/// (weak comparison), else by its Last-Modified; a 304 with neither selects the stored response
+/// only when that has no validator either (as http-cache-semantics' `after_response` decides).
 pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
     let get = |h: &HeaderMap, n: HeaderName| {
         h.get(n)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.trim().to_owned())
     };
+    let weak = |e: &str| e.trim_start_matches("W/").to_owned();
     let (old_etag, new_etag) = (get(stored, header::ETAG), get(not_modified, header::ETAG));
     let (old_lm, new_lm) = (
         get(stored, header::LAST_MODIFIED),
         get(not_modified, header::LAST_MODIFIED),
     );
-    let weak = |e: &str| e.trim_start_matches("W/").to_owned();
-    match (&old_etag, &new_etag) {
-        (Some(old), Some(new)) => weak(old) == weak(new),
-        (None, Some(_)) => false,
-        _ => match (&old_lm, &new_lm) {
-            (Some(old), Some(new)) => old == new,
-            (_, None) => true,
-            (None, Some(_)) => false,
-        },
+    match (new_etag, new_lm) {
+        (Some(new), _) => old_etag.is_some_and(|old| weak(&old) == weak(&new)),
+        (None, Some(new)) => old_lm.is_some_and(|old| old == new),
+        (None, None) => old_etag.is_none() && old_lm.is_none(),
     }
+}
+
+/// The validators to revalidate `entry` with (RFC 9110 §13.1): its ETag as If-None-Match and,
+/// for GET and HEAD, its Last-Modified as If-Modified-Since.
+pub(crate) fn validators(entry: &StoredResponse) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    if let Some(etag) = entry.headers.get(header::ETAG) {
+        out.push((header::IF_NONE_MATCH, etag.clone()));
+    }
+    if let Some(lm) = entry.headers.get(header::LAST_MODIFIED) {
+        if entry.method == Method::GET || entry.method == Method::HEAD {
+            out.push((header::IF_MODIFIED_SINCE, lm.clone()));
+        }
+    }
+    out
+}
+
+/// What a request's own `Cache-Control` and `Pragma` ask of the cache (RFC 9111 §5.2.1), parsed
+/// once per request. Directive names are case-insensitive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RequestDirectives {
+    /// `no-store`: neither read nor write (§5.2.1.5).
+    pub(crate) no_store: bool,
+    /// `only-if-cached`: a stored response, or 504 (§5.2.1.7).
+    pub(crate) only_if_cached: bool,
+    /// `no-cache`, `max-age`, `min-fresh` or `Pragma: no-cache`: the caller bounds staleness,
+    /// so nothing stale is served without validation (§5.2.1.1, §5.2.1.3, §5.2.1.4, §5.4).
+    pub(crate) no_stale: bool,
+}
+
+impl RequestDirectives {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let mut out = RequestDirectives::default();
+        for (name, _) in directives(headers) {
+            match name.as_str() {
+                "no-store" => out.no_store = true,
+                "only-if-cached" => out.only_if_cached = true,
+                "no-cache" | "max-age" | "min-fresh" => out.no_stale = true,
+                _ => {}
+            }
+        }
+        // RFC 9111 §5.4: `Pragma: no-cache` is `Cache-Control: no-cache` when the request has
+        // no Cache-Control.
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            out.no_stale |= headers
+                .get_all(header::PRAGMA)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.to_ascii_lowercase().contains("no-cache"));
+        }
+        out
+    }
+}
+
+/// Whether a response carries `Set-Cookie`, which a shared cache must not replay to other
+/// callers.
+pub(crate) fn sets_cookie(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::SET_COOKIE)
 }
 
 /// Whether the response states its own expiration (RFC 9111 §4.2.1).

@@ -26,6 +26,10 @@ pub enum CacheStatus {
     /// Stale, served because the origin answered 5xx or could not be reached (stale-if-error,
     /// RFC 5861 §4).
     StaleIfError,
+    /// Stale, served without contacting the origin because the request's mode allowed any
+    /// stored response ([`CacheMode::ForceCache`](crate::CacheMode::ForceCache),
+    /// [`CacheMode::OnlyIfCached`](crate::CacheMode::OnlyIfCached)).
+    Stale,
     /// Fetched from the origin and stored (or, with background writes, queued to be stored).
     Stored,
     /// Another caller's concurrent request for the same key fetched and stored this response;
@@ -53,6 +57,7 @@ impl CacheStatus {
                 | CacheStatus::Revalidated
                 | CacheStatus::StaleWhileRevalidate
                 | CacheStatus::StaleIfError
+                | CacheStatus::Stale
                 | CacheStatus::Coalesced
         )
     }
@@ -73,7 +78,17 @@ pub enum NotStored {
     /// Its body (announced by Content-Length, or counted while reading) or the whole item is
     /// over the size a DynamoDB item can hold; it was returned whole, streamed through.
     TooLarge,
-    /// The store failed or timed out (on the lookup or the write); the fault is logged and
-    /// counted.
+    /// The store failed or timed out (on the lookup or the write), or the circuit breaker is
+    /// skipping it after repeated faults; the fault is logged and counted.
     StoreFault,
+    /// A shared cache does not store a response that sets a cookie (it would replay one
+    /// caller's cookie to others) unless
+    /// [`shared_set_cookie`](crate::CacheMiddlewareBuilder::shared_set_cookie) allows it.
+    SetCookie,
+    /// The store already holds a newer response for this request, or the URL was invalidated
+    /// after this response was received: the older response was not written over it.
+    Superseded,
+    /// Background writes are on and the limit of pending writes was reached: this write was
+    /// dropped (counted as `background_dropped`), the response returned whole.
+    Overloaded,
 }

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 
-use super::{CacheMiddleware, Inner, Settings};
+use super::{breaker::Breaker, fill::Background, CacheMiddleware, Inner, Settings};
 use crate::clock::{Clock, SystemClock};
-use crate::codec::MAX_ITEM_SIZE;
 use crate::key::KeyRules;
 use crate::metrics::Counters;
 use crate::policy::{ExpireAfter, Rules, UrlPattern};
 use crate::CacheStore;
+
+/// The default [`max_body_size`](CacheMiddlewareBuilder::max_body_size): 10 MiB, lowered to
+/// what the store can hold (DynamoDB: 409,600 bytes).
+const DEFAULT_MAX_BODY_SIZE: usize = 10 << 20;
 
 /// Configures a [`CacheMiddleware`]; from [`CacheMiddleware::builder`].
 #[must_use]
@@ -37,12 +40,17 @@ impl CacheMiddlewareBuilder {
                 statuses: None,
                 filter: None,
                 store_timeout: Duration::from_secs(1),
-                max_body_size: MAX_ITEM_SIZE,
+                max_body_size: DEFAULT_MAX_BODY_SIZE,
                 clock: Arc::new(SystemClock),
                 cache_status_header: None,
                 refresh_client: OnceLock::new(),
+                refresh_timeout: Duration::from_secs(30),
                 coalesce: true,
                 background_writes: false,
+                background_limit: 1024,
+                breaker_threshold: 5,
+                breaker_cool_down: Duration::from_secs(30),
+                shared_set_cookie: false,
             },
         }
     }
@@ -94,8 +102,11 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The longest any store call may take before the cache gives up on it and goes to the
-    /// origin. Default 1 s.
+    /// The store time one request may spend: every store call of the request (the lookup, a
+    /// second lookup for a Vary variant or a HEAD's GET, the write, invalidations) shares it,
+    /// so a failing store costs a request at most this much. Past it the cache gives up on the
+    /// store and goes to the origin. Default 1 s. Background writes and refreshes each get a
+    /// budget of their own.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.settings.store_timeout = timeout;
         self
@@ -134,10 +145,11 @@ impl CacheMiddlewareBuilder {
     }
 
     /// The largest body that is buffered to be stored. Larger responses stream through
-    /// untouched and are not stored. Default and maximum 409,600 bytes (no larger body can fit
-    /// in a DynamoDB item).
+    /// untouched and are not stored. Default 10 MiB; never more than the store's own item limit
+    /// ([`CacheStore::max_item_size`]: 409,600 bytes for DynamoDB, where no larger body can fit
+    /// in an item).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
-        self.settings.max_body_size = bytes.min(MAX_ITEM_SIZE);
+        self.settings.max_body_size = bytes;
         self
     }
 
@@ -154,10 +166,31 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Query parameters and request headers left out of the key and redacted from everything
-    /// stored. Replaces the default, requests-cache's: `Authorization`, `X-API-KEY`,
-    /// `access_token`, `api_key`. Query parameter names match exactly; header names match
-    /// case-insensitively.
+    /// Query parameters and request headers that carry credentials: their values are digested
+    /// into the key (a response fetched with one is never served to a request with another)
+    /// and replaced by their digest in everything stored or logged. Replaces the default,
+    /// [`DEFAULT_CREDENTIAL_PARAMETERS`](crate::key::DEFAULT_CREDENTIAL_PARAMETERS)
+    /// (requests-cache's: `Authorization`, `X-API-KEY`, `access_token`, `api_key`). Names match
+    /// case-insensitively (`API_KEY=` and `Api_Key=` alike). `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and a URL's user name and password are credentials
+    /// whatever this says.
+    pub fn credential_parameters<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings
+            .keys
+            .set_credentials(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Query parameters and request headers left out of the key entirely (requests-cache's
+    /// `ignored_parameters`): **callers that differ only in them share entries**, so name only
+    /// parameters that do not change the response (a tracking id, a cache-buster). Their values
+    /// are still replaced by their digest in everything stored or logged. Default: none. Names
+    /// match case-insensitively. For credentials, use
+    /// [`credential_parameters`](Self::credential_parameters) instead, which keeps callers apart.
     pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -165,16 +198,69 @@ impl CacheMiddlewareBuilder {
     {
         self.settings
             .keys
-            .set_ignored(names.into_iter().map(Into::into));
+            .set_excluded(names.into_iter().map(Into::into));
         self
     }
 
-    /// Whether credential headers (`Authorization`, `Proxy-Authorization`, `Cookie`) are
+    /// Whether credentials (see [`credential_parameters`](Self::credential_parameters)) are
     /// digested into the key, so a response fetched with one credential is never served to a
-    /// request with another. Default `true`. Turn off for a single-identity service whose token
-    /// rotates, so entries survive the rotation. Their values are never stored either way.
+    /// request with another. Default `true`. Turn off only for a single-identity service whose
+    /// token rotates, so entries survive the rotation. Their values are never stored either
+    /// way, and Vary on a credential header still tells two credentials apart.
     pub fn credentials_in_key(mut self, yes: bool) -> Self {
         self.settings.keys.credentials_in_key = yes;
+        self
+    }
+
+    /// The secret key of the digest that replaces secrets (HMAC-SHA256). Default: a built-in
+    /// key, with which anyone who can read the table can test a guessed secret against a
+    /// stored digest; give every instance that shares the table the same secret key (from your
+    /// secret store) to rule that out. Changing it changes every key that involves a
+    /// credential: those entries are orphaned (and expire through `ttl`).
+    pub fn redaction_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.settings.keys.set_redaction_key(key.as_ref());
+        self
+    }
+
+    /// In shared mode, whether responses that carry `Set-Cookie` are stored. Default `false`
+    /// (as Varnish): a shared cache serves many callers, and a stored `Set-Cookie` would hand
+    /// one caller's cookie to the next; such responses are returned unstored
+    /// ([`NotStored::SetCookie`](crate::NotStored::SetCookie)), and a 304 that sets a cookie
+    /// updates the stored entry without it. Private mode (the default mode) stores
+    /// `Set-Cookie` as RFC 9111 §3.1 requires: it serves one identity.
+    pub fn shared_set_cookie(mut self, store: bool) -> Self {
+        self.settings.shared_set_cookie = store;
+        self
+    }
+
+    /// The circuit breaker: after `faults` consecutive store faults (errors or timeouts), store
+    /// calls are skipped for `cool_down` — requests go straight to the origin
+    /// ([`NotStored::StoreFault`](crate::NotStored::StoreFault)), instead of each paying the
+    /// store timeout — then one call probes the store; success closes the breaker. Default 5
+    /// faults, 30 s. `faults` 0 turns it off. Openings and skipped calls are counted
+    /// (`breaker_opened`, `store_skipped`) and logged.
+    pub fn circuit_breaker(mut self, faults: u32, cool_down: Duration) -> Self {
+        self.settings.breaker_threshold = faults;
+        self.settings.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// The longest one background refresh (stale-while-revalidate) may take, origin request
+    /// and write included; past it the refresh is abandoned, counted as failed, and the next
+    /// request for the stale entry tries again. Default 30 s. It also bounds how long
+    /// [`flush`](CacheMiddleware::flush) can wait for a refresh.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.refresh_timeout = timeout;
+        self
+    }
+
+    /// The most background tasks (queued writes and refreshes) pending at once. Default 1024.
+    /// Past it a write is dropped
+    /// ([`NotStored::Overloaded`](crate::NotStored::Overloaded)) and a refresh is not started
+    /// (the stale response is still served); both are counted as `background_dropped`. This
+    /// keeps a slow store from growing memory with traffic.
+    pub fn background_limit(mut self, tasks: usize) -> Self {
+        self.settings.background_limit = tasks;
         self
     }
 
@@ -229,13 +315,15 @@ impl CacheMiddlewareBuilder {
 
     /// The middleware.
     pub fn build(self) -> CacheMiddleware {
+        let settings = self.settings;
         CacheMiddleware {
             inner: Arc::new(Inner {
-                settings: self.settings,
                 refreshing: Mutex::new(Default::default()),
-                background: Mutex::new(Vec::new()),
+                background: Background::new(settings.background_limit),
+                breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cool_down),
                 flights: Default::default(),
                 counters: Counters::default(),
+                settings,
             }),
         }
     }

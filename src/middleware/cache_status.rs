@@ -52,6 +52,7 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
         CacheStatus::Hit
             | CacheStatus::StaleWhileRevalidate
             | CacheStatus::StaleIfError
+            | CacheStatus::Stale
             | CacheStatus::Coalesced
     );
     if hit {
@@ -76,6 +77,7 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
     let detail = match status {
         CacheStatus::StaleWhileRevalidate => Some("stale-while-revalidate"),
         CacheStatus::StaleIfError => Some("stale-if-error"),
+        CacheStatus::Stale => Some("stale"),
         CacheStatus::OnlyIfCachedMiss => Some("only-if-cached"),
         CacheStatus::NotStored(reason) => Some(match reason {
             NotStored::NotStorable => "not-storable",
@@ -83,6 +85,9 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
             NotStored::Filtered => "filtered",
             NotStored::TooLarge => "too-large",
             NotStored::StoreFault => "store-fault",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::Superseded => "superseded",
+            NotStored::Overloaded => "overloaded",
         }),
         _ => None,
     };

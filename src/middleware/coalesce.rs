@@ -5,29 +5,23 @@
 //! serve its response. Whenever the leader cannot share — the response was not storable, too
 //! large, or an error; the leader was cancelled or panicked — its guard tells the followers to
 //! make their own requests, so they never hang and never get another caller's error.
+//!
+//! A follower takes the leader's response only when the cache would serve it to that follower
+//! from the store: the same policy check as a hit, with the follower's own request (its
+//! Vary-named fields, its directives). Keys already separate credentials and explicit Host
+//! headers; this check is the second lock on the same door.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http::{HeaderMap, StatusCode, Version};
 use tokio::sync::watch;
-use url::Url;
 
-use crate::CacheKey;
+use crate::{CacheKey, StoredResponse};
 
-/// A stored response as the leader received it, for followers to serve.
+/// The response the leader stored, for followers to serve when it would be served to them.
 #[derive(Debug)]
 pub(super) struct Shared {
-    pub(super) status: StatusCode,
-    pub(super) version: Version,
-    pub(super) url: Url,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
-    /// The leader's request headers as stored (normalized, redacted): a follower whose
-    /// Vary-named fields differ must not be served this response.
-    pub(super) request_headers: HeaderMap,
-    pub(super) ttl: Option<i64>,
+    pub(super) entry: StoredResponse,
 }
 
 pub(super) enum Outcome {

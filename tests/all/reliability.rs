@@ -34,8 +34,11 @@ async fn behind_proxy() -> (
         .build_with_client(client_for(&proxy.endpoint()))
         .await
         .unwrap();
+    // The breaker would skip the store after a few faults; these tests watch every fault
+    // reach it (the breaker has tests of its own).
     let cache = CacheMiddleware::builder(store)
         .store_timeout(STORE_TIMEOUT)
+        .circuit_breaker(0, Duration::ZERO)
         .build();
     let client = http_client(&cache);
     (proxy, Origin::start().await, cache, client)

@@ -1,0 +1,327 @@
+//! A miss: one origin request (shared by concurrent callers), and storing what it returns.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::Extensions;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Next, Result};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::body;
+use super::cache_status::Report;
+use super::coalesce;
+use super::lookup::Fill;
+use super::request::{Budget, RequestView};
+use super::response::ttl_secs;
+use super::store_calls::timed;
+use super::{new_generation, new_revision, CacheMiddleware, Inner};
+use crate::{policy, CacheKey, CacheMode, CacheStatus, NotStored, StoredResponse};
+
+/// Background work (writes, refreshes): bounded in count by a semaphore, tracked by a
+/// [`TaskTracker`] that [`flush`](CacheMiddleware::flush) waits on.
+pub(super) struct Background {
+    /// The tracker new work joins. `flush` swaps in a fresh one and waits for the old, so it
+    /// waits for the work that existed when it was called and not for what starts later.
+    tracker: Mutex<TaskTracker>,
+    permits: Arc<Semaphore>,
+}
+
+impl Background {
+    pub(super) fn new(limit: usize) -> Self {
+        Background {
+            tracker: Mutex::new(TaskTracker::new()),
+            permits: Arc::new(Semaphore::new(limit)),
+        }
+    }
+
+    /// Starts `work` in the background, or returns `false` when the limit of pending work is
+    /// reached.
+    pub(super) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) -> bool {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return false;
+        };
+        let tracker = super::lock(&self.tracker).clone();
+        tracker.spawn(async move {
+            work.await;
+            drop(permit);
+        });
+        true
+    }
+
+    pub(super) async fn flush(&self) {
+        let current = std::mem::take(&mut *super::lock(&self.tracker));
+        current.close();
+        current.wait().await;
+    }
+}
+
+impl CacheMiddleware {
+    /// Nothing usable is stored: one origin request (concurrent misses for the key share it),
+    /// its response stored if it may be.
+    pub(super) async fn miss(
+        &self,
+        view: &RequestView,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        fill: Fill,
+        budget: &Budget,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let mut leader = None;
+        if inner.settings.coalesce
+            && fill.store_ok
+            && !fill.other_variant
+            && view.mode == CacheMode::Default
+        {
+            match inner.flights.join(&view.key) {
+                coalesce::Role::Leader(l) => leader = Some(l),
+                coalesce::Role::Follower(slot) => {
+                    let started = Instant::now();
+                    // The follower's own timeout bounds its wait; what is left of it bounds
+                    // its own request if it must make one.
+                    let shared = match view.timeout {
+                        Some(limit) => tokio::time::timeout(limit, coalesce::follow(slot))
+                            .await
+                            .ok()
+                            .flatten(),
+                        None => coalesce::follow(slot).await,
+                    };
+                    if let Some(shared) = shared {
+                        if let Some(resp) = inner.serve_shared(view, &shared.entry) {
+                            return Ok(resp);
+                        }
+                    }
+                    if let Some(limit) = view.timeout {
+                        let left = limit.saturating_sub(started.elapsed());
+                        *req.timeout_mut() = Some(left.max(Duration::from_millis(1)));
+                    }
+                }
+            }
+        }
+        let fetched = inner.origin(req, extensions, next, false).await?;
+        self.fetched(view, fetched, fill, leader, budget).await
+    }
+
+    /// A response from the origin: store it if it may be, return it whole either way.
+    pub(super) async fn fetched(
+        &self,
+        view: &RequestView,
+        resp: Response,
+        fill: Fill,
+        leader: Option<coalesce::Leader<'_>>,
+        budget: &Budget,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let received = inner.settings.clock.now();
+        let status = resp.status();
+        let mut report = Report {
+            fwd: Some((fill.fwd, Some(status))),
+            ttl: None,
+        };
+        let plan = match inner.storable(view, &resp, received) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                if fill.replaces
+                    && fill.store_ok
+                    && reason == NotStored::NotStorable
+                    && (status.is_success() || status.is_redirection())
+                {
+                    // The origin's current answer may not be stored (e.g. `no-store` to a reload):
+                    // what is stored is outdated and must not be served to the next request.
+                    inner
+                        .invalidate_keys(std::slice::from_ref(&view.key), new_revision(), budget)
+                        .await;
+                }
+                return Ok(inner.finish(resp, CacheStatus::NotStored(reason), report));
+            }
+        };
+        let (received_parts, body) = match body::read(resp, inner.body_limit()).await? {
+            body::Read::Complete(parts, body) => (parts, body),
+            body::Read::TooLarge(resp) => {
+                let status = CacheStatus::NotStored(NotStored::TooLarge);
+                return Ok(inner.finish(resp, status, report));
+            }
+        };
+
+        let cache_status = if fill.store_ok {
+            let parts = &received_parts.parts;
+            let request_headers =
+                policy::stored_request_headers(&view.parts.headers, &parts.headers);
+            let names: Vec<String> = policy::vary_names(&parts.headers).collect();
+            let key = if fill.other_variant && !names.is_empty() {
+                inner.settings.keys.variant_key(
+                    &view.key,
+                    names.iter().map(String::as_str),
+                    &request_headers,
+                )
+            } else {
+                view.key.clone()
+            };
+            let entry = StoredResponse {
+                status,
+                version: parts.version,
+                method: view.method().clone(),
+                url: inner
+                    .settings
+                    .keys
+                    .redacted_url(&received_parts.url)
+                    .to_string(),
+                headers: policy::storable_headers(&parts.headers),
+                request_headers,
+                body: body.clone(),
+                created_at: received,
+                expires: plan.expires,
+                heuristic_max_age: plan.heuristic_max_age,
+                generation: fill.generation.unwrap_or_else(new_generation),
+                retain_until: Some(plan.retain_until),
+                revision: new_revision(),
+            };
+            if let Some(leader) = leader.filter(|l| l.has_followers()) {
+                leader.share(coalesce::Shared {
+                    entry: entry.clone(),
+                });
+            }
+            self.persist(key, entry, budget, fill.in_background).await
+        } else {
+            // The lookup just failed: skip the write rather than wait on a failing store twice.
+            CacheStatus::NotStored(NotStored::StoreFault)
+        };
+        if cache_status == CacheStatus::Stored {
+            report.ttl = Some(ttl_secs(plan.expires, received));
+        }
+        let resp = received_parts.into_response(reqwest::Body::from(body));
+        Ok(inner.finish(resp, cache_status, report))
+    }
+
+    /// Stores `entry` now, or in a background task when background writes are on and this is
+    /// not already background work (then the status is `Stored` as soon as the write is
+    /// queued; a write that fails later is logged and counted).
+    pub(super) async fn persist(
+        &self,
+        key: CacheKey,
+        entry: StoredResponse,
+        budget: &Budget,
+        in_background: bool,
+    ) -> CacheStatus {
+        let inner = &*self.inner;
+        if !inner.settings.background_writes || in_background {
+            return inner.put(&key, &entry, budget).await;
+        }
+        let this = self.clone();
+        let queued = inner.background.spawn(async move {
+            // Off the request's path: a budget of its own.
+            let budget = Budget::new(this.inner.settings.store_timeout);
+            this.inner.put(&key, &entry, &budget).await;
+        });
+        if queued {
+            CacheStatus::Stored
+        } else {
+            inner.counters.background_dropped();
+            tracing::warn!("background write limit reached; write dropped");
+            CacheStatus::NotStored(NotStored::Overloaded)
+        }
+    }
+}
+
+impl Inner {
+    /// Sends `req` on; `conditional` says whether the cache added validators (for the trace).
+    pub(super) async fn origin(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        conditional: bool,
+    ) -> Result<Response> {
+        let span = tracing::debug_span!(
+            "http_cache.origin",
+            conditional,
+            http.status = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
+        let fetched = timed(span.clone(), next.run(req, extensions)).await;
+        if let Ok(resp) = &fetched {
+            span.record("http.status", resp.status().as_u16());
+        }
+        fetched
+    }
+
+    /// The largest body buffered to be stored: the configured one, within what the store can
+    /// hold.
+    pub(super) fn body_limit(&self) -> usize {
+        match self.settings.store.max_item_size() {
+            Some(limit) => self.settings.max_body_size.min(limit),
+            None => self.settings.max_body_size,
+        }
+    }
+
+    /// Whether `resp` may be stored, and until when; or why not. Decided before its body is
+    /// read.
+    fn storable(
+        &self,
+        view: &RequestView,
+        resp: &Response,
+        received: std::time::SystemTime,
+    ) -> std::result::Result<policy::Plan, NotStored> {
+        let status = resp.status();
+        if self
+            .settings
+            .statuses
+            .as_ref()
+            .is_some_and(|s| !s.contains(&status))
+        {
+            return Err(NotStored::StatusNotAllowed);
+        }
+        let plan = self.settings.rules.plan(
+            &view.parts,
+            status,
+            resp.headers(),
+            received,
+            view.expire_after,
+        );
+        let Some(plan) = plan else {
+            return Err(NotStored::NotStorable);
+        };
+        // A shared cache must not replay one caller's cookie to another (Varnish's default).
+        if self.settings.rules.shared
+            && !self.settings.shared_set_cookie
+            && policy::sets_cookie(resp.headers())
+        {
+            return Err(NotStored::SetCookie);
+        }
+        if self
+            .settings
+            .filter
+            .as_ref()
+            .is_some_and(|keep| !keep(resp))
+        {
+            return Err(NotStored::Filtered);
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.body_limit() as u64)
+        {
+            return Err(NotStored::TooLarge);
+        }
+        Ok(plan)
+    }
+
+    /// The leader's stored response for a follower, when the cache would serve it to that
+    /// follower from the store (fresh for its request, its Vary-named fields matching).
+    pub(super) fn serve_shared(
+        &self,
+        view: &RequestView,
+        entry: &StoredResponse,
+    ) -> Option<Response> {
+        let policy = self.policy_for(entry, view, view.method());
+        match policy.before_request(&view.parts, view.now) {
+            http_cache_semantics::BeforeRequest::Fresh(_) => {
+                Some(self.serve(view, entry.clone(), &policy, CacheStatus::Coalesced, None))
+            }
+            http_cache_semantics::BeforeRequest::Stale { .. } => None,
+        }
+    }
+}

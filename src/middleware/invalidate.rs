@@ -1,0 +1,65 @@
+//! RFC 9111 §4.4: a non-error response to an unsafe request invalidates what is stored for its
+//! target URI, and for its Location and Content-Location when they are on the same origin.
+
+use http::{header, HeaderMap, Method, StatusCode};
+use url::Url;
+
+use super::request::Budget;
+use super::{new_revision, Inner};
+
+/// An unsafe request's target, kept until its response says whether to invalidate.
+pub(super) struct UnsafeTarget {
+    pub(super) url: Url,
+    /// The request's headers: the keys to invalidate are computed from them (credentials,
+    /// explicit Host) as any later GET's would be.
+    pub(super) headers: HeaderMap,
+}
+
+impl Inner {
+    /// Invalidates what `target`'s response to an unsafe request makes outdated, if it is a
+    /// non-error response. All deletes run concurrently within the request's store budget; each
+    /// is an ordered invalidation, so a write still pending for the URL cannot bring the old
+    /// response back.
+    pub(super) async fn invalidate(
+        &self,
+        target: &UnsafeTarget,
+        status: StatusCode,
+        response: &HeaderMap,
+        budget: &Budget,
+    ) {
+        if !(status.is_success() || status.is_redirection()) {
+            return;
+        }
+        let url = &target.url;
+        let mut urls = vec![url.clone()];
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let Some(other) = response
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| url.join(v).ok())
+            else {
+                continue;
+            };
+            if other.origin() == url.origin() && !urls.contains(&other) {
+                urls.push(other);
+            }
+        }
+        let mut keys = Vec::new();
+        for u in &urls {
+            for method in [Method::GET, Method::HEAD] {
+                if self.settings.methods.contains(&method) {
+                    keys.push(
+                        self.settings
+                            .keys
+                            .key_for(&method, u, &target.headers, None),
+                    );
+                }
+            }
+        }
+        self.invalidate_keys(&keys, new_revision(), budget).await;
+        for u in &urls {
+            self.counters.invalidated();
+            tracing::debug!(url = %self.settings.keys.redacted_url(u), "invalidated after an unsafe request");
+        }
+    }
+}

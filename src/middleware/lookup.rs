@@ -1,0 +1,264 @@
+//! The lookup: what is stored for a request, and what to do about it, as one [`Decision`].
+
+use http::{header, Method};
+use http_cache_semantics::{BeforeRequest, CachePolicy};
+
+use super::cache_status::Fwd;
+use super::request::{Budget, RequestView};
+use super::store_calls::Lookup;
+use super::Inner;
+use crate::policy;
+use crate::{CacheKey, CacheMode, StoredResponse};
+
+/// A stored response that matches the request, with its policy for this request.
+pub(super) struct Candidate {
+    /// Where it is stored.
+    pub(super) key: CacheKey,
+    pub(super) entry: StoredResponse,
+    pub(super) policy: CachePolicy,
+}
+
+/// Where a response fetched for this request is written, and why the request went to the
+/// origin.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fill {
+    /// The generation of the URL's primary entry, when there is one.
+    pub(super) generation: Option<u64>,
+    /// The primary entry holds another variant: a varying response goes under its own key.
+    pub(super) other_variant: bool,
+    /// The store answered the lookup; `false` skips the write (the store is failing).
+    pub(super) store_ok: bool,
+    /// Something may be stored under the key: a response that may not be stored must then
+    /// remove it, or the next request would be served the outdated one.
+    pub(super) replaces: bool,
+    pub(super) fwd: Fwd,
+    /// The fill runs in a background task (a refresh): its write is made inline, since
+    /// [`flush`](crate::CacheMiddleware::flush) waits for that task and not for work it queues.
+    pub(super) in_background: bool,
+}
+
+impl Fill {
+    fn new(fwd: Fwd) -> Self {
+        Fill {
+            generation: None,
+            other_variant: false,
+            store_ok: true,
+            replaces: false,
+            fwd,
+            in_background: false,
+        }
+    }
+}
+
+/// What the cache does with a request, decided from what is stored (as http-cache-semantics'
+/// `BeforeRequest`, with the modes, stale windows and variants it leaves to us).
+// Short-lived: boxing the candidate would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Decision {
+    /// Fresh for this request: serve it.
+    Fresh(Candidate),
+    /// Stale, and the request's mode allows any stored response: serve it as stale.
+    Stale(Candidate),
+    /// Stale within its stale-while-revalidate window: serve it, refresh it in the background.
+    StaleWhileRevalidate(Candidate),
+    /// Stale (or the request demands validation): ask the origin, conditionally when the
+    /// candidate has validators.
+    Revalidate(Candidate, Fill),
+    /// Nothing usable is stored: ask the origin.
+    Miss(Fill),
+    /// Only a stored response would do, and there is none that can be used: 504.
+    OnlyIfCachedMiss,
+}
+
+impl Inner {
+    /// Looks the request up and decides.
+    pub(super) async fn decide(&self, view: &RequestView, budget: &Budget) -> Decision {
+        let decision = self.lookup(view, budget).await;
+        let only_if_cached = view.mode == CacheMode::OnlyIfCached || view.directives.only_if_cached;
+        match decision {
+            Decision::Revalidate(..) | Decision::Miss(_) if only_if_cached => {
+                Decision::OnlyIfCachedMiss
+            }
+            other => other,
+        }
+    }
+
+    async fn lookup(&self, view: &RequestView, budget: &Budget) -> Decision {
+        if view.mode == CacheMode::Reload {
+            return Decision::Miss(Fill {
+                replaces: true,
+                ..Fill::new(Fwd::Request)
+            });
+        }
+        let entry = match self.get(&view.key, budget).await {
+            Lookup::Found(entry) if usable(&entry, view) => entry,
+            Lookup::Fault => {
+                return Decision::Miss(Fill {
+                    store_ok: false,
+                    ..Fill::new(Fwd::Bypass)
+                })
+            }
+            Lookup::Found(_) | Lookup::Absent => {
+                return match self.head_from_get(view, budget).await {
+                    Some(decision) => decision,
+                    None => Decision::Miss(Fill::new(Fwd::UriMiss)),
+                }
+            }
+        };
+        let mut fill = Fill {
+            generation: Some(entry.generation),
+            replaces: true,
+            ..Fill::new(Fwd::UriMiss)
+        };
+        let candidate = match self.candidate(view.key.clone(), entry, view) {
+            Ok(candidate) => candidate,
+            Err(names) => {
+                // RFC 9111 §4.1: the primary entry holds another variant; this request's
+                // variant, if stored, has a key of its own.
+                fill.fwd = Fwd::VaryMiss;
+                if names.is_empty() || names.iter().any(|n| n == "*") {
+                    return Decision::Miss(fill);
+                }
+                fill.other_variant = true;
+                let key = self.settings.keys.variant_key(
+                    &view.key,
+                    names.iter().map(String::as_str),
+                    &policy::stored_request_headers(&view.parts.headers, &vary_headers(&names)),
+                );
+                let entry = match self.get(&key, budget).await {
+                    Lookup::Found(e)
+                        if usable(&e, view) && Some(e.generation) == fill.generation =>
+                    {
+                        e
+                    }
+                    Lookup::Fault => {
+                        fill.store_ok = false;
+                        return Decision::Miss(fill);
+                    }
+                    _ => return Decision::Miss(fill),
+                };
+                match self.candidate(key, entry, view) {
+                    Ok(candidate) => candidate,
+                    Err(_) => return Decision::Miss(fill),
+                }
+            }
+        };
+        self.classify(candidate, fill, view)
+    }
+
+    /// `entry` with its policy for this request, or the Vary-named fields when it is another
+    /// variant.
+    fn candidate(
+        &self,
+        key: CacheKey,
+        entry: StoredResponse,
+        view: &RequestView,
+    ) -> Result<Candidate, Vec<String>> {
+        let policy = self.policy_for(&entry, view, view.method());
+        let matches = match policy.before_request(&view.parts, view.now) {
+            BeforeRequest::Fresh(_) => true,
+            BeforeRequest::Stale { matches, .. } => matches,
+        };
+        if matches {
+            Ok(Candidate { key, entry, policy })
+        } else {
+            Err(policy::vary_names(&entry.headers).collect())
+        }
+    }
+
+    /// The policy of `entry` for the request, its Vary-named fields normalized first.
+    pub(super) fn policy_for(
+        &self,
+        entry: &StoredResponse,
+        view: &RequestView,
+        method: &Method,
+    ) -> CachePolicy {
+        if entry.headers.contains_key(header::VARY) || method != view.method() {
+            let mut parts = view.parts.clone();
+            parts.method = method.clone();
+            policy::normalize_vary_fields(&mut parts.headers, &entry.headers);
+            self.settings.rules.policy_of(entry, &parts)
+        } else {
+            self.settings.rules.policy_of(entry, &view.parts)
+        }
+    }
+
+    /// A matching candidate: serve it, serve it stale, or revalidate it.
+    fn classify(&self, c: Candidate, mut fill: Fill, view: &RequestView) -> Decision {
+        let fresh = matches!(
+            c.policy.before_request(&view.parts, view.now),
+            BeforeRequest::Fresh(_)
+        );
+        match view.mode {
+            CacheMode::ForceCache | CacheMode::OnlyIfCached if fresh => Decision::Fresh(c),
+            CacheMode::ForceCache | CacheMode::OnlyIfCached => Decision::Stale(c),
+            CacheMode::NoCache => {
+                fill.fwd = Fwd::Request;
+                Decision::Revalidate(c, fill)
+            }
+            _ if fresh => Decision::Fresh(c),
+            _ => {
+                let over = view.now.duration_since(c.entry.expires).unwrap_or_default();
+                let swr = self
+                    .settings
+                    .rules
+                    .stale_while_revalidate_window(&c.entry.headers);
+                if !view.directives.no_stale
+                    && !view.directives.only_if_cached
+                    && c.policy.is_stale(view.now)
+                    && over < swr
+                {
+                    return Decision::StaleWhileRevalidate(c);
+                }
+                fill.fwd = Fwd::Stale;
+                Decision::Revalidate(c, fill)
+            }
+        }
+    }
+
+    /// RFC 9111 §4.3.5 allows a HEAD to be answered from a stored GET response: a HEAD with
+    /// nothing stored under its own key uses a GET's entry that the request's mode lets it
+    /// use without contacting the origin (fresh; or stale under `ForceCache`/`OnlyIfCached`).
+    async fn head_from_get(&self, view: &RequestView, budget: &Budget) -> Option<Decision> {
+        if matches!(view.mode, CacheMode::NoCache | CacheMode::Reload) {
+            return None;
+        }
+        let key = view.head_get_key.clone()?;
+        let Lookup::Found(entry) = self.get(&key, budget).await else {
+            return None;
+        };
+        if !usable(&entry, view) {
+            return None;
+        }
+        let policy = self.policy_for(&entry, view, &Method::GET);
+        let mut as_get = view.parts.clone();
+        as_get.method = Method::GET;
+        policy::normalize_vary_fields(&mut as_get.headers, &entry.headers);
+        let candidate = Candidate { key, entry, policy };
+        match candidate.policy.before_request(&as_get, view.now) {
+            BeforeRequest::Fresh(_) => Some(Decision::Fresh(candidate)),
+            BeforeRequest::Stale { matches: true, .. }
+                if matches!(view.mode, CacheMode::ForceCache | CacheMode::OnlyIfCached) =>
+            {
+                Some(Decision::Stale(candidate))
+            }
+            BeforeRequest::Stale { .. } => None,
+        }
+    }
+}
+
+/// Whether `entry` is still of use at all: DynamoDB deletes expired items only eventually, so
+/// reads never trust the table to have done it.
+fn usable(entry: &StoredResponse, view: &RequestView) -> bool {
+    entry.retain_until.is_none_or(|t| t > view.now)
+}
+
+/// A response header map that names `names` in `Vary`, for the helpers that read Vary from
+/// response headers.
+fn vary_headers(names: &[String]) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::try_from(names.join(", ")) {
+        h.insert(header::VARY, v);
+    }
+    h
+}

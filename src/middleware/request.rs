@@ -1,0 +1,150 @@
+//! One request as the cache sees it: its key, its redacted view, its mode and directives, and
+//! the store-time budget all its store calls share.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http::{header, Extensions, HeaderName};
+use reqwest::Request;
+use url::Url;
+
+use super::Inner;
+use crate::policy::{ExpireAfter, RequestDirectives};
+use crate::{CacheKey, CacheMode};
+
+/// Request headers that make a request the caller's own conditional or partial request; such
+/// requests pass through, since their answers (304, 206) are for the caller, not for the cache.
+const CALLER_CONDITIONALS: [HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
+/// What one request carries through the flow.
+#[derive(Clone)]
+pub(super) struct RequestView {
+    /// The URL's primary key.
+    pub(super) key: CacheKey,
+    /// The request as the caching rules see it: redacted URL and headers (secrets replaced by
+    /// their keyed digests, so two secrets still differ).
+    pub(super) parts: http::request::Parts,
+    /// For a HEAD, the key of the same request as a GET, whose stored response may answer it.
+    pub(super) head_get_key: Option<CacheKey>,
+    /// The URL as the caller sent it.
+    pub(super) url: Url,
+    /// The URL as it may be stored and logged.
+    pub(super) redacted_url: String,
+    pub(super) expire_after: Option<ExpireAfter>,
+    pub(super) mode: CacheMode,
+    pub(super) directives: RequestDirectives,
+    /// The request's own timeout (`RequestBuilder::timeout`), which waiting for another
+    /// caller's origin request must respect.
+    pub(super) timeout: Option<Duration>,
+    pub(super) now: SystemTime,
+}
+
+impl RequestView {
+    pub(super) fn method(&self) -> &http::Method {
+        &self.parts.method
+    }
+}
+
+/// The store time one request may spend, shared by all its store calls (lookups, the write,
+/// invalidations): a failing store costs a request at most one store timeout, however many
+/// calls the request makes. A budget rather than a deadline, so the origin's own time is not
+/// taken from the write that follows it.
+pub(super) struct Budget {
+    left_us: AtomicU64,
+}
+
+impl Budget {
+    pub(super) fn new(total: Duration) -> Self {
+        Budget {
+            left_us: AtomicU64::new(total.as_micros().min(u64::MAX as u128) as u64),
+        }
+    }
+
+    pub(super) fn left(&self) -> Duration {
+        Duration::from_micros(self.left_us.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn spend(&self, spent: Duration) {
+        let spent = spent.as_micros().min(u64::MAX as u128) as u64;
+        let _ = self
+            .left_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(spent))
+            });
+    }
+}
+
+impl Inner {
+    /// The cache key this middleware gives `req`, or `None` when it bypasses the cache.
+    pub(super) fn key_for(&self, req: &Request) -> Option<CacheKey> {
+        if !self.settings.methods.contains(req.method()) {
+            return None;
+        }
+        if CALLER_CONDITIONALS
+            .iter()
+            .any(|h| req.headers().contains_key(h))
+        {
+            return None;
+        }
+        let body = match req.body() {
+            None => None,
+            // A streaming body cannot be read without consuming it.
+            Some(body) => Some(body.as_bytes()?),
+        };
+        Some(
+            self.settings
+                .keys
+                .key_for(req.method(), req.url(), req.headers(), body),
+        )
+    }
+
+    /// The request as the cache handles it, or `None` when it passes through, with the mode it
+    /// passes through in.
+    pub(super) fn view_of(
+        &self,
+        req: &Request,
+        extensions: &Extensions,
+    ) -> Result<RequestView, CacheMode> {
+        let directives = RequestDirectives::of(req.headers());
+        let mode = match extensions.get::<CacheMode>().copied() {
+            Some(mode) => mode,
+            None if directives.no_store => CacheMode::NoStore,
+            None => CacheMode::Default,
+        };
+        if mode == CacheMode::NoStore {
+            return Err(mode);
+        }
+        let key = self.key_for(req).ok_or(mode)?;
+        let keys = &self.settings.keys;
+        let redacted_url = String::from(keys.redacted_url(req.url()));
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = req.method().clone();
+        parts.uri = redacted_url.parse().unwrap_or_default();
+        parts.headers = keys.redacted_headers(req.headers());
+        let head_get_key = (req.method() == http::Method::HEAD
+            && self.settings.methods.contains(&http::Method::GET))
+        .then(|| keys.key_for(&http::Method::GET, req.url(), req.headers(), None));
+        Ok(RequestView {
+            key,
+            head_get_key,
+            parts,
+            redacted_url,
+            url: req.url().clone(),
+            expire_after: self
+                .settings
+                .rules
+                .expire_after_for(req.url(), extensions.get::<ExpireAfter>().copied()),
+            mode,
+            directives,
+            timeout: req.timeout().copied(),
+            now: self.settings.clock.now(),
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! Stale entries: revalidation with the origin (RFC 9111 §4.3), stale-if-error (RFC 5861 §4)
+//! and background refreshes (stale-while-revalidate, RFC 5861 §3).
+
+use std::time::SystemTime;
+
+use http::{header, Extensions, StatusCode};
+use reqwest::{Request, Response};
+use reqwest_middleware::{Next, Result};
+
+use super::cache_status::Fwd;
+use super::lookup::{Candidate, Fill};
+use super::request::{Budget, RequestView};
+use super::store_calls::timed;
+use super::{lock, new_revision, CacheMiddleware, Inner};
+use crate::{policy, CacheKey, CacheStatus, StoredResponse};
+
+/// Background refreshes by key: the `created_at` of the entry version being (or already
+/// successfully) refreshed, and whether that refresh has finished.
+pub(super) type Refreshing = std::collections::HashMap<CacheKey, (SystemTime, bool)>;
+
+impl CacheMiddleware {
+    /// Asks the origin about a stale candidate: conditionally when it has validators
+    /// (RFC 9111 §4.3.1); on 304 serves it with updated headers, on 5xx or a failed connection
+    /// serves it within its stale-if-error window, otherwise stores what came back.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn revalidate(
+        &self,
+        view: &RequestView,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        stale: Candidate,
+        fill: Fill,
+        budget: &Budget,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let validators = policy::validators(&stale.entry);
+        let conditional = !validators.is_empty();
+        // Kept in case a 304 turns out not to select the stored response and the request must
+        // be made again without validators. GET and HEAD requests always clone.
+        let retry = conditional.then(|| req.try_clone()).flatten();
+        for (name, value) in validators {
+            req.headers_mut().insert(name, value);
+        }
+        let resp = match inner
+            .origin(req, extensions, next.clone(), conditional)
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                // RFC 5861 §4: an origin that cannot be reached may be answered from stale.
+                if inner.within_stale_if_error(&stale.entry, view.now) {
+                    let error = inner.loggable(&e, &view.url);
+                    tracing::warn!(key = %view.key, %error, "origin failed; serving stale");
+                    let fwd = Some((Fwd::Stale, None));
+                    return Ok(inner.serve(
+                        view,
+                        stale.entry,
+                        &stale.policy,
+                        CacheStatus::StaleIfError,
+                        fwd,
+                    ));
+                }
+                return Err(e);
+            }
+        };
+        let status = resp.status();
+        if status.is_server_error() && inner.within_stale_if_error(&stale.entry, view.now) {
+            let fwd = Some((Fwd::Stale, Some(status)));
+            return Ok(inner.serve(
+                view,
+                stale.entry,
+                &stale.policy,
+                CacheStatus::StaleIfError,
+                fwd,
+            ));
+        }
+        if status == StatusCode::NOT_MODIFIED && conditional {
+            if policy::not_modified_matches(&stale.entry.headers, resp.headers()) {
+                let span = tracing::debug_span!(
+                    "http_cache.revalidate",
+                    key = %stale.key,
+                    elapsed_us = tracing::field::Empty,
+                );
+                let revalidated =
+                    self.revalidated(view, &stale.key, stale.entry, resp, budget, false);
+                return Ok(timed(span, revalidated).await);
+            }
+            if let Some(plain) = retry {
+                let resp = inner.origin(plain, extensions, next, false).await?;
+                return self.fetched(view, resp, fill, None, budget).await;
+            }
+        }
+        self.fetched(view, resp, fill, None, budget).await
+    }
+
+    /// A 304 selected the stored response: update its headers (RFC 9111 §4.3.4), store it again
+    /// with a new `ttl`, serve it.
+    pub(super) async fn revalidated(
+        &self,
+        view: &RequestView,
+        key: &CacheKey,
+        mut entry: StoredResponse,
+        not_modified: Response,
+        budget: &Budget,
+        in_background: bool,
+    ) -> Response {
+        let inner = &*self.inner;
+        let received = inner.settings.clock.now();
+        policy::merge_not_modified(&mut entry.headers, not_modified.headers());
+        entry.created_at = received;
+        entry.revision = new_revision();
+        let plan = inner.settings.rules.plan(
+            &view.parts,
+            entry.status,
+            &entry.headers,
+            received,
+            view.expire_after,
+        );
+        if let Some(plan) = plan {
+            entry.heuristic_max_age = plan.heuristic_max_age;
+            entry.expires = plan.expires;
+            entry.retain_until = Some(plan.retain_until);
+            entry.request_headers =
+                policy::stored_request_headers(&view.parts.headers, &entry.headers);
+            let mut stored = entry.clone();
+            if inner.settings.rules.shared && !inner.settings.shared_set_cookie {
+                // The 304's cookie is this caller's: served to it, never stored for others.
+                stored.headers.remove(header::SET_COOKIE);
+            }
+            self.persist(key.clone(), stored, budget, in_background)
+                .await;
+        } else {
+            // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
+            inner
+                .invalidate_keys(std::slice::from_ref(key), new_revision(), budget)
+                .await;
+        }
+        let policy = inner.settings.rules.policy_of(&entry, &view.parts);
+        let view = RequestView {
+            now: received,
+            ..view.clone()
+        };
+        let fwd = Some((Fwd::Stale, Some(StatusCode::NOT_MODIFIED)));
+        inner.serve(&view, entry, &policy, CacheStatus::Revalidated, fwd)
+    }
+
+    /// Starts one background refresh of the candidate, unless one is already running for this
+    /// version of it or the limit of background work is reached. A refresh that fails is
+    /// forgotten, so the next request for the stale entry tries again; every refresh is
+    /// bounded by the refresh timeout.
+    pub(super) fn refresh_in_background(&self, view: &RequestView, req: &Request, c: &Candidate) {
+        let inner = &*self.inner;
+        let Some(mut refresh) = req.try_clone() else {
+            return;
+        };
+        {
+            let mut refreshing = lock(&inner.refreshing);
+            if refreshing
+                .get(&c.key)
+                .is_some_and(|(version, _)| *version >= c.entry.created_at)
+            {
+                return; // this version is being, or has been, refreshed
+            }
+            if refreshing.len() >= 4096 {
+                refreshing.retain(|_, (_, done)| !*done);
+            }
+            refreshing.insert(c.key.clone(), (c.entry.created_at, false));
+        }
+        for (name, value) in policy::validators(&c.entry) {
+            refresh.headers_mut().insert(name, value);
+        }
+        let limit = inner.settings.refresh_timeout;
+        *refresh.timeout_mut() = Some(limit);
+        let this = self.clone();
+        let view = view.clone();
+        let key = c.key.clone();
+        let entry = c.entry.clone();
+        let started = inner.background.spawn(async move {
+            let inner = &*this.inner;
+            let outcome = tokio::time::timeout(limit, this.refresh(&view, &key, entry, refresh))
+                .await
+                .unwrap_or(Err(format!("no answer within {limit:?}")));
+            let mut refreshing = lock(&inner.refreshing);
+            match outcome {
+                Ok(()) => {
+                    if let Some((_, done)) = refreshing.get_mut(&key) {
+                        *done = true;
+                    }
+                }
+                Err(why) => {
+                    // Forgotten: the next request for the stale entry tries again.
+                    refreshing.remove(&key);
+                    drop(refreshing);
+                    inner.counters.refresh_failed();
+                    tracing::warn!(%key, error = %why, "background refresh failed; stale entry kept");
+                }
+            }
+        });
+        if !started {
+            lock(&inner.refreshing).remove(&c.key);
+            inner.counters.background_dropped();
+            tracing::warn!(key = %c.key, "background work limit reached; refresh not started");
+        }
+    }
+
+    /// One background refresh; the error is loggable text (secrets removed).
+    async fn refresh(
+        &self,
+        view: &RequestView,
+        key: &CacheKey,
+        entry: StoredResponse,
+        refresh: Request,
+    ) -> std::result::Result<(), String> {
+        let inner = &*self.inner;
+        // Writes inline, not queued: flush() waits for this task, and so for its write.
+        let budget = Budget::new(inner.settings.store_timeout);
+        let resp = inner
+            .refresh_client()
+            .execute(refresh)
+            .await
+            .map_err(|e| inner.loggable(&reqwest_middleware::Error::Reqwest(e), &view.url))?;
+        let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED
+            && policy::not_modified_matches(&entry.headers, resp.headers())
+        {
+            let span = tracing::debug_span!(
+                "http_cache.revalidate",
+                %key,
+                background = true,
+                elapsed_us = tracing::field::Empty,
+            );
+            let revalidated = self.revalidated(view, key, entry, resp, &budget, true);
+            timed(span, revalidated).await;
+            return Ok(());
+        }
+        if status.is_server_error() {
+            return Err(format!("origin answered {}", status.as_u16()));
+        }
+        let fill = Fill {
+            generation: Some(entry.generation),
+            other_variant: *key != view.key,
+            store_ok: true,
+            replaces: true,
+            fwd: Fwd::Stale,
+            in_background: true,
+        };
+        self.fetched(view, resp, fill, None, &budget)
+            .await
+            .map(drop)
+            .map_err(|e| inner.loggable(&e, &view.url))
+    }
+}
+
+impl Inner {
+    /// Whether `entry` may still be served when the origin fails (stale-if-error).
+    pub(super) fn within_stale_if_error(&self, entry: &StoredResponse, now: SystemTime) -> bool {
+        let over = now.duration_since(entry.expires).unwrap_or_default();
+        over < self.settings.rules.stale_if_error_window(&entry.headers)
+    }
+
+    pub(super) fn refresh_client(&self) -> &reqwest::Client {
+        self.settings
+            .refresh_client
+            .get_or_init(reqwest::Client::new)
+    }
+}

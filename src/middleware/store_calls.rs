@@ -1,0 +1,192 @@
+//! Every store call the middleware makes: bounded by the request's [`Budget`], skipped while
+//! the circuit breaker is open, and counted and traced when it fails.
+
+use std::future::Future;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::breaker::Admit;
+use super::request::Budget;
+use super::Inner;
+use crate::{CacheKey, CacheStatus, NotStored, StoreError, StoredResponse};
+
+/// What a lookup found.
+// Short-lived and moved at most twice per request: boxing the entry would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Lookup {
+    Found(StoredResponse),
+    Absent,
+    /// The store failed, timed out or was skipped: nothing is known.
+    Fault,
+}
+
+/// Why a store call gave no answer.
+#[derive(Debug)]
+pub(super) enum Unanswered {
+    /// The circuit breaker is open, or the request's store budget is spent.
+    Skipped(&'static str),
+    /// The store answered with an error, or not in time.
+    Failed(StoreError),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::Skipped(why) => write!(f, "store call skipped: {why}"),
+            Unanswered::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Whether an error means the store is unwell (and counts towards the breaker), as opposed to
+/// an answer about this one item.
+fn is_fault(e: &StoreError) -> bool {
+    !matches!(
+        e,
+        StoreError::Corrupt(_) | StoreError::ItemTooLarge { .. } | StoreError::Superseded
+    )
+}
+
+impl Inner {
+    /// One store call within `budget`, through the circuit breaker.
+    pub(super) async fn call<T>(
+        &self,
+        budget: &Budget,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, Unanswered> {
+        let left = budget.left();
+        if left.is_zero() {
+            return Err(Unanswered::Skipped("this request's store time is spent"));
+        }
+        let now = self.settings.clock.now();
+        let admit = self.breaker.admit(now);
+        if admit == Admit::Skip {
+            self.counters.store_skipped();
+            return Err(Unanswered::Skipped("circuit breaker open"));
+        }
+        let started = Instant::now();
+        let result = tokio::time::timeout(left, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.settings.store_timeout)));
+        budget.spend(started.elapsed());
+        match &result {
+            Err(e) if is_fault(e) => {
+                self.counters.store_fault();
+                if self.breaker.fault(self.settings.clock.now()) {
+                    self.counters.breaker_opened();
+                    tracing::warn!(
+                        cool_down = ?self.settings.breaker_cool_down,
+                        "store faults in a row: skipping the store for the cool-down"
+                    );
+                }
+            }
+            _ => {
+                if admit == Admit::Probe {
+                    tracing::info!("store answered the probe: store calls resume");
+                }
+                self.breaker.success();
+            }
+        }
+        result.map_err(Unanswered::Failed)
+    }
+
+    /// Looks `key` up.
+    pub(super) async fn get(&self, key: &CacheKey, budget: &Budget) -> Lookup {
+        let span = tracing::debug_span!(
+            "http_cache.lookup",
+            %key,
+            found = tracing::field::Empty,
+            elapsed_us = tracing::field::Empty,
+        );
+        let got = timed(
+            span.clone(),
+            self.call(budget, self.settings.store.get(key)),
+        )
+        .await;
+        span.record("found", matches!(got, Ok(Some(_))));
+        match got {
+            Ok(Some(entry)) => Lookup::Found(entry),
+            Ok(None) => Lookup::Absent,
+            Err(Unanswered::Failed(StoreError::Corrupt(why))) => {
+                self.counters.corrupt();
+                tracing::warn!(%key, %why, "stored item does not decode; treated as a miss");
+                Lookup::Absent
+            }
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cache lookup failed; going to the origin");
+                Lookup::Fault
+            }
+        }
+    }
+
+    /// Writes `entry`; the status says whether it was stored.
+    pub(super) async fn put(
+        &self,
+        key: &CacheKey,
+        entry: &StoredResponse,
+        budget: &Budget,
+    ) -> CacheStatus {
+        let span = tracing::debug_span!(
+            "http_cache.store",
+            %key,
+            bytes = entry.body.len(),
+            elapsed_us = tracing::field::Empty,
+        );
+        let result = timed(span, self.call(budget, self.settings.store.put(key, entry))).await;
+        match result {
+            Ok(()) => {
+                self.counters.bytes_stored(entry.body.len());
+                CacheStatus::Stored
+            }
+            Err(Unanswered::Failed(StoreError::ItemTooLarge { size, limit })) => {
+                tracing::info!(%key, size, limit, url = %entry.url, "response too large to store");
+                CacheStatus::NotStored(NotStored::TooLarge)
+            }
+            Err(Unanswered::Failed(StoreError::Superseded)) => {
+                tracing::debug!(%key, "a newer entry or invalidation is stored; write refused");
+                CacheStatus::NotStored(NotStored::Superseded)
+            }
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cache write failed; response returned unstored");
+                CacheStatus::NotStored(NotStored::StoreFault)
+            }
+        }
+    }
+
+    /// Invalidates every key in `keys` at `revision`, concurrently, as one call on the budget.
+    pub(super) async fn invalidate_keys(&self, keys: &[CacheKey], revision: u64, budget: &Budget) {
+        let store = &self.settings.store;
+        let all = futures_util::future::join_all(
+            keys.iter()
+                .map(|key| async move { (key, store.invalidate(key, revision).await) }),
+        );
+        let outcome = self
+            .call(budget, async {
+                let results = all.await;
+                // The breaker and the budget see one call; each failure is still logged.
+                let mut first_fault = None;
+                for (key, result) in results {
+                    if let Err(e) = result {
+                        tracing::warn!(%key, error = %e, "cache invalidation failed");
+                        first_fault.get_or_insert(e);
+                    }
+                }
+                first_fault.map_or(Ok(()), Err)
+            })
+            .await;
+        if let Err(e @ (Unanswered::Skipped(_) | Unanswered::Failed(StoreError::Timeout(_)))) =
+            outcome
+        {
+            tracing::warn!(keys = keys.len(), error = %e, "cache invalidation not made");
+        }
+    }
+}
+
+/// Runs `fut` in `span`, recording how long it took as the span's `elapsed_us`.
+pub(super) async fn timed<F: Future>(span: tracing::Span, fut: F) -> F::Output {
+    let started = Instant::now();
+    let out = fut.instrument(span.clone()).await;
+    span.record("elapsed_us", started.elapsed().as_micros() as u64);
+    out
+}
