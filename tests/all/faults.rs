@@ -53,27 +53,6 @@ async fn dynamodb_slower_than_the_store_timeout() {
     requests_succeed_despite(stalled_dynamodb().await).await;
 }
 
-#[path = "../common/captured.rs"]
-mod captured;
-use captured::Captured;
-
-/// Everything this test binary logs at WARN and above. Installed once, globally: a
-/// thread-local subscriber would miss events from the runtime's other threads.
-fn captured_log() -> &'static Captured {
-    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_are_traced() {
     let log = captured_log();
@@ -90,7 +69,7 @@ async fn faults_are_traced() {
     let text = log.text();
     let line = text
         .lines()
-        .find(|l| l.contains(key.as_str()))
+        .find(|l| l.contains(key.as_str()) && l.contains("WARN"))
         .unwrap_or_else(|| panic!("no event for {key}: {text}"));
     assert!(
         line.contains("WARN") && line.contains("cache lookup"),

@@ -14,3 +14,4 @@ mod soak;
 mod support;
 mod table;
 mod tiered;
+mod trust;

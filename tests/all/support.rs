@@ -117,6 +117,38 @@ pub struct Route {
     pub versioned: bool,
     /// Announce the whole body, send this many bytes of it, then fail the connection.
     pub cut_after: Option<usize>,
+    /// Answer with the request's path and query, and the values of these request headers,
+    /// instead of `body`: shows whose request an answer was made for.
+    pub echo: Option<Vec<String>>,
+    /// Hold each request until the test lets it go (gated, not timed).
+    pub gate: Option<Gate>,
+}
+
+/// A gate for origin requests: `arrived` is notified as each request arrives, and it waits for
+/// a permit of `release`, which the test adds.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    pub arrived: Arc<tokio::sync::Semaphore>,
+    pub release: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate {
+            arrived: Arc::new(tokio::sync::Semaphore::new(0)),
+            release: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    /// Waits until `n` more requests have arrived at the origin.
+    pub async fn arrivals(&self, n: u32) {
+        self.arrived.acquire_many(n).await.unwrap().forget();
+    }
+
+    /// Lets `n` held requests (or future ones) through.
+    pub fn open(&self, n: usize) {
+        self.release.add_permits(n);
+    }
 }
 
 impl Route {
@@ -131,7 +163,19 @@ impl Route {
             last_modified: None,
             versioned: false,
             cut_after: None,
+            echo: None,
+            gate: None,
         }
+    }
+
+    pub fn echo(mut self, headers: &[&str]) -> Self {
+        self.echo = Some(headers.iter().map(|h| h.to_string()).collect());
+        self
+    }
+
+    pub fn gate(mut self, gate: &Gate) -> Self {
+        self.gate = Some(gate.clone());
+        self
     }
 
     pub fn versioned(mut self) -> Self {
@@ -265,6 +309,26 @@ async fn serve_route(
     }
     if let Some(delay) = route.delay {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(gate) = &route.gate {
+        gate.arrived.add_permits(1);
+        gate.release.acquire().await.unwrap().forget();
+    }
+    if let Some(names) = &route.echo {
+        let mut text = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        for name in names {
+            let value = req
+                .headers()
+                .get(name.as_str())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            text.push_str(&format!(" {name}={value}"));
+        }
+        route.body = Bytes::from(text);
     }
     let not_modified = route.etag.as_deref().is_some_and(|etag| {
         req.headers()
@@ -421,4 +485,39 @@ impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore
     ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
         self.inner.delete(key).await
     }
+    async fn invalidate(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+}
+
+#[path = "../common/captured.rs"]
+mod captured;
+pub use captured::Captured;
+
+/// Everything this test binary's cache logs, at TRACE, with the fields of the spans each event
+/// is in. Installed once, globally: a thread-local subscriber would miss events from the
+/// runtime's other threads. Only this crate's events: the promise is about what it writes.
+pub fn captured_log() -> &'static Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "reqwest_dynamodb_cache=trace",
+            ))
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    })
 }
