@@ -340,7 +340,8 @@ fn misses(c: &mut Criterion) {
                         if put {
                             let mut entry = template;
                             entry.body = body;
-                            let item = codec::encode(&key, &entry, ItemFormat::Document, true);
+                            let item =
+                                codec::encode(&key, &entry, ItemFormat::Document, true).unwrap();
                             db.put_item()
                                 .table_name("bench")
                                 .set_item(Some(item))

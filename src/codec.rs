@@ -1,5 +1,10 @@
 //! Entry ⇄ DynamoDB item, and the item's size by DynamoDB's own rules.
 //!
+//! **Not part of the crate's semver surface.** This module is public only so that the
+//! command-line tool, the fuzz target and the tests can reach the item layout; it is hidden
+//! from the documentation and may change in any release. Use
+//! [`ItemFormat`](crate::ItemFormat) (re-exported at the crate root) to choose a format.
+//!
 //! Two formats, chosen with [`DynamoDbStoreBuilder::format`](crate::DynamoDbStoreBuilder::format):
 //!
 //! - [`ItemFormat::Document`] (default): `value` is a plain DynamoDB map that reads well in the
@@ -13,11 +18,18 @@
 //!
 //! In both, the body never goes through serde: it is one S or B attribute, and decoding hands its
 //! buffer to [`Bytes`] without a copy. Both formats also write small top-level attributes for
-//! console queries (`url`, `status`, `expires`) and, when TTL is on, `ttl` (epoch seconds).
+//! console queries (`url`, `status`, `expires`), the entry's `revision` (N, read by the
+//! conditional writes that keep writes ordered) and, when TTL is on, `ttl` (epoch seconds).
 //!
-//! Anything that does not decode — an unknown version, a wrong attribute type, a truncated
-//! binary value, an item another program wrote under the same key — is a
-//! [`StoreError::Corrupt`], which the middleware treats as a miss.
+//! An invalidated key holds a *tombstone* instead: `key`, `revision`, `tombstone` = true,
+//! `created_at` / `expires` (when it was written and when it stops mattering) and `ttl`. It
+//! decodes as [`Decoded::Tombstone`], which a store reads as "nothing stored".
+//!
+//! Anything read from the table may have been written by anyone, so decoding is bounded and
+//! never panics: an unknown version, a wrong attribute type, a truncated binary value, more than
+//! [`MAX_HEADER_FIELDS`] header fields or [`MAX_HEADER_BYTES`] of them, a compressed body that
+//! would expand past [`MAX_BODY_SIZE`] — each is a [`StoreError::Corrupt`], which the middleware
+//! treats as a miss. Its message says what is wrong, never what the item holds.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,6 +47,27 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's maximum item size: 400 KB, counted as 409,600 bytes of attribute names and values.
 pub const MAX_ITEM_SIZE: usize = 409_600;
+
+/// The most header fields (values, counting each repeated one) one header map of an entry may
+/// hold, in the response headers and in the stored request headers alike. reqwest refuses more
+/// than 100 response headers unless told otherwise; this leaves room for a client configured
+/// with up to 10,000 (`http1_max_headers`), and stays well below what `http::HeaderMap` can hold
+/// (32,768 fields; asking it for a capacity of more than 24,576 names panics, which is what an
+/// item with 25,000 header names used to do to a request task).
+pub const MAX_HEADER_FIELDS: usize = 10_000;
+
+/// The most bytes (names plus values) one header map of an entry may hold. An item is at most
+/// [`MAX_ITEM_SIZE`], so no stored entry has more; the bound matters for compressed metadata.
+pub const MAX_HEADER_BYTES: usize = MAX_ITEM_SIZE;
+
+/// The largest body a compressed item may expand to. The middleware never buffers a body
+/// larger than the store's item limit to store it, so nothing legitimate is larger; a
+/// "zstd bomb" written by someone else stops here instead of being materialised.
+pub const MAX_BODY_SIZE: usize = MAX_ITEM_SIZE;
+
+/// How long a tombstone keeps refusing writes older than its invalidation. Pending writes are
+/// bounded by the middleware's store timeout (seconds), so an hour is ample.
+pub const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The partition key attribute.
 pub const KEY_ATTR: &str = "key";
@@ -55,6 +88,10 @@ pub const CREATED_ATTR: &str = "created_at";
 /// Console helper: the item's size in bytes by DynamoDB's rules, not counting this attribute
 /// (see [`encoded_size`] for the whole).
 pub const SIZE_ATTR: &str = "size";
+/// The entry's (or tombstone's) revision, N: what conditional writes compare.
+pub const REVISION_ATTR: &str = "revision";
+/// `true` (BOOL) on a tombstone: the key was invalidated at `revision`.
+pub const TOMBSTONE_ATTR: &str = "tombstone";
 
 /// The document format's version; items with any other value are misses.
 const DOCUMENT_VERSION: &str = "1";
@@ -62,8 +99,9 @@ const DOCUMENT_VERSION: &str = "1";
 const BINARY_TAG: u8 = 1;
 #[cfg(feature = "zstd")]
 const BINARY_ZSTD_TAG: u8 = 2;
-/// Upper bound on what a binary metadata blob may claim to hold, so a corrupt length prefix
-/// cannot make the decoder allocate without limit.
+/// Upper bound on what a binary metadata blob may claim to hold (and on what compressed
+/// metadata may expand to), so a corrupt length prefix cannot make the decoder allocate
+/// without limit.
 const BINCODE_LIMIT: usize = 1 << 20;
 
 /// How a response is laid out in its DynamoDB item.
@@ -79,15 +117,70 @@ pub enum ItemFormat {
     /// (feature `zstd`).
     #[cfg(feature = "zstd")]
     BinaryZstd {
-        /// zstd compression level (1–22; 3 is zstd's default).
+        /// zstd compression level (1–22; 3 is zstd's default; negative levels are faster).
         level: i32,
     },
 }
 
+/// What an item holds.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+// A return value, unwrapped at once: boxing the response would cost every hit an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Decoded {
+    /// A stored response.
+    Response(StoredResponse),
+    /// The key was invalidated: nothing is stored, and writes older than the tombstone's
+    /// revision are refused.
+    Tombstone(Tombstone),
+}
+
+impl Decoded {
+    /// The response, or `None` for a tombstone.
+    pub fn into_response(self) -> Option<StoredResponse> {
+        match self {
+            Decoded::Response(r) => Some(r),
+            Decoded::Tombstone(_) => None,
+        }
+    }
+}
+
+/// An invalidated key, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tombstone {
+    /// The revision of the invalidation.
+    pub revision: u64,
+    /// When it stops mattering (its `expires`), if the item says.
+    pub until: Option<SystemTime>,
+}
+
 /// Builds the item for `entry` under partition key `key`. `ttl` decides whether the `ttl`
 /// attribute is written.
-pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) -> Item {
-    let mut item = Item::with_capacity(7);
+///
+/// # Errors
+/// [`StoreError::Encode`] when the entry has more headers than [`decode`] accepts back, a
+/// compressed body larger than [`MAX_BODY_SIZE`], or compression fails: nothing is written
+/// rather than something that would read back wrong.
+pub fn encode(
+    key: &str,
+    entry: &StoredResponse,
+    format: ItemFormat,
+    ttl: bool,
+) -> Result<Item, StoreError> {
+    for headers in [&entry.headers, &entry.request_headers] {
+        if headers.len() > MAX_HEADER_FIELDS {
+            return Err(StoreError::Encode(format!(
+                "more than {MAX_HEADER_FIELDS} header fields"
+            )));
+        }
+        if header_bytes(headers) > MAX_HEADER_BYTES {
+            return Err(StoreError::Encode(format!(
+                "more than {MAX_HEADER_BYTES} bytes of headers"
+            )));
+        }
+    }
+    let mut item = Item::with_capacity(9);
     item.insert(KEY_ATTR.into(), AttributeValue::S(key.to_owned()));
     item.insert(URL_ATTR.into(), AttributeValue::S(entry.url.clone()));
     item.insert(
@@ -98,6 +191,10 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
     item.insert(
         CREATED_ATTR.into(),
         AttributeValue::S(iso(entry.created_at)),
+    );
+    item.insert(
+        REVISION_ATTR.into(),
+        AttributeValue::N(entry.revision.to_string()),
     );
     if ttl {
         if let Some(until) = entry.retain_until {
@@ -113,7 +210,7 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
         }
         ItemFormat::Binary => {
             let mut value = vec![BINARY_TAG];
-            value.extend(binary::encode(entry));
+            value.extend(binary::encode(entry)?);
             item.insert(VALUE_ATTR.into(), AttributeValue::B(Blob::new(value)));
             item.insert(
                 BODY_ATTR.into(),
@@ -122,10 +219,15 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
         }
         #[cfg(feature = "zstd")]
         ItemFormat::BinaryZstd { level } => {
+            if entry.body.len() > MAX_BODY_SIZE {
+                return Err(StoreError::Encode(format!(
+                    "body over {MAX_BODY_SIZE} bytes, more than a compressed item may expand to"
+                )));
+            }
             let mut value = vec![BINARY_ZSTD_TAG];
-            value.extend(zstd::bulk::compress(&binary::encode(entry), level).unwrap_or_default());
+            value.extend(compress(&binary::encode(entry)?, level)?);
             item.insert(VALUE_ATTR.into(), AttributeValue::B(Blob::new(value)));
-            let body = zstd::bulk::compress(&entry.body, level).unwrap_or_default();
+            let body = compress(&entry.body, level)?;
             item.insert(BODY_ATTR.into(), AttributeValue::B(Blob::new(body)));
         }
     }
@@ -133,7 +235,70 @@ pub fn encode(key: &str, entry: &StoredResponse, format: ItemFormat, ttl: bool) 
     // its own bytes: 489 takes 3 bytes, 490 takes 2). `encoded_size` adds it back exactly.
     let size = item_size(&item);
     item.insert(SIZE_ATTR.into(), AttributeValue::N(size.to_string()));
+    Ok(item)
+}
+
+/// The tombstone item for `key`, invalidated at `revision` at time `now`: it stops mattering
+/// [`TOMBSTONE_LIFETIME`] later, when DynamoDB may delete it (`ttl`, when `ttl` is on).
+pub fn encode_tombstone(key: &str, revision: u64, now: SystemTime, ttl: bool) -> Item {
+    let until = crate::clock::later(now, TOMBSTONE_LIFETIME);
+    let mut item = Item::with_capacity(6);
+    item.insert(KEY_ATTR.into(), AttributeValue::S(key.to_owned()));
+    item.insert(
+        REVISION_ATTR.into(),
+        AttributeValue::N(revision.to_string()),
+    );
+    item.insert(TOMBSTONE_ATTR.into(), AttributeValue::Bool(true));
+    item.insert(CREATED_ATTR.into(), AttributeValue::S(iso(now)));
+    item.insert(EXPIRES_ATTR.into(), AttributeValue::S(iso(until)));
+    if ttl {
+        item.insert(
+            TTL_ATTR.into(),
+            AttributeValue::N(epoch_secs(until).to_string()),
+        );
+    }
     item
+}
+
+/// zstd compression that fails loudly: an empty result would read back as an empty body.
+#[cfg(feature = "zstd")]
+fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, StoreError> {
+    match zstd::bulk::compress(data, level) {
+        Ok(out) if !out.is_empty() => Ok(out),
+        Ok(_) => Err(StoreError::Encode("zstd produced no frame".into())),
+        Err(e) => Err(StoreError::Encode(format!("zstd compression failed: {e}"))),
+    }
+}
+
+/// Decompresses one zstd payload into at most `limit` bytes, allocating no more than the frame
+/// declares (and never more than `limit`). A frame that expands past the limit, or past what it
+/// declared, is an error: nothing larger is ever materialised.
+#[cfg(feature = "zstd")]
+fn decompress(data: &[u8], limit: usize, what: &str) -> Result<Vec<u8>, StoreError> {
+    // A compressed payload is never empty (a frame header alone is 6 bytes); older versions
+    // stored an empty body when compression failed, which would read back as an empty Hit.
+    if data.is_empty() {
+        return Err(corrupt(format!("empty zstd {what}")));
+    }
+    let declared = zstd::zstd_safe::get_frame_content_size(data)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok());
+    let capacity = declared.map_or(limit, |n| n.min(limit));
+    // Single-pass decompression writes straight into a buffer of `capacity` bytes and fails
+    // when the output would not fit: no window buffer sized by the frame's own claim.
+    zstd::bulk::decompress(data, capacity).map_err(|_| {
+        corrupt(format!(
+            "zstd {what} does not decompress within {limit} bytes"
+        ))
+    })
+}
+
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum()
 }
 
 fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
@@ -189,8 +354,40 @@ fn headers_doc(headers: &HeaderMap) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-/// Decodes an item written by [`encode`] in either format.
-pub fn decode(mut item: Item) -> Result<StoredResponse, StoreError> {
+/// Decodes an item written by [`encode`] (in either format) or [`encode_tombstone`]. Items
+/// without a `revision` (written before revisions existed) decode with revision 0.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for anything else; never a panic, and never an allocation beyond
+/// the bounds in the module docs.
+pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
+    let revision = match item.get(REVISION_ATTR) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<u64>()
+            .map_err(|_| corrupt("`revision` is not a whole number below 2^64"))?,
+        Some(_) => return Err(corrupt("`revision` is not N")),
+        None => 0,
+    };
+    match item.get(TOMBSTONE_ATTR) {
+        None => {}
+        Some(AttributeValue::Bool(true))
+            if !item.contains_key(VALUE_ATTR) && !item.contains_key(BODY_ATTR) =>
+        {
+            if !item.contains_key(REVISION_ATTR) {
+                return Err(corrupt("tombstone without a `revision`"));
+            }
+            let until = match item.get(EXPIRES_ATTR) {
+                Some(AttributeValue::S(s)) => Some(parse_iso(s)?),
+                None => None,
+                Some(_) => return Err(corrupt("`expires` is not S")),
+            };
+            return Ok(Decoded::Tombstone(Tombstone { revision, until }));
+        }
+        Some(AttributeValue::Bool(true)) => {
+            return Err(corrupt("tombstone carrying a value or body"))
+        }
+        Some(_) => return Err(corrupt("`tombstone` is not BOOL true")),
+    }
     let retain_until = match item.get(TTL_ATTR) {
         Some(AttributeValue::N(n)) => Some(
             n.parse()
@@ -201,8 +398,8 @@ pub fn decode(mut item: Item) -> Result<StoredResponse, StoreError> {
         Some(_) => return Err(corrupt("`ttl` is not N")),
         None => None,
     };
-    match item.remove(VALUE_ATTR) {
-        Some(AttributeValue::M(doc)) => from_document(doc, retain_until),
+    let mut entry = match item.remove(VALUE_ATTR) {
+        Some(AttributeValue::M(doc)) => from_document(doc, retain_until)?,
         Some(AttributeValue::B(blob)) => {
             let bytes = blob.into_inner();
             let body = match item.remove(BODY_ATTR) {
@@ -210,22 +407,22 @@ pub fn decode(mut item: Item) -> Result<StoredResponse, StoreError> {
                 _ => return Err(corrupt("binary item without a B `body`")),
             };
             match bytes.split_first() {
-                Some((&BINARY_TAG, meta)) => binary::decode(meta, Bytes::from(body), retain_until),
+                Some((&BINARY_TAG, meta)) => binary::decode(meta, Bytes::from(body), retain_until)?,
                 #[cfg(feature = "zstd")]
                 Some((&BINARY_ZSTD_TAG, meta)) => {
-                    let meta = zstd::bulk::decompress(meta, BINCODE_LIMIT)
-                        .map_err(|e| corrupt(format!("zstd metadata: {e}")))?;
-                    let body = zstd::stream::decode_all(&body[..])
-                        .map_err(|e| corrupt(format!("zstd body: {e}")))?;
-                    binary::decode(&meta, Bytes::from(body), retain_until)
+                    let meta = decompress(meta, BINCODE_LIMIT, "metadata")?;
+                    let body = decompress(&body, MAX_BODY_SIZE, "body")?;
+                    binary::decode(&meta, Bytes::from(body), retain_until)?
                 }
-                Some((tag, _)) => Err(corrupt(format!("unknown binary format tag {tag}"))),
-                None => Err(corrupt("empty binary value")),
+                Some((tag, _)) => return Err(corrupt(format!("unknown binary format tag {tag}"))),
+                None => return Err(corrupt("empty binary value")),
             }
         }
-        Some(_) => Err(corrupt("`value` is neither M nor B")),
-        None => Err(corrupt("no `value` attribute")),
-    }
+        Some(_) => return Err(corrupt("`value` is neither M nor B")),
+        None => return Err(corrupt("no `value` attribute")),
+    };
+    entry.revision = revision;
+    Ok(Decoded::Response(entry))
 }
 
 fn corrupt(msg: impl Into<String>) -> StoreError {
@@ -238,7 +435,7 @@ fn from_document(
 ) -> Result<StoredResponse, StoreError> {
     match doc.get("v") {
         Some(AttributeValue::N(v)) if v == DOCUMENT_VERSION => {}
-        Some(AttributeValue::N(v)) => return Err(corrupt(format!("unknown format version {v}"))),
+        Some(AttributeValue::N(_)) => return Err(corrupt("unknown document format version")),
         _ => return Err(corrupt("no format version")),
     }
     let mut take_s = |name: &str| match doc.remove(name) {
@@ -290,25 +487,80 @@ fn from_document(
     })
 }
 
+/// Counts header fields and bytes as a map is rebuilt, and stops at the bounds.
+struct HeaderBudget {
+    fields: usize,
+    bytes: usize,
+}
+
+impl HeaderBudget {
+    fn new() -> Self {
+        HeaderBudget {
+            fields: 0,
+            bytes: 0,
+        }
+    }
+
+    fn take(&mut self, name: &str, value_len: usize) -> Result<(), StoreError> {
+        self.fields += 1;
+        self.bytes = self
+            .bytes
+            .saturating_add(name.len())
+            .saturating_add(value_len);
+        if self.fields > MAX_HEADER_FIELDS {
+            return Err(corrupt(format!(
+                "more than {MAX_HEADER_FIELDS} header fields"
+            )));
+        }
+        if self.bytes > MAX_HEADER_BYTES {
+            return Err(corrupt(format!(
+                "more than {MAX_HEADER_BYTES} bytes of headers"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Appends one field to a map whose size the budget has already bounded (far below what
+/// `HeaderMap` can hold, so this cannot fail; it is checked rather than trusted).
+fn append(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) -> Result<(), StoreError> {
+    headers
+        .try_append(name, value)
+        .map(drop)
+        .map_err(|_| corrupt("too many header fields"))
+}
+
 fn headers_from_doc(value: Option<AttributeValue>) -> Result<HeaderMap, StoreError> {
     let Some(AttributeValue::M(map)) = value else {
         return Err(corrupt("headers missing or not M"));
     };
-    let mut headers = HeaderMap::with_capacity(map.len());
+    if map.len() > MAX_HEADER_FIELDS {
+        return Err(corrupt(format!(
+            "more than {MAX_HEADER_FIELDS} header fields"
+        )));
+    }
+    let mut budget = HeaderBudget::new();
+    let mut headers = HeaderMap::new();
     for (name, values) in map {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| corrupt(format!("bad header name {name:?}")))?;
         let AttributeValue::L(values) = values else {
             return Err(corrupt("header values not L"));
         };
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| corrupt("bad header name"))?;
         for v in values {
             let v = match v {
-                AttributeValue::S(s) => HeaderValue::from_str(&s),
-                AttributeValue::B(b) => HeaderValue::from_bytes(b.as_ref()),
+                AttributeValue::S(s) => {
+                    budget.take(name.as_str(), s.len())?;
+                    HeaderValue::from_str(&s)
+                }
+                AttributeValue::B(b) => {
+                    budget.take(name.as_str(), b.as_ref().len())?;
+                    HeaderValue::from_bytes(b.as_ref())
+                }
                 _ => return Err(corrupt("header value neither S nor B")),
             }
             .map_err(|_| corrupt("bad header value"))?;
-            headers.append(name.clone(), v);
+            append(&mut headers, name.clone(), v)?;
         }
     }
     Ok(headers)
@@ -348,7 +600,7 @@ fn iso(t: SystemTime) -> String {
 }
 
 fn parse_iso(s: &str) -> Result<SystemTime, StoreError> {
-    humantime::parse_rfc3339(s).map_err(|_| corrupt(format!("bad timestamp {s:?}")))
+    humantime::parse_rfc3339(s).map_err(|_| corrupt("bad timestamp"))
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {
@@ -392,11 +644,13 @@ mod binary {
     }
 
     fn unpairs(p: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, StoreError> {
-        let mut h = HeaderMap::with_capacity(p.len());
+        let mut budget = HeaderBudget::new();
+        let mut h = HeaderMap::new();
         for (k, v) in p {
+            budget.take(&k, v.len())?;
             let k = HeaderName::from_bytes(k.as_bytes()).map_err(|_| corrupt("bad header name"))?;
             let v = HeaderValue::from_bytes(&v).map_err(|_| corrupt("bad header value"))?;
-            h.append(k, v);
+            append(&mut h, k, v)?;
         }
         Ok(h)
     }
@@ -411,7 +665,7 @@ mod binary {
         }
     }
 
-    pub(super) fn encode(e: &StoredResponse) -> Vec<u8> {
+    pub(super) fn encode(e: &StoredResponse) -> Result<Vec<u8>, StoreError> {
         let meta = Meta {
             status: e.status.as_u16(),
             version: version_byte(e.version),
@@ -424,8 +678,9 @@ mod binary {
             heuristic_max_age: e.heuristic_max_age,
             generation: e.generation,
         };
-        // Encoding plain owned data into a Vec cannot fail.
-        bincode::encode_to_vec(&meta, config()).unwrap_or_default()
+        // Fails only past the size limit the decoder applies too (a URL of a megabyte).
+        bincode::encode_to_vec(&meta, config())
+            .map_err(|_| StoreError::Encode(format!("metadata over {BINCODE_LIMIT} bytes")))
     }
 
     pub(super) fn decode(
@@ -433,8 +688,9 @@ mod binary {
         body: Bytes,
         retain_until: Option<SystemTime>,
     ) -> Result<StoredResponse, StoreError> {
+        // bincode's errors can quote what they read; say only that it failed.
         let (meta, used): (Meta, usize) = bincode::decode_from_slice(bytes, config())
-            .map_err(|e| corrupt(format!("bincode: {e}")))?;
+            .map_err(|_| corrupt("binary metadata does not decode"))?;
         if used != bytes.len() {
             return Err(corrupt("trailing bytes after binary metadata"));
         }
@@ -558,7 +814,18 @@ mod tests {
             heuristic_max_age: Some(60),
             generation: 7,
             retain_until: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_100)),
-            revision: 0,
+            revision: 1_790_000_000_123_456_789,
+        }
+    }
+
+    fn encode_ok(key: &str, e: &StoredResponse, format: ItemFormat, ttl: bool) -> Item {
+        encode(key, e, format, ttl).unwrap()
+    }
+
+    fn response(item: Item) -> Result<StoredResponse, StoreError> {
+        match decode(item)? {
+            Decoded::Response(r) => Ok(r),
+            Decoded::Tombstone(_) => panic!("a tombstone"),
         }
     }
 
@@ -575,6 +842,7 @@ mod tests {
         assert_eq!(a.heuristic_max_age, b.heuristic_max_age);
         assert_eq!(a.generation, b.generation);
         assert_eq!(a.retain_until, b.retain_until);
+        assert_eq!(a.revision, b.revision);
     }
 
     fn formats() -> Vec<ItemFormat> {
@@ -591,15 +859,15 @@ mod tests {
         for format in formats() {
             for body in [&b"hello"[..], &[0, 159, 146, 150, 255][..], &b""[..]] {
                 let e = sample(body);
-                let item = encode("k", &e, format, true);
-                assert_same(&e, &decode(item).unwrap());
+                let item = encode_ok("k", &e, format, true);
+                assert_same(&e, &response(item).unwrap());
             }
         }
     }
 
     #[test]
     fn document_is_readable() {
-        let item = encode("k", &sample(b"hello"), ItemFormat::Document, true);
+        let item = encode_ok("k", &sample(b"hello"), ItemFormat::Document, true);
         let AttributeValue::M(doc) = &item["value"] else {
             panic!()
         };
@@ -624,7 +892,7 @@ mod tests {
             AttributeValue::L(vec![AttributeValue::B(Blob::new(b"caf\xe9".to_vec()))])
         );
         assert_eq!(item["ttl"], AttributeValue::N("1790000100".into()));
-        let binary = encode("k", &sample(&[0xff]), ItemFormat::Document, false);
+        let binary = encode_ok("k", &sample(&[0xff]), ItemFormat::Document, false);
         let AttributeValue::M(doc) = &binary["value"] else {
             panic!()
         };
@@ -634,7 +902,7 @@ mod tests {
 
     #[test]
     fn what_does_not_decode_is_corrupt_not_a_panic() {
-        let good = encode("k", &sample(b"x"), ItemFormat::Document, true);
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         let mut newer = good.clone();
         if let Some(AttributeValue::M(doc)) = newer.get_mut("value") {
             doc.insert("v".into(), AttributeValue::N("2".into()));
@@ -643,7 +911,7 @@ mod tests {
         wrong_type.insert("value".into(), AttributeValue::S("x".into()));
         let mut no_value = good.clone();
         no_value.remove("value");
-        let bin = encode("k", &sample(b"x"), ItemFormat::Binary, true);
+        let bin = encode_ok("k", &sample(b"x"), ItemFormat::Binary, true);
         let mut truncated = bin.clone();
         if let Some(AttributeValue::B(b)) = truncated.get_mut("value") {
             let bytes = b.as_ref();
@@ -652,14 +920,14 @@ mod tests {
         let mut unknown_tag = bin.clone();
         unknown_tag.insert("value".into(), AttributeValue::B(Blob::new(vec![99, 1, 2])));
         for item in [newer, wrong_type, no_value, truncated, unknown_tag] {
-            assert!(matches!(decode(item), Err(StoreError::Corrupt(_))));
+            assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
         }
     }
 
     #[test]
     fn the_size_attribute_gives_the_exact_item_size() {
         for len in (0..3000).step_by(7).chain([99_990, 100_000, 409_000]) {
-            let item = encode("k", &sample(&vec![b'a'; len]), ItemFormat::Document, true);
+            let item = encode_ok("k", &sample(&vec![b'a'; len]), ItemFormat::Document, true);
             assert_eq!(encoded_size(&item), item_size(&item), "{len}");
         }
     }
@@ -672,17 +940,17 @@ mod tests {
         e.created_at = UNIX_EPOCH + Duration::from_secs(100_000_000_000_000);
         e.expires = e.created_at;
         assert!(matches!(
-            decode(encode("k", &e, ItemFormat::Binary, true)),
+            response(encode_ok("k", &e, ItemFormat::Binary, true)),
             Err(StoreError::Corrupt(_))
         ));
-        let back = decode(encode("k", &e, ItemFormat::Document, true)).unwrap();
+        let back = response(encode_ok("k", &e, ItemFormat::Document, true)).unwrap();
         assert_eq!(
             back.created_at,
             UNIX_EPOCH + LATEST - Duration::from_millis(0)
         );
-        let mut item = encode("k", &sample(b"x"), ItemFormat::Document, true);
+        let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         item.insert("ttl".into(), AttributeValue::N(u64::MAX.to_string()));
-        assert!(matches!(decode(item), Err(StoreError::Corrupt(_))));
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
@@ -717,6 +985,287 @@ mod tests {
             )])),
         ); // 1 + 3 + (1 + 1 + (3 + 1 + 2))
         assert_eq!(item_size(&item), 6 + 4 + 12);
+    }
+
+    /// A document item whose `headers` map has `names` distinct names of one value each.
+    fn with_header_names(names: usize) -> Item {
+        let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let Some(AttributeValue::M(doc)) = item.get_mut("value") else {
+            panic!()
+        };
+        let headers = (0..names)
+            .map(|i| {
+                (
+                    format!("x-h{i}"),
+                    AttributeValue::L(vec![AttributeValue::S("v".into())]),
+                )
+            })
+            .collect();
+        doc.insert("headers".into(), AttributeValue::M(headers));
+        item
+    }
+
+    #[test]
+    fn tens_of_thousands_of_header_names_are_corrupt_not_a_panic() {
+        // `HeaderMap::with_capacity(25_000)` panics (its limit is 24,576 names): the decoder
+        // used to ask for the capacity the item claimed.
+        for names in [25_000, 40_000] {
+            let err = response(with_header_names(names)).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        }
+        assert!(response(with_header_names(MAX_HEADER_FIELDS)).is_ok());
+        assert!(response(with_header_names(MAX_HEADER_FIELDS + 1)).is_err());
+        // One name with 40,000 values: the same bound, counted per field.
+        let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let Some(AttributeValue::M(doc)) = item.get_mut("value") else {
+            panic!()
+        };
+        doc.insert(
+            "headers".into(),
+            AttributeValue::M(HashMap::from([(
+                "x-many".to_owned(),
+                AttributeValue::L(vec![AttributeValue::S("v".into()); 40_000]),
+            )])),
+        );
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+    }
+
+    /// A binary item whose metadata holds `n` response headers, built field by field as
+    /// bincode lays out the metadata struct.
+    fn binary_with_headers(n: usize) -> Item {
+        let config = bincode::config::standard();
+        let pairs: Vec<(String, Vec<u8>)> =
+            (0..n).map(|i| (format!("x-h{i}"), b"v".to_vec())).collect();
+        let mut value = vec![BINARY_TAG];
+        value.extend(
+            bincode::encode_to_vec((200u16, 11u8, "GET", "https://e.com/"), config).unwrap(),
+        );
+        value.extend(bincode::encode_to_vec(&pairs, config).unwrap());
+        value.extend(
+            bincode::encode_to_vec(
+                (
+                    Vec::<(String, Vec<u8>)>::new(),
+                    0u64,
+                    0u64,
+                    None::<u64>,
+                    0u64,
+                ),
+                config,
+            )
+            .unwrap(),
+        );
+        Item::from([
+            ("value".to_owned(), AttributeValue::B(Blob::new(value))),
+            ("body".to_owned(), AttributeValue::B(Blob::new(vec![]))),
+        ])
+    }
+
+    #[test]
+    fn binary_metadata_with_tens_of_thousands_of_headers_is_corrupt_not_a_panic() {
+        assert_eq!(response(binary_with_headers(3)).unwrap().headers.len(), 3);
+        // 20,000 fit bincode's allocation limit, then stop at the header bound; 25,000 stop at
+        // bincode's limit.
+        for n in [MAX_HEADER_FIELDS + 1, 20_000, 25_000] {
+            let err = response(binary_with_headers(n)).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{n}: {err:?}");
+        }
+        let err = response(binary_with_headers(20_000)).unwrap_err();
+        assert!(err.to_string().contains("header fields"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_with_more_headers_than_decode_accepts_is_not_encoded() {
+        let mut e = sample(b"x");
+        for i in 0..MAX_HEADER_FIELDS {
+            e.headers.append(
+                HeaderName::try_from(format!("x-h{i}")).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        for format in formats() {
+            assert!(matches!(
+                encode("k", &e, format, true),
+                Err(StoreError::Encode(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn revisions_are_stored_top_level_and_older_items_read_as_revision_0() {
+        for format in formats() {
+            let item = encode_ok("k", &sample(b"x"), format, true);
+            assert_eq!(
+                item[REVISION_ATTR],
+                AttributeValue::N("1790000000123456789".into())
+            );
+            let mut old = item.clone();
+            old.remove(REVISION_ATTR);
+            assert_eq!(response(old).unwrap().revision, 0);
+            for bad in [
+                AttributeValue::S("5".into()),
+                AttributeValue::N("1e400".into()),
+                AttributeValue::N("-1".into()),
+                AttributeValue::N("18446744073709551616".into()),
+                AttributeValue::Bool(true),
+            ] {
+                let mut hostile = item.clone();
+                hostile.insert(REVISION_ATTR.into(), bad);
+                assert!(matches!(response(hostile), Err(StoreError::Corrupt(_))));
+            }
+        }
+    }
+
+    #[test]
+    fn tombstones_decode_as_tombstones_and_lookalikes_are_corrupt() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let item = encode_tombstone("k", 9, now, true);
+        assert_eq!(item[TTL_ATTR], AttributeValue::N("1800003600".into()));
+        let Decoded::Tombstone(t) = decode(item.clone()).unwrap() else {
+            panic!("not a tombstone")
+        };
+        assert_eq!(t.revision, 9);
+        assert_eq!(t.until, Some(now + TOMBSTONE_LIFETIME));
+        assert!(decode(item.clone()).unwrap().into_response().is_none());
+
+        // A tombstone carrying a response, a false or mistyped marker, no revision.
+        let mut with_body = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        with_body.insert(TOMBSTONE_ATTR.into(), AttributeValue::Bool(true));
+        let mut with_binary_body = encode_ok("k", &sample(b"x"), ItemFormat::Binary, true);
+        with_binary_body.insert(TOMBSTONE_ATTR.into(), AttributeValue::Bool(true));
+        let mut marker_false = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        marker_false.insert(TOMBSTONE_ATTR.into(), AttributeValue::Bool(false));
+        let mut marker_s = item.clone();
+        marker_s.insert(TOMBSTONE_ATTR.into(), AttributeValue::S("true".into()));
+        let mut no_revision = item.clone();
+        no_revision.remove(REVISION_ATTR);
+        for hostile in [
+            with_body,
+            with_binary_body,
+            marker_false,
+            marker_s,
+            no_revision,
+        ] {
+            assert!(matches!(decode(hostile), Err(StoreError::Corrupt(_))));
+        }
+    }
+
+    #[test]
+    fn corrupt_messages_never_quote_the_item() {
+        const SECRET: &str = "s3cr3t-token-value";
+        let mut items = Vec::new();
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        for (name, value) in [
+            ("v", AttributeValue::N(SECRET.into())),
+            ("created_at", AttributeValue::S(SECRET.into())),
+            ("method", AttributeValue::S(format!("{SECRET} \n"))),
+            (
+                "headers",
+                AttributeValue::M(HashMap::from([(
+                    format!("{SECRET} bad name"),
+                    AttributeValue::L(vec![]),
+                )])),
+            ),
+        ] {
+            let mut item = good.clone();
+            let Some(AttributeValue::M(doc)) = item.get_mut("value") else {
+                panic!()
+            };
+            doc.insert(name.into(), value);
+            items.push(item);
+        }
+        let mut rev = good.clone();
+        rev.insert(REVISION_ATTR.into(), AttributeValue::N(SECRET.into()));
+        items.push(rev);
+        let mut bin = vec![BINARY_TAG];
+        bin.extend(SECRET.bytes());
+        items.push(Item::from([
+            ("value".to_owned(), AttributeValue::B(Blob::new(bin))),
+            ("body".to_owned(), AttributeValue::B(Blob::new(vec![]))),
+        ]));
+        for item in items {
+            let err = response(item).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)));
+            assert!(!err.to_string().contains(SECRET), "{err}");
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    mod zstd_bounds {
+        use super::*;
+
+        fn zstd_item(meta: Vec<u8>, body: Vec<u8>) -> Item {
+            let mut value = vec![BINARY_ZSTD_TAG];
+            value.extend(meta);
+            Item::from([
+                ("value".to_owned(), AttributeValue::B(Blob::new(value))),
+                ("body".to_owned(), AttributeValue::B(Blob::new(body))),
+            ])
+        }
+
+        fn meta_of(e: &StoredResponse) -> Vec<u8> {
+            let item = encode_ok("k", e, ItemFormat::BinaryZstd { level: 3 }, true);
+            let AttributeValue::B(b) = &item["value"] else {
+                panic!()
+            };
+            b.as_ref()[1..].to_vec()
+        }
+
+        #[test]
+        fn a_zstd_bomb_body_is_corrupt_and_never_materialised() {
+            // 64 MiB of zeros compress to a couple of kilobytes.
+            let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+            assert!(bomb.len() < 4096, "{}", bomb.len());
+            let meta = meta_of(&sample(b""));
+            let err = response(zstd_item(meta.clone(), bomb)).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+            // Streamed (no declared size): bounded the same way.
+            let mut streamed = Vec::new();
+            {
+                let mut enc = zstd::stream::Encoder::new(&mut streamed, 19).unwrap();
+                let mut zeros = std::io::Read::take(std::io::repeat(0), 64 << 20);
+                std::io::copy(&mut zeros, &mut enc).unwrap();
+                enc.finish().unwrap();
+            }
+            assert!(matches!(
+                response(zstd_item(meta.clone(), streamed)),
+                Err(StoreError::Corrupt(_))
+            ));
+            // Just over the bound, size declared in the frame.
+            let big = zstd::bulk::compress(&vec![1u8; MAX_BODY_SIZE + 1], 3).unwrap();
+            assert!(matches!(
+                response(zstd_item(meta.clone(), big)),
+                Err(StoreError::Corrupt(_))
+            ));
+            // Right at the bound is fine.
+            let at_bound = zstd::bulk::compress(&vec![b'a'; MAX_BODY_SIZE], 3).unwrap();
+            assert_eq!(
+                response(zstd_item(meta, at_bound)).unwrap().body.len(),
+                MAX_BODY_SIZE
+            );
+        }
+
+        #[test]
+        fn an_empty_compressed_body_is_corrupt_not_an_empty_hit() {
+            // What a failed compression used to store.
+            let meta = meta_of(&sample(b"hello"));
+            assert!(matches!(
+                response(zstd_item(meta.clone(), Vec::new())),
+                Err(StoreError::Corrupt(_))
+            ));
+            assert!(matches!(
+                response(zstd_item(Vec::new(), Vec::new())),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+
+        #[test]
+        fn a_body_too_large_to_read_back_is_not_encoded() {
+            let e = sample(&vec![b'a'; MAX_BODY_SIZE + 1]);
+            assert!(matches!(
+                encode("k", &e, ItemFormat::BinaryZstd { level: 3 }, true),
+                Err(StoreError::Encode(_))
+            ));
+        }
     }
 
     mod properties {
@@ -766,6 +1315,7 @@ mod tests {
                 any::<u64>(),
                 proptest::option::of(0u64..4_000_000_000),
                 prop_oneof![Just(Method::GET), Just(Method::HEAD), Just(Method::POST)],
+                any::<u64>(),
             )
                 .prop_map(
                     |(
@@ -780,6 +1330,7 @@ mod tests {
                         generation,
                         ttl,
                         method,
+                        revision,
                     )| {
                         StoredResponse {
                             status: StatusCode::from_u16(status).unwrap(),
@@ -794,7 +1345,7 @@ mod tests {
                             heuristic_max_age: heuristic,
                             generation,
                             retain_until: ttl.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-                            revision: 0,
+                            revision,
                         }
                     },
                 )
@@ -804,7 +1355,7 @@ mod tests {
             #[test]
             fn every_entry_round_trips_in_every_format(e in entry()) {
                 for format in formats() {
-                    let back = decode(encode("k", &e, format, true)).unwrap();
+                    let back = response(encode_ok("k", &e, format, true)).unwrap();
                     assert_same(&e, &back);
                 }
             }

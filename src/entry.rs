@@ -11,6 +11,30 @@ use http::{HeaderMap, Method, StatusCode, Version};
 /// Secrets are gone before it is built: `url` and `request_headers` are redacted, and
 /// `request_headers` holds only what HTTP caching rules read later (Cache-Control, Pragma,
 /// whether Authorization was sent, and the headers the response's `Vary` names).
+///
+/// A store outside this crate rebuilds one from what it kept with [`new`](Self::new) and then
+/// sets the other public fields: every field a store is handed must come back as it was (a
+/// `revision` of 0 makes the entry the oldest possible).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use bytes::Bytes;
+/// use http::{HeaderMap, StatusCode};
+/// use reqwest_dynamodb_cache::StoredResponse;
+///
+/// let now = SystemTime::now();
+/// let mut entry = StoredResponse::new(
+///     StatusCode::OK,
+///     "https://example.com/",
+///     HeaderMap::new(),
+///     Bytes::from_static(b"hello"),
+///     now,
+///     now + Duration::from_secs(60),
+/// );
+/// entry.revision = 42;
+/// entry.retain_until = Some(now + Duration::from_secs(3600));
+/// assert_eq!(entry.method, http::Method::GET);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StoredResponse {
@@ -51,4 +75,34 @@ pub struct StoredResponse {
     /// cannot overwrite a newer response or resurrect an invalidated one. `0` for items written
     /// before revisions existed.
     pub revision: u64,
+}
+
+impl StoredResponse {
+    /// A stored response with these parts; the rest take their plain values: HTTP/1.1, `GET`,
+    /// no request headers, no heuristic lifetime, generation 0, no `retain_until`, revision 0.
+    /// Set the public fields afterwards to restore what a store kept.
+    pub fn new(
+        status: StatusCode,
+        url: impl Into<String>,
+        headers: HeaderMap,
+        body: Bytes,
+        created_at: SystemTime,
+        expires: SystemTime,
+    ) -> Self {
+        StoredResponse {
+            status,
+            version: Version::HTTP_11,
+            method: Method::GET,
+            url: url.into(),
+            headers,
+            request_headers: HeaderMap::new(),
+            body,
+            created_at,
+            expires,
+            heuristic_max_age: None,
+            generation: 0,
+            retain_until: None,
+            revision: 0,
+        }
+    }
 }

@@ -46,6 +46,7 @@
 #![warn(rust_2018_idioms)]
 
 mod clock;
+#[doc(hidden)] // Not part of the semver surface: see the module docs.
 pub mod codec;
 mod entry;
 mod error;

@@ -1,5 +1,6 @@
-//! The item decoder against arbitrary DynamoDB items: it must return an entry or
-//! `StoreError::Corrupt`, never panic, never allocate without bound.
+//! The item decoder against arbitrary DynamoDB items: it must return an entry, a tombstone or
+//! `StoreError::Corrupt`, never panic, never allocate without bound (headers, compressed
+//! bodies and metadata are bounded by the codec's limits).
 //!
 //! ```text
 //! cargo fuzz run decode_item -- -max_total_time=300
@@ -34,8 +35,24 @@ enum Name {
 }
 
 const KNOWN: &[&str] = &[
-    "key", "value", "ttl", "body", "url", "status", "expires", "created_at", "size", "v",
-    "http_version", "method", "headers", "request_headers", "heuristic_max_age", "generation",
+    "key",
+    "value",
+    "ttl",
+    "body",
+    "url",
+    "status",
+    "expires",
+    "created_at",
+    "size",
+    "v",
+    "http_version",
+    "method",
+    "headers",
+    "request_headers",
+    "heuristic_max_age",
+    "generation",
+    "revision",
+    "tombstone",
 ];
 
 impl Name {
@@ -71,9 +88,20 @@ enum Input {
     Item(Vec<(Name, Value)>),
     /// A binary-format value (tag byte included) with a body.
     Binary(Vec<u8>, Vec<u8>),
+    /// A zstd binary item: metadata and body as zstd frames of these bytes (or raw bytes
+    /// posing as frames), the way a decompression bomb would arrive.
+    Zstd {
+        meta: Vec<u8>,
+        body: Vec<u8>,
+        compress: bool,
+        /// Repeats the body this many times (up to about 2 MiB in all) before compressing, to
+        /// reach expansions past the codec's bound.
+        repeat: u16,
+    },
 }
 
 fuzz_target!(|input: Input| {
+    let compressed = matches!(input, Input::Zstd { .. });
     let item: HashMap<String, AttributeValue> = match input {
         Input::Item(attrs) => attrs
             .into_iter()
@@ -83,14 +111,47 @@ fuzz_target!(|input: Input| {
             ("value".to_owned(), AttributeValue::B(Blob::new(value))),
             ("body".to_owned(), AttributeValue::B(Blob::new(body))),
         ]),
+        Input::Zstd {
+            meta,
+            body,
+            compress,
+            repeat,
+        } => {
+            let most = (2 << 20) / body.len().max(1);
+            let body = body.repeat(usize::from(repeat).min(most) + 1);
+            let (meta, body) = if compress {
+                (
+                    zstd::bulk::compress(&meta, 1).unwrap_or_default(),
+                    zstd::bulk::compress(&body, 1).unwrap_or_default(),
+                )
+            } else {
+                (meta, body)
+            };
+            let mut value = vec![2u8];
+            value.extend(meta);
+            HashMap::from([
+                ("value".to_owned(), AttributeValue::B(Blob::new(value))),
+                ("body".to_owned(), AttributeValue::B(Blob::new(body))),
+            ])
+        }
     };
-    let size = codec::item_size(&item);
+    let _ = codec::item_size(&item);
     let _ = codec::encoded_size(&item);
-    if let Ok(entry) = codec::decode(item) {
-        // Whatever decodes must encode again, and decode to the same body.
-        let again = codec::encode("k", &entry, codec::ItemFormat::Document, true);
-        let back = codec::decode(again).expect("an entry we decoded re-encodes");
-        assert_eq!(back.body, entry.body);
-        let _ = size;
+    match codec::decode(item) {
+        Ok(codec::Decoded::Response(entry)) => {
+            // Nothing larger than the bound is ever materialised from a compressed body.
+            assert!(!compressed || entry.body.len() <= codec::MAX_BODY_SIZE);
+            assert!(entry.headers.len() <= codec::MAX_HEADER_FIELDS);
+            // Whatever decodes must encode again, and decode to the same entry.
+            let again = codec::encode("k", &entry, codec::ItemFormat::Document, true)
+                .expect("an entry we decoded encodes");
+            let back = codec::decode(again)
+                .expect("an entry we encoded decodes")
+                .into_response()
+                .expect("a response, not a tombstone");
+            assert_eq!(back.body, entry.body);
+            assert_eq!(back.revision, entry.revision);
+        }
+        Ok(_) | Err(_) => {}
     }
 });

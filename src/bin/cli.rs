@@ -25,7 +25,8 @@ struct Cli {
     /// The table.
     #[arg(long, default_value = "http_cache", global = true)]
     table: String,
-    /// Only entries of this namespace (the store's key prefix).
+    /// Only entries of this namespace (the store's key prefix), matched exactly: `app` does
+    /// not reach `app:v2`. Without it, commands reach the whole table, every namespace.
     #[arg(long, default_value = "", global = true)]
     namespace: String,
     /// A DynamoDB endpoint other than AWS's (DynamoDB Local, an emulator).
@@ -97,6 +98,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .build(&loader.load().await)
         .await?;
     let now = SystemTime::now();
+    eprintln!("{}", store.scope());
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::List => {
@@ -168,6 +170,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             writeln!(out, "bytes:    {}", stats.bytes)?;
             writeln!(out, "stale:    {}", stats.stale)?;
             writeln!(out, "unusable: {}", stats.unusable)?;
+            writeln!(out, "tombstones: {}", stats.tombstones)?;
         }
     }
     Ok(())
@@ -178,7 +181,14 @@ async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The whole chain: our errors name the call and the table, their sources the cause.
+            eprint!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprint!(": {cause}");
+                source = cause.source();
+            }
+            eprintln!();
             ExitCode::FAILURE
         }
     }

@@ -1,19 +1,50 @@
 //! An in-process store: for tests, and for users without AWS.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
 use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
 
+/// What one key holds.
+#[derive(Debug, Clone)]
+enum Slot {
+    Entry(Box<StoredResponse>),
+    /// Invalidated at this revision: reads as nothing, refuses older writes.
+    Tombstone(u64),
+}
+
+impl Slot {
+    /// Whether a `put` of `revision` may replace this: an older slot, or the same entry again
+    /// (never a tombstone of the same revision). As `DynamoDbStore`'s conditional write.
+    fn yields_to_put(&self, revision: u64) -> bool {
+        match self {
+            Slot::Entry(e) => e.revision <= revision,
+            Slot::Tombstone(r) => *r < revision,
+        }
+    }
+
+    /// Whether an invalidation at `revision` may replace this: anything not newer.
+    fn yields_to_invalidation(&self, revision: u64) -> bool {
+        match self {
+            Slot::Entry(e) => e.revision <= revision,
+            Slot::Tombstone(r) => *r <= revision,
+        }
+    }
+}
+
 /// A [`CacheStore`] in this process's memory, unbounded. Clones share the same entries.
 ///
 /// It keeps entries until they are deleted or [`clear`](Self::clear)ed; expiry is judged by
-/// the middleware on read, as it is for DynamoDB.
+/// the middleware on read, as it is for DynamoDB. Writes are ordered as in
+/// [`DynamoDbStore`](crate::DynamoDbStore): a `put` older than what the key holds (an entry,
+/// or an invalidation) is refused with [`StoreError::Superseded`]. An invalidated key keeps a
+/// tombstone (its revision, 8 bytes and the key) until the key is written again or the store
+/// is cleared.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    entries: Arc<RwLock<HashMap<CacheKey, StoredResponse>>>,
+    slots: Arc<RwLock<HashMap<CacheKey, Slot>>>,
 }
 
 impl MemoryStore {
@@ -22,48 +53,69 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// How many entries it holds.
+    /// How many entries it holds (tombstones not counted).
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read()
+            .values()
+            .filter(|s| matches!(s, Slot::Entry(_)))
+            .count()
     }
 
     /// Whether it holds no entry.
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.len() == 0
     }
 
-    /// Removes every entry.
+    /// Removes every entry and tombstone.
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.write().clear();
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CacheKey, StoredResponse>> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<CacheKey, Slot>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<CacheKey, Slot>> {
+        self.slots.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[async_trait]
 impl CacheStore for MemoryStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        Ok(self.read().get(key).cloned())
+        Ok(match self.read().get(key) {
+            Some(Slot::Entry(e)) => Some((**e).clone()),
+            Some(Slot::Tombstone(_)) | None => None,
+        })
     }
 
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), response.clone());
+        let mut slots = self.write();
+        if slots
+            .get(key)
+            .is_some_and(|held| !held.yields_to_put(response.revision))
+        {
+            return Err(StoreError::Superseded);
+        }
+        slots.insert(key.clone(), Slot::Entry(Box::new(response.clone())));
         Ok(())
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.write().remove(key);
+        Ok(())
+    }
+
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        let mut slots = self.write();
+        if slots
+            .get(key)
+            .is_some_and(|held| !held.yields_to_invalidation(revision))
+        {
+            // Something newer than this invalidation is stored already.
+            return Ok(());
+        }
+        slots.insert(key.clone(), Slot::Tombstone(revision));
         Ok(())
     }
 }

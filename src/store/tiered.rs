@@ -5,10 +5,32 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use moka::Expiry;
 
 use crate::clock::{Clock, SystemClock};
+use crate::codec::TOMBSTONE_LIFETIME;
 use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
+
+/// What the memory tier holds for a key.
+#[derive(Debug, Clone)]
+enum Local {
+    /// A fresh entry the shared store accepted (or returned).
+    Fresh(Arc<StoredResponse>),
+    /// Invalidated through this process at this revision: never serve, never remember,
+    /// anything older.
+    Tombstone(u64),
+}
+
+impl Local {
+    /// Whether `entry` may replace what is held: the same ordering as the stores'.
+    fn yields_to(&self, entry: &StoredResponse) -> bool {
+        match self {
+            Local::Fresh(held) => held.revision <= entry.revision,
+            Local::Tombstone(revision) => *revision < entry.revision,
+        }
+    }
+}
 
 /// A [`CacheStore`] that keeps fresh entries in this process's memory ([moka]) in front of
 /// another store, usually [`DynamoDbStore`](crate::DynamoDbStore): a hit from memory costs no
@@ -19,10 +41,15 @@ use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
 /// - Only fresh entries are kept: an entry leaves memory when it goes stale (by the store's
 ///   clock), so a stale read falls through to the shared store, where another instance may have
 ///   refreshed it already.
-/// - Writes go to both tiers, memory first: a response the shared store refuses (too large for
-///   DynamoDB, or the store is down) is still served from this process's memory while fresh; deletes (including invalidation after unsafe requests) clear this
-///   process's memory as well as the shared store. Other processes' memory tiers are not told:
-///   they keep an entry until it goes stale, as any private cache would.
+/// - Memory never serves what the shared store refused or invalidated: a write reaches memory
+///   only after the shared store accepted it (a response too large for DynamoDB, an older
+///   write refused as [`Superseded`](StoreError::Superseded), or a store that is down leaves
+///   memory as it was), and memory follows the same revision order as the stores, so a slow
+///   write or read that finishes late never replaces a newer entry. An invalidation (after an
+///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
+///   nothing older is served or remembered from then on; deletes clear memory too. Other
+///   processes' memory tiers are not told: they keep an entry until it goes stale, as any
+///   private cache would.
 ///
 /// ```no_run
 /// # async fn f(dynamodb: reqwest_dynamodb_cache::DynamoDbStore) {
@@ -36,7 +63,7 @@ use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
 /// ```
 #[derive(Clone)]
 pub struct TieredStore<S> {
-    memory: Cache<CacheKey, Arc<StoredResponse>>,
+    memory: Cache<CacheKey, Local>,
     shared: S,
     clock: Arc<dyn Clock>,
 }
@@ -83,8 +110,12 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
         let floor = (self.max_bytes / self.max_entries).max(1);
         let memory = Cache::builder()
             .max_capacity(self.max_bytes)
-            .weigher(move |_key: &CacheKey, entry: &Arc<StoredResponse>| {
-                weight(entry).max(floor).min(u32::MAX as u64) as u32
+            .weigher(move |_key: &CacheKey, held: &Local| {
+                let weight = match held {
+                    Local::Fresh(entry) => weight(entry),
+                    Local::Tombstone(_) => 0,
+                };
+                weight.max(floor).min(u32::MAX as u64) as u32
             })
             .expire_after(UntilStale {
                 clock: self.clock.clone(),
@@ -109,30 +140,31 @@ fn weight(entry: &StoredResponse) -> u64 {
     (entry.body.len() + headers + entry.url.len() + 256) as u64
 }
 
-/// Each entry leaves memory when it goes stale.
+/// Each entry leaves memory when it goes stale; a tombstone when pending writes are long over.
 struct UntilStale {
     clock: Arc<dyn Clock>,
 }
 
-impl Expiry<CacheKey, Arc<StoredResponse>> for UntilStale {
+impl Expiry<CacheKey, Local> for UntilStale {
     fn expire_after_create(
         &self,
         _key: &CacheKey,
-        entry: &Arc<StoredResponse>,
+        held: &Local,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(
-            entry
+        Some(match held {
+            Local::Fresh(entry) => entry
                 .expires
                 .duration_since(self.clock.now())
                 .unwrap_or(Duration::ZERO),
-        )
+            Local::Tombstone(_) => TOMBSTONE_LIFETIME,
+        })
     }
 
     fn expire_after_update(
         &self,
         key: &CacheKey,
-        entry: &Arc<StoredResponse>,
+        entry: &Local,
         updated_at: Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
@@ -156,7 +188,8 @@ impl<S: CacheStore> TieredStore<S> {
         &self.shared
     }
 
-    /// How many entries the memory tier holds, once pending evictions have run.
+    /// How many keys the memory tier holds (entries, and tombstones of keys invalidated
+    /// through this process), once pending evictions have run.
     pub async fn memory_entries(&self) -> u64 {
         self.memory.run_pending_tasks().await;
         self.memory.entry_count()
@@ -167,25 +200,34 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
+    /// Keeps `entry` in memory while fresh, unless memory holds something newer (an entry, or
+    /// an invalidation): one atomic step per key, so a late write or read cannot undo a newer
+    /// one.
     async fn remember(&self, key: &CacheKey, entry: &StoredResponse) {
-        if entry.expires > self.clock.now() {
-            self.memory
-                .insert(key.clone(), Arc::new(entry.clone()))
-                .await;
-        } else {
-            self.memory.invalidate(key).await;
-        }
+        let fresh = entry.expires > self.clock.now();
+        self.memory
+            .entry(key.clone())
+            .and_compute_with(|held| async move {
+                if held.is_some_and(|held| !held.value().yields_to(entry)) {
+                    Op::Nop
+                } else if fresh {
+                    Op::Put(Local::Fresh(Arc::new(entry.clone())))
+                } else {
+                    Op::Remove
+                }
+            })
+            .await;
     }
 }
 
 #[async_trait]
 impl<S: CacheStore> CacheStore for TieredStore<S> {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        if let Some(entry) = self.memory.get(key).await {
+        // A tombstone falls through: another process may have stored a newer response since.
+        if let Some(Local::Fresh(entry)) = self.memory.get(key).await {
             if entry.expires > self.clock.now() {
                 return Ok(Some((*entry).clone()));
             }
-            self.memory.invalidate(key).await;
         }
         let found = self.shared.get(key).await?;
         if let Some(entry) = &found {
@@ -194,14 +236,40 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         Ok(found)
     }
 
+    /// The shared store first: memory keeps only what it accepted.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        // Memory first: even when the shared store fails, this process serves what it fetched.
+        self.shared.put(key, response).await?;
         self.remember(key, response).await;
-        self.shared.put(key, response).await
+        Ok(())
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         self.memory.invalidate(key).await;
         self.shared.delete(key).await
+    }
+
+    /// Memory first (a tombstone, so nothing older is served or remembered from now on), then
+    /// the shared store's own invalidation.
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.memory
+            .entry(key.clone())
+            .and_compute_with(|held| async move {
+                let newer = held.is_some_and(|held| match held.value() {
+                    Local::Fresh(entry) => entry.revision > revision,
+                    Local::Tombstone(held) => *held >= revision,
+                });
+                if newer {
+                    Op::Nop
+                } else {
+                    Op::Put(Local::Tombstone(revision))
+                }
+            })
+            .await;
+        self.shared.invalidate(key, revision).await
+    }
+
+    /// The shared store's limit: what memory holds went through it.
+    fn max_item_size(&self) -> Option<usize> {
+        self.shared.max_item_size()
     }
 }

@@ -38,7 +38,7 @@ fn sized(
     target: usize,
 ) -> StoredResponse {
     let size_of = |e: &StoredResponse| {
-        codec::item_size(&codec::encode(&store.item_key(key), e, format, true))
+        codec::item_size(&codec::encode(&store.item_key(key), e, format, true).unwrap())
     };
     entry.body = Bytes::new();
     let estimate = (target - size_of(&entry)) / unit.len();
@@ -79,7 +79,7 @@ async fn our_size_agrees_with_the_server_at_the_limit() {
 
             // One byte over: refused by us before any call, and by the server when forced.
             let over = sized(&store, &key, entry.clone(), format, unit, MAX_ITEM_SIZE + 1);
-            let item = codec::encode(&store.item_key(&key), &over, format, true);
+            let item = codec::encode(&store.item_key(&key), &over, format, true).unwrap();
             assert_eq!(codec::item_size(&item), MAX_ITEM_SIZE + 1);
             match store.put(&key, &over).await {
                 Err(StoreError::ItemTooLarge { size, limit }) => {
@@ -101,7 +101,7 @@ async fn our_size_agrees_with_the_server_at_the_limit() {
             );
             {
                 // And accepts exactly 409,600 written raw.
-                let item = codec::encode(&store.item_key(&key), &at_limit, format, true);
+                let item = codec::encode(&store.item_key(&key), &at_limit, format, true).unwrap();
                 db.put_item()
                     .table_name(store.table_name())
                     .set_item(Some(item))

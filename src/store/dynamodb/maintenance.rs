@@ -1,17 +1,25 @@
 //! Inspection and maintenance of the table: listing, looking up, deleting, purging.
 //!
-//! Every operation walks all Scan pages (DynamoDB returns at most 1 MB per page) and stays
-//! inside this store's namespace when it has one. Deletes go out in BatchWriteItem requests of
-//! 25, and unprocessed items are retried with back-off. A Scan reads (and is billed for) every
-//! item of the table, whatever it returns: see the README's section on operating the cache.
+//! Every operation walks all Scan pages (DynamoDB returns at most 1 MB per page). With a
+//! namespace it reaches exactly that namespace's items — keys `{namespace}:` followed by 64 hex
+//! characters, checked by the Scan's filter (prefix and length) and again here (hex) — so the
+//! namespace `app` never reaches `app:v2`'s items. **Without a namespace it reaches the whole
+//! table**, every namespace included. Deletes go out in BatchWriteItem requests of 25, and
+//! unprocessed items are retried with back-off. A Scan reads (and is billed for) every item of
+//! the table, whatever it returns: see the README's section on operating the cache.
+//!
+//! Tombstones (what [`invalidate`](crate::CacheStore::invalidate) leaves) are not entries:
+//! [`list`](DynamoDbStore::list), [`get_url`](DynamoDbStore::get_url),
+//! [`contains`](DynamoDbStore::contains) and the entry counts of [`stats`](DynamoDbStore::stats)
+//! skip them; `stats` counts them apart; [`purge_expired`](DynamoDbStore::purge_expired) removes
+//! those past their lifetime and [`clear`](DynamoDbStore::clear) removes them all.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
-use super::DynamoDbStore;
+use super::{DynamoDbStore, KEY_LEN};
 use crate::codec::{self, Item, KEY_ATTR};
 use crate::{CacheKey, StoreError, StoredResponse};
 
@@ -33,6 +41,42 @@ pub struct EntrySummary {
     pub expires: Option<SystemTime>,
     /// When it stops being useful at all (the `ttl` attribute), if the item has one.
     pub ttl: Option<SystemTime>,
+}
+
+/// A listed item: an entry, or a tombstone with when it stops mattering.
+enum Listed {
+    Entry(EntrySummary),
+    Tombstone {
+        key: String,
+        until: Option<SystemTime>,
+    },
+}
+
+impl Listed {
+    fn from_item(item: &Item) -> Option<Listed> {
+        if matches!(
+            item.get(codec::TOMBSTONE_ATTR),
+            Some(AttributeValue::Bool(true))
+        ) {
+            let key = match item.get(KEY_ATTR) {
+                Some(AttributeValue::S(k)) => k.clone(),
+                _ => return None,
+            };
+            let until = match item.get(codec::EXPIRES_ATTR) {
+                Some(AttributeValue::S(t)) => humantime::parse_rfc3339(t).ok(),
+                _ => None,
+            };
+            return Some(Listed::Tombstone { key, until });
+        }
+        EntrySummary::from_item(item).map(Listed::Entry)
+    }
+
+    fn entry(self) -> Option<EntrySummary> {
+        match self {
+            Listed::Entry(e) => Some(e),
+            Listed::Tombstone { .. } => None,
+        }
+    }
 }
 
 impl EntrySummary {
@@ -69,11 +113,12 @@ pub enum Expired {
     Unusable,
 }
 
-/// Totals over the entries of a store, from [`DynamoDbStore::stats`].
+/// Totals over the entries of a store's scope (see [`DynamoDbStore::scope`]), from
+/// [`DynamoDbStore::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TableStats {
-    /// Entries in this store's namespace.
+    /// Entries in this store's scope (tombstones not counted).
     pub entries: u64,
     /// Their total size by DynamoDB's rules.
     pub bytes: u64,
@@ -81,9 +126,11 @@ pub struct TableStats {
     pub stale: u64,
     /// Entries past their `ttl`.
     pub unusable: u64,
+    /// Tombstones: keys invalidated within the last hour, which refuse older writes.
+    pub tombstones: u64,
 }
 
-const PROJECTION: &str = "#k, #u, #s, #z, #c, #e, #t";
+const PROJECTION: &str = "#k, #u, #s, #z, #c, #e, #t, #x";
 
 fn projection_names() -> HashMap<String, String> {
     [
@@ -94,20 +141,39 @@ fn projection_names() -> HashMap<String, String> {
         ("#c", codec::CREATED_ATTR),
         ("#e", codec::EXPIRES_ATTR),
         ("#t", codec::TTL_ATTR),
+        ("#x", codec::TOMBSTONE_ATTR),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect()
 }
 
-fn service(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::service(DisplayErrorContext(e).to_string())
+/// Deletes BatchWriteItem kept returning unprocessed, however long we retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} deletes still unprocessed after {1} retries")]
+struct Unprocessed(usize, u32);
+
+/// Whether `key` is a [`CacheKey`]'s text: 64 lowercase hex characters.
+fn is_cache_key(key: &str) -> bool {
+    key.len() == KEY_LEN && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl DynamoDbStore {
-    /// Walks every Scan page of this store's namespace, handing each page's items to
-    /// `on_page` (with the number of items scanned so far). `summaries` projects only the
-    /// top-level attributes; otherwise whole items come back. `url` keeps only entries for it.
+    /// Whether the item stored under `item_key` is in this store's scope: with a namespace,
+    /// exactly `{namespace}:` and a 64-hex key; without one, anything.
+    pub fn owns_item_key(&self, item_key: &str) -> bool {
+        match self.namespace() {
+            None => true,
+            Some(ns) => item_key
+                .strip_prefix(ns)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(is_cache_key),
+        }
+    }
+
+    /// Walks every Scan page of this store's scope, handing each page's items to `on_page`
+    /// (with the number of items scanned so far). `summaries` projects only the top-level
+    /// attributes; otherwise whole items come back. `url` keeps only entries for it.
     async fn scan(
         &self,
         summaries: bool,
@@ -117,11 +183,14 @@ impl DynamoDbStore {
         let mut names = projection_names();
         let mut values = HashMap::new();
         let mut filters = Vec::new();
-        if !self.inner.namespace.is_empty() {
-            filters.push("begins_with(#k, :ns)");
+        if let Some(ns) = self.namespace() {
+            // Prefix and exact length: `app:` + 64 never matches `app:v2:` + 64. The hex check
+            // on each key (`owns_item_key`) completes it.
+            filters.push("begins_with(#k, :ns) AND size(#k) = :len");
+            values.insert(":ns".to_owned(), AttributeValue::S(format!("{ns}:")));
             values.insert(
-                ":ns".to_owned(),
-                AttributeValue::S(format!("{}:", self.inner.namespace)),
+                ":len".to_owned(),
+                AttributeValue::N((ns.len() + 1 + KEY_LEN).to_string()),
             );
         }
         if let Some(url) = url {
@@ -152,9 +221,14 @@ impl DynamoDbStore {
             if !values.is_empty() {
                 req = req.set_expression_attribute_values(Some(values.clone()));
             }
-            let out = req.send().await.map_err(service)?;
+            let out = req.send().await.map_err(self.failed("DynamoDB Scan"))?;
             scanned += out.scanned_count() as u64;
-            on_page(out.items.unwrap_or_default(), scanned);
+            let mut items = out.items.unwrap_or_default();
+            items.retain(|item| match item.get(KEY_ATTR) {
+                Some(AttributeValue::S(k)) => self.owns_item_key(k),
+                _ => false,
+            });
+            on_page(items, scanned);
             match out.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
                 _ => return Ok(scanned),
@@ -162,7 +236,8 @@ impl DynamoDbStore {
         }
     }
 
-    /// Every entry of this store's namespace, without bodies. Reads the whole table.
+    /// Every entry in this store's scope (its namespace; **the whole table** without one),
+    /// without bodies and without tombstones. Reads the whole table.
     pub async fn list(&self) -> Result<Vec<EntrySummary>, StoreError> {
         self.list_with_progress(|_| {}).await
     }
@@ -175,15 +250,22 @@ impl DynamoDbStore {
     ) -> Result<Vec<EntrySummary>, StoreError> {
         let mut out = Vec::new();
         self.scan(true, None, |items, scanned| {
-            out.extend(items.iter().filter_map(EntrySummary::from_item));
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(Listed::from_item)
+                    .filter_map(Listed::entry),
+            );
             progress(scanned);
         })
         .await?;
         Ok(out)
     }
 
-    /// The stored responses for `url` (every variant and credential; the URL as stored, that
-    /// is redacted). Reads the whole table; to look up one request, use
+    /// The stored responses for `url` in this store's scope (every variant and credential; the
+    /// URL as stored, that is redacted). Items that do not decode are skipped (the first such
+    /// error is returned when nothing decodes). Reads the whole table; to look up one request,
+    /// use
     /// [`CacheMiddleware::key_for`](crate::CacheMiddleware::key_for) and [`get`](crate::CacheStore::get).
     pub async fn get_url(&self, url: &str) -> Result<Vec<(String, StoredResponse)>, StoreError> {
         let mut found = Vec::new();
@@ -195,8 +277,9 @@ impl DynamoDbStore {
                     _ => continue,
                 };
                 match codec::decode(item) {
-                    Ok(entry) => found.push((key, entry)),
-                    Err(e) => failure = Some(e),
+                    Ok(codec::Decoded::Response(entry)) => found.push((key, entry)),
+                    Ok(_) => {}
+                    Err(e) => failure = failure.take().or(Some(e)),
                 }
             }
         })
@@ -207,20 +290,24 @@ impl DynamoDbStore {
         }
     }
 
-    /// Whether an item is stored under `key`.
+    /// Whether an entry is stored under `key` (a tombstone is not one).
     pub async fn contains(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let out = self
             .get_item(key)
-            .projection_expression("#k")
+            .projection_expression("#k, #x")
             .expression_attribute_names("#k", KEY_ATTR)
+            .expression_attribute_names("#x", codec::TOMBSTONE_ATTR)
             .send()
             .await
-            .map_err(service)?;
-        Ok(out.item.is_some_and(|i| !i.is_empty()))
+            .map_err(self.failed("DynamoDB GetItem"))?;
+        Ok(out
+            .item
+            .is_some_and(|i| !i.is_empty() && !i.contains_key(codec::TOMBSTONE_ATTR)))
     }
 
-    /// Deletes the items with these partition keys (as stored: namespace included), 25 to a
-    /// BatchWriteItem, retrying unprocessed items with back-off. Returns how many were deleted.
+    /// Deletes the items with these partition keys (as stored: namespace included, and not
+    /// checked against this store's scope: any key given is deleted), 25 to a BatchWriteItem,
+    /// retrying unprocessed items with back-off. Returns how many were deleted.
     pub async fn delete_item_keys(
         &self,
         keys: impl IntoIterator<Item = String>,
@@ -234,7 +321,12 @@ impl DynamoDbStore {
                     let delete = DeleteRequest::builder()
                         .key(KEY_ATTR, AttributeValue::S(k.clone()))
                         .build()
-                        .map_err(service)?;
+                        .map_err(|e| StoreError::Service {
+                            operation: "DynamoDB BatchWriteItem",
+                            table: Some(self.inner.table.clone()),
+                            code: None,
+                            source: Box::new(e),
+                        })?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -247,7 +339,7 @@ impl DynamoDbStore {
                     .request_items(&self.inner.table, pending.clone())
                     .send()
                     .await
-                    .map_err(service)?;
+                    .map_err(self.failed("DynamoDB BatchWriteItem"))?;
                 let left = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.inner.table))
@@ -257,10 +349,12 @@ impl DynamoDbStore {
                     break;
                 }
                 if attempt >= 8 {
-                    return Err(StoreError::service(format!(
-                        "{} deletes still unprocessed after {attempt} retries",
-                        left.len()
-                    )));
+                    return Err(StoreError::Service {
+                        operation: "DynamoDB BatchWriteItem",
+                        table: Some(self.inner.table.clone()),
+                        code: None,
+                        source: Box::new(Unprocessed(left.len(), attempt)),
+                    });
                 }
                 pending = left;
                 tokio::time::sleep(delay).await;
@@ -270,58 +364,80 @@ impl DynamoDbStore {
         Ok(deleted)
     }
 
-    /// Deletes every entry of this store's namespace for which `doomed` is true: the keys are
+    /// Deletes every item of this store's scope for which `doomed` is true: the keys are
     /// gathered over all Scan pages first (keys only, not items), then deleted in batches.
     async fn delete_where(
         &self,
         url: Option<&str>,
-        doomed: impl Fn(&EntrySummary) -> bool,
+        doomed: impl Fn(&Listed) -> bool,
     ) -> Result<u64, StoreError> {
         let mut keys = Vec::new();
         self.scan(true, url, |items, _| {
             keys.extend(
                 items
                     .iter()
-                    .filter_map(EntrySummary::from_item)
+                    .filter_map(Listed::from_item)
                     .filter(|e| doomed(e))
-                    .map(|e| e.key),
+                    .map(|e| match e {
+                        Listed::Entry(e) => e.key,
+                        Listed::Tombstone { key, .. } => key,
+                    }),
             );
         })
         .await?;
         self.delete_item_keys(keys).await
     }
 
-    /// Deletes every stored response for `url` (as stored, that is redacted).
+    /// Deletes every stored response for `url` (as stored, that is redacted) in this store's
+    /// scope.
     pub async fn delete_url(&self, url: &str) -> Result<u64, StoreError> {
         self.delete_where(Some(url), |_| true).await
     }
 
-    /// Deletes the entries that are no longer fresh ([`Expired::Stale`]) or no longer usable at
-    /// all ([`Expired::Unusable`]) at `now`.
+    /// Deletes, in this store's scope (its namespace; **the whole table** without one), the
+    /// entries that are no longer fresh ([`Expired::Stale`]) or no longer usable at all
+    /// ([`Expired::Unusable`]) at `now`, and the tombstones past their lifetime (either way).
     pub async fn purge_expired(&self, which: Expired, now: SystemTime) -> Result<u64, StoreError> {
-        self.delete_where(None, |e| match which {
-            Expired::Stale => e.expires.is_none_or(|t| t <= now),
-            Expired::Unusable => e.ttl.is_some_and(|t| t <= now),
+        self.delete_where(None, |e| match e {
+            Listed::Entry(e) => match which {
+                Expired::Stale => e.expires.is_none_or(|t| t <= now),
+                Expired::Unusable => e.ttl.is_some_and(|t| t <= now),
+            },
+            Listed::Tombstone { until, .. } => until.is_none_or(|t| t <= now),
         })
         .await
     }
 
-    /// Deletes the entries received before `cutoff`.
+    /// Deletes the entries received before `cutoff` in this store's scope (its namespace;
+    /// **the whole table** without one). Tombstones are left to
+    /// [`purge_expired`](Self::purge_expired).
     pub async fn delete_older_than(&self, cutoff: SystemTime) -> Result<u64, StoreError> {
-        self.delete_where(None, |e| e.created_at.is_none_or(|t| t < cutoff))
-            .await
+        self.delete_where(None, |e| match e {
+            Listed::Entry(e) => e.created_at.is_none_or(|t| t < cutoff),
+            Listed::Tombstone { .. } => false,
+        })
+        .await
     }
 
-    /// Deletes every entry of this store's namespace (of the whole table when it has none).
+    /// Deletes every item, tombstones included, of this store's scope: its namespace, or
+    /// **every item of the table** when it has none.
     pub async fn clear(&self) -> Result<u64, StoreError> {
         self.delete_where(None, |_| true).await
     }
 
-    /// Counts and sizes over this store's namespace at `now`. Reads the whole table.
+    /// Counts and sizes over this store's scope (its namespace; **the whole table** without
+    /// one) at `now`. Reads the whole table.
     pub async fn stats(&self, now: SystemTime) -> Result<TableStats, StoreError> {
         let mut stats = TableStats::default();
         self.scan(true, None, |items, _| {
-            for e in items.iter().filter_map(EntrySummary::from_item) {
+            for listed in items.iter().filter_map(Listed::from_item) {
+                let e = match listed {
+                    Listed::Entry(e) => e,
+                    Listed::Tombstone { .. } => {
+                        stats.tombstones += 1;
+                        continue;
+                    }
+                };
                 stats.entries += 1;
                 stats.bytes += e.size;
                 stats.stale += u64::from(e.expires.is_none_or(|t| t <= now));

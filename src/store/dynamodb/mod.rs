@@ -4,11 +4,12 @@
 //! the [`codec`](crate::codec)'s. Reads never trust DynamoDB to have deleted expired items (it
 //! does so only eventually, within days): the middleware judges freshness itself.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
@@ -20,10 +21,35 @@ mod maintenance;
 
 pub use maintenance::{EntrySummary, Expired, TableStats};
 
-use crate::codec::{self, ItemFormat, KEY_ATTR, MAX_ITEM_SIZE, TTL_ATTR};
+use crate::clock::{Clock, SystemClock};
+use crate::codec::{
+    self, ItemFormat, KEY_ATTR, MAX_ITEM_SIZE, REVISION_ATTR, TOMBSTONE_ATTR, TTL_ATTR,
+};
 use crate::{BuildError, CacheKey, CacheStore, StoreError, StoredResponse};
 
+/// DynamoDB's largest partition key value, in bytes.
+const MAX_PARTITION_KEY: usize = 2048;
+/// The length of a [`CacheKey`]: 64 hex characters.
+const KEY_LEN: usize = 64;
+
+/// A `put` writes only over a missing or older revision, or the same revision when that is an
+/// entry (the same response: a retried PutItem, a refresh after revalidation) and not a
+/// tombstone; and over an item whose `revision` is not a number (no version of this crate
+/// wrote one, so it cannot pin the key). An older write never replaces a newer entry or
+/// invalidation.
+const PUT_CONDITION: &str = "attribute_not_exists(#r) OR NOT attribute_type(#r, :n) OR #r < :r \
+                             OR (#r = :r AND attribute_not_exists(#t))";
+/// An invalidation replaces anything of its revision or older: on a tie it wins.
+const INVALIDATE_CONDITION: &str =
+    "attribute_not_exists(#r) OR NOT attribute_type(#r, :n) OR #r <= :r";
+
 /// A [`CacheStore`] backed by a DynamoDB table. Cheap to clone: clones share one SDK client.
+///
+/// Writes are ordered by [`StoredResponse::revision`]: a `put` replaces only an item of an older
+/// revision (a conditional PutItem), so a slow write never overwrites a newer response, and
+/// [`invalidate`](CacheStore::invalidate) leaves a small *tombstone* item that refuses older
+/// writes for an hour ([`codec::TOMBSTONE_LIFETIME`]) — a write still pending when an unsafe
+/// request invalidated the key cannot bring the old response back. A tombstone reads as a miss.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,6 +75,7 @@ struct Inner {
     ttl: bool,
     format: ItemFormat,
     max_item_size: usize,
+    clock: Arc<dyn Clock>,
 }
 
 /// Configures a [`DynamoDbStore`]; from [`DynamoDbStore::builder`].
@@ -62,6 +89,7 @@ pub struct DynamoDbStoreBuilder {
     namespace: String,
     active_timeout: Duration,
     max_item_size: usize,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for DynamoDbStoreBuilder {
@@ -74,12 +102,14 @@ impl Default for DynamoDbStoreBuilder {
             namespace: String::new(),
             active_timeout: Duration::from_secs(120),
             max_item_size: MAX_ITEM_SIZE,
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
 impl DynamoDbStoreBuilder {
-    /// The table's name. Default `"http_cache"`.
+    /// The table's name. Default `"http_cache"`. DynamoDB's rules apply (3 to 255 characters
+    /// of `a-z A-Z 0-9 _ - .`); `build` says so when they are broken.
     pub fn table_name(mut self, name: impl Into<String>) -> Self {
         self.table_name = name.into();
         self
@@ -110,22 +140,93 @@ impl DynamoDbStoreBuilder {
 
     /// A prefix for every key this store writes (`"{namespace}:{key}"`), so several
     /// applications can share one table without seeing each other's entries. Default: none.
+    ///
+    /// Maintenance ([`list`](DynamoDbStore::list), [`clear`](DynamoDbStore::clear),
+    /// [`purge_expired`](DynamoDbStore::purge_expired), …) of a store with a namespace reaches
+    /// exactly its items: `{namespace}:` followed by a 64-hex key, so `app` never reaches
+    /// `app:v2`'s items (`app:v2:…`). **A store without a namespace spans the whole table**:
+    /// its maintenance reaches every item, every namespace's included. At most 1,983 bytes, so
+    /// that `{namespace}:{key}` fits DynamoDB's 2,048-byte partition key.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
     }
 
-    /// How long `build` waits for a table it created to become ACTIVE. Default 120 s.
+    /// How long `build` waits for a table it created to become ACTIVE. Default 120 s; zero is
+    /// refused.
     pub fn active_timeout(mut self, timeout: Duration) -> Self {
         self.active_timeout = timeout;
         self
     }
 
     /// The largest item written, in bytes by DynamoDB's rules. Default and maximum 409,600
-    /// (DynamoDB's 400 KB limit).
+    /// (DynamoDB's 400 KB limit); zero is refused.
     pub fn max_item_size(mut self, bytes: usize) -> Self {
         self.max_item_size = bytes.min(MAX_ITEM_SIZE);
         self
+    }
+
+    /// The clock that dates tombstones (see [`CacheStore::invalidate`]); use the middleware's.
+    /// Default [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks what can be checked without a call.
+    fn validate(&self) -> Result<(), BuildError> {
+        let name = &self.table_name;
+        let reason = if name.is_empty() {
+            Some("it is empty")
+        } else if name.len() < 3 {
+            Some("it is shorter than 3 characters")
+        } else if name.len() > 255 {
+            Some("it is longer than 255 characters")
+        } else if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            Some("it has a character DynamoDB does not allow")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(BuildError::TableName {
+                name: name.clone(),
+                reason,
+            });
+        }
+        if self.active_timeout.is_zero() {
+            return Err(BuildError::InvalidOption {
+                option: "active_timeout",
+                requirement: "must be more than zero (the default is 120 s)",
+            });
+        }
+        if self.max_item_size == 0 {
+            return Err(BuildError::InvalidOption {
+                option: "max_item_size",
+                requirement: "must be 1 to 409,600 bytes (the default is 409,600)",
+            });
+        }
+        if self.namespace.len() + 1 + KEY_LEN > MAX_PARTITION_KEY {
+            return Err(BuildError::InvalidOption {
+                option: "namespace",
+                requirement: "must be at most 1,983 bytes, so that `{namespace}:{key}` fits \
+                              DynamoDB's 2,048-byte partition key",
+            });
+        }
+        #[cfg(feature = "zstd")]
+        if let ItemFormat::BinaryZstd { level } = self.format {
+            let levels = zstd::zstd_safe::min_c_level()..=zstd::zstd_safe::max_c_level();
+            if !levels.contains(&level) {
+                return Err(BuildError::InvalidOption {
+                    option: "format",
+                    requirement: "ItemFormat::BinaryZstd needs a level zstd knows: 1 to 22 \
+                                  (3 is zstd's default), or negative for faster",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Builds the store with a new SDK client from `config`, then prepares the table (see
@@ -136,16 +237,34 @@ impl DynamoDbStoreBuilder {
     /// timeout). Turning off stalled-stream protection, the one knob that looked like overhead
     /// for small answers, made no measurable difference (see BENCHMARKS.md), so nothing is
     /// changed. `build_with_client` takes a client exactly as you configured it.
+    ///
+    /// # Errors
+    /// As [`build_with_client`](Self::build_with_client); a config without a region is
+    /// [`BuildError::NoRegion`].
     pub async fn build(self, config: &SdkConfig) -> Result<DynamoDbStore, BuildError> {
+        if config.region().is_none() {
+            return Err(BuildError::NoRegion);
+        }
         self.build_with_client(Client::new(config)).await
     }
 
     /// Builds the store on an existing SDK client, then prepares the table.
     ///
     /// # Errors
-    /// A table whose key schema is not a single partition key `key` (S) is
-    /// [`BuildError::KeySchema`]; control-plane failures are [`BuildError::Service`].
+    /// Before any call: an invalid table name is [`BuildError::TableName`], a client without a
+    /// region [`BuildError::NoRegion`], an option that cannot work
+    /// [`BuildError::InvalidOption`]. Then, unless `create_table(false)`: a table whose key
+    /// schema is not a single partition key `key` (S) is [`BuildError::KeySchema`], a table
+    /// that never becomes ACTIVE [`BuildError::NotActive`], and control-plane failures are
+    /// [`BuildError::Service`] (with the SDK error as source, e.g. `AccessDeniedException`).
+    /// A missing table is created, never an error; with `create_table(false)` no call is made,
+    /// so a missing table shows later, as store faults whose
+    /// [`code`](StoreError::code) is `ResourceNotFoundException`.
     pub async fn build_with_client(self, client: Client) -> Result<DynamoDbStore, BuildError> {
+        self.validate()?;
+        if client.config().region().is_none() {
+            return Err(BuildError::NoRegion);
+        }
         let store = DynamoDbStore {
             inner: Arc::new(Inner {
                 client,
@@ -154,6 +273,7 @@ impl DynamoDbStoreBuilder {
                 ttl: self.ttl,
                 format: self.format,
                 max_item_size: self.max_item_size,
+                clock: self.clock,
             }),
         };
         if self.create_table {
@@ -163,13 +283,32 @@ impl DynamoDbStoreBuilder {
     }
 }
 
-fn service<E>(operation: &'static str) -> impl FnOnce(SdkError<E>) -> BuildError
+/// A failed control-plane call, the SDK error kept whole.
+fn control<E>(operation: &'static str, table: &str) -> impl FnOnce(SdkError<E>) -> BuildError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    let table = table.to_owned();
     move |e| BuildError::Service {
         operation,
-        source: format!("{}", DisplayErrorContext(&e)).into(),
+        table,
+        code: e.code().map(str::to_owned),
+        source: Box::new(e),
+    }
+}
+
+/// A request that the SDK refused to build (a missing required field): a bug, reported as the
+/// failure of that call.
+fn unbuildable(
+    operation: &'static str,
+    table: &str,
+) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> BuildError {
+    let table = table.to_owned();
+    move |e| BuildError::Service {
+        operation,
+        table,
+        code: None,
+        source: Box::new(e),
     }
 }
 
@@ -187,6 +326,29 @@ impl DynamoDbStore {
     /// The table's name.
     pub fn table_name(&self) -> &str {
         &self.inner.table
+    }
+
+    /// The namespace this store's keys are prefixed with, if any. `None` means the store's
+    /// maintenance operations span **the whole table**, every namespace included.
+    pub fn namespace(&self) -> Option<&str> {
+        Some(self.inner.namespace.as_str()).filter(|ns| !ns.is_empty())
+    }
+
+    /// What this store's maintenance operations reach, for people: "table `http_cache`,
+    /// namespace `app`", or "table `http_cache`, every namespace" without one.
+    pub fn scope(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("table `{}`, namespace `{ns}`", self.inner.table),
+            None => format!("table `{}`, every namespace", self.inner.table),
+        }
+    }
+
+    /// A failed data-plane call on this store's table.
+    fn failed<E>(&self, operation: &'static str) -> impl FnOnce(E) -> StoreError + '_
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| StoreError::dynamodb(operation, &self.inner.table, e)
     }
 
     /// A GetItem of `key`'s item, ready to send.
@@ -231,7 +393,7 @@ impl DynamoDbStore {
                 self.create(table).await?;
                 None
             }
-            Err(e) => return Err(service("DescribeTable")(e)),
+            Err(e) => return Err(control("DescribeTable", table)(e)),
         };
         if status != Some(TableStatus::Active) {
             self.wait_active(active_timeout).await?;
@@ -243,10 +405,6 @@ impl DynamoDbStore {
     }
 
     async fn create(&self, table: &str) -> Result<(), BuildError> {
-        let invalid = |e: aws_sdk_dynamodb::error::BuildError| BuildError::Service {
-            operation: "CreateTable",
-            source: Box::new(e),
-        };
         let created = self
             .inner
             .client
@@ -258,14 +416,14 @@ impl DynamoDbStore {
                     .attribute_name(KEY_ATTR)
                     .key_type(KeyType::Hash)
                     .build()
-                    .map_err(invalid)?,
+                    .map_err(unbuildable("CreateTable", table))?,
             )
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(KEY_ATTR)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
-                    .map_err(invalid)?,
+                    .map_err(unbuildable("CreateTable", table))?,
             )
             .send()
             .await;
@@ -281,7 +439,7 @@ impl DynamoDbStore {
             {
                 Ok(())
             }
-            Err(e) => Err(service("CreateTable")(e)),
+            Err(e) => Err(control("CreateTable", table)(e)),
         }
     }
 
@@ -296,7 +454,7 @@ impl DynamoDbStore {
                 .table_name(&self.inner.table)
                 .send()
                 .await
-                .map_err(service("DescribeTable"))?;
+                .map_err(control("DescribeTable", &self.inner.table))?;
             let desc = out.table();
             if desc.and_then(|d| d.table_status()) == Some(&TableStatus::Active) {
                 return check_key_schema(
@@ -324,7 +482,7 @@ impl DynamoDbStore {
             .table_name(table)
             .send()
             .await
-            .map_err(service("DescribeTimeToLive"))?;
+            .map_err(control("DescribeTimeToLive", table))?;
         let desc = out.time_to_live_description();
         let status = desc.and_then(|d| d.time_to_live_status());
         match status {
@@ -344,17 +502,14 @@ impl DynamoDbStore {
                     .enabled(true)
                     .attribute_name(TTL_ATTR)
                     .build()
-                    .map_err(|e| BuildError::Service {
-                        operation: "UpdateTimeToLive",
-                        source: Box::new(e),
-                    })?;
+                    .map_err(unbuildable("UpdateTimeToLive", table))?;
                 client
                     .update_time_to_live()
                     .table_name(table)
                     .time_to_live_specification(spec)
                     .send()
                     .await
-                    .map_err(service("UpdateTimeToLive"))?;
+                    .map_err(control("UpdateTimeToLive", table))?;
                 Ok(())
             }
         }
@@ -395,43 +550,75 @@ fn check_key_schema(
     })
 }
 
+/// The names and values of [`PUT_CONDITION`] and [`INVALIDATE_CONDITION`] for `revision`.
+fn ordered(
+    revision: u64,
+    tombstone: bool,
+) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let mut names = HashMap::from([("#r".to_owned(), REVISION_ATTR.to_owned())]);
+    if !tombstone {
+        names.insert("#t".to_owned(), TOMBSTONE_ATTR.to_owned());
+    }
+    (
+        names,
+        HashMap::from([
+            (":r".to_owned(), AttributeValue::N(revision.to_string())),
+            (":n".to_owned(), AttributeValue::S("N".to_owned())),
+        ]),
+    )
+}
+
 #[async_trait]
 impl CacheStore for DynamoDbStore {
+    /// The response stored under `key`; `None` when there is none or the key holds a
+    /// tombstone (it was invalidated).
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
         let out = self
             .get_item(key)
             .send()
             .await
-            .map_err(|e| StoreError::service(DisplayErrorContext(e).to_string()))?;
+            .map_err(self.failed("DynamoDB GetItem"))?;
         match out.item {
-            Some(item) => codec::decode(item).map(Some),
+            Some(item) => Ok(codec::decode(item)?.into_response()),
             None => Ok(None),
         }
     }
 
+    /// Stores `response` unless the key holds a newer entry, or an invalidation of the same
+    /// revision or newer ([`StoreError::Superseded`]): one conditional PutItem.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
         let item = codec::encode(
             &self.item_key(key),
             response,
             self.inner.format,
             self.inner.ttl,
-        );
+        )?;
         // `encode` states the item's size in it; counting again would walk the item twice.
         let size = codec::encoded_size(&item);
         let limit = self.inner.max_item_size;
         if size > limit {
             return Err(StoreError::ItemTooLarge { size, limit });
         }
+        let (names, values) = ordered(response.revision, false);
         let result = self
             .inner
             .client
             .put_item()
             .table_name(&self.inner.table)
             .set_item(Some(item))
+            .condition_expression(PUT_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Superseded)
+            }
             // The server's own verdict on size, should our count ever disagree with it.
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
@@ -441,7 +628,7 @@ impl CacheStore for DynamoDbStore {
             {
                 Err(StoreError::ItemTooLarge { size, limit })
             }
-            Err(e) => Err(StoreError::service(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(self.failed("DynamoDB PutItem")(e)),
         }
     }
 
@@ -453,7 +640,50 @@ impl CacheStore for DynamoDbStore {
             .key(KEY_ATTR, AttributeValue::S(self.item_key(key)))
             .send()
             .await
-            .map_err(|e| StoreError::service(DisplayErrorContext(e).to_string()))?;
+            .map_err(self.failed("DynamoDB DeleteItem"))?;
         Ok(())
+    }
+
+    /// Replaces what is stored under `key` with a tombstone of `revision` (one conditional
+    /// PutItem of a few dozen bytes), which reads as a miss and refuses writes older than
+    /// `revision` until DynamoDB deletes it by its `ttl`, [`codec::TOMBSTONE_LIFETIME`] later
+    /// (with `ttl(false)`, until [`purge_expired`](Self::purge_expired) or
+    /// [`clear`](Self::clear) removes it). When the key already holds a newer entry or an
+    /// invalidation at least as new, nothing is written and nothing older remains: `Ok`.
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        let item = codec::encode_tombstone(
+            &self.item_key(key),
+            revision,
+            self.inner.clock.now(),
+            self.inner.ttl,
+        );
+        let (names, values) = ordered(revision, true);
+        let result = self
+            .inner
+            .client
+            .put_item()
+            .table_name(&self.inner.table)
+            .set_item(Some(item))
+            .condition_expression(INVALIDATE_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failed("DynamoDB PutItem")(e)),
+        }
+    }
+
+    /// The configured [`max_item_size`](DynamoDbStoreBuilder::max_item_size): 409,600 bytes
+    /// unless lowered.
+    fn max_item_size(&self) -> Option<usize> {
+        Some(self.inner.max_item_size)
     }
 }
