@@ -8,6 +8,7 @@ mod faults;
 mod freshness;
 mod item_size;
 mod maintenance;
+mod ordered_writes;
 mod reliability;
 mod rfc9111;
 mod soak;
