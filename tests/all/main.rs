@@ -6,6 +6,7 @@ mod end_to_end;
 mod fault_proxy;
 mod faults;
 mod freshness;
+mod hostile_items;
 mod item_size;
 mod maintenance;
 mod ordered_writes;
