@@ -9,6 +9,7 @@ mod freshness;
 mod hostile_items;
 mod item_size;
 mod maintenance;
+mod namespaces;
 mod ordered_writes;
 mod reliability;
 mod rfc9111;
