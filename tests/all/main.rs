@@ -14,6 +14,7 @@ mod ordered_writes;
 mod reliability;
 mod rfc9111;
 mod soak;
+mod store_errors;
 mod support;
 mod table;
 mod tiered;
