@@ -2,6 +2,7 @@
 //! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
 
 mod coalescing;
+mod custom_store;
 mod end_to_end;
 mod fault_proxy;
 mod faults;
