@@ -637,8 +637,10 @@ mod tests {
 
     #[test]
     fn credentials_in_key_false_drops_them_from_the_key_but_never_stores_them() {
-        let mut rules = KeyRules::default();
-        rules.credentials_in_key = false;
+        let rules = KeyRules {
+            credentials_in_key: false,
+            ..KeyRules::default()
+        };
         let k = |url: &str| key(&rules, Method::GET, url, &[]);
         assert_eq!(
             k("https://e.com/p?q=1&api_key=alice"),

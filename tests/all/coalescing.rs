@@ -7,15 +7,13 @@ use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus};
 
 use crate::support::*;
 
-/// Sends `n` concurrent GETs and returns their statuses and bodies.
-async fn concurrent(
-    client: &reqwest_middleware::ClientWithMiddleware,
-    url: String,
-    n: usize,
-) -> Vec<(CacheStatus, u16, String)> {
-    let tasks: Vec<_> = (0..n)
+type Task = tokio::task::JoinHandle<(CacheStatus, u16, String)>;
+
+/// Starts `n` concurrent GETs.
+fn spawn_gets(client: &reqwest_middleware::ClientWithMiddleware, url: &str, n: usize) -> Vec<Task> {
+    (0..n)
         .map(|_| {
-            let (client, url) = (client.clone(), url.clone());
+            let (client, url) = (client.clone(), url.to_owned());
             tokio::spawn(async move {
                 let resp = client.get(url).send().await.unwrap();
                 (
@@ -25,7 +23,10 @@ async fn concurrent(
                 )
             })
         })
-        .collect();
+        .collect()
+}
+
+async fn results(tasks: Vec<Task>) -> Vec<(CacheStatus, u16, String)> {
     let mut out = Vec::new();
     for t in tasks {
         out.push(t.await.unwrap());
@@ -33,19 +34,37 @@ async fn concurrent(
     out
 }
 
+/// `n` concurrent GETs, gated: the origin holds the first request until every caller's lookup
+/// has returned (so each has led or joined), then answers them all. Statuses and bodies.
+async fn concurrent<S>(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    store: &CountingStore<S>,
+    gate: &Gate,
+    url: String,
+    n: usize,
+) -> Vec<(CacheStatus, u16, String)> {
+    let before = store.gets_done.load(Ordering::SeqCst);
+    let tasks = spawn_gets(client, &url, n);
+    gate.arrivals(1).await;
+    store.lookups_done(before + n).await;
+    gate.open(n);
+    results(tasks).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_concurrent_misses_make_one_origin_request_and_one_write() {
     let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
+    let gate = Gate::new();
     origin.route(
         "/slow",
         Route::ok("the one answer")
             .header("cache-control", "max-age=60")
-            .delay(Duration::from_millis(300)),
+            .gate(&gate),
     );
     let cache = CacheMiddleware::builder(store.clone()).build();
     let client = http_client(&cache);
-    let results = concurrent(&client, origin.url("/slow"), 100).await;
+    let results = concurrent(&client, &store, &gate, origin.url("/slow"), 100).await;
     assert_eq!(origin.hits("/slow"), 1);
     assert_eq!(store.puts.load(Ordering::SeqCst), 1);
     let stored = results
@@ -67,17 +86,18 @@ async fn a_hundred_concurrent_misses_make_one_origin_request_and_one_write() {
 async fn a_response_that_cannot_be_stored_releases_the_waiters() {
     let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
+    let gate = Gate::new();
     origin.route(
         "/nostore",
         Route::ok("private")
             .header("cache-control", "no-store")
-            .delay(Duration::from_millis(200)),
+            .gate(&gate),
     );
     let cache = CacheMiddleware::builder(store.clone()).build();
     let client = http_client(&cache);
     let results = tokio::time::timeout(
         Duration::from_secs(30),
-        concurrent(&client, origin.url("/nostore"), 20),
+        concurrent(&client, &store, &gate, origin.url("/nostore"), 20),
     )
     .await
     .expect("no waiter hangs");
@@ -94,13 +114,14 @@ async fn a_response_that_cannot_be_stored_releases_the_waiters() {
 async fn waiters_never_get_the_leaders_error() {
     let store = CountingStore::new(store(&dynamodb().await).await);
     let origin = Origin::start().await;
+    let gate = Gate::new();
     origin.route(
         "/e",
         Route::ok("fine")
             .header("cache-control", "max-age=60")
-            .delay(Duration::from_millis(300)),
+            .gate(&gate),
     );
-    let cache = CacheMiddleware::builder(store).build();
+    let cache = CacheMiddleware::builder(store.clone()).build();
     let client = http_client(&cache);
     // The leader gives up after 100 ms: its own timeout, its own error.
     let leader = {
@@ -113,12 +134,14 @@ async fn waiters_never_get_the_leaders_error() {
                 .await
         })
     };
-    while origin.hits("/e") == 0 {
-        tokio::task::yield_now().await;
-    }
-    let followers = concurrent(&client, origin.url("/e"), 10).await;
+    gate.arrivals(1).await;
+    let followers = spawn_gets(&client, &origin.url("/e"), 10);
+    store.lookups_done(11).await; // the followers are waiting for the leader
     let err = leader.await.unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
+    // Released by the leader's failure, each makes its own request.
+    gate.open(11);
+    let followers = results(followers).await;
     assert!(
         followers.iter().all(|r| r.1 == 200 && r.2 == "fine"),
         "{followers:?}"

@@ -446,6 +446,9 @@ pub async fn raw_item(
 pub struct CountingStore<S> {
     pub inner: S,
     pub gets: Arc<AtomicUsize>,
+    /// Lookups that have returned: a caller counted here has decided what to do (after a
+    /// miss, it leads or follows the key's origin request in the same poll).
+    pub gets_done: Arc<AtomicUsize>,
     pub puts: Arc<AtomicUsize>,
 }
 
@@ -454,7 +457,15 @@ impl<S> CountingStore<S> {
         CountingStore {
             inner,
             gets: Arc::default(),
+            gets_done: Arc::default(),
             puts: Arc::default(),
+        }
+    }
+
+    /// Waits until `n` lookups have returned.
+    pub async fn lookups_done(&self, n: usize) {
+        while self.gets_done.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
         }
     }
 }
@@ -469,7 +480,9 @@ impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore
     ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
     {
         self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(key).await
+        let got = self.inner.get(key).await;
+        self.gets_done.fetch_add(1, Ordering::SeqCst);
+        got
     }
     async fn put(
         &self,
