@@ -42,39 +42,32 @@ impl CacheMiddleware {
         for (name, value) in validators {
             req.headers_mut().insert(name, value);
         }
-        let resp = match inner
+        let fetched = inner
             .origin(req, extensions, next.clone(), conditional)
-            .await
-        {
-            Ok(resp) => resp,
-            Err(e) => {
-                // RFC 5861 §4: an origin that cannot be reached may be answered from stale.
-                if inner.within_stale_if_error(&stale.entry, view.now) {
-                    let error = inner.loggable(&e, &view.url);
-                    tracing::warn!(key = %view.key, %error, "origin failed; serving stale");
-                    let fwd = Some((Fwd::Stale, None));
-                    return Ok(inner.serve(
-                        view,
-                        stale.entry,
-                        &stale.policy,
-                        CacheStatus::StaleIfError,
-                        fwd,
-                    ));
-                }
-                return Err(e);
+            .await;
+        // RFC 5861 §4: an origin that cannot be reached, or answers 5xx, may be answered from
+        // stale within the stale-if-error window.
+        let failed = match &fetched {
+            Err(e) => Some((None, inner.loggable(e, &view.url))),
+            Ok(r) if r.status().is_server_error() => {
+                Some((Some(r.status()), format!("origin answered {}", r.status())))
             }
+            Ok(_) => None,
         };
-        let status = resp.status();
-        if status.is_server_error() && inner.within_stale_if_error(&stale.entry, view.now) {
-            let fwd = Some((Fwd::Stale, Some(status)));
-            return Ok(inner.serve(
-                view,
-                stale.entry,
-                &stale.policy,
-                CacheStatus::StaleIfError,
-                fwd,
-            ));
+        if let Some((fwd_status, error)) = failed {
+            if inner.within_stale_if_error(&stale.entry, view.now) {
+                tracing::warn!(key = %view.key, %error, "origin failed; serving stale");
+                return Ok(inner.serve(
+                    view,
+                    stale.entry,
+                    &stale.policy,
+                    CacheStatus::StaleIfError,
+                    Some((Fwd::Stale, fwd_status)),
+                ));
+            }
         }
+        let resp = fetched?;
+        let status = resp.status();
         if status == StatusCode::NOT_MODIFIED && conditional {
             if policy::not_modified_matches(&stale.entry.headers, resp.headers()) {
                 let span = tracing::debug_span!(

@@ -435,51 +435,65 @@ async fn stale_if_error_logs_a_redacted_origin_error() {
     );
 }
 
-/// A store wrapper that answers the first `free` calls and stalls every later one (until the
-/// test's end): "a store that stalls on the second call of a request".
+/// A store whose calls wait for the test. Held calls — every call, or only writes — pass
+/// while `free` lasts, then wait for a permit of `release` (forever, if the test adds none):
+/// "a store that stalls on the second call of a request", or writes held until the test says.
 #[derive(Clone)]
-struct StallsAfter<S> {
+struct Held<S> {
     inner: S,
+    hold_all: bool,
     free: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
+    release: Arc<tokio::sync::Semaphore>,
 }
 
-impl<S> StallsAfter<S> {
-    fn new(inner: S, free: usize) -> Self {
-        StallsAfter {
+impl<S> Held<S> {
+    /// Every call after the first `free` stalls.
+    fn all(inner: S, free: usize) -> Self {
+        Held {
             inner,
+            hold_all: true,
             free: Arc::new(AtomicUsize::new(free)),
             calls: Arc::default(),
+            release: Arc::new(tokio::sync::Semaphore::new(0)),
         }
     }
 
-    async fn gate(&self) {
+    /// Every write waits for `release`.
+    fn writes(inner: S) -> Self {
+        Held {
+            hold_all: false,
+            ..Held::all(inner, 0)
+        }
+    }
+
+    async fn pass(&self, held: bool) {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let free = self
             .free
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if free.is_err() {
-            std::future::pending::<()>().await;
+        if held && free.is_err() {
+            self.release.acquire().await.unwrap().forget();
         }
     }
 }
 
 #[async_trait::async_trait]
-impl<S: CacheStore> CacheStore for StallsAfter<S> {
+impl<S: CacheStore> CacheStore for Held<S> {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.gate().await;
+        self.pass(self.hold_all).await;
         self.inner.get(key).await
     }
     async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
-        self.gate().await;
+        self.pass(true).await;
         self.inner.put(key, r).await
     }
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.gate().await;
+        self.pass(self.hold_all).await;
         self.inner.delete(key).await
     }
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.gate().await;
+        self.pass(self.hold_all).await;
         self.inner.invalidate(key, revision).await
     }
 }
@@ -499,7 +513,7 @@ async fn a_stalled_store_costs_a_request_at_most_one_store_timeout() {
             .header("location", "/a")
             .header("content-location", "/b"),
     );
-    let cache = CacheMiddleware::builder(StallsAfter::new(MemoryStore::new(), 0))
+    let cache = CacheMiddleware::builder(Held::all(MemoryStore::new(), 0))
         .store_timeout(STORE_TIMEOUT)
         .circuit_breaker(0, Duration::ZERO)
         .build();
@@ -514,7 +528,7 @@ async fn a_stalled_store_costs_a_request_at_most_one_store_timeout() {
 
     // HEAD: its own key answers (nothing), the stored GET's lookup stalls.
     origin.route("/h", Route::ok("h").header("cache-control", "max-age=60"));
-    let stalls = StallsAfter::new(MemoryStore::new(), 1);
+    let stalls = Held::all(MemoryStore::new(), 1);
     let cache = CacheMiddleware::builder(stalls.clone())
         .store_timeout(STORE_TIMEOUT)
         .circuit_breaker(0, Duration::ZERO)
@@ -660,30 +674,6 @@ async fn a_failed_background_refresh_is_retried_and_a_hung_one_is_bounded() {
     gate.open(10);
 }
 
-/// A store whose writes wait for the test.
-#[derive(Clone)]
-struct HeldWrites<S> {
-    inner: S,
-    release: Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl<S: CacheStore> CacheStore for HeldWrites<S> {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
-        self.release.acquire().await.unwrap().forget();
-        self.inner.put(key, r).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-}
-
 /// Issue case 10: background writes are bounded; a write past the limit is dropped and counted,
 /// the response still returned whole.
 #[tokio::test(flavor = "multi_thread")]
@@ -691,11 +681,8 @@ async fn background_writes_are_bounded_and_dropped_writes_counted() {
     let origin = Origin::start().await;
     origin.route("/a", Route::ok("a").header("cache-control", "max-age=60"));
     origin.route("/b", Route::ok("b").header("cache-control", "max-age=60"));
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let store = HeldWrites {
-        inner: MemoryStore::new(),
-        release: release.clone(),
-    };
+    let store = Held::writes(MemoryStore::new());
+    let release = store.release.clone();
     let cache = CacheMiddleware::builder(store)
         .background_writes(true)
         .background_limit(1)
@@ -764,11 +751,8 @@ async fn a_no_store_answer_to_a_reload_removes_the_old_entry() {
 async fn a_pending_write_never_resurrects_an_invalidated_entry() {
     let origin = Origin::start().await;
     origin.route("/w", Route::ok("old").header("cache-control", "max-age=60"));
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let store = HeldWrites {
-        inner: store(&dynamodb().await).await,
-        release: release.clone(),
-    };
+    let store = Held::writes(store(&dynamodb().await).await);
+    let release = store.release.clone();
     let cache = CacheMiddleware::builder(store)
         .background_writes(true)
         .build();
