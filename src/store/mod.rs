@@ -23,7 +23,10 @@ pub trait CacheStore: Send + Sync + 'static {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError>;
 
     /// Stores `response` under `key`, replacing what was there. An item too large for the store
-    /// is [`StoreError::ItemTooLarge`] and is not written.
+    /// is [`StoreError::ItemTooLarge`] and is not written. A store that orders writes (all of
+    /// this crate's) refuses an entry whose [`revision`](StoredResponse::revision) is older
+    /// than what the key holds, or than its invalidation, with [`StoreError::Superseded`]; the
+    /// same entry written again is not refused.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError>;
 
     /// Removes what is stored under `key` (nothing if there is none).
