@@ -43,6 +43,7 @@
 //! [`DynamoDbStore`] and [`MemoryStore`], [`codec`] (entry ⇄ DynamoDB item) and
 //! [`CacheMiddleware`], which strings them together.
 #![deny(missing_docs, unreachable_pub, unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms)]
 
 mod clock;
@@ -71,3 +72,8 @@ pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Exp
 pub use store::memory::MemoryStore;
 pub use store::tiered::{TieredStore, TieredStoreBuilder};
 pub use store::CacheStore;
+
+/// The README's code compiles: its usage example is a doctest (`no_run`: it needs AWS).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

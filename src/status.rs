@@ -76,7 +76,8 @@ pub enum NotStored {
     /// The [`filter`](crate::CacheMiddlewareBuilder::filter) said no.
     Filtered,
     /// Its body (announced by Content-Length, or counted while reading) or the whole item is
-    /// over the size a DynamoDB item can hold; it was returned whole, streamed through.
+    /// over the size a DynamoDB item can hold, or it has more header fields than a stored
+    /// item may; it was returned whole, streamed through.
     TooLarge,
     /// The store failed or timed out (on the lookup or the write), or the circuit breaker is
     /// skipping it after repeated faults; the fault is logged and counted.

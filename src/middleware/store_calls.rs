@@ -44,7 +44,10 @@ impl std::fmt::Display for Unanswered {
 fn is_fault(e: &StoreError) -> bool {
     !matches!(
         e,
-        StoreError::Corrupt(_) | StoreError::ItemTooLarge { .. } | StoreError::Superseded
+        StoreError::Corrupt(_)
+            | StoreError::ItemTooLarge { .. }
+            | StoreError::Encode(_)
+            | StoreError::Superseded
     )
 }
 
@@ -141,6 +144,10 @@ impl Inner {
             }
             Err(Unanswered::Failed(StoreError::ItemTooLarge { size, limit })) => {
                 tracing::info!(%key, size, limit, url = %entry.url, "response too large to store");
+                CacheStatus::NotStored(NotStored::TooLarge)
+            }
+            Err(Unanswered::Failed(StoreError::Encode(why))) => {
+                tracing::info!(%key, %why, "response cannot be stored within the item's bounds");
                 CacheStatus::NotStored(NotStored::TooLarge)
             }
             Err(Unanswered::Failed(StoreError::Superseded)) => {

@@ -12,6 +12,7 @@ mod item_size;
 mod maintenance;
 mod namespaces;
 mod ordered_writes;
+mod readme;
 mod reliability;
 mod rfc9111;
 mod soak;
