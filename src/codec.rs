@@ -106,6 +106,8 @@ const BINCODE_LIMIT: usize = 1 << 20;
 
 /// How a response is laid out in its DynamoDB item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ItemFormat {
     /// A plain DynamoDB map, readable in the AWS console (the default).

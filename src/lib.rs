@@ -59,6 +59,10 @@ mod policy;
 mod status;
 mod store;
 
+/// The AWS SDK for DynamoDB this crate is built on (`aws-sdk-dynamodb` 1), re-exported as
+/// reqwest-middleware re-exports reqwest: [`DynamoDbStoreBuilder::build_with_client`] and the
+/// SDK errors behind [`StoreError::Service`] need no dependency of your own.
+pub use aws_sdk_dynamodb;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::ItemFormat;
 pub use entry::StoredResponse;

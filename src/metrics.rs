@@ -163,6 +163,8 @@ impl Counters {
 /// The middleware's counters at one moment, from
 /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Responses served fresh from the store.

@@ -13,11 +13,18 @@
 /// # Ok(()) }
 /// ```
 ///
+/// What `with_extension` accepts: a `CacheMode` and an
+/// [`ExpireAfter`](crate::ExpireAfter) (`ExpireAfter::from(Duration)` for a duration). Any other
+/// type — a bare `Duration` included — compiles, since extensions are typed maps, and is
+/// ignored by this cache.
+///
 /// The names follow the Fetch standard's request cache modes. A request's own
 /// `Cache-Control: no-store` acts as [`NoStore`](Self::NoStore), and `Cache-Control:
 /// only-if-cached` as RFC 9111 §5.2.1.7 says (a stored response that satisfies the request's
 /// other directives, or 504).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CacheMode {
     /// RFC 9111: serve fresh, revalidate stale, store what may be stored.

@@ -79,6 +79,44 @@ impl From<Duration> for ExpireAfter {
     }
 }
 
+/// `"never"`, `"immediately"`, or a humantime duration (`"1h 30m"`, `"90s"`): how an
+/// [`ExpireAfter`] reads in a configuration file (feature `serde`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for ExpireAfter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ExpireAfter::Never => s.serialize_str("never"),
+            ExpireAfter::Immediately => s.serialize_str("immediately"),
+            ExpireAfter::After(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ExpireAfter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for ExpireAfter {
+    type Err = String;
+
+    /// `"never"`, `"immediately"`, or a humantime duration such as `"1h 30m"` or `"90s"`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "never" => Ok(ExpireAfter::Never),
+            "immediately" => Ok(ExpireAfter::Immediately),
+            other => humantime::parse_duration(other)
+                .map(ExpireAfter::After)
+                .map_err(|e| {
+                    format!("expire_after `{other}`: {e}; write `never`, `immediately` or a duration such as `1h 30m`")
+                }),
+        }
+    }
+}
+
 impl ExpireAfter {
     fn seconds(self) -> u64 {
         match self {

@@ -13,6 +13,8 @@
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CacheStatus {
     /// Served from the store, fresh, without contacting the origin.
@@ -65,6 +67,8 @@ impl CacheStatus {
 
 /// Why a response fetched from the origin was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum NotStored {
     /// HTTP caching rules forbid storing it (`no-store`, `private` in a shared cache, a status
@@ -92,4 +96,57 @@ pub enum NotStored {
     /// Background writes are on and the limit of pending writes was reached: this write was
     /// dropped (counted as `background_dropped`), the response returned whole.
     Overloaded,
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use super::*;
+    use crate::{CacheMode, ExpireAfter, ItemFormat, MetricsSnapshot};
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_and_configuration_round_trip_through_json() {
+        let cases = [
+            (CacheStatus::Hit, r#""hit""#),
+            (
+                CacheStatus::NotStored(NotStored::TooLarge),
+                r#"{"not_stored":"too_large"}"#,
+            ),
+            (
+                CacheStatus::StaleWhileRevalidate,
+                r#""stale_while_revalidate""#,
+            ),
+        ];
+        for (status, json) in cases {
+            assert_eq!(serde_json::to_string(&status).unwrap(), json);
+            assert_eq!(serde_json::from_str::<CacheStatus>(json).unwrap(), status);
+        }
+        assert_eq!(
+            serde_json::from_str::<CacheMode>(r#""only_if_cached""#).unwrap(),
+            CacheMode::OnlyIfCached
+        );
+        assert_eq!(
+            serde_json::from_str::<ItemFormat>(r#""binary""#).unwrap(),
+            ItemFormat::Binary
+        );
+        for (e, json) in [
+            (ExpireAfter::Never, r#""never""#),
+            (ExpireAfter::Immediately, r#""immediately""#),
+            (ExpireAfter::After(Duration::from_secs(5400)), r#""1h 30m""#),
+        ] {
+            assert_eq!(serde_json::to_string(&e).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ExpireAfter>(json).unwrap(), e);
+        }
+        let err = serde_json::from_str::<ExpireAfter>(r#""soon""#).unwrap_err();
+        assert!(err.to_string().contains("1h 30m"), "{err}");
+        let m = MetricsSnapshot {
+            hits: 3,
+            ..MetricsSnapshot::default()
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<MetricsSnapshot>(&json).unwrap(), m);
+        // A snapshot written by an older version (fewer counters) still reads.
+        let old = serde_json::from_str::<MetricsSnapshot>(r#"{"hits":1}"#).unwrap();
+        assert_eq!(old.hits, 1);
+    }
 }

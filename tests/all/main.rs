@@ -9,6 +9,7 @@ mod faults;
 mod freshness;
 mod hostile_items;
 mod item_size;
+mod lambda;
 mod maintenance;
 mod namespaces;
 mod ordered_writes;

@@ -24,7 +24,11 @@ use crate::codec::{self, Item, KEY_ATTR};
 use crate::{CacheKey, StoreError, StoredResponse};
 
 /// One entry as listed: what the top-level attributes say, without reading the body.
+///
+/// With feature `serde` it serializes with times as RFC 3339 strings (what the command-line
+/// tool's `--output json` prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct EntrySummary {
     /// The partition key as stored (namespace included).
@@ -36,10 +40,13 @@ pub struct EntrySummary {
     /// The item's size in bytes, by DynamoDB's rules.
     pub size: u64,
     /// When the response was received.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::clock::rfc3339"))]
     pub created_at: Option<SystemTime>,
     /// When it stops being fresh.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::clock::rfc3339"))]
     pub expires: Option<SystemTime>,
     /// When it stops being useful at all (the `ttl` attribute), if the item has one.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::clock::rfc3339"))]
     pub ttl: Option<SystemTime>,
 }
 
@@ -116,6 +123,7 @@ pub enum Expired {
 /// Totals over the entries of a store's scope (see [`DynamoDbStore::scope`]), from
 /// [`DynamoDbStore::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct TableStats {
     /// Entries in this store's scope (tombstones not counted).
