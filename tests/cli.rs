@@ -116,22 +116,150 @@ async fn list_show_stats_purge_and_clear() {
     let (ok, out, _) = cli(&endpoint, &["stats"]).await;
     assert!(ok);
     assert!(
-        out.contains("entries:  2") && out.contains("unusable: 1"),
+        out.contains("entries:    2") && out.contains("unusable:   1"),
         "{out}"
     );
 
-    let (ok, out, _) = cli(&endpoint, &["purge", "--unusable"]).await;
+    // JSON lines, one object per entry, for jq.
+    let (ok, out, err) = cli(&endpoint, &["list", "--output", "json"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines
+        .iter()
+        .all(|l| l["status"] == 200 && l["ttl"].is_string()));
+    let (ok, out, _) = cli(&endpoint, &["list", "--output", "text"]).await;
+    assert!(ok && out.lines().count() == 2 && out.lines().all(|l| l.split('\t').count() == 7));
+    let (ok, out, _) = cli(&endpoint, &["stats", "--output", "json"]).await;
+    let stats: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(ok && stats["entries"] == 2, "{out}");
+
+    // `show` normalizes the URL as keys do: scheme and host case, default port, fragment.
+    let shouted = base.replace("http://127.0.0.1", "HTTP://127.0.0.1") + "/fresh#top";
+    let (ok, out, err) = cli(&endpoint, &["show", &shouted, "--output", "json"]).await;
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["body"], "fresh body");
+
+    // Deletions name the table and the scope, and need a confirmation.
+    let (ok, _, err) = cli(&endpoint, &["purge", "--unusable"]).await;
+    assert!(
+        !ok && err.contains("--yes") && err.contains("cli_test") && err.contains("every namespace"),
+        "purge asks for confirmation, naming the table and scope: {err}"
+    );
+    let (ok, out, _) = cli(&endpoint, &["purge", "--unusable", "--yes"]).await;
     assert!(ok);
-    assert!(out.contains("deleted 1 entries"), "{out}");
+    assert!(out.contains("deleted 1 entry\n"), "{out}");
 
     let (ok, _, err) = cli(&endpoint, &["clear"]).await;
     assert!(
-        !ok && err.contains("--yes"),
+        !ok && err.contains("--yes") && err.contains("cli_test"),
         "clear asks for confirmation: {err}"
     );
     let (ok, out, _) = cli(&endpoint, &["clear", "--yes"]).await;
-    assert!(ok && out.contains("deleted 1 entries"), "{out}");
+    assert!(ok && out.contains("deleted 1 entry\n"), "{out}");
 
     let (ok, _, err) = cli(&endpoint, &["show", &format!("{base}/fresh")]).await;
     assert!(!ok && err.contains("nothing stored"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_finds_a_url_that_carried_credentials_and_says_how() {
+    let (endpoint, db) = dynamodb().await;
+    let base = origin().await;
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    let cache = CacheMiddleware::builder(store).build();
+    let url = format!("{base}/fresh?api_key=cli-secret-123");
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build()
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    let (ok, out, err) = cli(&endpoint, &["show", &url]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("fresh body"), "{out}");
+    assert!(
+        err.contains("digests"),
+        "says why the stored URL differs: {err}"
+    );
+    assert!(!out.contains("cli-secret-123") && !err.contains("cli-secret-123"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_table_is_named_once_and_placeholder_credentials_are_announced() {
+    let (endpoint, _db) = dynamodb().await;
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
+            .args(["--endpoint-url", &endpoint, "--table", "nope", "stats"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("placeholder"), "{err}");
+    assert!(
+        err.contains("error: table `nope` does not exist in us-east-1"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("nope").count(),
+        2,
+        "the scope line and the error, once: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn piping_into_head_is_not_an_error() {
+    let (endpoint, db) = dynamodb().await;
+    let base = origin().await;
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    // Enough entries that `list` is still writing when `head` has gone.
+    let cache = CacheMiddleware::builder(store).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build();
+    for i in 0..1000 {
+        client
+            .get(format!("{base}/fresh?page={i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let exe = env!("CARGO_BIN_EXE_reqwest-dynamodb-cache");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{exe}' --endpoint-url {endpoint} --region us-east-1 --table cli_test list --output text | head -n 1"
+            ))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
+    assert!(!err.contains("error"), "{err}");
 }

@@ -1,26 +1,35 @@
-//! `reqwest-dynamodb-cache`: inspect and maintain a cache table from the command line.
+//! `reqwest-dynamodb-cache`: inspect and maintain a cache table from the command line, the way
+//! the AWS CLI does for other services.
 //!
 //! ```text
 //! cargo install reqwest-dynamodb-cache --features cli
 //! reqwest-dynamodb-cache --table http_cache list
-//! reqwest-dynamodb-cache show https://api.example.com/items
-//! reqwest-dynamodb-cache purge --unusable
+//! reqwest-dynamodb-cache list --output json | jq -r 'select(.status >= 400) | .url'
+//! reqwest-dynamodb-cache show 'https://api.example.com/items?api_key=…'
+//! reqwest-dynamodb-cache --namespace app purge --unusable
 //! reqwest-dynamodb-cache --endpoint-url http://127.0.0.1:8000 stats
 //! ```
 //!
 //! AWS credentials and region come from the usual environment (`AWS_PROFILE`,
-//! `AWS_ACCESS_KEY_ID`, `AWS_REGION`, …). Scans print their progress on stderr.
+//! `AWS_ACCESS_KEY_ID`, `AWS_REGION`, …). With `--endpoint-url` and no credentials in the
+//! environment, placeholder credentials are used (local emulators accept any), and the tool
+//! says so. Scans print their progress on stderr; results go to stdout.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use clap::{Parser, Subcommand};
-use reqwest_dynamodb_cache::{DynamoDbStore, Expired};
+use clap::{Parser, Subcommand, ValueEnum};
+use reqwest_dynamodb_cache::aws_sdk_dynamodb;
+use reqwest_dynamodb_cache::{
+    BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, StoreError,
+};
+use serde_json::json;
 
-/// Inspect and maintain a reqwest-dynamodb-cache table.
+/// Inspect and maintain a reqwest-dynamodb-cache table: list what is stored, show the stored
+/// responses for a URL, purge expired entries, clear a namespace, count entries and bytes.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about = None)]
 struct Cli {
     /// The table.
     #[arg(long, default_value = "http_cache", global = true)]
@@ -35,23 +44,45 @@ struct Cli {
     /// The AWS region (default: from the environment).
     #[arg(long, global = true)]
     region: Option<String>,
+    /// How results are printed: `table` (aligned, for people), `text` (tab-separated, no
+    /// header, for `cut` and `awk`) or `json` (one JSON object per line, for `jq`).
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    /// The redaction key the caching services use (`CacheMiddlewareBuilder::redaction_key`),
+    /// so `show` finds URLs that carried credentials. Default: the built-in key.
+    #[arg(
+        long,
+        env = "REQWEST_DYNAMODB_CACHE_REDACTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    redaction_key: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// List entries: key, status, size, created, expires, URL.
+    /// List entries: key, status, size, created, expires, ttl, URL.
     List,
-    /// Show the stored responses for a URL (as stored: ignored parameters redacted).
+    /// Show the stored responses for a URL (every variant and credential): status, headers,
+    /// the request headers that select each variant, times and body.
     Show {
-        /// The URL.
+        /// The URL, as a request would send it: normalized and redacted as the cache does
+        /// before it is looked up.
         url: String,
         /// Print whole bodies (default: the first 2,000 bytes).
         #[arg(long)]
         full: bool,
     },
-    /// Delete expired entries.
+    /// Delete expired entries (asks first, naming the table and scope, unless --yes).
     Purge {
         /// Entries no longer fresh, including those that could still be revalidated.
         #[arg(long, conflicts_with_all = ["unusable", "older_than"])]
@@ -62,16 +93,22 @@ enum Command {
         /// Entries received longer ago than this (e.g. `7d`, `12h`).
         #[arg(long, value_parser = humantime::parse_duration)]
         older_than: Option<std::time::Duration>,
-    },
-    /// Delete every entry (of the namespace, when one is given).
-    Clear {
-        /// Confirm.
+        /// Do not ask.
         #[arg(long)]
         yes: bool,
     },
-    /// Count entries and bytes.
+    /// Delete every entry of the scope: the namespace, or the whole table without one (asks
+    /// first, unless --yes).
+    Clear {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Count entries, bytes, stale and unusable entries, and tombstones.
     Stats,
 }
+
+type Failure = Box<dyn std::error::Error>;
 
 fn progress(scanned: u64) {
     eprint!("\rscanned {scanned} items");
@@ -83,112 +120,349 @@ fn iso(t: Option<SystemTime>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+fn entries(n: u64) -> String {
+    if n == 1 {
+        "1 entry".into()
+    } else {
+        format!("{n} entries")
+    }
+}
+
+/// Whether any credential is configured in the environment.
+fn credentials_in_env() -> bool {
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some())
+}
+
+/// Asks on the terminal before a deletion; without one, refuses unless `--yes`.
+fn confirm(yes: bool, what: &str, scope: &str) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            format!("refusing to {what} in {scope} without confirmation: add --yes").into(),
+        );
+    }
+    eprint!("{what} in {scope}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err("not confirmed; nothing deleted".into())
+    }
+}
+
+async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &cli.endpoint_url {
         loader = loader.endpoint_url(endpoint);
+        if !credentials_in_env() {
+            eprintln!(
+                "no AWS credentials in the environment: using placeholder ones for {endpoint}"
+            );
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "placeholder",
+                "placeholder",
+                None,
+                None,
+                "reqwest-dynamodb-cache CLI",
+            ));
+        }
     }
     if let Some(region) = cli.region.clone() {
         loader = loader.region(aws_config::Region::new(region));
+    } else if cli.endpoint_url.is_some() && std::env::var_os("AWS_REGION").is_none() {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
     }
+    let aws = loader.load().await;
+    let region = aws
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "no region".into());
     let store = DynamoDbStore::builder()
         .table_name(&cli.table)
         .namespace(&cli.namespace)
         .create_table(false)
-        .build(&loader.load().await)
+        .build(&aws)
         .await?;
+    let scope = store.scope();
     let now = SystemTime::now();
-    eprintln!("{}", store.scope());
-    let mut out = std::io::stdout().lock();
+    let result = command(cli, &store, &scope, now, out).await;
+    result.map_err(|e| match missing_table(&*e) {
+        true => format!("table `{}` does not exist in {region}", store.table_name()).into(),
+        false => e,
+    })
+}
+
+/// Whether `e` (or its cause) is DynamoDB's ResourceNotFoundException.
+fn missing_table(e: &(dyn std::error::Error + 'static)) -> bool {
+    let code = if let Some(e) = e.downcast_ref::<StoreError>() {
+        e.code()
+    } else if let Some(e) = e.downcast_ref::<BuildError>() {
+        e.code()
+    } else {
+        None
+    };
+    code == Some("ResourceNotFoundException")
+}
+
+async fn command(
+    cli: Cli,
+    store: &DynamoDbStore,
+    scope: &str,
+    now: SystemTime,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let output = cli.output;
     match cli.command {
         Command::List => {
-            let entries = store.list_with_progress(progress).await?;
+            eprintln!("{scope}");
+            let list = store.list_with_progress(progress).await?;
             eprintln!();
-            writeln!(out, "key\tstatus\tsize\tcreated\texpires\turl")?;
-            for e in &entries {
+            if output == Output::Table {
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.key,
-                    e.status,
-                    e.size,
-                    iso(e.created_at),
-                    iso(e.expires),
-                    e.url
+                    "{:<64}  {:>6}  {:>8}  {:<20}  {:<20}  {:<20}  url",
+                    "key", "status", "size", "created", "expires", "ttl"
                 )?;
             }
-            eprintln!("{} entries", entries.len());
+            for e in &list {
+                match output {
+                    Output::Json => writeln!(out, "{}", serde_json::to_string(e)?)?,
+                    Output::Text => writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        e.key,
+                        e.status,
+                        e.size,
+                        iso(e.created_at),
+                        iso(e.expires),
+                        iso(e.ttl),
+                        e.url
+                    )?,
+                    Output::Table => writeln!(
+                        out,
+                        "{:<64}  {:>6}  {:>8}  {:<20}  {:<20}  {:<20}  {}",
+                        e.key,
+                        e.status,
+                        e.size,
+                        iso(e.created_at),
+                        iso(e.expires),
+                        iso(e.ttl),
+                        e.url
+                    )?,
+                }
+            }
+            eprintln!("{}", entries(list.len() as u64));
         }
         Command::Show { url, full } => {
-            let found = store.get_url(&url).await?;
-            if found.is_empty() {
-                return Err(format!("nothing stored for {url}").into());
-            }
-            for (key, entry) in found {
-                writeln!(out, "key: {key}")?;
-                writeln!(out, "{:?} {} {}", entry.version, entry.status, entry.url)?;
-                for (name, value) in &entry.headers {
-                    writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()))?;
-                }
-                writeln!(out, "created: {}", iso(Some(entry.created_at)))?;
-                writeln!(out, "expires: {}", iso(Some(entry.expires)))?;
-                let body = if full {
-                    &entry.body[..]
-                } else {
-                    &entry.body[..entry.body.len().min(2000)]
-                };
-                writeln!(out, "\n{}", String::from_utf8_lossy(body))?;
-                if body.len() < entry.body.len() {
-                    writeln!(out, "… ({} bytes in all)", entry.body.len())?;
-                }
-                writeln!(out)?;
-            }
+            show(&cli.redaction_key, store, &url, full, output, out).await?
         }
         Command::Purge {
             expired,
             unusable,
             older_than,
+            yes,
         } => {
+            let what = match (expired, unusable, older_than) {
+                (true, _, _) => "delete every entry that is no longer fresh".to_string(),
+                (_, true, _) => "delete every entry past its ttl".to_string(),
+                (_, _, Some(age)) => format!(
+                    "delete every entry received more than {} ago",
+                    humantime::format_duration(age)
+                ),
+                _ => return Err("say what to purge: --expired, --unusable or --older-than".into()),
+            };
+            confirm(yes, &what, scope)?;
             let deleted = match (expired, unusable, older_than) {
                 (true, _, _) => store.purge_expired(Expired::Stale, now).await?,
                 (_, true, _) => store.purge_expired(Expired::Unusable, now).await?,
                 (_, _, Some(age)) => store.delete_older_than(now - age).await?,
-                _ => return Err("say what to purge: --expired, --unusable or --older-than".into()),
+                _ => unreachable!("checked above"),
             };
-            writeln!(out, "deleted {deleted} entries")?;
+            deleted_line(out, output, deleted)?;
         }
         Command::Clear { yes } => {
-            if !yes {
-                return Err("clear deletes every entry; confirm with --yes".into());
-            }
+            confirm(yes, "delete every entry", scope)?;
             let deleted = store.clear().await?;
-            writeln!(out, "deleted {deleted} entries")?;
+            deleted_line(out, output, deleted)?;
         }
         Command::Stats => {
+            eprintln!("{scope}");
             let stats = store.stats(now).await?;
-            writeln!(out, "entries:  {}", stats.entries)?;
-            writeln!(out, "bytes:    {}", stats.bytes)?;
-            writeln!(out, "stale:    {}", stats.stale)?;
-            writeln!(out, "unusable: {}", stats.unusable)?;
-            writeln!(out, "tombstones: {}", stats.tombstones)?;
+            match output {
+                Output::Json => writeln!(out, "{}", serde_json::to_string(&stats)?)?,
+                Output::Text => writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    stats.entries, stats.bytes, stats.stale, stats.unusable, stats.tombstones
+                )?,
+                Output::Table => {
+                    writeln!(out, "entries:    {}", stats.entries)?;
+                    writeln!(out, "bytes:      {}", stats.bytes)?;
+                    writeln!(out, "stale:      {}", stats.stale)?;
+                    writeln!(out, "unusable:   {}", stats.unusable)?;
+                    writeln!(out, "tombstones: {}", stats.tombstones)?;
+                }
+            }
         }
     }
     Ok(())
 }
 
+fn deleted_line(out: &mut impl Write, output: Output, deleted: u64) -> std::io::Result<()> {
+    match output {
+        Output::Json => writeln!(out, "{}", json!({ "deleted": deleted })),
+        Output::Text => writeln!(out, "{deleted}"),
+        Output::Table => writeln!(out, "deleted {}", entries(deleted)),
+    }
+}
+
+async fn show(
+    redaction_key: &Option<String>,
+    store: &DynamoDbStore,
+    url: &str,
+    full: bool,
+    output: Output,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    // The URL as the cache stores it: parsing normalizes scheme and host case and the default
+    // port; the middleware's own rules remove the fragment and user information and replace
+    // credentials by their digests.
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let mut rules = CacheMiddleware::builder(MemoryStore::new());
+    if let Some(key) = redaction_key {
+        rules = rules.redaction_key(key);
+    }
+    let stored = rules.build().stored_url(&parsed);
+    let mut plain = parsed.clone();
+    plain.set_fragment(None);
+    if stored != plain {
+        eprintln!("looking up {stored} (credentials are stored as their digests)");
+    }
+    let found = store.get_url(stored.as_str()).await?;
+    if found.is_empty() {
+        return Err(format!("nothing stored for {stored} in {}", store.scope()).into());
+    }
+    for (key, entry) in found {
+        let vary: Vec<(String, String)> = entry
+            .headers
+            .get_all(http::header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                let value = entry
+                    .request_headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (name, value)
+            })
+            .collect();
+        let headers: Vec<(String, String)> = entry
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = if full {
+            &entry.body[..]
+        } else {
+            &entry.body[..entry.body.len().min(2000)]
+        };
+        if output == Output::Json {
+            let line = json!({
+                "key": key,
+                "status": entry.status.as_u16(),
+                "version": format!("{:?}", entry.version),
+                "url": entry.url,
+                "headers": headers,
+                "vary": vary,
+                "created_at": iso(Some(entry.created_at)),
+                "expires": iso(Some(entry.expires)),
+                "ttl": iso(entry.retain_until),
+                "body": String::from_utf8_lossy(body),
+                "body_bytes": entry.body.len(),
+            });
+            writeln!(out, "{line}")?;
+            continue;
+        }
+        writeln!(out, "key: {key}")?;
+        writeln!(out, "{:?} {} {}", entry.version, entry.status, entry.url)?;
+        for (name, value) in &headers {
+            writeln!(out, "{name}: {value}")?;
+        }
+        for (name, value) in &vary {
+            writeln!(out, "selected by request {name}: {value}")?;
+        }
+        writeln!(out, "created: {}", iso(Some(entry.created_at)))?;
+        writeln!(out, "expires: {}", iso(Some(entry.expires)))?;
+        writeln!(out, "ttl:     {}", iso(entry.retain_until))?;
+        writeln!(out, "\n{}", String::from_utf8_lossy(body))?;
+        if body.len() < entry.body.len() {
+            writeln!(out, "… ({} bytes in all)", entry.body.len())?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Whether `e` is (or was caused by) a write to a closed pipe: `… | head` is not a failure.
+fn broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = run(cli, &mut out).await;
+    let flushed = out.flush();
+    match result.and(flushed.map_err(Into::into)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&*e) => ExitCode::SUCCESS,
         Err(e) => {
-            // The whole chain: our errors name the call and the table, their sources the cause.
-            eprint!("error: {e}");
+            // Our errors name the call and the table; their sources, the cause — each once.
+            let mut text = e.to_string();
             let mut source = e.source();
             while let Some(cause) = source {
-                eprint!(": {cause}");
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
                 source = cause.source();
             }
-            eprintln!();
+            eprintln!("error: {text}");
             ExitCode::FAILURE
         }
     }

@@ -125,6 +125,15 @@ impl CacheMiddleware {
         self.inner.key_for(request)
     }
 
+    /// The URL as this cache stores and logs it: user information and fragment removed,
+    /// credential and ignored parameters replaced by their keyed digest (with this
+    /// middleware's [`redaction_key`](CacheMiddlewareBuilder::redaction_key)). Maintenance
+    /// tools use it to find what is stored for a URL that carried secrets
+    /// ([`DynamoDbStore::get_url`](crate::DynamoDbStore::get_url) takes the stored form).
+    pub fn stored_url(&self, url: &url::Url) -> url::Url {
+        self.inner.settings.keys.redacted_url(url)
+    }
+
     /// Waits for the background work started before this call — queued writes
     /// ([`background_writes`](CacheMiddlewareBuilder::background_writes)) and
     /// stale-while-revalidate refreshes — to finish. Work started while it waits is not waited
