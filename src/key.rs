@@ -189,15 +189,18 @@ impl KeyRules {
         self.match_headers = names;
     }
 
-    fn param(&self, raw_name: &str) -> Param {
-        let name = decode_component(raw_name).to_ascii_lowercase();
-        if self.excluded_names.contains(&name) {
+    /// What a query parameter is, and its canonical name (decoded, lower-cased), which its
+    /// digest is keyed by: `api%5Fkey` and `API_KEY` are one name.
+    fn param(&self, raw_name: &str) -> (Param, String) {
+        let name = String::from_utf8_lossy(&decode_component(raw_name)).to_ascii_lowercase();
+        let kind = if self.excluded_names.contains(&name) {
             Param::Excluded
         } else if self.credential_names.contains(&name) {
             Param::Credential
         } else {
             Param::Plain
-        }
+        };
+        (kind, name)
     }
 
     fn is_secret_header(&self, name: &HeaderName) -> bool {
@@ -315,12 +318,12 @@ impl KeyRules {
                     None => (pair, None),
                 };
                 let value = match self.param(name) {
-                    Param::Plain => value.map(normalize_percent),
-                    Param::Excluded => continue,
-                    Param::Credential if !self.credentials_in_key => continue,
-                    Param::Credential => {
+                    (Param::Plain, _) => value.map(normalize_percent),
+                    (Param::Excluded, _) => continue,
+                    (Param::Credential, _) if !self.credentials_in_key => continue,
+                    (Param::Credential, canonical) => {
                         let decoded = decode_component(value.unwrap_or(""));
-                        Some(Cow::Owned(self.tag(name, decoded.as_bytes())))
+                        Some(Cow::Owned(self.tag(&canonical, &decoded)))
                     }
                 };
                 pairs.push((normalize_percent(name), value));
@@ -351,17 +354,18 @@ impl KeyRules {
         if let Some(query) = url.query() {
             if query
                 .split('&')
-                .any(|p| self.param(p.split('=').next().unwrap_or("")) != Param::Plain)
+                .any(|p| self.param(p.split('=').next().unwrap_or("")).0 != Param::Plain)
             {
                 let redacted: Vec<String> = query
                     .split('&')
                     .map(|p| {
                         let (name, value) = p.split_once('=').unwrap_or((p, ""));
-                        if self.param(name) == Param::Plain {
-                            p.to_string()
-                        } else {
-                            let value = decode_component(value);
-                            format!("{name}={}", self.tag(name, value.as_bytes()))
+                        match self.param(name) {
+                            (Param::Plain, _) => p.to_string(),
+                            (_, canonical) => {
+                                let value = decode_component(value);
+                                format!("{name}={}", self.tag(&canonical, &value))
+                            }
                         }
                     })
                     .collect();
@@ -413,11 +417,11 @@ impl KeyRules {
             let mut secrets: Vec<(String, String)> = Vec::new();
             for pair in url.query().unwrap_or("").split('&') {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                if self.param(name) != Param::Plain {
+                if let (Param::Credential | Param::Excluded, canonical) = self.param(name) {
                     let decoded = decode_component(value);
-                    let tag = self.tag(name, decoded.as_bytes());
+                    let tag = self.tag(&canonical, &decoded);
                     secrets.push((value.to_owned(), tag.clone()));
-                    secrets.push((decoded, tag));
+                    secrets.push((String::from_utf8_lossy(&decoded).into_owned(), tag));
                 }
             }
             for part in [url.username(), url.password().unwrap_or("")] {
@@ -439,12 +443,12 @@ fn userinfo(url: &Url) -> Option<String> {
         .then(|| format!("{}:{}", url.username(), url.password().unwrap_or("")))
 }
 
-/// Decodes `%XX` escapes and `+` in a query parameter name or value, for comparison only.
-fn decode_component(raw: &str) -> String {
-    url::form_urlencoded::parse(format!("x={raw}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+/// The bytes a query parameter name or value stands for (`%XX` escapes and `+` decoded), for
+/// comparison and digests. Bytes, not text: two values that are not UTF-8 must not become the
+/// same replacement character.
+fn decode_component(raw: &str) -> Vec<u8> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).collect()
 }
 
 /// RFC 3986 §6.2.2.1–2: percent-encoded unreserved characters are decoded, and the hex digits
@@ -457,12 +461,16 @@ fn normalize_percent(s: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < bytes.len() {
-        let escape = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-                u8::from_str_radix(hex, 16).ok()
-            })
-            .flatten();
+        // Both digits must be hex: `%+1` is no escape (`from_str_radix` would take the sign).
+        let escape = (bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit())
+        .then(|| {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            u8::from_str_radix(hex, 16).ok()
+        })
+        .flatten();
         match escape {
             Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
                 out.push(b as char);

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::body;
 use super::cache_status::Report;
 use super::coalesce;
-use super::lookup::Fill;
+use super::lookup::{Fill, Judgement};
 use super::request::{Budget, RequestView};
 use super::response::ttl_secs;
 use super::store_calls::timed;
@@ -178,7 +178,7 @@ impl CacheMiddleware {
                 heuristic_max_age: plan.heuristic_max_age,
                 generation: fill.generation.unwrap_or_else(new_generation),
                 retain_until: Some(plan.retain_until),
-                revision: new_revision(),
+                revision: fill.revision,
             };
             if let Some(leader) = leader.filter(|l| l.has_followers()) {
                 leader.share(coalesce::Shared {
@@ -316,12 +316,8 @@ impl Inner {
         view: &RequestView,
         entry: &StoredResponse,
     ) -> Option<Response> {
-        let policy = self.policy_for(entry, view, view.method());
-        match policy.before_request(&view.parts, view.now) {
-            http_cache_semantics::BeforeRequest::Fresh(_) => {
-                Some(self.serve(view, entry.clone(), &policy, CacheStatus::Coalesced, None))
-            }
-            http_cache_semantics::BeforeRequest::Stale { .. } => None,
-        }
+        let (policy, judgement) = self.judge(entry, view, view.method());
+        (judgement == Judgement::Fresh)
+            .then(|| self.serve(view, entry.clone(), &policy, CacheStatus::Coalesced, None))
     }
 }

@@ -6,7 +6,7 @@ use http_cache_semantics::{BeforeRequest, CachePolicy};
 use super::cache_status::Fwd;
 use super::request::{Budget, RequestView};
 use super::store_calls::Lookup;
-use super::Inner;
+use super::{new_revision, Inner};
 use crate::policy;
 use crate::{CacheKey, CacheMode, StoredResponse};
 
@@ -16,6 +16,17 @@ pub(super) struct Candidate {
     pub(super) key: CacheKey,
     pub(super) entry: StoredResponse,
     pub(super) policy: CachePolicy,
+    /// Fresh for this request (its own directives included).
+    pub(super) fresh: bool,
+}
+
+/// How a stored response's policy judges the request presented now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Judgement {
+    Fresh,
+    Stale,
+    /// Another request's response: URI, method or Vary-named fields differ.
+    NoMatch,
 }
 
 /// Where a response fetched for this request is written, and why the request went to the
@@ -35,6 +46,10 @@ pub(super) struct Fill {
     /// The fill runs in a background task (a refresh): its write is made inline, since
     /// [`flush`](crate::CacheMiddleware::flush) waits for that task and not for work it queues.
     pub(super) in_background: bool,
+    /// The revision what is fetched will be stored at, taken before the origin is asked: a
+    /// response to a request that started before an invalidation is older than it, and the
+    /// store refuses it.
+    pub(super) revision: u64,
 }
 
 impl Fill {
@@ -46,6 +61,7 @@ impl Fill {
             replaces: false,
             fwd,
             in_background: false,
+            revision: new_revision(),
         }
     }
 }
@@ -154,41 +170,50 @@ impl Inner {
         entry: StoredResponse,
         view: &RequestView,
     ) -> Result<Candidate, Vec<String>> {
-        let policy = self.policy_for(&entry, view, view.method());
-        let matches = match policy.before_request(&view.parts, view.now) {
-            BeforeRequest::Fresh(_) => true,
-            BeforeRequest::Stale { matches, .. } => matches,
-        };
-        if matches {
-            Ok(Candidate { key, entry, policy })
-        } else {
-            Err(policy::vary_names(&entry.headers).collect())
+        let (policy, judgement) = self.judge(&entry, view, view.method());
+        match judgement {
+            Judgement::NoMatch => Err(policy::vary_names(&entry.headers).collect()),
+            _ => Ok(Candidate {
+                key,
+                entry,
+                policy,
+                fresh: judgement == Judgement::Fresh,
+            }),
         }
     }
 
-    /// The policy of `entry` for the request, its Vary-named fields normalized first.
-    pub(super) fn policy_for(
+    /// The policy of `entry`, and how it judges the request presented as `method`. The
+    /// request's Vary-named fields are normalized first (RFC 9111 §4.1: field lines combined,
+    /// whitespace around commas not significant), as they were when the entry was stored —
+    /// http-cache-semantics compares one field value exactly.
+    pub(super) fn judge(
         &self,
         entry: &StoredResponse,
         view: &RequestView,
         method: &Method,
-    ) -> CachePolicy {
-        if entry.headers.contains_key(header::VARY) || method != view.method() {
+    ) -> (CachePolicy, Judgement) {
+        let presented;
+        let parts = if entry.headers.contains_key(header::VARY) || method != view.method() {
             let mut parts = view.parts.clone();
             parts.method = method.clone();
             policy::normalize_vary_fields(&mut parts.headers, &entry.headers);
-            self.settings.rules.policy_of(entry, &parts)
+            presented = parts;
+            &presented
         } else {
-            self.settings.rules.policy_of(entry, &view.parts)
-        }
+            &view.parts
+        };
+        let policy = self.settings.rules.policy_of(entry, parts);
+        let judgement = match policy.before_request(parts, view.now) {
+            BeforeRequest::Fresh(_) => Judgement::Fresh,
+            BeforeRequest::Stale { matches: true, .. } => Judgement::Stale,
+            BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
+        };
+        (policy, judgement)
     }
 
     /// A matching candidate: serve it, serve it stale, or revalidate it.
     fn classify(&self, c: Candidate, mut fill: Fill, view: &RequestView) -> Decision {
-        let fresh = matches!(
-            c.policy.before_request(&view.parts, view.now),
-            BeforeRequest::Fresh(_)
-        );
+        let fresh = c.fresh;
         match view.mode {
             CacheMode::ForceCache | CacheMode::OnlyIfCached if fresh => Decision::Fresh(c),
             CacheMode::ForceCache | CacheMode::OnlyIfCached => Decision::Stale(c),
@@ -230,19 +255,21 @@ impl Inner {
         if !usable(&entry, view) {
             return None;
         }
-        let policy = self.policy_for(&entry, view, &Method::GET);
-        let mut as_get = view.parts.clone();
-        as_get.method = Method::GET;
-        policy::normalize_vary_fields(&mut as_get.headers, &entry.headers);
-        let candidate = Candidate { key, entry, policy };
-        match candidate.policy.before_request(&as_get, view.now) {
-            BeforeRequest::Fresh(_) => Some(Decision::Fresh(candidate)),
-            BeforeRequest::Stale { matches: true, .. }
+        let (policy, judgement) = self.judge(&entry, view, &Method::GET);
+        let candidate = Candidate {
+            key,
+            entry,
+            policy,
+            fresh: judgement == Judgement::Fresh,
+        };
+        match judgement {
+            Judgement::Fresh => Some(Decision::Fresh(candidate)),
+            Judgement::Stale
                 if matches!(view.mode, CacheMode::ForceCache | CacheMode::OnlyIfCached) =>
             {
                 Some(Decision::Stale(candidate))
             }
-            BeforeRequest::Stale { .. } => None,
+            Judgement::Stale | Judgement::NoMatch => None,
         }
     }
 }

@@ -76,8 +76,8 @@ impl CacheMiddleware {
                     elapsed_us = tracing::field::Empty,
                 );
                 let revalidated =
-                    self.revalidated(view, &stale.key, stale.entry, resp, budget, false);
-                return Ok(timed(span, revalidated).await);
+                    self.revalidated(view, &stale.key, stale.entry, resp, &fill, budget);
+                return Ok(timed(span, revalidated).await.0);
             }
             if let Some(plain) = retry {
                 let resp = inner.origin(plain, extensions, next, false).await?;
@@ -88,21 +88,22 @@ impl CacheMiddleware {
     }
 
     /// A 304 selected the stored response: update its headers (RFC 9111 §4.3.4), store it again
-    /// with a new `ttl`, serve it.
+    /// with a new `ttl` (at the revision the fill took before asking the origin, so an
+    /// invalidation made meanwhile wins), serve it. Also returns what became of the write.
     pub(super) async fn revalidated(
         &self,
         view: &RequestView,
         key: &CacheKey,
         mut entry: StoredResponse,
         not_modified: Response,
+        fill: &Fill,
         budget: &Budget,
-        in_background: bool,
-    ) -> Response {
+    ) -> (Response, CacheStatus) {
         let inner = &*self.inner;
         let received = inner.settings.clock.now();
         policy::merge_not_modified(&mut entry.headers, not_modified.headers());
         entry.created_at = received;
-        entry.revision = new_revision();
+        entry.revision = fill.revision;
         let plan = inner.settings.rules.plan(
             &view.parts,
             entry.status,
@@ -110,7 +111,7 @@ impl CacheMiddleware {
             received,
             view.expire_after,
         );
-        if let Some(plan) = plan {
+        let written = if let Some(plan) = plan {
             entry.heuristic_max_age = plan.heuristic_max_age;
             entry.expires = plan.expires;
             entry.retain_until = Some(plan.retain_until);
@@ -121,21 +122,23 @@ impl CacheMiddleware {
                 // The 304's cookie is this caller's: served to it, never stored for others.
                 stored.headers.remove(header::SET_COOKIE);
             }
-            self.persist(key.clone(), stored, budget, in_background)
-                .await;
+            self.persist(key.clone(), stored, budget, fill.in_background)
+                .await
         } else {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
             inner
                 .invalidate_keys(std::slice::from_ref(key), new_revision(), budget)
                 .await;
-        }
+            CacheStatus::NotStored(crate::NotStored::NotStorable)
+        };
         let policy = inner.settings.rules.policy_of(&entry, &view.parts);
         let view = RequestView {
             now: received,
             ..view.clone()
         };
         let fwd = Some((Fwd::Stale, Some(StatusCode::NOT_MODIFIED)));
-        inner.serve(&view, entry, &policy, CacheStatus::Revalidated, fwd)
+        let resp = inner.serve(&view, entry, &policy, CacheStatus::Revalidated, fwd);
+        (resp, written)
     }
 
     /// Starts one background refresh of the candidate, unless one is already running for this
@@ -165,13 +168,25 @@ impl CacheMiddleware {
         }
         let limit = inner.settings.refresh_timeout;
         *refresh.timeout_mut() = Some(limit);
+        // Taken now, before the origin is asked: an invalidation made while the refresh is
+        // under way is newer, and wins.
+        let fill = Fill {
+            generation: Some(c.entry.generation),
+            other_variant: c.key != view.key,
+            store_ok: true,
+            replaces: true,
+            fwd: Fwd::Stale,
+            in_background: true,
+            revision: new_revision(),
+        };
         let this = self.clone();
         let view = view.clone();
         let key = c.key.clone();
         let entry = c.entry.clone();
         let started = inner.background.spawn(async move {
             let inner = &*this.inner;
-            let outcome = tokio::time::timeout(limit, this.refresh(&view, &key, entry, refresh))
+            let refreshed = this.refresh(&view, &key, entry, refresh, fill);
+            let outcome = tokio::time::timeout(limit, refreshed)
                 .await
                 .unwrap_or(Err(format!("no answer within {limit:?}")));
             let mut refreshing = lock(&inner.refreshing);
@@ -197,13 +212,15 @@ impl CacheMiddleware {
         }
     }
 
-    /// One background refresh; the error is loggable text (secrets removed).
+    /// One background refresh; the error is loggable text (secrets removed). A refresh whose
+    /// write failed has failed: the next request tries again.
     async fn refresh(
         &self,
         view: &RequestView,
         key: &CacheKey,
         entry: StoredResponse,
         refresh: Request,
+        fill: Fill,
     ) -> std::result::Result<(), String> {
         let inner = &*self.inner;
         // Writes inline, not queued: flush() waits for this task, and so for its write.
@@ -223,25 +240,32 @@ impl CacheMiddleware {
                 background = true,
                 elapsed_us = tracing::field::Empty,
             );
-            let revalidated = self.revalidated(view, key, entry, resp, &budget, true);
-            timed(span, revalidated).await;
-            return Ok(());
+            let revalidated = self.revalidated(view, key, entry, resp, &fill, &budget);
+            let (_, written) = timed(span, revalidated).await;
+            return write_outcome(written);
         }
         if status.is_server_error() {
             return Err(format!("origin answered {}", status.as_u16()));
         }
-        let fill = Fill {
-            generation: Some(entry.generation),
-            other_variant: *key != view.key,
-            store_ok: true,
-            replaces: true,
-            fwd: Fwd::Stale,
-            in_background: true,
-        };
-        self.fetched(view, resp, fill, None, &budget)
+        let resp = self
+            .fetched(view, resp, fill, None, &budget)
             .await
-            .map(drop)
-            .map_err(|e| inner.loggable(&e, &view.url))
+            .map_err(|e| inner.loggable(&e, &view.url))?;
+        match resp.extensions().get::<CacheStatus>() {
+            Some(written) => write_outcome(*written),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A refresh whose write the store did not take (a fault, or no room for background work)
+/// has not refreshed anything.
+fn write_outcome(written: CacheStatus) -> std::result::Result<(), String> {
+    match written {
+        CacheStatus::NotStored(
+            why @ (crate::NotStored::StoreFault | crate::NotStored::Overloaded),
+        ) => Err(format!("the refreshed response was not stored ({why:?})")),
+        _ => Ok(()),
     }
 }
 

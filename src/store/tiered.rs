@@ -224,12 +224,20 @@ impl<S: CacheStore> TieredStore<S> {
 impl<S: CacheStore> CacheStore for TieredStore<S> {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
         // A tombstone falls through: another process may have stored a newer response since.
-        if let Some(Local::Fresh(entry)) = self.memory.get(key).await {
+        let local = self.memory.get(key).await;
+        if let Some(Local::Fresh(entry)) = &local {
             if entry.expires > self.clock.now() {
-                return Ok(Some((*entry).clone()));
+                return Ok(Some((**entry).clone()));
             }
         }
         let found = self.shared.get(key).await?;
+        // This process invalidated the key after what the shared store returns was written
+        // (the shared invalidation failed or timed out): it is not served.
+        if let (Some(Local::Tombstone(invalidated)), Some(entry)) = (&local, &found) {
+            if entry.revision < *invalidated {
+                return Ok(None);
+            }
+        }
         if let Some(entry) = &found {
             self.remember(key, entry).await;
         }

@@ -13,6 +13,7 @@ mod lambda;
 mod maintenance;
 mod namespaces;
 mod ordered_writes;
+mod probes;
 mod readme;
 mod reliability;
 mod rfc9111;

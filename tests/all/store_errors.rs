@@ -192,14 +192,19 @@ async fn the_builder_refuses_what_cannot_work_before_any_call() {
             ..
         }
     ));
-    let err = build(DynamoDbStore::builder().namespace("n".repeat(2000))).await;
-    assert!(matches!(
-        err,
-        BuildError::InvalidOption {
-            option: "namespace",
-            ..
-        }
-    ));
+    for namespace in ["n".repeat(2000), "café".into(), "my app".into()] {
+        let err = build(DynamoDbStore::builder().namespace(namespace.clone())).await;
+        assert!(
+            matches!(
+                err,
+                BuildError::InvalidOption {
+                    option: "namespace",
+                    ..
+                }
+            ),
+            "{namespace:?}: {err}"
+        );
+    }
     #[cfg(feature = "zstd")]
     {
         let format = reqwest_dynamodb_cache::ItemFormat::BinaryZstd { level: 1000 };

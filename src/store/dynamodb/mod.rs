@@ -145,8 +145,9 @@ impl DynamoDbStoreBuilder {
     /// [`purge_expired`](DynamoDbStore::purge_expired), …) of a store with a namespace reaches
     /// exactly its items: `{namespace}:` followed by a 64-hex key, so `app` never reaches
     /// `app:v2`'s items (`app:v2:…`). **A store without a namespace spans the whole table**:
-    /// its maintenance reaches every item, every namespace's included. At most 1,983 bytes, so
-    /// that `{namespace}:{key}` fits DynamoDB's 2,048-byte partition key.
+    /// its maintenance reaches every item, every namespace's included. Printable ASCII without
+    /// spaces, at most 1,983 bytes, so that `{namespace}:{key}` fits DynamoDB's 2,048-byte
+    /// partition key.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
@@ -213,6 +214,14 @@ impl DynamoDbStoreBuilder {
                 option: "namespace",
                 requirement: "must be at most 1,983 bytes, so that `{namespace}:{key}` fits \
                               DynamoDB's 2,048-byte partition key",
+            });
+        }
+        // Maintenance scopes a namespace with `size(key) = len`: ASCII keeps characters and
+        // bytes the same count, whichever DynamoDB's size() means for a string.
+        if !self.namespace.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BuildError::InvalidOption {
+                option: "namespace",
+                requirement: "must be printable ASCII without spaces (e.g. `app` or `app:v2`)",
             });
         }
         #[cfg(feature = "zstd")]
