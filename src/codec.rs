@@ -9,7 +9,8 @@
 //!
 //! - [`ItemFormat::Document`] (default): `value` is a plain DynamoDB map that reads well in the
 //!   AWS console — status, URL, method, headers (name → list of values, so repeated headers
-//!   survive), `created_at` / `expires` as ISO-8601, the body as S when it is UTF-8 and as B
+//!   survive, and `header_order`, the names in the origin's order, since a map has none),
+//!   `created_at` / `expires` as ISO-8601, the body as S when it is UTF-8 and as B
 //!   otherwise, and a format version `v`.
 //! - [`ItemFormat::Binary`]: `value` is a B holding the metadata encoded with bincode 2, and the
 //!   body is its own top-level B attribute. bincode is no longer maintained upstream
@@ -18,8 +19,11 @@
 //!
 //! In both, the body never goes through serde: it is one S or B attribute, and decoding hands its
 //! buffer to [`Bytes`] without a copy. Both formats also write small top-level attributes for
-//! console queries (`url`, `status`, `expires`), the entry's `revision` (N, read by the
-//! conditional writes that keep writes ordered) and, when TTL is on, `ttl` (epoch seconds).
+//! console queries and maintenance (`url`, `status`, `created_at`, `expires`, and `size`, the
+//! item's size by DynamoDB's rules), the entry's `revision` (N, read by the conditional writes
+//! that keep writes ordered) and, when TTL is on, `ttl` (epoch seconds). The document also holds
+//! `generation` (the URL's primary-entry generation, shared by its Vary variants) and the
+//! redacted `request_headers` the caching rules read.
 //!
 //! An invalidated key holds a *tombstone* instead: `key`, `revision`, `tombstone` = true,
 //! `created_at` / `expires` (when it was written and when it stops mattering) and `ttl`. It
@@ -315,6 +319,17 @@ fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
     doc.insert("method".into(), s(entry.method.as_str().into()));
     doc.insert("url".into(), s(entry.url.clone()));
     doc.insert("headers".into(), headers_doc(&entry.headers));
+    // A map has no order: the origin's order of names is kept beside it.
+    doc.insert(
+        "header_order".into(),
+        AttributeValue::L(
+            entry
+                .headers
+                .keys()
+                .map(|n| AttributeValue::S(n.as_str().to_owned()))
+                .collect(),
+        ),
+    );
     doc.insert(
         "request_headers".into(),
         headers_doc(&entry.request_headers),
@@ -465,8 +480,8 @@ fn from_document(
         None => None,
         Some(_) => return Err(corrupt("`heuristic_max_age` not N")),
     };
-    let headers = headers_from_doc(doc.remove("headers"))?;
-    let request_headers = headers_from_doc(doc.remove("request_headers"))?;
+    let headers = headers_from_doc(doc.remove("headers"), doc.remove("header_order"))?;
+    let request_headers = headers_from_doc(doc.remove("request_headers"), None)?;
     let body = match doc.remove("body") {
         Some(AttributeValue::S(s)) => Bytes::from(s.into_bytes()),
         Some(AttributeValue::B(b)) => Bytes::from(b.into_inner()),
@@ -532,8 +547,13 @@ fn append(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) -> Resu
         .map_err(|_| corrupt("too many header fields"))
 }
 
-fn headers_from_doc(value: Option<AttributeValue>) -> Result<HeaderMap, StoreError> {
-    let Some(AttributeValue::M(map)) = value else {
+/// Headers from their map, names in `order` first (the origin's order, when the item has one;
+/// names it lists that the map lacks, or lists twice, are skipped), then any others by name.
+fn headers_from_doc(
+    value: Option<AttributeValue>,
+    order: Option<AttributeValue>,
+) -> Result<HeaderMap, StoreError> {
+    let Some(AttributeValue::M(mut map)) = value else {
         return Err(corrupt("headers missing or not M"));
     };
     if map.len() > MAX_HEADER_FIELDS {
@@ -541,9 +561,30 @@ fn headers_from_doc(value: Option<AttributeValue>) -> Result<HeaderMap, StoreErr
             "more than {MAX_HEADER_FIELDS} header fields"
         )));
     }
+    let order = match order {
+        None => Vec::new(),
+        Some(AttributeValue::L(names)) if names.len() <= MAX_HEADER_FIELDS => names,
+        Some(_) => {
+            return Err(corrupt(
+                "header_order not a list of at most the field limit",
+            ))
+        }
+    };
+    let mut ordered = Vec::with_capacity(map.len());
+    for name in order {
+        let AttributeValue::S(name) = name else {
+            return Err(corrupt("header_order entry not S"));
+        };
+        if let Some(values) = map.remove(&name) {
+            ordered.push((name, values));
+        }
+    }
+    let mut rest: Vec<(String, AttributeValue)> = map.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    ordered.extend(rest);
     let mut budget = HeaderBudget::new();
     let mut headers = HeaderMap::new();
-    for (name, values) in map {
+    for (name, values) in ordered {
         let AttributeValue::L(values) = values else {
             return Err(corrupt("header values not L"));
         };
@@ -837,6 +878,12 @@ mod tests {
         assert_eq!(a.method, b.method);
         assert_eq!(a.url, b.url);
         assert_eq!(a.headers, b.headers);
+        assert!(
+            a.headers.keys().eq(b.headers.keys()),
+            "the origin's order of header names is kept: {:?} vs {:?}",
+            a.headers.keys().collect::<Vec<_>>(),
+            b.headers.keys().collect::<Vec<_>>()
+        );
         assert_eq!(a.request_headers, b.request_headers);
         assert_eq!(a.body, b.body);
         assert_eq!(a.created_at, b.created_at);

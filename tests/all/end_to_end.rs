@@ -412,3 +412,50 @@ async fn other_methods_can_be_cached_with_the_body_in_the_key() {
     let head = client.head(origin.url("/q")).send().await.unwrap();
     assert_eq!(status(&head), CacheStatus::Bypassed);
 }
+
+/// Served headers come back in the origin's order of names, in both item formats (a DynamoDB
+/// map has no order; the item keeps it beside the map).
+#[tokio::test(flavor = "multi_thread")]
+async fn hits_keep_the_origins_order_of_header_names() {
+    let db = dynamodb().await;
+    for format in [
+        reqwest_dynamodb_cache::ItemFormat::Document,
+        reqwest_dynamodb_cache::ItemFormat::Binary,
+    ] {
+        let origin = Origin::start().await;
+        origin.route(
+            "/o",
+            Route::ok("o")
+                .header("x-zulu", "1")
+                .header("cache-control", "max-age=60")
+                .header("x-alpha", "2")
+                .header("x-mike", "3")
+                .header("x-zulu", "4"),
+        );
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        let cache = CacheMiddleware::builder(store).build();
+        let client = http_client(&cache);
+        let names = |resp: &reqwest::Response| -> Vec<String> {
+            resp.headers()
+                .keys()
+                .map(|n| n.to_string())
+                .filter(|n| n.starts_with("x-") || n == "cache-control")
+                .collect()
+        };
+        let first = client.get(origin.url("/o")).send().await.unwrap();
+        let hit = client.get(origin.url("/o")).send().await.unwrap();
+        assert_eq!(status(&hit), reqwest_dynamodb_cache::CacheStatus::Hit);
+        assert_eq!(names(&hit), names(&first), "{format:?}");
+        assert_eq!(
+            names(&hit),
+            ["x-zulu", "cache-control", "x-alpha", "x-mike"]
+        );
+        let zulu: Vec<_> = hit.headers().get_all("x-zulu").iter().collect();
+        assert_eq!(zulu, ["1", "4"]);
+    }
+}
