@@ -213,6 +213,129 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|c| *c == b'*')
 }
 
+/// Final status codes whose semantics RFC 9110 defines: "understood" for `must-understand`
+/// (RFC 9111 §5.2.2.3).
+fn understood(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200..=206 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505
+    )
+}
+
+/// Statuses http-cache-semantics stores; any other final status is presented to it as 200
+/// when the response states its own freshness (see [`Rules::status_for_policy`]).
+const POLICY_UNDERSTOOD: &[u16] = &[
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
+/// The response headers as the policy must read them, changed only where needed (the served
+/// headers are never changed):
+/// - directive names in `Cache-Control` lower-cased (RFC 9111 §5.2: case-insensitive;
+///   the policy compares them exactly);
+/// - `Age` a single delta-seconds: the first member of a list (RFC 9111 §5.1), at most 2^31
+///   (§1.2.2; a value near 2^64 would overflow the policy's arithmetic);
+/// - `Expires`, `Date` and `Last-Modified` in IMF-fixdate: the obsolete RFC 850 and asctime
+///   forms are valid (RFC 9110 §5.6.7) and the policy reads only the first; an invalid
+///   `Expires` means already expired (RFC 9111 §5.3), an invalid `Date` or `Last-Modified`
+///   is ignored;
+/// - with `must-understand` and an understood status, `no-store` is ignored (§5.2.2.3).
+pub(crate) fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode) {
+    if headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
+    {
+        lowercase_directives(headers.to_mut());
+    }
+    if let Some(age) = headers.get(header::AGE) {
+        let text = age.to_str().unwrap_or("");
+        let first = text.split(',').next().unwrap_or("").trim();
+        let value = first.parse::<u64>().ok().map(|a| a.min(MAX_DELTA));
+        match value {
+            Some(a) if a.to_string() == text => {}
+            Some(a) => {
+                headers.to_mut().insert(header::AGE, HeaderValue::from(a));
+            }
+            None => {
+                headers.to_mut().remove(header::AGE);
+            }
+        }
+    }
+    for name in [header::EXPIRES, header::DATE, header::LAST_MODIFIED] {
+        let Some(value) = headers.get(&name) else {
+            continue;
+        };
+        let text = value.to_str().unwrap_or("");
+        match httpdate::parse_http_date(text) {
+            Ok(t) => {
+                let fixed = httpdate::fmt_http_date(t);
+                if fixed != text {
+                    if let Ok(v) = HeaderValue::try_from(fixed) {
+                        headers.to_mut().insert(name, v);
+                    }
+                }
+            }
+            Err(_) if name == header::EXPIRES => {
+                headers.to_mut().insert(
+                    name,
+                    HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+                );
+            }
+            Err(_) => {
+                headers.to_mut().remove(name);
+            }
+        }
+    }
+    if understood(status)
+        && has_directive(headers, "must-understand")
+        && has_directive(headers, "no-store")
+    {
+        let kept: Vec<HeaderValue> = headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| {
+                let text = v.to_str().ok()?;
+                let rest: Vec<&str> = text
+                    .split(',')
+                    .filter(|d| !d.trim().eq_ignore_ascii_case("no-store"))
+                    .collect();
+                HeaderValue::try_from(rest.join(",")).ok()
+            })
+            .collect();
+        let h = headers.to_mut();
+        h.remove(header::CACHE_CONTROL);
+        for v in kept {
+            h.append(header::CACHE_CONTROL, v);
+        }
+    }
+}
+
+/// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent.
+pub(crate) fn lowercase_directives(headers: &mut HeaderMap) {
+    let lines: Vec<HeaderValue> = headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| {
+            let text = v.to_str().ok()?;
+            let fixed: Vec<String> = text
+                .split(',')
+                .map(|d| match d.split_once('=') {
+                    Some((n, v)) => format!("{}={v}", n.to_ascii_lowercase()),
+                    None => d.to_ascii_lowercase(),
+                })
+                .collect();
+            HeaderValue::try_from(fixed.join(",")).ok()
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    headers.remove(header::CACHE_CONTROL);
+    for v in lines {
+        headers.append(header::CACHE_CONTROL, v);
+    }
+}
+
 /// What [`Rules::plan`] decided for a storable response.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
@@ -241,30 +364,36 @@ impl Rules {
         response_time: SystemTime,
     ) -> CachePolicy {
         let mut response = Lent {
-            status,
+            status: self.status_for_policy(status, headers),
             headers: Cow::Borrowed(headers),
         };
-        // RFC 9111 §1.2.2: a delta-seconds value over 2^31 is taken as 2^31. An `Age` near
-        // 2^64 would otherwise overflow the policy's age arithmetic.
-        if let Some(age) = headers.get(header::AGE) {
-            if age
-                .to_str()
-                .ok()
-                .and_then(|a| a.trim().parse::<u64>().ok())
-                .is_some_and(|a| a > MAX_DELTA)
-            {
-                response
-                    .headers
-                    .to_mut()
-                    .insert(header::AGE, HeaderValue::from(MAX_DELTA));
-            }
-        }
+        present_to_policy(&mut response.headers, status);
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
                 response.headers.to_mut().append(header::CACHE_CONTROL, v);
             }
         }
         CachePolicy::new_options(request, &response, response_time, self.options())
+    }
+
+    /// The status the policy sees. RFC 9111 §3 lets a cache store a response of any final
+    /// status that has explicit freshness (only heuristic freshness is limited to heuristically
+    /// cacheable codes), but http-cache-semantics stores only the codes it knows; such a
+    /// response is presented as 200, which changes nothing else its rules read. Not for 206
+    /// (partial content is not stored) nor when `must-understand` names a status this cache
+    /// does not understand (§5.2.2.3: then it is not stored).
+    fn status_for_policy(&self, status: StatusCode, headers: &HeaderMap) -> StatusCode {
+        let code = status.as_u16();
+        if POLICY_UNDERSTOOD.contains(&code)
+            || code < 200
+            || code == 206
+            || code == 304
+            || !has_explicit_expiration(headers, self.shared)
+            || (has_directive(headers, "must-understand") && !understood(status))
+        {
+            return status;
+        }
+        StatusCode::OK
     }
 
     /// The policy of a stored entry, for the request presented now.
@@ -657,6 +786,190 @@ mod tests {
     }
 
     const T0: Duration = Duration::from_secs(1_800_000_000);
+
+    fn fresh_for(rules: &Rules, status: u16, pairs: &[(&str, &str)], at: Duration) -> Option<bool> {
+        let h = headers(pairs);
+        let received = UNIX_EPOCH + T0;
+        let status = StatusCode::from_u16(status).unwrap();
+        rules.plan_default(&get(), status, &h, received)?;
+        let policy = rules.policy(&get(), status, &h, None, received);
+        Some(!policy.is_stale(received + at))
+    }
+
+    fn date(secs_after_t0: i64) -> String {
+        let t = if secs_after_t0 >= 0 {
+            UNIX_EPOCH + T0 + Duration::from_secs(secs_after_t0.unsigned_abs())
+        } else {
+            UNIX_EPOCH + T0 - Duration::from_secs(secs_after_t0.unsigned_abs())
+        };
+        httpdate::fmt_http_date(t)
+    }
+
+    /// RFC 9111 §5.1: `Age` is one delta-seconds; a list is read by its first member
+    /// (cache-tests `age-parse-suffix`, `age-parse-prefix`).
+    #[test]
+    fn s5_1_age_lists_are_read_by_their_first_member() {
+        let r = rules(None);
+        let stale = fresh_for(
+            &r,
+            200,
+            &[
+                ("cache-control", "max-age=3600"),
+                ("age", "7200, 0"),
+                ("etag", "\"e\""),
+            ],
+            Duration::ZERO,
+        );
+        assert_eq!(stale, Some(false));
+        let fresh = fresh_for(
+            &r,
+            200,
+            &[("cache-control", "max-age=3600"), ("age", "0, 7200")],
+            Duration::ZERO,
+        );
+        assert_eq!(fresh, Some(true));
+    }
+
+    /// RFC 9111 §5.3 and RFC 9110 §5.6.7: an invalid Expires (doubled spaces) means already
+    /// expired; the obsolete RFC 850 and asctime forms are valid
+    /// (`freshness-expires-invalid-multiple-spaces`, `freshness-expires-rfc850`,
+    /// `freshness-expires-ansi-c`).
+    #[test]
+    fn s5_3_expires_forms() {
+        let r = rules(None);
+        let future = UNIX_EPOCH + T0 + Duration::from_secs(3600);
+        let fixdate = httpdate::fmt_http_date(future);
+        let doubled = fixdate.replacen(' ', "  ", 1);
+        // Sun, 06 Nov 1994 08:49:37 GMT → Sunday, 06-Nov-94 08:49:37 GMT / Sun Nov  6 08:49:37 1994
+        let parsed = httpdate::HttpDate::from(future);
+        let rfc850 = {
+            let s = parsed.to_string(); // "Wed, 15 Jan 2027 09:00:00 GMT"
+            let parts: Vec<&str> = s.split(' ').collect();
+            let day = match parts[0] {
+                "Mon," => "Monday",
+                "Tue," => "Tuesday",
+                "Wed," => "Wednesday",
+                "Thu," => "Thursday",
+                "Fri," => "Friday",
+                "Sat," => "Saturday",
+                _ => "Sunday",
+            };
+            format!(
+                "{day}, {}-{}-{} {} GMT",
+                parts[1],
+                parts[2],
+                &parts[3][2..],
+                parts[4]
+            )
+        };
+        let asctime = {
+            let s = parsed.to_string();
+            let parts: Vec<&str> = s.split(' ').collect();
+            let day: u32 = parts[1].parse().unwrap();
+            format!(
+                "{} {} {day:>2} {} {}",
+                parts[0].trim_end_matches(','),
+                parts[2],
+                parts[4],
+                parts[3]
+            )
+        };
+        let with = |expires: &str| {
+            fresh_for(
+                &r,
+                200,
+                &[("date", &date(0)), ("expires", expires)],
+                Duration::ZERO,
+            )
+        };
+        assert_eq!(with(&fixdate), Some(true), "{fixdate}");
+        assert_ne!(
+            with(&doubled),
+            Some(true),
+            "{doubled} is invalid: stale (or not stored)"
+        );
+        assert_eq!(with(&rfc850), Some(true), "{rfc850}");
+        assert_eq!(with(&asctime), Some(true), "{asctime}");
+    }
+
+    /// RFC 9111 §5.2: directive names are case-insensitive (`cc-resp-no-cache-case-insensitive`,
+    /// `freshness-max-age-case-insenstive`).
+    #[test]
+    fn s5_2_directive_names_are_case_insensitive() {
+        let r = rules(None);
+        assert_eq!(
+            fresh_for(&r, 200, &[("cache-control", "Max-Age=60")], Duration::ZERO),
+            Some(true)
+        );
+        let no_cache = fresh_for(
+            &r,
+            200,
+            &[("cache-control", "max-age=60, No-CaChE"), ("etag", "\"e\"")],
+            Duration::ZERO,
+        );
+        assert_eq!(no_cache, Some(false), "no-cache: stored, never fresh");
+    }
+
+    /// RFC 9111 §3: any final status with explicit freshness may be stored; heuristic
+    /// freshness stays limited to heuristically cacheable codes (`status-*-fresh`).
+    /// §5.2.2.3: `must-understand` stores only understood statuses, and then ignores no-store.
+    #[test]
+    fn s3_any_status_with_explicit_freshness_and_s5_2_2_3_must_understand() {
+        let r = rules(None);
+        for status in [299, 400, 499, 500, 502, 503, 504, 599] {
+            assert_eq!(
+                fresh_for(
+                    &r,
+                    status,
+                    &[("cache-control", "max-age=60")],
+                    Duration::ZERO
+                ),
+                Some(true),
+                "{status}"
+            );
+            let lm = [("date", date(0)), ("last-modified", date(-100_000))];
+            let lm: Vec<(&str, &str)> = lm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_ne!(
+                fresh_for(&r, status, &lm, Duration::ZERO),
+                Some(true),
+                "{status}: no heuristic"
+            );
+        }
+        assert_eq!(
+            fresh_for(
+                &r,
+                599,
+                &[("cache-control", "max-age=60, must-understand")],
+                Duration::ZERO
+            ),
+            None,
+            "599 is not understood"
+        );
+        assert_eq!(
+            fresh_for(
+                &r,
+                200,
+                &[("cache-control", "max-age=60, must-understand, no-store")],
+                Duration::ZERO
+            ),
+            Some(true),
+            "an understood status ignores no-store"
+        );
+        assert_eq!(
+            fresh_for(
+                &r,
+                200,
+                &[("cache-control", "max-age=60, no-store")],
+                Duration::ZERO
+            ),
+            None
+        );
+        assert_eq!(
+            fresh_for(&r, 206, &[("cache-control", "max-age=60")], Duration::ZERO),
+            None,
+            "partial content is not stored"
+        );
+    }
 
     #[test]
     fn max_age_sets_expiry_and_ttl() {

@@ -128,6 +128,15 @@ impl Inner {
         parts.method = req.method().clone();
         parts.uri = redacted_url.parse().unwrap_or_default();
         parts.headers = keys.redacted_headers(req.headers());
+        // RFC 9111 §5.2: directive names are case-insensitive; the policy compares them exactly.
+        if parts
+            .headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
+        {
+            crate::policy::lowercase_directives(&mut parts.headers);
+        }
         let head_get_key = (req.method() == http::Method::HEAD
             && self.settings.methods.contains(&http::Method::GET))
         .then(|| keys.key_for(&http::Method::GET, req.url(), req.headers(), None));
