@@ -72,7 +72,9 @@ impl CacheMiddleware {
     ) -> Result<Response> {
         let inner = &*self.inner;
         let mut leader = None;
+        // Only safe methods: two unsafe requests are two actions, even when they look alike.
         if inner.settings.coalesce
+            && view.method().is_safe()
             && fill.store_ok
             && !fill.other_variant
             && view.mode == CacheMode::Default

@@ -22,6 +22,7 @@ mod body;
 mod breaker;
 mod builder;
 mod cache_status;
+mod caller;
 mod coalesce;
 mod fill;
 mod invalidate;
@@ -233,19 +234,16 @@ impl CacheMiddleware {
             url: req.url().clone(),
             headers: req.headers().clone(),
         });
+        let asks = caller::CallerAsks::of(req.method(), req.headers());
         let resp = match inner.decide(&view, &budget).await {
-            Decision::Fresh(c) => {
-                return Ok(inner.serve(&view, c.entry, &c.policy, CacheStatus::Hit, None))
-            }
-            Decision::Stale(c) => {
-                return Ok(inner.serve(&view, c.entry, &c.policy, CacheStatus::Stale, None))
-            }
+            Decision::Fresh(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Hit, None),
+            Decision::Stale(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Stale, None),
             Decision::StaleWhileRevalidate(c) => {
                 self.refresh_in_background(&view, &req, &c);
                 let status = CacheStatus::StaleWhileRevalidate;
-                return Ok(inner.serve(&view, c.entry, &c.policy, status, None));
+                inner.serve(&view, c.entry, &c.policy, status, None)
             }
-            Decision::OnlyIfCachedMiss => return Ok(inner.gateway_timeout(&view)),
+            Decision::OnlyIfCachedMiss => inner.gateway_timeout(&view),
             Decision::Revalidate(stale, fill) => {
                 self.revalidate(&view, req, extensions, next, stale, fill, &budget)
                     .await?
@@ -258,16 +256,21 @@ impl CacheMiddleware {
         // A cached unsafe method (e.g. POST in `methods`) that reached the origin still
         // invalidates (RFC 9111 §4.4).
         if let Some(target) = unsafe_target {
-            if !matches!(
-                resp.extensions().get::<CacheStatus>(),
-                Some(CacheStatus::Coalesced | CacheStatus::StaleIfError)
-            ) {
+            let reached_origin = resp
+                .extensions()
+                .get::<CacheStatus>()
+                .is_some_and(|s| !s.is_from_cache() || *s == CacheStatus::Revalidated);
+            if reached_origin {
                 inner
                     .invalidate(&target, resp.status(), resp.headers(), &budget)
                     .await;
             }
         }
-        Ok(resp)
+        // The caller's own validators and ranges, answered from what is served.
+        Ok(match asks {
+            Some(asks) => asks.answer(resp).await,
+            None => resp,
+        })
     }
 
     /// A request the cache does not handle. A successful unsafe one invalidates what is stored

@@ -12,14 +12,19 @@ use super::Inner;
 use crate::policy::{ExpireAfter, RequestDirectives};
 use crate::{CacheKey, CacheMode};
 
-/// Request headers that make a request the caller's own conditional or partial request; such
-/// requests pass through, since their answers (304, 206) are for the caller, not for the cache.
-const CALLER_CONDITIONALS: [HeaderName; 6] = [
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
+/// Preconditions the cache does not evaluate itself: requests carrying them pass through (their
+/// answers, 412 or a range of another representation, are for the caller).
+const PASSED_PRECONDITIONS: [HeaderName; 3] = [
     header::IF_MATCH,
     header::IF_UNMODIFIED_SINCE,
     header::IF_RANGE,
+];
+
+/// The caller's own validators and ranges, which the cache answers from what it serves (see
+/// [`caller`](super::caller)) on GET and HEAD; on other methods they pass through.
+const CALLER_OWN: [HeaderName; 3] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
     header::RANGE,
 ];
 
@@ -87,10 +92,9 @@ impl Inner {
         if !self.settings.methods.contains(req.method()) {
             return None;
         }
-        if CALLER_CONDITIONALS
-            .iter()
-            .any(|h| req.headers().contains_key(h))
-        {
+        let has = |names: &[HeaderName]| names.iter().any(|h| req.headers().contains_key(h));
+        let get_or_head = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+        if has(&PASSED_PRECONDITIONS) || (!get_or_head && has(&CALLER_OWN)) {
             return None;
         }
         let body = match req.body() {

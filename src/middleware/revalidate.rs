@@ -36,6 +36,11 @@ impl CacheMiddleware {
         let inner = &*self.inner;
         let validators = policy::validators(&stale.entry);
         let conditional = !validators.is_empty();
+        // The caller's own validators are answered by the cache from what it serves; the
+        // origin is asked about the stored entry only.
+        for name in super::caller::CallerAsks::validators() {
+            req.headers_mut().remove(name);
+        }
         // Kept in case a 304 turns out not to select the stored response and the request must
         // be made again without validators. GET and HEAD requests always clone.
         let retry = conditional.then(|| req.try_clone()).flatten();
@@ -162,6 +167,9 @@ impl CacheMiddleware {
                 refreshing.retain(|_, (_, done)| !*done);
             }
             refreshing.insert(c.key.clone(), (c.entry.created_at, false));
+        }
+        for name in super::caller::CallerAsks::validators() {
+            refresh.headers_mut().remove(name);
         }
         for (name, value) in policy::validators(&c.entry) {
             refresh.headers_mut().insert(name, value);

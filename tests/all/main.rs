@@ -1,6 +1,7 @@
 //! Integration tests: the middleware against a real DynamoDB API (embedded dynoxide, or
 //! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
 
+mod caller_requests;
 mod coalescing;
 mod custom_store;
 mod end_to_end;

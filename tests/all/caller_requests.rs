@@ -1,0 +1,256 @@
+//! The caller's own conditional and range requests, answered by the cache from what it serves
+//! (RFC 9110 §13 and §14, RFC 9111 §4.3.2, §3.3–3.4); cache-tests cases named per test.
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
+
+use crate::support::*;
+
+async fn setup(route: Route) -> (Origin, reqwest_middleware::ClientWithMiddleware, String) {
+    let origin = Origin::start().await;
+    origin.route("/r", route);
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/r");
+    assert_eq!(
+        status(&client.get(&url).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    (origin, client, url)
+}
+
+/// RFC 9110 §13.1.2, §15.4.5: a fresh stored response answers If-None-Match with a 304 that
+/// carries its ETag (`conditional-304-etag`, `conditional-etag-strong-respond`, the
+/// `-multiple-*` and `-weak-respond` cases).
+#[tokio::test(flavor = "multi_thread")]
+async fn if_none_match_is_answered_with_304_from_a_fresh_entry() {
+    let (origin, client, url) = setup(
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .header("x-other", "kept out of the 304")
+            .etag("\"abcdef\""),
+    )
+    .await;
+    for inm in [
+        "\"abcdef\"",
+        "\"1234\", \"abcdef\", \"5678\"",
+        "W/\"abcdef\"",
+        "*",
+    ] {
+        let resp = client
+            .get(&url)
+            .header("if-none-match", inm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 304, "{inm}");
+        assert_eq!(status(&resp), CacheStatus::Hit);
+        assert_eq!(resp.headers()["etag"], "\"abcdef\"");
+        assert!(resp.headers().get("x-other").is_none());
+        assert!(resp.text().await.unwrap().is_empty());
+    }
+    let resp = client
+        .get(&url)
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), status(&resp)),
+        (200, CacheStatus::Hit)
+    );
+    assert_eq!(resp.text().await.unwrap(), "body");
+    assert_eq!(origin.hits("/r"), 1, "all answered from the store");
+}
+
+/// RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since
+/// (`conditional-etag-precedence`); If-Modified-Since alone compares Last-Modified
+/// (§13.1.3).
+#[tokio::test(flavor = "multi_thread")]
+async fn if_none_match_takes_precedence_and_if_modified_since_compares_last_modified() {
+    let modified = "Mon, 01 Jan 2024 00:00:00 GMT";
+    let (_origin, client, url) = setup(
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .etag("\"abcdef\"")
+            .last_modified(modified),
+    )
+    .await;
+    let get = |headers: Vec<(&'static str, &'static str)>| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut req = client.get(&url);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    let before = "Sun, 31 Dec 2023 00:00:00 GMT";
+    let after = "Tue, 02 Jan 2024 00:00:00 GMT";
+    assert_eq!(
+        get(vec![
+            ("if-none-match", "\"abcdef\""),
+            ("if-modified-since", before)
+        ])
+        .await,
+        304
+    );
+    assert_eq!(
+        get(vec![
+            ("if-none-match", "\"nope\""),
+            ("if-modified-since", after)
+        ])
+        .await,
+        200,
+        "If-Modified-Since is ignored when If-None-Match is present"
+    );
+    assert_eq!(get(vec![("if-modified-since", after)]).await, 304);
+    assert_eq!(get(vec![("if-modified-since", modified)]).await, 304);
+    assert_eq!(get(vec![("if-modified-since", before)]).await, 200);
+}
+
+/// With nothing stored the caller's validator is forwarded (`conditional-etag-forward`); with
+/// a stale entry the cache revalidates its own entry with its own validators, then answers the
+/// caller's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callers_validator_is_forwarded_on_a_miss_and_replaced_when_revalidating() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/v",
+        Route::ok("v")
+            .versioned()
+            .header("cache-control", "max-age=10"),
+    );
+    let clock = clock();
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock.clone())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/v");
+    let resp = client
+        .get(&url)
+        .header("if-none-match", "\"0\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        304,
+        "the origin's answer to the caller's own validator"
+    );
+    assert_eq!(origin.last_headers("/v")["if-none-match"], "\"0\"");
+    assert_eq!(
+        status(&client.get(&url).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+
+    clock.advance(std::time::Duration::from_secs(60));
+    let resp = client
+        .get(&url)
+        .header("if-none-match", "\"stale-caller-tag\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        origin.last_headers("/v")["if-none-match"],
+        "\"0\"",
+        "the cache asked about its own entry"
+    );
+    assert_eq!(
+        (resp.status().as_u16(), status(&resp)),
+        (200, CacheStatus::Revalidated)
+    );
+}
+
+/// RFC 9110 §14, RFC 9111 §3.4: ranges are served from a stored complete response
+/// (`partial-use-headers`, `partial-use-stored-headers`, `partial-store-complete-reuse-partial`,
+/// `-no-last`, `-suffix`), several as multipart/byteranges, none satisfiable as 416.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_are_served_from_a_stored_complete_response() {
+    let (origin, client, url) = setup(
+        Route::ok("01234567890")
+            .header("cache-control", "max-age=3600")
+            .header("content-type", "text/plain")
+            .header("a", "1"),
+    )
+    .await;
+    let range = |r: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let resp = client.get(&url).header("range", r).send().await.unwrap();
+            let code = resp.status().as_u16();
+            let cache = status(&resp);
+            let headers = resp.headers().clone();
+            (code, cache, headers, resp.text().await.unwrap())
+        }
+    };
+    let (code, cache, headers, body) = range("bytes=0-1").await;
+    assert_eq!((code, cache, body.as_str()), (206, CacheStatus::Hit, "01"));
+    assert_eq!(headers["content-range"], "bytes 0-1/11");
+    assert_eq!(headers["a"], "1", "stored header fields are kept");
+    assert_eq!(range("bytes=1-").await.3, "1234567890");
+    assert_eq!(range("bytes=-1").await.3, "0");
+    let (code, _, headers, body) = range("bytes=0-1, 4-5").await;
+    assert_eq!(code, 206);
+    let ct = headers["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+    assert!(
+        body.contains("Content-Range: bytes 0-1/11\r\n\r\n01\r\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Content-Range: bytes 4-5/11\r\n\r\n45\r\n"),
+        "{body}"
+    );
+    assert!(body.contains("Content-Type: text/plain"), "{body}");
+    let (code, _, headers, body) = range("bytes=20-").await;
+    assert_eq!((code, body.as_str()), (416, ""));
+    assert_eq!(headers["content-range"], "bytes */11");
+    let (code, _, _, body) = range("items=0-1").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "01234567890"),
+        "another unit is ignored"
+    );
+    let head = client
+        .head(&url)
+        .header("range", "bytes=0-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200, "Range is defined for GET only");
+    assert_eq!(origin.hits("/r"), 1, "every range from the store");
+}
+
+/// A Range request with nothing stored: the complete response the origin sends is stored, and
+/// the caller gets its range.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_request_on_a_miss_stores_the_complete_response() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/m",
+        Route::ok("abcdef").header("cache-control", "max-age=3600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let resp = client
+        .get(origin.url("/m"))
+        .header("range", "bytes=2-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), status(&resp)),
+        (206, CacheStatus::Stored)
+    );
+    assert_eq!(resp.text().await.unwrap(), "cd");
+    let full = client.get(origin.url("/m")).send().await.unwrap();
+    assert_eq!(
+        (status(&full), full.text().await.unwrap().as_str()),
+        (CacheStatus::Hit, "abcdef")
+    );
+}
