@@ -53,18 +53,31 @@ impl App {
     }
 }
 
-/// One invocation.
+/// One invocation. The cache's pending work is flushed before it returns, on every path.
 pub async fn handler(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let url = event.payload["url"]
-        .as_str()
-        .ok_or("the event needs a \"url\" string")?;
-    let resp = app.client.get(url).send().await?;
-    let cache = resp.extensions().get::<CacheStatus>().copied();
-    let status = resp.status().as_u16();
-    let body = resp.text().await?;
+    let outcome = fetch(app, &event.payload).await;
     // Before returning: the write queued by this invocation must not freeze with the container.
     app.cache.flush().await;
+    outcome
+}
+
+async fn fetch(app: &App, payload: &Value) -> Result<Value, Error> {
+    let url = payload["url"]
+        .as_str()
+        .ok_or("the event needs a \"url\" string")?;
+    // reqwest's errors carry the URL, which may carry a credential: not into Lambda's logs.
+    let resp = app.client.get(url).send().await.map_err(without_url)?;
+    let cache = resp.extensions().get::<CacheStatus>().copied();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(reqwest::Error::without_url)?;
     Ok(json!({ "cache": cache, "status": status, "body": body }))
+}
+
+fn without_url(e: reqwest_middleware::Error) -> Error {
+    match e {
+        reqwest_middleware::Error::Reqwest(e) => e.without_url().into(),
+        other => other.into(),
+    }
 }
 
 #[tokio::main]

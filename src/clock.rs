@@ -79,8 +79,9 @@ pub(crate) fn rfc3339<S: serde::Serializer>(
     t: &Option<SystemTime>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string()),
+    // humantime cannot write a time past year 9999 (its Display fails); such a time is none.
+    match t.filter(|t| *t <= UNIX_EPOCH + LATEST) {
+        Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(t).to_string()),
         None => s.serialize_none(),
     }
 }

@@ -200,6 +200,8 @@ async fn a_missing_table_is_named_once_and_placeholder_credentials_are_announced
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
             .args(["--endpoint-url", &endpoint, "--table", "nope", "stats"])
+            // No shared credentials files either.
+            .env("HOME", std::env::temp_dir())
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_PROFILE")
@@ -262,4 +264,87 @@ async fn piping_into_head_is_not_an_error() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
     assert!(!err.contains("error"), "{err}");
+}
+
+// ---- probes (second attack round) ----
+
+/// `show` with a URL that does not parse echoes it, credential and all, on stderr.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_show_never_prints_a_credential_of_an_unparsable_url() {
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    for url in [
+        "https://api.example.com:99999/items?api_key=cli-secret-4567",
+        "https://user:cli-secret-4567@[::1/items",
+    ] {
+        let (ok, out, err) = cli(&endpoint, &["show", url]).await;
+        assert!(!ok);
+        assert!(
+            !out.contains("cli-secret-4567") && !err.contains("cli-secret-4567"),
+            "the secret reached the terminal: {err}"
+        );
+    }
+}
+
+/// Items written by someone else: a top-level `ttl` past year 9999 (within u64), and a `url`
+/// with a newline and a terminal escape. `list` must not panic in any output, and `text`
+/// must stay one line per entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_list_survives_items_written_by_someone_else() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    db.put_item()
+        .table_name("cli_test")
+        .item("key", AttributeValue::S("a".repeat(64)))
+        .item("url", AttributeValue::S("https://e.com/far".into()))
+        .item("ttl", AttributeValue::N("400000000000".into()))
+        .send()
+        .await
+        .unwrap();
+    for output in ["table", "text", "json"] {
+        let (ok, _, err) = cli(&endpoint, &["list", "--output", output]).await;
+        assert!(
+            ok && !err.contains("panicked"),
+            "list --output {output} over a far ttl: {err}"
+        );
+    }
+}
+
+/// A `url` with a newline and a terminal escape, written by someone else: `text` must stay
+/// one line per entry, and nothing from the table drives the terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_list_text_is_one_line_per_entry_whatever_the_table_holds() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    db.put_item()
+        .table_name("cli_test")
+        .item("key", AttributeValue::S("b".repeat(64)))
+        .item(
+            "url",
+            AttributeValue::S("https://e.com/x\n\u{1b}]0;pwned\u{7}fake\tline".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (ok, out, err) = cli(&endpoint, &["list", "--output", "text"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "one line per entry: {out:?}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "a terminal escape from the table was printed: {out:?}"
+    );
 }

@@ -57,6 +57,13 @@ struct Cli {
         global = true
     )]
     redaction_key: Option<String>,
+    /// The services' `credential_parameters`, when they set their own (repeat the option),
+    /// so `show` redacts a URL as they store it.
+    #[arg(long = "credential-parameter", value_name = "NAME", global = true)]
+    credential_parameters: Vec<String>,
+    /// The services' `ignored_parameters` (repeat the option).
+    #[arg(long = "ignored-parameter", value_name = "NAME", global = true)]
+    ignored_parameters: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -111,13 +118,39 @@ enum Command {
 type Failure = Box<dyn std::error::Error>;
 
 fn progress(scanned: u64) {
-    eprint!("\rscanned {scanned} items");
+    let items = if scanned == 1 { "item" } else { "items" };
+    eprint!("\rscanned {scanned} {items}");
     let _ = std::io::stderr().flush();
 }
 
+/// A time as RFC 3339, `-` for none or for one past year 9999 (an item written by someone
+/// else may say anything; humantime cannot write such a time).
 fn iso(t: Option<SystemTime>) -> String {
-    t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+    let latest = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799);
+    t.filter(|t| *t <= latest)
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+/// Text from the table, safe on one line of a terminal: control characters (a newline, a
+/// tab, an escape sequence written by someone else) are shown escaped, never acted on.
+fn line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// A body for the terminal: lines and tabs kept, every other control character escaped.
+fn block(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() && c != '\n' && c != '\t' {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 fn entries(n: u64) -> String {
@@ -128,17 +161,25 @@ fn entries(n: u64) -> String {
     }
 }
 
-/// Whether any credential is configured in the environment.
-fn credentials_in_env() -> bool {
-    [
+/// Whether credentials are configured where the SDK looks without a network call: the
+/// environment, or the shared credentials and config files.
+fn credentials_configured() -> bool {
+    let env = [
         "AWS_ACCESS_KEY_ID",
         "AWS_PROFILE",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
     ]
     .iter()
-    .any(|v| std::env::var_os(v).is_some())
+    .any(|v| std::env::var_os(v).is_some());
+    let files = std::env::var_os("HOME").is_some_and(|home| {
+        let aws = std::path::Path::new(&home).join(".aws");
+        aws.join("credentials").exists() || aws.join("config").exists()
+    });
+    env || files
 }
 
 /// Asks on the terminal before a deletion; without one, refuses unless `--yes`.
@@ -166,9 +207,9 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &cli.endpoint_url {
         loader = loader.endpoint_url(endpoint);
-        if !credentials_in_env() {
+        if !credentials_configured() {
             eprintln!(
-                "no AWS credentials in the environment: using placeholder ones for {endpoint}"
+                "no AWS credentials in the environment or ~/.aws: using placeholder ones for {endpoint}"
             );
             loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "placeholder",
@@ -181,10 +222,15 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
     }
     if let Some(region) = cli.region.clone() {
         loader = loader.region(aws_config::Region::new(region));
-    } else if cli.endpoint_url.is_some() && std::env::var_os("AWS_REGION").is_none() {
-        loader = loader.region(aws_config::Region::new("us-east-1"));
     }
-    let aws = loader.load().await;
+    let mut aws = loader.load().await;
+    if aws.region().is_none() && cli.endpoint_url.is_some() {
+        // A local emulator does not care which; the SDK needs one.
+        aws = aws
+            .to_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+    }
     let region = aws
         .region()
         .map(|r| r.to_string())
@@ -242,31 +288,39 @@ async fn command(
                     Output::Text => writeln!(
                         out,
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        e.key,
+                        line(&e.key),
                         e.status,
                         e.size,
                         iso(e.created_at),
                         iso(e.expires),
                         iso(e.ttl),
-                        e.url
+                        line(&e.url)
                     )?,
                     Output::Table => writeln!(
                         out,
                         "{:<64}  {:>6}  {:>8}  {:<20}  {:<20}  {:<20}  {}",
-                        e.key,
+                        line(&e.key),
                         e.status,
                         e.size,
                         iso(e.created_at),
                         iso(e.expires),
                         iso(e.ttl),
-                        e.url
+                        line(&e.url)
                     )?,
                 }
             }
             eprintln!("{}", entries(list.len() as u64));
         }
         Command::Show { url, full } => {
-            show(&cli.redaction_key, store, &url, full, output, out).await?
+            let mut rules = CacheMiddleware::builder(MemoryStore::new());
+            if let Some(key) = &cli.redaction_key {
+                rules = rules.redaction_key(key);
+            }
+            if !cli.credential_parameters.is_empty() {
+                rules = rules.credential_parameters(cli.credential_parameters.clone());
+            }
+            rules = rules.ignored_parameters(cli.ignored_parameters.clone());
+            show(&rules.build(), store, &url, full, output, out).await?
         }
         Command::Purge {
             expired,
@@ -329,7 +383,7 @@ fn deleted_line(out: &mut impl Write, output: Output, deleted: u64) -> std::io::
 }
 
 async fn show(
-    redaction_key: &Option<String>,
+    rules: &CacheMiddleware,
     store: &DynamoDbStore,
     url: &str,
     full: bool,
@@ -339,12 +393,10 @@ async fn show(
     // The URL as the cache stores it: parsing normalizes scheme and host case and the default
     // port; the middleware's own rules remove the fragment and user information and replace
     // credentials by their digests.
-    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    let mut rules = CacheMiddleware::builder(MemoryStore::new());
-    if let Some(key) = redaction_key {
-        rules = rules.redaction_key(key);
-    }
-    let stored = rules.build().stored_url(&parsed);
+    // The URL itself is not repeated: it may carry a credential.
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("the URL given to show does not parse: {e}"))?;
+    let stored = rules.stored_url(&parsed);
     let mut plain = parsed.clone();
     plain.set_fragment(None);
     if stored != plain {
@@ -406,18 +458,24 @@ async fn show(
             writeln!(out, "{line}")?;
             continue;
         }
-        writeln!(out, "key: {key}")?;
-        writeln!(out, "{:?} {} {}", entry.version, entry.status, entry.url)?;
+        writeln!(out, "key: {}", line(&key))?;
+        writeln!(
+            out,
+            "{:?} {} {}",
+            entry.version,
+            entry.status,
+            line(&entry.url)
+        )?;
         for (name, value) in &headers {
-            writeln!(out, "{name}: {value}")?;
+            writeln!(out, "{name}: {}", line(value))?;
         }
         for (name, value) in &vary {
-            writeln!(out, "selected by request {name}: {value}")?;
+            writeln!(out, "selected by request {name}: {}", line(value))?;
         }
         writeln!(out, "created: {}", iso(Some(entry.created_at)))?;
         writeln!(out, "expires: {}", iso(Some(entry.expires)))?;
         writeln!(out, "ttl:     {}", iso(entry.retain_until))?;
-        writeln!(out, "\n{}", String::from_utf8_lossy(body))?;
+        writeln!(out, "\n{}", block(&String::from_utf8_lossy(body)))?;
         if body.len() < entry.body.len() {
             writeln!(out, "… ({} bytes in all)", entry.body.len())?;
         }

@@ -47,7 +47,9 @@ impl Local {
 ///   memory as it was), and memory follows the same revision order as the stores, so a slow
 ///   write or read that finishes late never replaces a newer entry. An invalidation (after an
 ///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
-///   nothing older is served or remembered from then on; deletes clear memory too. Other
+///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
+///   invalidated keys, kept apart from the entries so traffic cannot evict them; deletes
+///   clear memory too. Other
 ///   processes' memory tiers are not told: they keep an entry until it goes stale, as any
 ///   private cache would.
 ///
@@ -64,6 +66,10 @@ impl Local {
 #[derive(Clone)]
 pub struct TieredStore<S> {
     memory: Cache<CacheKey, Local>,
+    /// Keys this process invalidated, with the revision, for [`TOMBSTONE_LIFETIME`]: kept apart
+    /// from `memory` so that no amount of ordinary traffic evicts them, and checked against
+    /// what the shared store returns (whose own invalidation may have failed).
+    invalidated: Cache<CacheKey, u64>,
     shared: S,
     clock: Arc<dyn Clock>,
 }
@@ -123,6 +129,10 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
             .build();
         TieredStore {
             memory,
+            invalidated: Cache::builder()
+                .max_capacity(self.max_entries)
+                .time_to_live(TOMBSTONE_LIFETIME)
+                .build(),
             shared: self.shared,
             clock: self.clock,
         }
@@ -233,9 +243,11 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         let found = self.shared.get(key).await?;
         // This process invalidated the key after what the shared store returns was written
         // (the shared invalidation failed or timed out): it is not served.
-        if let (Some(Local::Tombstone(invalidated)), Some(entry)) = (&local, &found) {
-            if entry.revision < *invalidated {
-                return Ok(None);
+        if let Some(entry) = &found {
+            if let Some(invalidated) = self.invalidated.get(key).await {
+                if entry.revision < invalidated {
+                    return Ok(None);
+                }
             }
         }
         if let Some(entry) = &found {
@@ -259,6 +271,12 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// Memory first (a tombstone, so nothing older is served or remembered from now on), then
     /// the shared store's own invalidation.
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.invalidated
+            .entry(key.clone())
+            .and_upsert_with(|held| async move {
+                held.map_or(revision, |held| held.into_value().max(revision))
+            })
+            .await;
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {

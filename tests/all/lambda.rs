@@ -43,4 +43,14 @@ async fn the_second_invocation_is_a_hit() {
 
     let bad = example::handler(&app, LambdaEvent::new(json!({}), Context::default())).await;
     assert!(bad.unwrap_err().to_string().contains("url"));
+
+    // A failing origin: the error the runtime logs holds no credential of the URL.
+    let unreachable = format!(
+        "http://{}/x?api_key=lambda-secret-9f8e",
+        closed_port().await
+    );
+    let event = LambdaEvent::new(json!({ "url": unreachable }), Context::default());
+    let err = example::handler(&app, event).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("lambda-secret-9f8e"), "{text}");
 }

@@ -15,6 +15,7 @@ mod maintenance;
 mod namespaces;
 mod ordered_writes;
 mod probes;
+mod probes2;
 mod readme;
 mod reliability;
 mod rfc9111;

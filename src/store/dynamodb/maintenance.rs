@@ -15,7 +15,7 @@
 //! those past their lifetime and [`clear`](DynamoDbStore::clear) removes them all.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
@@ -100,11 +100,15 @@ impl EntrySummary {
         Some(EntrySummary {
             key: s(KEY_ATTR)?,
             url: s(codec::URL_ATTR).unwrap_or_default(),
-            status: n(codec::STATUS_ATTR).unwrap_or(0) as u16,
+            // A foreign number that is no status lists as 0, never wrapped into one.
+            status: n(codec::STATUS_ATTR)
+                .and_then(|n| u16::try_from(n).ok())
+                .unwrap_or(0),
             size: codec::encoded_size(item) as u64,
             created_at: time(codec::CREATED_ATTR),
             expires: time(codec::EXPIRES_ATTR),
-            ttl: n(codec::TTL_ATTR).and_then(|t| UNIX_EPOCH.checked_add(Duration::from_secs(t))),
+            // Past year 9999 is no time this crate writes or can print: none.
+            ttl: n(codec::TTL_ATTR).and_then(|t| crate::clock::since_epoch(Duration::from_secs(t))),
         })
     }
 }

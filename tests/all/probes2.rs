@@ -1,0 +1,234 @@
+//! Second attack round: probes of what aabb7df fixed and of the surface added since.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest_dynamodb_cache::{
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse,
+    TieredStore,
+};
+
+use crate::ordered_writes::{entry, key};
+use crate::support::*;
+
+/// A shared store whose invalidations fail (timeout), everything else works.
+#[derive(Clone)]
+struct FailingInvalidations(MemoryStore);
+
+#[async_trait::async_trait]
+impl CacheStore for FailingInvalidations {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
+        self.0.put(key, r).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn invalidate(&self, _key: &CacheKey, _revision: u64) -> Result<(), StoreError> {
+        Err(StoreError::Timeout(Duration::from_millis(1)))
+    }
+}
+
+/// The tombstone that stands for a failed shared invalidation is an ordinary, evictable moka
+/// entry: enough other traffic evicts it, and the invalidated entry is served again.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_tiered_tombstone_survives_memory_pressure() {
+    let tiered = TieredStore::builder(FailingInvalidations(MemoryStore::new()))
+        .max_entries(8)
+        .max_bytes(8 * 1024 * 1024)
+        .build();
+    let k = key(1);
+    tiered.put(&k, &entry("old", 100)).await.unwrap();
+    assert!(tiered.invalidate(&k, 200).await.is_err());
+    assert!(tiered.get(&k).await.unwrap().is_none(), "tombstone holds");
+    // Ordinary traffic on other keys.
+    for i in 0..500u64 {
+        let other = key(10_000 + i);
+        tiered.put(&other, &entry("other", 100)).await.unwrap();
+        for _ in 0..3 {
+            tiered.get(&other).await.unwrap();
+        }
+    }
+    tiered.memory_entries().await;
+    let got = tiered.get(&k).await.unwrap();
+    assert!(
+        got.is_none(),
+        "the invalidated entry (revision 100 < tombstone 200) was served again after memory \
+         pressure evicted its tombstone: {:?}",
+        got.map(|e| e.body)
+    );
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A document item with the headers `x-a: a` and `x-b: b`, and `order` as its `header_order`
+/// (none when `None`).
+fn with_order(order: Option<AttributeValue>) -> HashMap<String, AttributeValue> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-a", http::HeaderValue::from_static("a"));
+    headers.insert("x-b", http::HeaderValue::from_static("b"));
+    let now = std::time::SystemTime::now();
+    let entry = StoredResponse::new(
+        http::StatusCode::OK,
+        "https://e.com/order",
+        headers,
+        bytes::Bytes::from_static(b"body"),
+        now,
+        now + Duration::from_secs(60),
+    );
+    let mut item = reqwest_dynamodb_cache::codec::encode(
+        "unused",
+        &entry,
+        reqwest_dynamodb_cache::ItemFormat::Document,
+        false,
+    )
+    .unwrap();
+    item.remove("key");
+    if let Some(AttributeValue::M(value)) = item.get_mut("value") {
+        value.remove("header_order");
+        if let Some(order) = order {
+            value.insert("header_order".into(), order);
+        }
+    }
+    item
+}
+
+/// `header_order` written by someone else: duplicated, huge, wrong-typed, naming absent or
+/// upper-case names. Each is Corrupt or ignored; never a panic, never more headers than the
+/// map holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_hostile_header_order_is_corrupt_or_ignored() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let shapes: Vec<(&str, Option<AttributeValue>, bool)> = vec![
+        ("absent", None, true),
+        (
+            "10,000 copies of one name",
+            Some(AttributeValue::L(vec![s("x-b"); 10_000])),
+            true,
+        ),
+        (
+            "10,001 names",
+            Some(AttributeValue::L(vec![s("x-b"); 10_001])),
+            false,
+        ),
+        ("a string", Some(s("x-b")), false),
+        ("a map", Some(AttributeValue::M(HashMap::new())), false),
+        (
+            "numbers",
+            Some(AttributeValue::L(vec![AttributeValue::N("1".into())])),
+            false,
+        ),
+        (
+            "null entries",
+            Some(AttributeValue::L(vec![AttributeValue::Null(true)])),
+            false,
+        ),
+        (
+            "names not in the map, upper case, empty, invalid",
+            Some(AttributeValue::L(vec![
+                s("X-B"),
+                s(""),
+                s("bad name\n"),
+                s("nowhere"),
+                s("x-b"),
+            ])),
+            true,
+        ),
+        (
+            "nested lists",
+            Some(AttributeValue::L(vec![AttributeValue::L(vec![s("x-b")])])),
+            false,
+        ),
+    ];
+    for (i, (what, order, decodes)) in shapes.into_iter().enumerate() {
+        let k = key(5_000 + i as u64);
+        let mut put = db
+            .put_item()
+            .table_name(store.table_name())
+            .item("key", AttributeValue::S(store.item_key(&k)));
+        for (name, value) in with_order(order) {
+            put = put.item(name, value);
+        }
+        put.send().await.unwrap();
+        match store.get(&k).await {
+            Ok(Some(e)) if decodes => {
+                assert_eq!(e.headers.len(), 2, "{what}: {:?}", e.headers);
+                assert_eq!(e.headers["x-b"], "b", "{what}");
+            }
+            Err(StoreError::Corrupt(_)) if !decodes => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+/// `ExpireAfter` as configuration text: every value it writes reads back.
+#[cfg(feature = "serde")]
+#[test]
+fn probe2_expire_after_round_trips_through_its_text() {
+    use reqwest_dynamodb_cache::ExpireAfter;
+    for e in [
+        ExpireAfter::Never,
+        ExpireAfter::Immediately,
+        ExpireAfter::After(Duration::ZERO),
+        ExpireAfter::After(Duration::from_nanos(1)),
+        ExpireAfter::After(Duration::from_secs(5400)),
+        ExpireAfter::After(Duration::from_secs(400 * 365 * 86_400)),
+        ExpireAfter::After(Duration::MAX),
+    ] {
+        let text = serde_json::to_string(&e).unwrap();
+        let back: Result<ExpireAfter, _> = serde_json::from_str(&text);
+        assert_eq!(
+            back.ok(),
+            Some(e),
+            "{e:?} wrote {text}, which does not read back"
+        );
+    }
+    assert_eq!(" never ".parse::<ExpireAfter>(), Ok(ExpireAfter::Never));
+    assert!("-5s".parse::<ExpireAfter>().is_err());
+    assert!("99999999999999999999999y".parse::<ExpireAfter>().is_err());
+}
+
+/// An `expire_after` as long as a `Duration` goes: no overflow on the request path.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_an_enormous_expire_after_is_stored_and_served() {
+    let origin = Origin::start().await;
+    origin.route("/long", Route::ok("long"));
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .expire_after(Duration::MAX)
+        .build();
+    let client = http_client(&cache);
+    let first = client.get(origin.url("/long")).send().await.unwrap();
+    assert_eq!(status(&first), CacheStatus::Stored);
+    let second = client.get(origin.url("/long")).send().await.unwrap();
+    assert_eq!(status(&second), CacheStatus::Hit);
+}
+
+/// `list()` over an item someone else wrote with a `ttl` past year 9999 (but within u64):
+/// `EntrySummary`'s serde output (what `--output json` prints) must not panic.
+#[cfg(feature = "serde")]
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_entry_summary_of_a_far_ttl_serializes() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    db.put_item()
+        .table_name(store.table_name())
+        .item("key", AttributeValue::S(store.item_key(&key(77))))
+        .item("url", s("https://e.com/far"))
+        .item("ttl", AttributeValue::N("400000000000".into()))
+        .send()
+        .await
+        .unwrap();
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let json = std::panic::catch_unwind(|| serde_json::to_string(&listed[0]));
+    assert!(
+        matches!(json, Ok(Ok(_))),
+        "serializing an EntrySummary with a ttl past year 9999 panicked or failed"
+    );
+}
