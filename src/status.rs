@@ -39,10 +39,12 @@ pub enum CacheStatus {
     Coalesced,
     /// Fetched from the origin and not stored, for the reason given.
     NotStored(NotStored),
-    /// The request is not one the cache handles (its method is not cached, it is a
-    /// conditional or range request of the caller's own, its body cannot be read without
-    /// consuming it, or its mode is [`CacheMode::NoStore`](crate::CacheMode::NoStore)); it went
-    /// to the origin untouched.
+    /// The request is not one the cache handles (its method is not cached; it carries
+    /// `If-Match`, `If-Unmodified-Since` or `If-Range`, or a conditional or range header on a
+    /// method other than GET and HEAD; its body cannot be read without consuming it; or its
+    /// mode is [`CacheMode::NoStore`](crate::CacheMode::NoStore)); it went to the origin
+    /// untouched. (`If-None-Match`, `If-Modified-Since` and `Range` on GET and HEAD are
+    /// answered by the cache.)
     Bypassed,
     /// The request allowed only a stored response ([`CacheMode::OnlyIfCached`](crate::CacheMode::OnlyIfCached)
     /// or `Cache-Control: only-if-cached`) and there was none it could use: the answer is a

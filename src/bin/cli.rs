@@ -153,6 +153,15 @@ fn block(text: &str) -> String {
         .collect()
 }
 
+/// One `list` row: tab-separated for `text`, aligned columns for `table` (numbers right).
+fn row(cells: [String; 7], output: Output) -> String {
+    if output != Output::Table {
+        return cells.join("\t");
+    }
+    let [key, status, size, created, expires, ttl, url] = cells;
+    format!("{key:<64}  {status:>6}  {size:>8}  {created:<20}  {expires:<20}  {ttl:<20}  {url}")
+}
+
 fn entries(n: u64) -> String {
     if n == 1 {
         "1 entry".into()
@@ -276,38 +285,24 @@ async fn command(
             let list = store.list_with_progress(progress).await?;
             eprintln!();
             if output == Output::Table {
-                writeln!(
-                    out,
-                    "{:<64}  {:>6}  {:>8}  {:<20}  {:<20}  {:<20}  url",
-                    "key", "status", "size", "created", "expires", "ttl"
-                )?;
+                let header = ["key", "status", "size", "created", "expires", "ttl", "url"];
+                writeln!(out, "{}", row(header.map(String::from), output))?;
             }
             for e in &list {
-                match output {
-                    Output::Json => writeln!(out, "{}", serde_json::to_string(e)?)?,
-                    Output::Text => writeln!(
-                        out,
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        line(&e.key),
-                        e.status,
-                        e.size,
-                        iso(e.created_at),
-                        iso(e.expires),
-                        iso(e.ttl),
-                        line(&e.url)
-                    )?,
-                    Output::Table => writeln!(
-                        out,
-                        "{:<64}  {:>6}  {:>8}  {:<20}  {:<20}  {:<20}  {}",
-                        line(&e.key),
-                        e.status,
-                        e.size,
-                        iso(e.created_at),
-                        iso(e.expires),
-                        iso(e.ttl),
-                        line(&e.url)
-                    )?,
+                if output == Output::Json {
+                    writeln!(out, "{}", serde_json::to_string(e)?)?;
+                    continue;
                 }
+                let cells = [
+                    line(&e.key),
+                    e.status.to_string(),
+                    e.size.to_string(),
+                    iso(e.created_at),
+                    iso(e.expires),
+                    iso(e.ttl),
+                    line(&e.url),
+                ];
+                writeln!(out, "{}", row(cells, output))?;
             }
             eprintln!("{}", entries(list.len() as u64));
         }

@@ -18,7 +18,8 @@ pub(super) enum Fwd {
     Request,
     /// The method is not cached.
     Method,
-    /// The cache was not consulted (conditional or range request, unreadable body, store down).
+    /// The cache was not consulted (a precondition it does not evaluate, unreadable body, store
+    /// down).
     Bypass,
 }
 

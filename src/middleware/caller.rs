@@ -92,7 +92,7 @@ impl CallerAsks {
     }
 
     /// RFC 9110 §13.2.2: If-None-Match first (weak comparison, `*` matches any); without it,
-    /// If-Modified-Since against Last-Modified.
+    /// If-Modified-Since against Last-Modified, or Date when there is none (RFC 9111 §4.3.2).
     fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(list) = &self.if_none_match {
             let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok());
@@ -106,6 +106,7 @@ impl CallerAsks {
         };
         headers
             .get(header::LAST_MODIFIED)
+            .or_else(|| headers.get(header::DATE))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|modified| modified <= since)

@@ -254,3 +254,30 @@ async fn a_range_request_on_a_miss_stores_the_complete_response() {
         (CacheStatus::Hit, "abcdef")
     );
 }
+
+/// RFC 9111 §4.3.2: without Last-Modified, If-Modified-Since is compared with the stored
+/// response's Date (`conditional-lm-fresh-no-lm`).
+#[tokio::test(flavor = "multi_thread")]
+async fn if_modified_since_falls_back_to_date() {
+    let (_origin, client, url) = setup(
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .header("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+    )
+    .await;
+    let ims = |v: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .get(&url)
+                .header("if-modified-since", v)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ims("Tue, 02 Jan 2024 00:00:00 GMT").await, 304);
+    assert_eq!(ims("Sun, 31 Dec 2023 00:00:00 GMT").await, 200);
+}

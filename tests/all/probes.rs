@@ -11,20 +11,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-async fn get(
-    client: &reqwest_middleware::ClientWithMiddleware,
-    url: &str,
-    headers: &[(&str, &str)],
-) -> (CacheStatus, String) {
-    let mut req = client.get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = status(&resp);
-    (status, resp.text().await.unwrap())
-}
-
 /// Promise: "a response fetched with one credential is never served to a request with
 /// another". Credential parameter values are digested after a lossy UTF-8 decode
 /// (`decode_component`), so every credential made of invalid UTF-8 bytes digests the same:
@@ -328,26 +314,6 @@ async fn probe_a_refresh_whose_write_failed_is_tried_again() {
         "the refresh whose write failed was not tried again (refresh_failures {})",
         cache.metrics().refresh_failures
     );
-}
-
-/// A shared store whose invalidations fail.
-#[derive(Clone)]
-struct FailingInvalidations(MemoryStore);
-
-#[async_trait::async_trait]
-impl CacheStore for FailingInvalidations {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.0.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
-        self.0.put(key, r).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.0.delete(key).await
-    }
-    async fn invalidate(&self, _key: &CacheKey, _revision: u64) -> Result<(), StoreError> {
-        Err(StoreError::Timeout(Duration::from_millis(1)))
-    }
 }
 
 /// A tiered store whose shared invalidation failed still never serves what this process

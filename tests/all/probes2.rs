@@ -5,32 +5,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse,
-    TieredStore,
+    CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse, TieredStore,
 };
 
 use crate::ordered_writes::{entry, key};
 use crate::support::*;
-
-/// A shared store whose invalidations fail (timeout), everything else works.
-#[derive(Clone)]
-struct FailingInvalidations(MemoryStore);
-
-#[async_trait::async_trait]
-impl CacheStore for FailingInvalidations {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.0.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
-        self.0.put(key, r).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.0.delete(key).await
-    }
-    async fn invalidate(&self, _key: &CacheKey, _revision: u64) -> Result<(), StoreError> {
-        Err(StoreError::Timeout(Duration::from_millis(1)))
-    }
-}
 
 /// The tombstone that stands for a failed shared invalidation is an ordinary, evictable moka
 /// entry: enough other traffic evicts it, and the invalidated entry is served again.

@@ -534,3 +534,55 @@ pub fn captured_log() -> &'static Captured {
         captured
     })
 }
+
+/// A GET with `headers`: what the cache did, and the body.
+pub async fn get(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (reqwest_dynamodb_cache::CacheStatus, String) {
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = status(&resp);
+    (status, resp.text().await.unwrap())
+}
+
+/// A store whose invalidations fail (time out); everything else reaches `MemoryStore`.
+#[derive(Clone)]
+pub struct FailingInvalidations(pub reqwest_dynamodb_cache::MemoryStore);
+
+#[async_trait::async_trait]
+impl reqwest_dynamodb_cache::CacheStore for FailingInvalidations {
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        r: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.0.put(key, r).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn invalidate(
+        &self,
+        _key: &reqwest_dynamodb_cache::CacheKey,
+        _revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        Err(reqwest_dynamodb_cache::StoreError::Timeout(
+            Duration::from_millis(1),
+        ))
+    }
+}

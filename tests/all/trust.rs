@@ -16,20 +16,6 @@ use crate::support::*;
 const ALICE: &str = "alice-secret-0a1b2c3d";
 const BOB: &str = "bob-secret-4e5f6a7b";
 
-async fn get(
-    client: &reqwest_middleware::ClientWithMiddleware,
-    url: &str,
-    headers: &[(&str, &str)],
-) -> (CacheStatus, String) {
-    let mut req = client.get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = status(&resp);
-    (status, resp.text().await.unwrap())
-}
-
 /// Issue case 1: `Vary` on a credential header. Bob must never receive Alice's body, whether
 /// the credential is in the key or (credentials_in_key(false)) only in Vary.
 #[tokio::test(flavor = "multi_thread")]

@@ -360,6 +360,42 @@ impl DynamoDbStore {
         move |e| StoreError::dynamodb(operation, &self.inner.table, e)
     }
 
+    /// One PutItem of `item` under `condition`, the revision order (see [`ordered`]):
+    /// `Ok(false)` when the condition refused it.
+    async fn put_ordered(
+        &self,
+        item: codec::Item,
+        condition: &str,
+        revision: u64,
+        tombstone: bool,
+    ) -> Result<
+        bool,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+    > {
+        let (names, values) = ordered(revision, tombstone);
+        let sent = self
+            .inner
+            .client
+            .put_item()
+            .table_name(&self.inner.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A GetItem of `key`'s item, ready to send.
     fn get_item(
         &self,
@@ -608,26 +644,12 @@ impl CacheStore for DynamoDbStore {
         if size > limit {
             return Err(StoreError::ItemTooLarge { size, limit });
         }
-        let (names, values) = ordered(response.revision, false);
-        let result = self
-            .inner
-            .client
-            .put_item()
-            .table_name(&self.inner.table)
-            .set_item(Some(item))
-            .condition_expression(PUT_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Superseded)
-            }
+        match self
+            .put_ordered(item, PUT_CONDITION, response.revision, false)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::Superseded),
             // The server's own verdict on size, should our count ever disagree with it.
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
@@ -666,28 +688,11 @@ impl CacheStore for DynamoDbStore {
             self.inner.clock.now(),
             self.inner.ttl,
         );
-        let (names, values) = ordered(revision, true);
-        let result = self
-            .inner
-            .client
-            .put_item()
-            .table_name(&self.inner.table)
-            .set_item(Some(item))
-            .condition_expression(INVALIDATE_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.failed("DynamoDB PutItem")(e)),
-        }
+        // Refused by the condition: a newer entry or invalidation is there, which is as good.
+        self.put_ordered(item, INVALIDATE_CONDITION, revision, true)
+            .await
+            .map(drop)
+            .map_err(self.failed("DynamoDB PutItem"))
     }
 
     /// The configured [`max_item_size`](DynamoDbStoreBuilder::max_item_size): 409,600 bytes
