@@ -3,6 +3,7 @@
 
 mod caller_requests;
 mod coalescing;
+mod conformance;
 mod custom_store;
 mod end_to_end;
 mod fault_proxy;

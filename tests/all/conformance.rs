@@ -1,0 +1,195 @@
+//! A curated set of the public HTTP caching suite's behaviours (cache-tests, the suite behind
+//! cache-tests.fyi), run the way the suite runs them: a plain client talks to the caching
+//! reverse proxy of `examples/proxy.rs`, which sits in front of a local origin and keeps its
+//! cache in the embedded DynamoDB. Each case names its suite id and RFC anchor; a regression in
+//! the conformance work shows up here.
+
+#[allow(dead_code)]
+#[path = "../../examples/common/mod.rs"]
+mod common;
+
+use reqwest_dynamodb_cache::CacheMiddleware;
+
+use crate::support::*;
+
+/// The proxy in front of `origin`, and a plain client for it.
+async fn proxy_for(origin: &Origin) -> (String, reqwest::Client) {
+    let store = store(&dynamodb().await).await;
+    let cache = CacheMiddleware::builder(store)
+        .cache_status_header("reqwest-dynamodb-cache")
+        .build();
+    let inner = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(inner)
+        .with(cache)
+        .build();
+    let app = common::proxy::app(origin.url(""), client);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), reqwest::Client::new())
+}
+
+/// One suite case: the origin answers `route` on its own path; a first request stores (or
+/// not), the second is `second`; returns the second response and how many requests reached
+/// the origin in all.
+async fn case(
+    id: &str,
+    route: Route,
+    second: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (reqwest::Response, usize) {
+    let origin = Origin::start().await;
+    let path = format!("/{id}");
+    origin.route(&path, route);
+    let (proxy, client) = proxy_for(&origin).await;
+    let url = format!("{proxy}{path}");
+    let first = client.get(&url).send().await.unwrap();
+    assert!(first.status().as_u16() < 600, "{id}: first request");
+    let resp = second(client.get(&url)).send().await.unwrap();
+    (resp, origin.hits(&path))
+}
+
+fn cached(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get("cache-status")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("; hit"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_behaviours_through_the_proxy() {
+    let fresh = |r: Route| r.header("cache-control", "max-age=3600");
+
+    // freshness-max-age (RFC 9111 §4.2.1)
+    let (resp, hits) = case("freshness-max-age", fresh(Route::ok("a")), |r| r).await;
+    assert!(cached(&resp) && hits == 1, "freshness-max-age");
+
+    // age-parse-suffix (§5.1): `Age: 7200, 0` is 7200, older than max-age=3600: stale.
+    let (resp, hits) = case(
+        "age-parse-suffix",
+        fresh(Route::ok("a")).header("age", "7200, 0"),
+        |r| r,
+    )
+    .await;
+    assert!(!cached(&resp) && hits == 2, "age-parse-suffix");
+    // age-parse-prefix (§5.1): `Age: 0, 7200` is 0: fresh.
+    let (resp, hits) = case(
+        "age-parse-prefix",
+        fresh(Route::ok("a")).header("age", "0, 7200"),
+        |r| r,
+    )
+    .await;
+    assert!(cached(&resp) && hits == 1, "age-parse-prefix");
+
+    // freshness-expires-invalid-multiple-spaces (§5.3): invalid, so already expired.
+    let later = httpdate::fmt_http_date(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
+    let doubled = later.replacen(' ', "  ", 1);
+    let (resp, hits) = case(
+        "freshness-expires-invalid-multiple-spaces",
+        Route::ok("a").header("expires", &doubled),
+        |r| r,
+    )
+    .await;
+    assert!(
+        !cached(&resp) && hits == 2,
+        "freshness-expires-invalid-multiple-spaces"
+    );
+
+    // cc-resp-no-cache-case-insensitive (§5.2)
+    let (resp, hits) = case(
+        "cc-resp-no-cache-case-insensitive",
+        Route::ok("a").header("cache-control", "max-age=3600, No-CaChE"),
+        |r| r,
+    )
+    .await;
+    assert!(
+        !cached(&resp) && hits == 2,
+        "cc-resp-no-cache-case-insensitive"
+    );
+
+    // status-500-fresh, status-599-fresh (§3): explicit freshness, any final status.
+    for status in [500, 599] {
+        let id = format!("status-{status}-fresh");
+        let (resp, hits) = case(&id, fresh(Route::ok("err").status(status)), |r| r).await;
+        assert!(
+            cached(&resp) && hits == 1 && resp.status() == status,
+            "{id}"
+        );
+    }
+    // status-599-must-understand (§5.2.2.3): not understood, not stored.
+    let (resp, hits) = case(
+        "status-599-must-understand",
+        Route::ok("err")
+            .status(599)
+            .header("cache-control", "max-age=3600, must-understand"),
+        |r| r,
+    )
+    .await;
+    assert!(!cached(&resp) && hits == 2, "status-599-must-understand");
+
+    // conditional-304-etag (RFC 9110 §15.4.5)
+    let (resp, hits) = case(
+        "conditional-304-etag",
+        fresh(Route::ok("a")).etag("\"abcdef\""),
+        |r| r.header("if-none-match", "\"abcdef\""),
+    )
+    .await;
+    assert_eq!(resp.status(), 304, "conditional-304-etag");
+    assert_eq!(resp.headers()["etag"], "\"abcdef\"");
+    assert_eq!(hits, 1);
+
+    // partial-use-stored-headers (RFC 9110 §14, RFC 9111 §3.4)
+    let (resp, hits) = case(
+        "partial-use-stored-headers",
+        fresh(Route::ok("01234567890")).header("a", "1"),
+        |r| r.header("range", "bytes=0-1"),
+    )
+    .await;
+    assert_eq!(
+        (resp.status().as_u16(), hits),
+        (206, 1),
+        "partial-use-stored-headers"
+    );
+    assert_eq!(resp.headers()["a"], "1");
+    assert_eq!(resp.text().await.unwrap(), "01");
+
+    // headers-store-Set-Cookie (§3.1, private cache)
+    let (resp, hits) = case(
+        "headers-store-Set-Cookie",
+        fresh(Route::ok("a")).header("set-cookie", "a=b"),
+        |r| r,
+    )
+    .await;
+    assert!(cached(&resp) && hits == 1, "headers-store-Set-Cookie");
+    assert_eq!(resp.headers()["set-cookie"], "a=b");
+
+    // vary-no-match (§4.1)
+    let (resp, hits) = case(
+        "vary-no-match",
+        fresh(Route::ok("a")).header("vary", "foo"),
+        |r| r.header("foo", "2"),
+    )
+    .await;
+    assert!(!cached(&resp) && hits == 2, "vary-no-match");
+}
+
+/// invalidate-POST (§4.4): a POST's non-error response invalidates the stored response.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalidation_through_the_proxy() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/inv",
+        Route::ok("a").header("cache-control", "max-age=3600"),
+    );
+    let (proxy, client) = proxy_for(&origin).await;
+    let url = format!("{proxy}/inv");
+    client.get(&url).send().await.unwrap();
+    assert!(cached(&client.get(&url).send().await.unwrap()));
+    client.post(&url).body("x").send().await.unwrap();
+    let after = client.get(&url).send().await.unwrap();
+    assert!(!cached(&after), "invalidate-POST");
+}
