@@ -4,7 +4,6 @@
 //! cache in the embedded DynamoDB. Each case names its suite id and RFC anchor; a regression in
 //! the conformance work shows up here.
 
-#[allow(dead_code)]
 #[path = "../../examples/common/mod.rs"]
 mod common;
 
