@@ -564,10 +564,45 @@ pub(crate) fn normalize_vary_fields(request: &mut HeaderMap, response: &HeaderMa
             }
             joined.extend_from_slice(item);
         }
+        if name == header::ACCEPT_LANGUAGE {
+            joined = normalize_languages(&joined);
+        }
         if let Ok(v) = HeaderValue::from_bytes(&joined) {
             request.insert(name, v);
         }
     }
+}
+
+/// `Accept-Language` as a set of preferences: language ranges are case-insensitive
+/// (RFC 4647 §2.1), and without weights their order expresses nothing a server must honour
+/// (RFC 9110 §12.5.4 ranks by `q`), so ranges are lower-cased and sorted by weight, then by
+/// name. Two requests that ask for the same languages select the same variant
+/// (cache-tests `vary-normalise-lang-order`, `-case`).
+fn normalize_languages(value: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return value.to_vec();
+    };
+    let mut ranges: Vec<(u32, String)> = text
+        .split(',')
+        .map(|item| item.trim().to_ascii_lowercase())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let q = item
+                .split(';')
+                .skip(1)
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            ((q.clamp(0.0, 1.0) * 1000.0) as u32, item.replace(' ', ""))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    ranges
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Vec<_>>()
+        .join(", ")
+        .into_bytes()
 }
 
 /// The response headers as stored: hop-by-hop fields and those the Connection header lists are
@@ -708,7 +743,7 @@ pub(crate) fn sets_cookie(headers: &HeaderMap) -> bool {
 }
 
 /// Whether the response states its own expiration (RFC 9111 §4.2.1).
-fn has_explicit_expiration(headers: &HeaderMap, shared: bool) -> bool {
+pub(crate) fn has_explicit_expiration(headers: &HeaderMap, shared: bool) -> bool {
     headers.contains_key(header::EXPIRES)
         || has_directive(headers, "max-age")
         || (shared && has_directive(headers, "s-maxage"))
@@ -1164,6 +1199,22 @@ mod tests {
             "max-age=1, must-revalidate, stale-if-error=99",
         )]);
         assert_eq!(r.stale_if_error_window(&strict), Duration::ZERO);
+    }
+
+    /// Accept-Language is normalized for Vary matching: case and unweighted order do not
+    /// select another variant; weights do (`vary-normalise-lang-order`, `-case`).
+    #[test]
+    fn accept_language_is_normalized_for_vary() {
+        let vary = headers(&[("vary", "Accept-Language")]);
+        let norm = |v: &str| {
+            let mut h = headers(&[("accept-language", v)]);
+            normalize_vary_fields(&mut h, &vary);
+            h["accept-language"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(norm("en, de"), norm("de, en"));
+        assert_eq!(norm("en, de"), norm("EN, De"));
+        assert_eq!(norm("en;q=0.5, de"), norm("de,en; q=0.5"));
+        assert_ne!(norm("en;q=0.5, de"), norm("de;q=0.5, en"));
     }
 
     #[test]

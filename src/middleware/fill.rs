@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::body;
 use super::cache_status::Report;
 use super::coalesce;
+use super::invalidate::UnsafeTarget;
 use super::lookup::{Fill, Judgement};
 use super::request::{Budget, RequestView};
 use super::response::ttl_secs;
@@ -321,5 +322,83 @@ impl Inner {
         let (policy, judgement) = self.judge(entry, view, view.method());
         (judgement == Judgement::Fresh)
             .then(|| self.serve(view, entry.clone(), &policy, CacheStatus::Coalesced, None))
+    }
+}
+
+impl CacheMiddleware {
+    /// RFC 9111 §4 (and §4.4's invalidation just made): a POST response with explicit
+    /// freshness whose Content-Location is the request's own URI describes the resource as a
+    /// GET would get it, and may answer later GETs; it is stored under the GET's key, after
+    /// the invalidation (cache-tests `method-POST`). Anything else is returned untouched.
+    pub(super) async fn keep_post_for_get(
+        &self,
+        target: &UnsafeTarget,
+        resp: Response,
+        budget: &Budget,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let same_uri = resp
+            .headers()
+            .get(http::header::CONTENT_LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| target.url.join(v).ok())
+            .is_some_and(|location| {
+                inner.settings.keys.normalized_url(&location)
+                    == inner.settings.keys.normalized_url(&target.url)
+            });
+        if !same_uri
+            || resp.status() != http::StatusCode::OK
+            || !inner.settings.methods.contains(&http::Method::GET)
+            || !policy::has_explicit_expiration(resp.headers(), inner.settings.rules.shared)
+        {
+            return Ok(resp);
+        }
+        let key =
+            inner
+                .settings
+                .keys
+                .key_for(&http::Method::GET, &target.url, &target.headers, None);
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.uri = String::from(inner.settings.keys.redacted_url(&target.url))
+            .parse()
+            .unwrap_or_default();
+        parts.headers = inner.settings.keys.redacted_headers(&target.headers);
+        let received = inner.settings.clock.now();
+        let Some(plan) =
+            inner
+                .settings
+                .rules
+                .plan(&parts, resp.status(), resp.headers(), received, None)
+        else {
+            return Ok(resp);
+        };
+        if inner.settings.rules.shared
+            && !inner.settings.shared_set_cookie
+            && policy::sets_cookie(resp.headers())
+        {
+            return Ok(resp);
+        }
+        let (received_parts, body) = match body::read(resp, inner.body_limit()).await? {
+            body::Read::Complete(parts, body) => (parts, body),
+            body::Read::TooLarge(resp) => return Ok(resp),
+        };
+        let headers = &received_parts.parts.headers;
+        let entry = StoredResponse {
+            status: received_parts.parts.status,
+            version: received_parts.parts.version,
+            method: http::Method::GET,
+            url: inner.settings.keys.redacted_url(&target.url).to_string(),
+            headers: policy::storable_headers(headers),
+            request_headers: policy::stored_request_headers(&parts.headers, headers),
+            body: body.clone(),
+            created_at: received,
+            expires: plan.expires,
+            heuristic_max_age: plan.heuristic_max_age,
+            generation: new_generation(),
+            retain_until: Some(plan.retain_until),
+            revision: new_revision(),
+        };
+        self.persist(key, entry, budget, false).await;
+        Ok(received_parts.into_response(reqwest::Body::from(body)))
     }
 }

@@ -294,13 +294,17 @@ impl CacheMiddleware {
             url: req.url().clone(),
             headers: req.headers().clone(),
         });
-        let resp = next.run(req, extensions).await?;
+        let post = *req.method() == Method::POST && mode != CacheMode::NoStore;
+        let mut resp = next.run(req, extensions).await?;
         let status = resp.status();
         if let Some(target) = target {
             let budget = Budget::new(inner.settings.store_timeout);
             inner
                 .invalidate(&target, status, resp.headers(), &budget)
                 .await;
+            if post {
+                resp = self.keep_post_for_get(&target, resp, &budget).await?;
+            }
         }
         let report = Report {
             fwd: Some((fwd, Some(status))),

@@ -192,3 +192,65 @@ async fn invalidation_through_the_proxy() {
     let after = client.get(&url).send().await.unwrap();
     assert!(!cached(&after), "invalidate-POST");
 }
+
+/// method-POST (RFC 9111 §4): a POST response with explicit freshness and a Content-Location
+/// of the request's own URI answers a later GET; one naming another URI does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_response_for_its_own_uri_answers_a_later_get() {
+    let origin = Origin::start().await;
+    let expires = httpdate::fmt_http_date(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(30 * 86_400),
+    );
+    origin.route(
+        "/p",
+        Route::ok("posted")
+            .header("expires", &expires)
+            .header("content-location", "/p"),
+    );
+    origin.route(
+        "/q",
+        Route::ok("posted")
+            .header("expires", &expires)
+            .header("content-location", "/elsewhere"),
+    );
+    let (proxy, client) = proxy_for(&origin).await;
+    for (path, reused) in [("/p", true), ("/q", false)] {
+        let url = format!("{proxy}{path}");
+        let posted = client.post(&url).body("12345").send().await.unwrap();
+        assert_eq!(posted.text().await.unwrap(), "posted");
+        let got = client.get(&url).send().await.unwrap();
+        assert_eq!(cached(&got), reused, "{path}");
+        assert_eq!(got.text().await.unwrap(), "posted");
+    }
+    assert_eq!((origin.hits("/p"), origin.hits("/q")), (1, 2));
+}
+
+/// vary-normalise-lang-order and -case (RFC 9111 §4.1 allows normalizing selecting fields).
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_language_variants_ignore_order_and_case() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/l",
+        Route::ok("l")
+            .header("cache-control", "max-age=3600")
+            .header("vary", "Accept-Language"),
+    );
+    let (proxy, client) = proxy_for(&origin).await;
+    let url = format!("{proxy}/l");
+    client
+        .get(&url)
+        .header("accept-language", "en, de")
+        .send()
+        .await
+        .unwrap();
+    for variant in ["de, en", "EN, De"] {
+        let got = client
+            .get(&url)
+            .header("accept-language", variant)
+            .send()
+            .await
+            .unwrap();
+        assert!(cached(&got), "{variant}");
+    }
+    assert_eq!(origin.hits("/l"), 1);
+}
