@@ -213,6 +213,22 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|c| *c == b'*')
 }
 
+/// The one range a partial response holds: `Content-Range: bytes first-last/length` with a
+/// known length (RFC 9110 §14.4); `None` for anything else (several ranges, an unknown length,
+/// another unit, nonsense).
+pub(crate) fn content_range(headers: &HeaderMap) -> Option<(u64, u64, u64)> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, len) = rest.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let (first, last, len): (u64, u64, u64) = (
+        first.trim().parse().ok()?,
+        last.trim().parse().ok()?,
+        len.trim().parse().ok()?,
+    );
+    (first <= last && last < len).then_some((first, last, len))
+}
+
 /// Final status codes whose semantics RFC 9110 defines: "understood" for `must-understand`
 /// (RFC 9111 §5.2.2.3).
 fn understood(status: StatusCode) -> bool {
@@ -384,6 +400,11 @@ impl Rules {
     /// does not understand (§5.2.2.3: then it is not stored).
     fn status_for_policy(&self, status: StatusCode, headers: &HeaderMap) -> StatusCode {
         let code = status.as_u16();
+        // A partial response of one known range is stored (RFC 9111 §3.3), and served only
+        // to range requests inside it (see the middleware's lookup).
+        if code == 206 && content_range(headers).is_some() {
+            return StatusCode::OK;
+        }
         if POLICY_UNDERSTOOD.contains(&code)
             || code < 200
             || code == 206

@@ -75,16 +75,20 @@ impl CallerAsks {
     /// cut only from bodies the cache holds in memory (served from the store, or just stored);
     /// a response streamed through unstored is returned whole, which RFC 9110 §14.2 allows.
     pub(super) async fn answer(&self, resp: Response) -> Response {
-        if resp.status() != StatusCode::OK {
-            return resp;
-        }
-        if self.not_modified(resp.headers()) {
-            return not_modified(resp);
-        }
         let in_memory = resp
             .extensions()
             .get::<CacheStatus>()
             .is_some_and(|s| s.is_from_cache() || *s == CacheStatus::Stored);
+        // A stored partial response, served because the range asked for lies inside it.
+        let stored_part = resp.status() == StatusCode::PARTIAL_CONTENT
+            && in_memory
+            && resp.extensions().get::<CacheStatus>() != Some(&CacheStatus::Stored);
+        if resp.status() != StatusCode::OK && !stored_part {
+            return resp;
+        }
+        if !stored_part && self.not_modified(resp.headers()) {
+            return not_modified(resp);
+        }
         match &self.range {
             Some(range) if in_memory => ranged(resp, range).await,
             _ => resp,
@@ -191,6 +195,14 @@ fn spans(field: &str, len: u64) -> Option<Vec<Span>> {
 /// `resp` cut to the ranges of `field`: 206 with one range, 206 `multipart/byteranges` with
 /// several, 416 when none is satisfiable, `resp` unchanged when the field is not understood or
 /// the body is not in memory.
+/// Whether every range of `field` lies inside `first..=last` of a representation of `len`
+/// bytes: then a stored partial response holding that span can answer it.
+pub(super) fn covers(field: &str, (first, last, len): (u64, u64, u64)) -> bool {
+    spans(field, len).is_some_and(|spans| {
+        !spans.is_empty() && spans.iter().all(|s| s.first >= first && s.last <= last)
+    })
+}
+
 async fn ranged(resp: Response, field: &str) -> Response {
     let (parts, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
     // In memory: collecting cannot fail, and copies nothing.
@@ -201,11 +213,29 @@ async fn ranged(resp: Response, field: &str) -> Response {
             Bytes::new()
         }
     };
+    // A stored partial response holds `first..=last` of `len` bytes; a complete one, all.
+    let held = crate::policy::content_range(&parts.headers)
+        .filter(|_| parts.status == StatusCode::PARTIAL_CONTENT);
     let mut r = http::Response::from_parts(parts, reqwest::Body::from(body.clone()));
-    let len = body.len() as u64;
+    let (offset, len) = match held {
+        Some((first, _, len)) => (first, len),
+        None => (0, body.len() as u64),
+    };
     let Some(spans) = spans(field, len) else {
         return Response::from(r);
     };
+    if held.is_some() {
+        // The lookup served it because the ranges lie inside; anything else is returned as
+        // stored rather than cut wrong.
+        let inside = spans
+            .iter()
+            .all(|s| s.first >= offset && s.last - offset < body.len() as u64);
+        if !inside || spans.is_empty() {
+            return Response::from(r);
+        }
+    }
+    // The bytes of a span, in the body (which starts at `offset` of the representation).
+    let bytes_of = |s: &Span| body.slice((s.first - offset) as usize..=(s.last - offset) as usize);
     let headers = r.headers_mut();
     match spans.as_slice() {
         [] => {
@@ -225,7 +255,7 @@ async fn ranged(resp: Response, field: &str) -> Response {
                 header::CONTENT_RANGE,
                 format!("bytes {}-{}/{len}", one.first, one.last),
             );
-            let part = body.slice(one.first as usize..=one.last as usize);
+            let part = bytes_of(one);
             set(headers, header::CONTENT_LENGTH, part.len().to_string());
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
             *r.body_mut() = reqwest::Body::from(part);
@@ -248,7 +278,7 @@ async fn ranged(resp: Response, field: &str) -> Response {
                     )
                     .as_bytes(),
                 );
-                out.extend_from_slice(&body[span.first as usize..=span.last as usize]);
+                out.extend_from_slice(&bytes_of(span));
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());

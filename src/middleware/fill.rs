@@ -125,7 +125,7 @@ impl CacheMiddleware {
             fwd: Some((fill.fwd, Some(status))),
             ttl: None,
         };
-        let plan = match inner.storable(view, &resp, received) {
+        let plan = match inner.storable(view, &resp, received, &fill) {
             Ok(plan) => plan,
             Err(reason) => {
                 if fill.replaces
@@ -149,6 +149,13 @@ impl CacheMiddleware {
                 return Ok(inner.finish(resp, status, report));
             }
         };
+        // A partial body must be the range its Content-Range names.
+        let whole_part = policy::content_range(&received_parts.parts.headers)
+            .is_none_or(|(first, last, _)| body.len() as u64 == last - first + 1);
+        if status == http::StatusCode::PARTIAL_CONTENT && !whole_part {
+            let resp = received_parts.into_response(reqwest::Body::from(body));
+            return Ok(inner.finish(resp, CacheStatus::NotStored(NotStored::NotStorable), report));
+        }
 
         let cache_status = if fill.store_ok {
             let parts = &received_parts.parts;
@@ -268,8 +275,16 @@ impl Inner {
         view: &RequestView,
         resp: &Response,
         received: std::time::SystemTime,
+        fill: &Fill,
     ) -> std::result::Result<policy::Plan, NotStored> {
         let status = resp.status();
+        // A partial response (RFC 9111 §3.3) is stored only where nothing is: it never
+        // replaces a complete one, nor is it combined with another.
+        if status == http::StatusCode::PARTIAL_CONTENT
+            && (fill.replaces || policy::content_range(resp.headers()).is_none())
+        {
+            return Err(NotStored::NotStorable);
+        }
         if self
             .settings
             .statuses

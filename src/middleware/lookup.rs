@@ -27,6 +27,9 @@ pub(super) enum Judgement {
     Stale,
     /// Another request's response: URI, method or Vary-named fields differ.
     NoMatch,
+    /// A stored partial response (206) that does not hold what this request asks for: only a
+    /// GET whose every range lies inside it may be answered from it.
+    Partial,
 }
 
 /// Where a response fetched for this request is written, and why the request went to the
@@ -173,6 +176,8 @@ impl Inner {
         let (policy, judgement) = self.judge(&entry, view, view.method());
         match judgement {
             Judgement::NoMatch => Err(policy::vary_names(&entry.headers).collect()),
+            // Not another variant: the request is a miss for this entry.
+            Judgement::Partial => Err(Vec::new()),
             _ => Ok(Candidate {
                 key,
                 entry,
@@ -208,6 +213,17 @@ impl Inner {
             BeforeRequest::Stale { matches: true, .. } => Judgement::Stale,
             BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
         };
+        if entry.status == http::StatusCode::PARTIAL_CONTENT && judgement != Judgement::NoMatch {
+            let inside = match (policy::content_range(&entry.headers), &view.range) {
+                (Some(held), Some(range)) if *method == Method::GET => {
+                    super::caller::covers(range, held)
+                }
+                _ => false,
+            };
+            if !inside {
+                return (policy, Judgement::Partial);
+            }
+        }
         (policy, judgement)
     }
 
@@ -269,7 +285,7 @@ impl Inner {
             {
                 Some(Decision::Stale(candidate))
             }
-            Judgement::Stale | Judgement::NoMatch => None,
+            Judgement::Stale | Judgement::NoMatch | Judgement::Partial => None,
         }
     }
 }

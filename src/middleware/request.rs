@@ -48,6 +48,9 @@ pub(super) struct RequestView {
     /// The request's own timeout (`RequestBuilder::timeout`), which waiting for another
     /// caller's origin request must respect.
     pub(super) timeout: Option<Duration>,
+    /// The caller's `Range` on a GET: a stored partial response may answer only a range
+    /// inside it.
+    pub(super) range: Option<String>,
     pub(super) now: SystemTime,
 }
 
@@ -157,6 +160,15 @@ impl Inner {
             mode,
             directives,
             timeout: req.timeout().copied(),
+            range: (req.method() == http::Method::GET)
+                .then(|| {
+                    req.headers()
+                        .get(header::RANGE)?
+                        .to_str()
+                        .ok()
+                        .map(str::to_owned)
+                })
+                .flatten(),
             now: self.settings.clock.now(),
         })
     }

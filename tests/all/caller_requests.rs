@@ -281,3 +281,147 @@ async fn if_modified_since_falls_back_to_date() {
     assert_eq!(ims("Tue, 02 Jan 2024 00:00:00 GMT").await, 304);
     assert_eq!(ims("Sun, 31 Dec 2023 00:00:00 GMT").await, 200);
 }
+
+/// RFC 9111 §3.3: a partial response of one known range is stored and answers range requests
+/// inside it (`partial-store-partial-reuse-partial`, `-byterange`, `-absent`, `-suffix`). What
+/// it cannot answer — a plain GET, a HEAD, a range outside it — goes to the origin: the part is
+/// never served as the whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_partial_answers_only_ranges_inside_it() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/p",
+        Route::ok("56789")
+            .status(206)
+            .header("content-range", "bytes 5-9/10")
+            .header("cache-control", "max-age=3600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/p");
+    let range = |r: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let resp = client.get(&url).header("range", r).send().await.unwrap();
+            let code = resp.status().as_u16();
+            let cache = status(&resp);
+            let content_range = resp
+                .headers()
+                .get("content-range")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (code, cache, content_range, resp.text().await.unwrap())
+        }
+    };
+    let (code, cache, cr, body) = range("bytes=-5").await;
+    assert_eq!(
+        (code, cache, body.as_str()),
+        (206, CacheStatus::Stored, "56789")
+    );
+    assert_eq!(cr.as_deref(), Some("bytes 5-9/10"));
+    for (asked, expected, content_range) in [
+        ("bytes=-5", "56789", "bytes 5-9/10"),
+        ("bytes=6-8", "678", "bytes 6-8/10"),
+        ("bytes=7-", "789", "bytes 7-9/10"),
+        ("bytes=-1", "9", "bytes 9-9/10"),
+    ] {
+        let (code, cache, cr, body) = range(asked).await;
+        assert_eq!(
+            (code, cache, body.as_str()),
+            (206, CacheStatus::Hit, expected),
+            "{asked}"
+        );
+        assert_eq!(cr.as_deref(), Some(content_range), "{asked}");
+    }
+    let (code, cache, _, body) = range("bytes=5-6, 8-9").await;
+    assert_eq!((code, cache), (206, CacheStatus::Hit));
+    assert!(
+        body.contains("bytes 5-6/10\r\n\r\n56\r\n") && body.contains("bytes 8-9/10\r\n\r\n89\r\n"),
+        "{body}"
+    );
+    assert_eq!(
+        origin.hits("/p"),
+        1,
+        "every range inside the part came from the store"
+    );
+
+    // Outside the part: the origin's answer, and the part stays as it was.
+    let (code, cache, _, _) = range("bytes=0-1").await;
+    assert_eq!(
+        (code, cache),
+        (
+            206,
+            CacheStatus::NotStored(reqwest_dynamodb_cache::NotStored::NotStorable)
+        )
+    );
+    assert_eq!(origin.hits("/p"), 2);
+
+    // A plain GET and a HEAD are never answered with the part.
+    origin.route(
+        "/p",
+        Route::ok("0123456789").header("cache-control", "max-age=3600"),
+    );
+    let head = client.head(&url).send().await.unwrap();
+    assert_ne!(head.status(), 206);
+    assert_eq!(origin.hits("/p"), 3, "HEAD went to the origin");
+    let whole = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        (whole.status().as_u16(), status(&whole)),
+        (200, CacheStatus::Stored)
+    );
+    assert_eq!(whole.text().await.unwrap(), "0123456789");
+    let again = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        (status(&again), again.text().await.unwrap().as_str()),
+        (CacheStatus::Hit, "0123456789")
+    );
+}
+
+/// A caller without a range, waiting on another caller's range request for the same URL, is
+/// never handed the stored part as the whole response.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coalesced_caller_is_never_served_another_callers_part() {
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/c",
+        Route::ok("56789")
+            .status(206)
+            .header("content-range", "bytes 5-9/10")
+            .header("cache-control", "max-age=3600")
+            .gate(&gate),
+    );
+    let store = CountingStore::new(MemoryStore::new());
+    let cache = CacheMiddleware::builder(store.clone())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/c");
+    let ranged = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let resp = client
+                .get(&url)
+                .header("range", "bytes=-5")
+                .send()
+                .await
+                .unwrap();
+            status(&resp)
+        }
+    });
+    gate.arrivals(1).await;
+    let plain = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { status(&client.get(&url).send().await.unwrap()) }
+    });
+    store.lookups_done(2).await; // the plain caller waits on the ranged one
+    gate.open(10);
+    assert_eq!(ranged.await.unwrap(), CacheStatus::Stored);
+    assert_ne!(plain.await.unwrap(), CacheStatus::Coalesced);
+    assert_eq!(
+        origin.hits("/c"),
+        2,
+        "the plain caller made its own request"
+    );
+}
