@@ -417,3 +417,84 @@ impl CacheMiddleware {
         Ok(received_parts.into_response(reqwest::Body::from(body)))
     }
 }
+
+impl CacheMiddleware {
+    /// RFC 9111 §3.4: a plain GET, with part of the representation stored. When the part is its
+    /// beginning or its end and has a strong ETag, only the rest is asked for (`Range` with
+    /// `If-Range`), and a 206 for exactly that rest with the same strong ETag is combined with
+    /// the part into the complete response, which is stored and returned. Anything else — no
+    /// strong validator, a part in the middle, another answer — is a plain miss (a 200 from the
+    /// origin is used as it is; a 206 that does not fit is asked again without the range).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn complete(
+        &self,
+        view: &RequestView,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        part: StoredResponse,
+        fill: Fill,
+        budget: &Budget,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let etag = part
+            .headers
+            .get(http::header::ETAG)
+            .filter(|e| !e.as_bytes().starts_with(b"W/"))
+            .cloned();
+        let rest = match policy::content_range(&part.headers) {
+            Some((0, last, len)) if last + 1 < len => Some((last + 1, len - 1, len)),
+            Some((first, last, len)) if first > 0 && last + 1 == len => Some((0, first - 1, len)),
+            _ => None,
+        };
+        let (Some(etag), Some((from, to, len)), Some(plain)) = (etag, rest, req.try_clone()) else {
+            return self.miss(view, req, extensions, next, fill, budget).await;
+        };
+        if let Ok(range) = http::HeaderValue::try_from(format!("bytes={from}-{to}")) {
+            req.headers_mut().insert(http::header::RANGE, range);
+            req.headers_mut()
+                .insert(http::header::IF_RANGE, etag.clone());
+        }
+        let resp = inner.origin(req, extensions, next.clone(), true).await?;
+        let fits = resp.status() == http::StatusCode::PARTIAL_CONTENT
+            && policy::content_range(resp.headers()) == Some((from, to, len))
+            && resp.headers().get(http::header::ETAG) == Some(&etag);
+        if !fits {
+            if resp.status() == http::StatusCode::PARTIAL_CONTENT {
+                let resp = inner.origin(plain, extensions, next, false).await?;
+                return self.fetched(view, resp, fill, None, budget).await;
+            }
+            return self.fetched(view, resp, fill, None, budget).await;
+        }
+        let (mut received, rest_body) =
+            match body::read(resp, inner.body_limit().saturating_sub(part.body.len())).await? {
+                body::Read::Complete(parts, body) => (parts, body),
+                // The whole would be too large to store: the caller gets it from the origin.
+                body::Read::TooLarge(_) => {
+                    let resp = inner.origin(plain, extensions, next, false).await?;
+                    return self.fetched(view, resp, fill, None, budget).await;
+                }
+            };
+        if rest_body.len() as u64 != to - from + 1 {
+            let resp = inner.origin(plain, extensions, next, false).await?;
+            return self.fetched(view, resp, fill, None, budget).await;
+        }
+        let mut whole = bytes::BytesMut::with_capacity(len as usize);
+        if from == 0 {
+            whole.extend_from_slice(&rest_body);
+            whole.extend_from_slice(&part.body);
+        } else {
+            whole.extend_from_slice(&part.body);
+            whole.extend_from_slice(&rest_body);
+        }
+        // The combined response: the new response's header fields (§3.4), as a complete 200.
+        received.parts.status = http::StatusCode::OK;
+        received.parts.headers.remove(http::header::CONTENT_RANGE);
+        received
+            .parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+        let combined = received.into_response(reqwest::Body::from(whole.freeze()));
+        self.fetched(view, combined, fill, None, budget).await
+    }
+}

@@ -20,6 +20,15 @@ pub(super) struct Candidate {
     pub(super) fresh: bool,
 }
 
+/// Why a stored entry is not a candidate for the request.
+enum Mismatch {
+    /// It is another variant; the names its Vary lists.
+    Variant(Vec<String>),
+    /// It is a stored part that does not hold what the request asks for (boxed: the rare
+    /// case should not make every lookup's result larger).
+    Partial(Box<StoredResponse>),
+}
+
 /// How a stored response's policy judges the request presented now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Judgement {
@@ -85,6 +94,9 @@ pub(super) enum Decision {
     Revalidate(Candidate, Fill),
     /// Nothing usable is stored: ask the origin.
     Miss(Fill),
+    /// Part of the representation is stored (a 206): ask the origin for the rest, and combine
+    /// (RFC 9111 §3.4).
+    Complete(StoredResponse, Fill),
     /// Only a stored response would do, and there is none that can be used: 504.
     OnlyIfCachedMiss,
 }
@@ -95,7 +107,9 @@ impl Inner {
         let decision = self.lookup(view, budget).await;
         let only_if_cached = view.mode == CacheMode::OnlyIfCached || view.directives.only_if_cached;
         match decision {
-            Decision::Revalidate(..) | Decision::Miss(_) if only_if_cached => {
+            Decision::Revalidate(..) | Decision::Miss(_) | Decision::Complete(..)
+                if only_if_cached =>
+            {
                 Decision::OnlyIfCachedMiss
             }
             other => other,
@@ -131,7 +145,15 @@ impl Inner {
         };
         let candidate = match self.candidate(view.key.clone(), entry, view) {
             Ok(candidate) => candidate,
-            Err(names) => {
+            Err(Mismatch::Partial(part)) => {
+                // A stored part this request cannot be answered from: a plain GET may still
+                // be, once the rest is fetched (RFC 9111 §3.4).
+                if *view.method() == Method::GET && view.range.is_none() {
+                    return Decision::Complete(*part, fill);
+                }
+                return Decision::Miss(fill);
+            }
+            Err(Mismatch::Variant(names)) => {
                 // RFC 9111 §4.1: the primary entry holds another variant; this request's
                 // variant, if stored, has a key of its own.
                 fill.fwd = Fwd::VaryMiss;
@@ -172,12 +194,13 @@ impl Inner {
         key: CacheKey,
         entry: StoredResponse,
         view: &RequestView,
-    ) -> Result<Candidate, Vec<String>> {
+    ) -> Result<Candidate, Mismatch> {
         let (policy, judgement) = self.judge(&entry, view, view.method());
         match judgement {
-            Judgement::NoMatch => Err(policy::vary_names(&entry.headers).collect()),
-            // Not another variant: the request is a miss for this entry.
-            Judgement::Partial => Err(Vec::new()),
+            Judgement::NoMatch => Err(Mismatch::Variant(
+                policy::vary_names(&entry.headers).collect(),
+            )),
+            Judgement::Partial => Err(Mismatch::Partial(Box::new(entry))),
             _ => Ok(Candidate {
                 key,
                 entry,

@@ -252,6 +252,10 @@ impl CacheMiddleware {
                 self.miss(&view, req, extensions, next, fill, &budget)
                     .await?
             }
+            Decision::Complete(part, fill) => {
+                self.complete(&view, req, extensions, next, part, fill, &budget)
+                    .await?
+            }
         };
         // A cached unsafe method (e.g. POST in `methods`) that reached the origin still
         // invalidates (RFC 9111 §4.4).

@@ -425,3 +425,82 @@ async fn a_coalesced_caller_is_never_served_another_callers_part() {
         "the plain caller made its own request"
     );
 }
+
+/// RFC 9111 §3.4: a plain GET with the beginning of the representation stored asks the origin
+/// only for the rest (`Range` + `If-Range`, cache-tests `partial-store-partial-complete`), and
+/// combines a 206 for exactly that rest with the same strong ETag into the complete response,
+/// which is stored. An origin that answers with the whole (a changed representation) is used
+/// as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_part_is_completed_with_the_rest_from_the_origin() {
+    let origin = Origin::start().await;
+    let part = |body: &'static str, range: &str, etag: &str| {
+        Route::ok(body)
+            .status(206)
+            .header("content-range", range)
+            .header("cache-control", "max-age=3600")
+            .etag(etag)
+    };
+    origin.route("/w", part("01234", "bytes 0-4/10", "\"v1\""));
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/w");
+    let first = client
+        .get(&url)
+        .header("range", "bytes=0-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status().as_u16(), status(&first)),
+        (206, CacheStatus::Stored)
+    );
+
+    origin.route("/w", part("56789", "bytes 5-9/10", "\"v1\""));
+    let whole = client.get(&url).send().await.unwrap();
+    let sent = origin.last_headers("/w");
+    assert_eq!(sent["range"], "bytes=5-9");
+    assert_eq!(sent["if-range"], "\"v1\"");
+    assert_eq!(
+        (whole.status().as_u16(), status(&whole)),
+        (200, CacheStatus::Stored)
+    );
+    assert!(whole.headers().get("content-range").is_none());
+    assert_eq!(whole.text().await.unwrap(), "0123456789");
+    let hit = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        (status(&hit), hit.text().await.unwrap().as_str()),
+        (CacheStatus::Hit, "0123456789")
+    );
+    assert_eq!(origin.hits("/w"), 2);
+
+    // Another part stored; the representation changed: the origin sends the whole.
+    let origin = Origin::start().await;
+    origin.route("/x", part("56789", "bytes 5-9/10", "\"v1\""));
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/x");
+    client
+        .get(&url)
+        .header("range", "bytes=5-9")
+        .send()
+        .await
+        .unwrap();
+    origin.route(
+        "/x",
+        Route::ok("ABCDEFGHIJ")
+            .header("cache-control", "max-age=3600")
+            .etag("\"v2\""),
+    );
+    let whole = client.get(&url).send().await.unwrap();
+    assert_eq!(origin.last_headers("/x")["range"], "bytes=0-4");
+    assert_eq!(
+        whole.text().await.unwrap(),
+        "ABCDEFGHIJ",
+        "never combined across ETags"
+    );
+}
