@@ -393,8 +393,8 @@ impl Rules {
     }
 
     /// The status the policy sees. RFC 9111 §3 lets a cache store a response of any final
-    /// status that has explicit freshness (only heuristic freshness is limited to heuristically
-    /// cacheable codes), but http-cache-semantics stores only the codes it knows; such a
+    /// status that has explicit freshness or `public` (§4.2.2: heuristic freshness is limited
+    /// to heuristically cacheable codes, or responses marked `public`), but http-cache-semantics stores only the codes it knows; such a
     /// response is presented as 200, which changes nothing else its rules read. Not for 206
     /// (partial content is not stored) nor when `must-understand` names a status this cache
     /// does not understand (§5.2.2.3: then it is not stored).
@@ -409,7 +409,7 @@ impl Rules {
             || code < 200
             || code == 206
             || code == 304
-            || !has_explicit_expiration(headers, self.shared)
+            || !(has_explicit_expiration(headers, self.shared) || has_directive(headers, "public"))
             || (has_directive(headers, "must-understand") && !understood(status))
         {
             return status;
@@ -1001,6 +1001,23 @@ mod tests {
             None,
             "599 is not understood"
         );
+        // Stale once past its max-age, whatever the status (`status-*-stale`).
+        assert_eq!(
+            fresh_for(
+                &r,
+                500,
+                &[("cache-control", "max-age=60"), ("etag", "\"e\"")],
+                Duration::from_secs(120)
+            ),
+            Some(false)
+        );
+        // §4.2.2: `public` makes any status heuristically cacheable (`heuristic-599-cached`);
+        // without it, not (`heuristic-599-not_cached`).
+        let lm = [("date", date(0)), ("last-modified", date(-86_400))];
+        let mut public: Vec<(&str, &str)> = lm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_ne!(fresh_for(&r, 599, &public, Duration::ZERO), Some(true));
+        public.push(("cache-control", "public"));
+        assert_eq!(fresh_for(&r, 599, &public, Duration::ZERO), Some(true));
         assert_eq!(
             fresh_for(
                 &r,
