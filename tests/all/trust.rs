@@ -822,10 +822,12 @@ async fn every_mode_with_head_and_get_against_fresh_and_stale_entries() {
     }
 }
 
-/// Flow: a 304 without validators does not select an entry that has an ETag
-/// (RFC 9111 §4.3.4, as http-cache-semantics' `after_response`).
+/// Flow: a 304 that names another ETag does not select the stored entry (RFC 9111 §4.3.4): the
+/// request is made again without validators, and the stored entry is never served as
+/// revalidated. (A 304 with no validator answers the cache's own conditional request, made with
+/// this entry's ETag, and does select it.)
 #[tokio::test(flavor = "multi_thread")]
-async fn a_304_without_validators_does_not_revalidate_an_entry_with_an_etag() {
+async fn a_304_naming_another_etag_does_not_revalidate_the_entry() {
     let origin = Origin::start().await;
     origin.route(
         "/v",
@@ -839,7 +841,27 @@ async fn a_304_without_validators_does_not_revalidate_an_entry_with_an_etag() {
     let client = http_client(&cache);
     let url = origin.url("/v");
     assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
-    origin.route("/v", Route::ok("").status(304));
+    origin.route("/v", Route::ok("").status(304).header("etag", "\"2\""));
     let resp = client.get(&url).send().await.unwrap();
     assert_ne!(status(&resp), CacheStatus::Revalidated);
+    assert_eq!(origin.hits("/v"), 3, "asked again without validators");
+
+    origin.route("/v", Route::ok("").status(304));
+    origin.route(
+        "/w",
+        Route::ok("w1")
+            .header("cache-control", "max-age=0")
+            .etag("\"1\""),
+    );
+    let url = origin.url("/w");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    origin.route(
+        "/w",
+        Route::ok("")
+            .status(304)
+            .header("cache-control", "max-age=0"),
+    );
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Revalidated);
+    assert_eq!(resp.text().await.unwrap(), "w1");
 }
