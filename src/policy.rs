@@ -269,7 +269,14 @@ pub(crate) fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: Status
     if let Some(age) = headers.get(header::AGE) {
         let text = age.to_str().unwrap_or("");
         let first = text.split(',').next().unwrap_or("").trim();
-        let value = first.parse::<u64>().ok().map(|a| a.min(MAX_DELTA));
+        // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
+        let value = match first.parse::<u64>() {
+            Ok(a) => Some(a.min(MAX_DELTA)),
+            Err(_) if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(MAX_DELTA)
+            }
+            Err(_) => None,
+        };
         match value {
             Some(a) if a.to_string() == text => {}
             Some(a) => {
@@ -694,7 +701,9 @@ pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMa
 /// matched, and the cache asked about this response alone. (http-cache-semantics'
 /// `after_response`, which cannot know what was asked, refuses that case when the stored
 /// response has validators; the public cache-tests suite shows caches that do so making every
-/// such revalidation twice.) A 304 carrying another validator never selects it.
+/// such revalidation twice.) A 304 carrying another validator, or one the stored response
+/// lacks, never selects it; callers use this only for answers to their own conditional
+/// requests.
 pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
     let get = |h: &HeaderMap, n: HeaderName| {
         h.get(n)
@@ -708,8 +717,11 @@ pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap)
         get(not_modified, header::LAST_MODIFIED),
     );
     match (new_etag, new_lm) {
+        // A strong validator selects only the response with that same strong validator; a
+        // weak one, by weak comparison (RFC 9111 §4.3.4).
+        (Some(new), _) if !new.starts_with("W/") => old_etag.is_some_and(|old| old == new),
         (Some(new), _) => old_etag.is_some_and(|old| weak(&old) == weak(&new)),
-        (None, Some(new)) => old_lm.is_none_or(|old| old == new),
+        (None, Some(new)) => old_lm.is_some_and(|old| old == new),
         (None, None) => true,
     }
 }

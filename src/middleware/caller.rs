@@ -86,7 +86,8 @@ impl CallerAsks {
         if resp.status() != StatusCode::OK && !stored_part {
             return resp;
         }
-        if !stored_part && self.not_modified(resp.headers()) {
+        // RFC 9110 §13.2.2: the validators first, then the range.
+        if self.not_modified(resp.headers()) {
             return not_modified(resp);
         }
         match &self.range {
@@ -100,9 +101,7 @@ impl CallerAsks {
     fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(list) = &self.if_none_match {
             let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok());
-            return list
-                .split(',')
-                .map(str::trim)
+            return entity_tags(list)
                 .any(|tag| tag == "*" || etag.is_some_and(|etag| opaque(tag) == opaque(etag)));
         }
         let Some(since) = self.if_modified_since else {
@@ -115,6 +114,31 @@ impl CallerAsks {
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|modified| modified <= since)
     }
+}
+
+/// The entity-tags of an `If-None-Match` list (RFC 9110 §8.8.3): separated by commas outside
+/// quotes — a comma inside a quoted tag is part of it.
+fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        if rest.is_empty() {
+            return None;
+        }
+        let quote = rest.find('"');
+        let comma = rest.find(',');
+        let end = match (quote, comma) {
+            // A quoted tag (after an optional weakness flag): up to its closing quote.
+            (Some(q), c) if c.is_none_or(|c| q < c) => rest[q + 1..]
+                .find('"')
+                .map_or(rest.len(), |close| q + 1 + close + 1),
+            (_, Some(c)) => c,
+            (_, None) => rest.len(),
+        };
+        let (tag, tail) = rest.split_at(end);
+        rest = tail;
+        Some(tag.trim())
+    })
 }
 
 /// An entity-tag's opaque part, for weak comparison (RFC 9110 §8.8.3.2): the weakness flag and
@@ -155,6 +179,9 @@ struct Span {
 /// understands (then it is ignored, §14.2).
 fn spans(field: &str, len: u64) -> Option<Vec<Span>> {
     let set = field.trim().strip_prefix("bytes=")?;
+    if set.split(',').all(|s| s.trim().is_empty()) {
+        return None; // no range at all: ignored, not unsatisfiable
+    }
     let mut out = Vec::new();
     for spec in set.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (first, last) = spec.split_once('-')?;
@@ -192,9 +219,6 @@ fn spans(field: &str, len: u64) -> Option<Vec<Span>> {
     Some(out)
 }
 
-/// `resp` cut to the ranges of `field`: 206 with one range, 206 `multipart/byteranges` with
-/// several, 416 when none is satisfiable, `resp` unchanged when the field is not understood or
-/// the body is not in memory.
 /// Whether every range of `field` lies inside `first..=last` of a representation of `len`
 /// bytes: then a stored partial response holding that span can answer it.
 pub(super) fn covers(field: &str, (first, last, len): (u64, u64, u64)) -> bool {
@@ -203,6 +227,9 @@ pub(super) fn covers(field: &str, (first, last, len): (u64, u64, u64)) -> bool {
     })
 }
 
+/// `resp` cut to the ranges of `field`: 206 with one range, 206 `multipart/byteranges` with
+/// several, 416 when none is satisfiable, `resp` unchanged when the field is not understood or
+/// the body is not in memory.
 async fn ranged(resp: Response, field: &str) -> Response {
     let (parts, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
     // In memory: collecting cannot fail, and copies nothing.
@@ -224,6 +251,12 @@ async fn ranged(resp: Response, field: &str) -> Response {
     let Some(spans) = spans(field, len) else {
         return Response::from(r);
     };
+    // RFC 9110 §14.2: many or overlapping ranges may be ignored. A few disjoint ones are
+    // answered; anything else gets the whole representation, so an answer is never larger
+    // than what was stored.
+    if spans.len() > MAX_RANGES || overlapping(&spans) {
+        return Response::from(r);
+    }
     if held.is_some() {
         // The lookup served it because the ranges lie inside; anything else is returned as
         // stored rather than cut wrong.
@@ -293,6 +326,15 @@ async fn ranged(resp: Response, field: &str) -> Response {
         }
     }
     Response::from(r)
+}
+
+/// The most ranges answered as `multipart/byteranges`.
+const MAX_RANGES: usize = 16;
+
+fn overlapping(spans: &[Span]) -> bool {
+    let mut sorted: Vec<&Span> = spans.iter().collect();
+    sorted.sort_by_key(|s| s.first);
+    sorted.windows(2).any(|w| w[1].first <= w[0].last)
 }
 
 fn set(headers: &mut HeaderMap, name: HeaderName, value: String) {

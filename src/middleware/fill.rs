@@ -128,10 +128,22 @@ impl CacheMiddleware {
         let plan = match inner.storable(view, &resp, received, &fill) {
             Ok(plan) => plan,
             Err(reason) => {
+                // Only when the response is what the stored entry would have answered: not a
+                // 304 or 206 to the caller's own validators or range, not another variant's.
+                let callers_own = view.range.is_some()
+                    || view.parts.headers.contains_key(http::header::IF_NONE_MATCH)
+                    || view
+                        .parts
+                        .headers
+                        .contains_key(http::header::IF_MODIFIED_SINCE);
                 if fill.replaces
                     && fill.store_ok
+                    && !callers_own
+                    && !fill.other_variant
+                    && fill.fwd != super::cache_status::Fwd::VaryMiss
                     && reason == NotStored::NotStorable
-                    && (status.is_success() || status.is_redirection())
+                    && ((status.is_success() && status != http::StatusCode::PARTIAL_CONTENT)
+                        || (status.is_redirection() && status != http::StatusCode::NOT_MODIFIED))
                 {
                     // The origin's current answer may not be stored (e.g. `no-store` to a reload):
                     // what is stored is outdated and must not be served to the next request.
@@ -285,6 +297,30 @@ impl Inner {
         {
             return Err(NotStored::NotStorable);
         }
+        // The answer to a range request is the representation (200) or a part of it (206);
+        // anything else (a 416, say) answers that range only and is never stored for the URL.
+        if view.range.is_some()
+            && !matches!(
+                status,
+                http::StatusCode::OK | http::StatusCode::PARTIAL_CONTENT
+            )
+        {
+            return Err(NotStored::NotStorable);
+        }
+        self.plan_for(&view.parts, view.expire_after, resp, received)
+    }
+
+    /// The storing rules every stored response passes — HTTP's (the plan), the user's
+    /// (`allowed_statuses`, `filter`), shared mode's cookie rule, and the size the store can
+    /// hold — and until when it is stored. Decided before the body is read.
+    fn plan_for(
+        &self,
+        request: &http::request::Parts,
+        expire_after: Option<crate::ExpireAfter>,
+        resp: &Response,
+        received: std::time::SystemTime,
+    ) -> std::result::Result<policy::Plan, NotStored> {
+        let status = resp.status();
         if self
             .settings
             .statuses
@@ -293,13 +329,10 @@ impl Inner {
         {
             return Err(NotStored::StatusNotAllowed);
         }
-        let plan = self.settings.rules.plan(
-            &view.parts,
-            status,
-            resp.headers(),
-            received,
-            view.expire_after,
-        );
+        let plan =
+            self.settings
+                .rules
+                .plan(request, status, resp.headers(), received, expire_after);
         let Some(plan) = plan else {
             return Err(NotStored::NotStorable);
         };
@@ -352,15 +385,18 @@ impl CacheMiddleware {
         budget: &Budget,
     ) -> Result<Response> {
         let inner = &*self.inner;
-        let same_uri = resp
-            .headers()
-            .get(http::header::CONTENT_LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| target.url.join(v).ok())
-            .is_some_and(|location| {
-                inner.settings.keys.normalized_url(&location)
-                    == inner.settings.keys.normalized_url(&target.url)
-            });
+        let keys = &inner.settings.keys;
+        // The answer must come from the request's own URI (not from where a redirect led) and
+        // name that URI, resolved against where it came from, as its Content-Location.
+        let same_uri = keys.normalized_url(resp.url()) == keys.normalized_url(&target.url)
+            && resp
+                .headers()
+                .get(http::header::CONTENT_LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| resp.url().join(v).ok())
+                .is_some_and(|location| {
+                    keys.normalized_url(&location) == keys.normalized_url(&target.url)
+                });
         if !same_uri
             || resp.status() != http::StatusCode::OK
             || !inner.settings.methods.contains(&http::Method::GET)
@@ -379,20 +415,10 @@ impl CacheMiddleware {
             .unwrap_or_default();
         parts.headers = inner.settings.keys.redacted_headers(&target.headers);
         let received = inner.settings.clock.now();
-        let Some(plan) =
-            inner
-                .settings
-                .rules
-                .plan(&parts, resp.status(), resp.headers(), received, None)
-        else {
+        // Every rule a stored GET response passes, the user's included.
+        let Ok(plan) = inner.plan_for(&parts, None, &resp, received) else {
             return Ok(resp);
         };
-        if inner.settings.rules.shared
-            && !inner.settings.shared_set_cookie
-            && policy::sets_cookie(resp.headers())
-        {
-            return Ok(resp);
-        }
         let (received_parts, body) = match body::read(resp, inner.body_limit()).await? {
             body::Read::Complete(parts, body) => (parts, body),
             body::Read::TooLarge(resp) => return Ok(resp),
@@ -442,7 +468,12 @@ impl CacheMiddleware {
             .get(http::header::ETAG)
             .filter(|e| !e.as_bytes().starts_with(b"W/"))
             .cloned();
-        let rest = match policy::content_range(&part.headers) {
+        // The stored part is read from the table, which anyone may write: it must be the
+        // range it claims, and the whole must fit what the store can hold.
+        let claimed = policy::content_range(&part.headers).filter(|(first, last, len)| {
+            part.body.len() as u64 == last - first + 1 && *len <= inner.body_limit() as u64
+        });
+        let rest = match claimed {
             Some((0, last, len)) if last + 1 < len => Some((last + 1, len - 1, len)),
             Some((first, last, len)) if first > 0 && last + 1 == len => Some((0, first - 1, len)),
             _ => None,

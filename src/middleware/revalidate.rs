@@ -168,9 +168,11 @@ impl CacheMiddleware {
             }
             refreshing.insert(c.key.clone(), (c.entry.created_at, false));
         }
+        // The refresh is about the stored entry: none of the caller's own validators or range.
         for name in super::caller::CallerAsks::validators() {
             refresh.headers_mut().remove(name);
         }
+        refresh.headers_mut().remove(header::RANGE);
         for (name, value) in policy::validators(&c.entry) {
             refresh.headers_mut().insert(name, value);
         }
@@ -239,7 +241,10 @@ impl CacheMiddleware {
             .await
             .map_err(|e| inner.loggable(&reqwest_middleware::Error::Reqwest(e), &view.url))?;
         let status = resp.status();
+        // A 304 answers only a conditional refresh (one sent with the entry's validators).
+        let asked = !policy::validators(&entry).is_empty();
         if status == StatusCode::NOT_MODIFIED
+            && asked
             && policy::not_modified_matches(&entry.headers, resp.headers())
         {
             let span = tracing::debug_span!(

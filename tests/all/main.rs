@@ -17,6 +17,7 @@ mod namespaces;
 mod ordered_writes;
 mod probes;
 mod probes2;
+mod probes3;
 mod readme;
 mod reliability;
 mod rfc9111;

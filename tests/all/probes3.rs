@@ -1,0 +1,433 @@
+//! Probes against the RFC-conformance work (caller 304/Range answers, stored partial responses,
+//! completion, POST-as-GET, `present_to_policy`, the validator-less 304). Each test states what
+//! RFC 9110/9111 or DESIGN.md requires; a failure is a defect.
+
+use std::time::Duration;
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore};
+
+use crate::support::*;
+
+async fn dynamo_cache(
+    build: impl FnOnce(
+        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+) -> (
+    CacheMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest_dynamodb_cache::DynamoDbStore,
+    std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
+) {
+    let store = store(&dynamodb().await).await;
+    let clock = clock();
+    let cache = build(CacheMiddleware::builder(store.clone()).clock(clock.clone())).build();
+    let client = http_client(&cache);
+    (cache, client, store, clock)
+}
+
+/// A 416 is the answer to one Range request; stored under the URL's key it must never answer a
+/// plain GET (RFC 9110 §15.5.17, RFC 9111 §4: the stored response must be one the request could
+/// have received).
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_416_to_a_range_miss_never_answers_a_plain_get() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/r416",
+        Route::ok("")
+            .status(416)
+            .header("content-range", "bytes */10")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/r416");
+    let resp = client
+        .get(&url)
+        .header("range", "bytes=50-60")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 416);
+    origin.route(
+        "/r416",
+        Route::ok("0123456789").header("cache-control", "max-age=3600"),
+    );
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        (plain.status().as_u16(), status(&plain)),
+        (200, CacheStatus::Stored),
+        "a plain GET was answered with the 416 stored for another caller's range"
+    );
+}
+
+/// RFC 9111 §1.2.2: a delta-seconds too large to represent is 2^31, never 0. An `Age` beyond
+/// u64 must make a `max-age=3600` response stale, not fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_an_age_beyond_u64_is_not_age_zero() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/age",
+        Route::ok("old")
+            .header("cache-control", "max-age=3600")
+            .header("age", "99999999999999999999999"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/age");
+    get(&client, &url, &[]).await;
+    let (second, _) = get(&client, &url, &[]).await;
+    assert_ne!(
+        second,
+        CacheStatus::Hit,
+        "a response whose Age overflows was served as fresh"
+    );
+}
+
+/// RFC 9110 §14.2: many overlapping ranges are a denial-of-service signature a server may
+/// ignore or coalesce. The multipart answer must stay bounded by a small multiple of the
+/// representation, whatever the header repeats.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_many_overlapping_ranges_are_bounded() {
+    let origin = Origin::start().await;
+    let body = "a".repeat(20_000);
+    origin.route(
+        "/many",
+        Route::ok(body.clone()).header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/many");
+    get(&client, &url, &[]).await;
+    let field = format!("bytes={}", vec!["0-"; 1000].join(","));
+    let resp = client
+        .get(&url)
+        .header("range", field.as_str())
+        .send()
+        .await
+        .unwrap();
+    let len = resp.bytes().await.unwrap().len();
+    assert!(
+        len <= 3 * body.len(),
+        "a {}-byte Range field made a {len}-byte answer from a {}-byte body",
+        field.len(),
+        body.len()
+    );
+}
+
+/// A Range request for another Vary variant that the origin answers with a 206 says nothing
+/// about the variant stored under the URL's key: that entry must survive.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_range_for_another_variant_keeps_the_stored_variant() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/vr",
+        Route::ok("0123456789")
+            .header("vary", "accept-language")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/vr");
+    let (s, _) = get(&client, &url, &[("accept-language", "en")]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    origin.route(
+        "/vr",
+        Route::ok("01")
+            .status(206)
+            .header("content-range", "bytes 0-1/10")
+            .header("vary", "accept-language")
+            .header("cache-control", "max-age=3600"),
+    );
+    get(
+        &client,
+        &url,
+        &[("accept-language", "de"), ("range", "bytes=0-1")],
+    )
+    .await;
+    origin.route(
+        "/vr",
+        Route::ok("refetched")
+            .header("vary", "accept-language")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (s, body) = get(&client, &url, &[("accept-language", "en")]).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (CacheStatus::Hit, "0123456789"),
+        "another variant's range request deleted the stored en variant"
+    );
+}
+
+/// The origin's 304 to a caller's own If-None-Match (forwarded on a Vary miss) does not say the
+/// stored other variant is outdated: it must survive.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_callers_304_on_a_vary_miss_keeps_the_stored_variant() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/vn",
+        Route::ok("english")
+            .etag("\"e\"")
+            .header("vary", "accept-language")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/vn");
+    let (s, _) = get(&client, &url, &[("accept-language", "en")]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    let resp = client
+        .get(&url)
+        .header("accept-language", "de")
+        .header("if-none-match", "\"e\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 304);
+    let (s, _) = get(&client, &url, &[("accept-language", "en")]).await;
+    assert_eq!(
+        s,
+        CacheStatus::Hit,
+        "a 304 to another caller's conditional request deleted the stored variant"
+    );
+}
+
+/// RFC 9110 §13.2.2: If-None-Match is evaluated before Range; a matching entity-tag makes the
+/// answer 304, also when it is served from a stored part.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_if_none_match_is_evaluated_before_a_range_on_a_stored_part() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/pn",
+        Route::ok("56789")
+            .status(206)
+            .header("content-range", "bytes 5-9/10")
+            .header("etag", "\"v\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/pn");
+    let first = client
+        .get(&url)
+        .header("range", "bytes=5-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&first), CacheStatus::Stored);
+    let resp = client
+        .get(&url)
+        .header("range", "bytes=6-8")
+        .header("if-none-match", "\"v\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        304,
+        "a matching If-None-Match on a range inside a stored part got {}",
+        resp.status()
+    );
+}
+
+/// RFC 9110 §8.8.3: an entity-tag's opaque part may contain a comma. `"x,a"` is one tag, and it
+/// does not match `"a"`.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_if_none_match_splits_lists_between_entity_tags_only() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/tag",
+        Route::ok("body")
+            .header("etag", "\"a\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/tag");
+    get(&client, &url, &[]).await;
+    let resp = client
+        .get(&url)
+        .header("if-none-match", "\"x,a\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "If-None-Match \"x,a\" was answered 304 for ETag \"a\""
+    );
+}
+
+/// The builder's `filter` is "a last say on what is stored": a POST response kept as the GET
+/// entry must pass it like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_post_as_get_respects_the_filter() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/pf",
+        Route::ok("from post")
+            .header("content-location", "/pf")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b.filter(|_| false)).await;
+    let url = origin.url("/pf");
+    client.post(&url).body("x").send().await.unwrap();
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_ne!(
+        s,
+        CacheStatus::Hit,
+        "a response the filter refuses was stored through POST-as-GET"
+    );
+}
+
+/// A POST redirected (307) to another origin: that origin's answer, whatever its
+/// Content-Location, describes its own URI, never the first origin's (RFC 9110 §8.7: a
+/// relative Content-Location is resolved against the URI the response came from).
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_post_as_get_never_stores_a_redirected_origins_answer() {
+    let a = Origin::start().await;
+    let b = Origin::start().await;
+    a.route(
+        "/x",
+        Route::ok("").status(307).header("location", b.url("/x")),
+    );
+    b.route(
+        "/x",
+        Route::ok("attacker body")
+            .header("content-location", "/x")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let resp = client.post(a.url("/x")).body("x").send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "attacker body");
+    a.route(
+        "/x",
+        Route::ok("a's own body").header("cache-control", "max-age=3600"),
+    );
+    let (s, body) = get(&client, &a.url("/x"), &[]).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (CacheStatus::Stored, "a's own body"),
+        "origin B's answer to a redirected POST was served as origin A's GET"
+    );
+}
+
+/// DESIGN "Faults": anything read from the table may have been written by anyone. A stored
+/// part whose body is not the range its Content-Range names must never be combined into a
+/// "complete" response of the wrong bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_part_whose_body_lies_is_never_combined() {
+    let origin = Origin::start().await;
+    let part = |body: &'static str, range: &str| {
+        Route::ok(body)
+            .status(206)
+            .header("content-range", range)
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=3600")
+    };
+    origin.route("/lie", part("01234", "bytes 0-4/10"));
+    let (cache, client, store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/lie");
+    let first = client
+        .get(&url)
+        .header("range", "bytes=0-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&first), CacheStatus::Stored);
+    let key = cache
+        .key_for(&reqwest::Client::new().get(&url).build().unwrap())
+        .unwrap();
+    let mut entry = store.get(&key).await.unwrap().expect("the part is stored");
+    entry.body = bytes::Bytes::from_static(b"012");
+    entry.revision += 1;
+    store.put(&key, &entry).await.unwrap();
+
+    origin.route("/lie", part("56789", "bytes 5-9/10"));
+    let whole = client.get(&url).send().await.unwrap();
+    let declared = whole
+        .headers()
+        .get("content-length")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = whole.text().await.unwrap();
+    assert_ne!(
+        body, "01256789",
+        "a 3-byte part claiming 0-4 was combined (Content-Length {declared:?})"
+    );
+}
+
+/// RFC 9111 §4.3.4: a 304 carrying a validator selects only stored responses with that
+/// validator. A stored response with an ETag and no Last-Modified is not selected by a 304
+/// naming only a Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_304_naming_a_last_modified_the_entry_lacks_selects_nothing() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/lm",
+        Route::ok("stored")
+            .header("etag", "\"a\"")
+            .header("cache-control", "max-age=10"),
+    );
+    let (_cache, client, _store, clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/lm");
+    get(&client, &url, &[]).await;
+    clock.advance(Duration::from_secs(60));
+    origin.route(
+        "/lm",
+        Route::ok("")
+            .status(304)
+            .header("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_ne!(
+        s,
+        CacheStatus::Revalidated,
+        "a 304 naming a Last-Modified the entry does not have selected it"
+    );
+}
+
+/// RFC 9111 §4.3.4: a 304 with a strong validator selects the stored responses with that same
+/// strong validator; a stored `W/"a"` is not one of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_a_strong_304_does_not_select_a_weak_entry() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/weak",
+        Route::ok("stored")
+            .header("etag", "W/\"a\"")
+            .header("cache-control", "max-age=10"),
+    );
+    let (_cache, client, _store, clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/weak");
+    get(&client, &url, &[]).await;
+    clock.advance(Duration::from_secs(60));
+    origin.route(
+        "/weak",
+        Route::ok("")
+            .status(304)
+            .header("etag", "\"a\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_ne!(
+        s,
+        CacheStatus::Revalidated,
+        "a strong 304 selected a weak stored response"
+    );
+}
+
+/// RFC 9110 §14.1.1: a byte-range-set has at least one range; `bytes=` is not a valid Range,
+/// which is ignored (200), not unsatisfiable (416).
+#[tokio::test(flavor = "multi_thread")]
+async fn probe3_an_empty_byte_range_set_is_ignored() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/empty",
+        Route::ok("0123456789").header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let url = origin.url("/empty");
+    get(&client, &url, &[]).await;
+    for field in ["bytes=", "bytes=,"] {
+        let resp = client
+            .get(&url)
+            .header("range", field)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "Range `{field}`");
+    }
+}
