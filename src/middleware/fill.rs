@@ -409,11 +409,8 @@ impl CacheMiddleware {
                 .settings
                 .keys
                 .key_for(&http::Method::GET, &target.url, &target.headers, None);
-        let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.uri = String::from(inner.settings.keys.redacted_url(&target.url))
-            .parse()
-            .unwrap_or_default();
-        parts.headers = inner.settings.keys.redacted_headers(&target.headers);
+        let (redacted_url, parts) =
+            inner.presented(&http::Method::GET, &target.url, &target.headers);
         let received = inner.settings.clock.now();
         // Every rule a stored GET response passes, the user's included.
         let Ok(plan) = inner.plan_for(&parts, None, &resp, received) else {
@@ -428,7 +425,7 @@ impl CacheMiddleware {
             status: received_parts.parts.status,
             version: received_parts.parts.version,
             method: http::Method::GET,
-            url: inner.settings.keys.redacted_url(&target.url).to_string(),
+            url: redacted_url,
             headers: policy::storable_headers(headers),
             request_headers: policy::stored_request_headers(&parts.headers, headers),
             body: body.clone(),
@@ -490,26 +487,26 @@ impl CacheMiddleware {
         let fits = resp.status() == http::StatusCode::PARTIAL_CONTENT
             && policy::content_range(resp.headers()) == Some((from, to, len))
             && resp.headers().get(http::header::ETAG) == Some(&etag);
-        if !fits {
-            if resp.status() == http::StatusCode::PARTIAL_CONTENT {
-                let resp = inner.origin(plain, extensions, next, false).await?;
-                return self.fetched(view, resp, fill, None, budget).await;
-            }
+        if !fits && resp.status() != http::StatusCode::PARTIAL_CONTENT {
+            // The origin's own answer (a 200 for a changed representation, an error).
             return self.fetched(view, resp, fill, None, budget).await;
         }
-        let (mut received, rest_body) =
-            match body::read(resp, inner.body_limit().saturating_sub(part.body.len())).await? {
-                body::Read::Complete(parts, body) => (parts, body),
-                // The whole would be too large to store: the caller gets it from the origin.
-                body::Read::TooLarge(_) => {
-                    let resp = inner.origin(plain, extensions, next, false).await?;
-                    return self.fetched(view, resp, fill, None, budget).await;
+        let combinable = match fits {
+            true => {
+                match body::read(resp, inner.body_limit().saturating_sub(part.body.len())).await? {
+                    body::Read::Complete(parts, body) if body.len() as u64 == to - from + 1 => {
+                        Some((parts, body))
+                    }
+                    _ => None,
                 }
-            };
-        if rest_body.len() as u64 != to - from + 1 {
+            }
+            false => None,
+        };
+        // A part that does not fit, or a whole too large to store: asked for in full.
+        let Some((mut received, rest_body)) = combinable else {
             let resp = inner.origin(plain, extensions, next, false).await?;
             return self.fetched(view, resp, fill, None, budget).await;
-        }
+        };
         let mut whole = bytes::BytesMut::with_capacity(len as usize);
         if from == 0 {
             whole.extend_from_slice(&rest_body);

@@ -90,6 +90,33 @@ impl Budget {
 }
 
 impl Inner {
+    /// A request as the caching rules see it: its URL and headers redacted (secrets replaced
+    /// by their keyed digests, so two secrets still differ), Cache-Control directive names
+    /// lower-cased (RFC 9111 §5.2: case-insensitive; the policy compares them exactly). Also
+    /// the redacted URL, as text.
+    pub(super) fn presented(
+        &self,
+        method: &http::Method,
+        url: &Url,
+        headers: &http::HeaderMap,
+    ) -> (String, http::request::Parts) {
+        let keys = &self.settings.keys;
+        let redacted_url = String::from(keys.redacted_url(url));
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = method.clone();
+        parts.uri = redacted_url.parse().unwrap_or_default();
+        parts.headers = keys.redacted_headers(headers);
+        if parts
+            .headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
+        {
+            crate::policy::lowercase_directives(&mut parts.headers);
+        }
+        (redacted_url, parts)
+    }
+
     /// The cache key this middleware gives `req`, or `None` when it bypasses the cache.
     pub(super) fn key_for(&self, req: &Request) -> Option<CacheKey> {
         if !self.settings.methods.contains(req.method()) {
@@ -130,20 +157,7 @@ impl Inner {
         }
         let key = self.key_for(req).ok_or(mode)?;
         let keys = &self.settings.keys;
-        let redacted_url = String::from(keys.redacted_url(req.url()));
-        let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.method = req.method().clone();
-        parts.uri = redacted_url.parse().unwrap_or_default();
-        parts.headers = keys.redacted_headers(req.headers());
-        // RFC 9111 §5.2: directive names are case-insensitive; the policy compares them exactly.
-        if parts
-            .headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
-        {
-            crate::policy::lowercase_directives(&mut parts.headers);
-        }
+        let (redacted_url, parts) = self.presented(req.method(), req.url(), req.headers());
         let head_get_key = (req.method() == http::Method::HEAD
             && self.settings.methods.contains(&http::Method::GET))
         .then(|| keys.key_for(&http::Method::GET, req.url(), req.headers(), None));
