@@ -290,26 +290,37 @@ async fn probe2_show_never_prints_a_credential_of_an_unparsable_url() {
     }
 }
 
-/// Items written by someone else: a top-level `ttl` past year 9999 (within u64), and a `url`
-/// with a newline and a terminal escape. `list` must not panic in any output, and `text`
-/// must stay one line per entry.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe2_list_survives_items_written_by_someone_else() {
-    use aws_sdk_dynamodb::types::AttributeValue;
+/// A new embedded DynamoDB whose cache table holds one item written raw, as by another
+/// program; its endpoint.
+async fn table_with_foreign_item(
+    attrs: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+) -> String {
     let (endpoint, db) = dynamodb().await;
     DynamoDbStore::builder()
         .table_name("cli_test")
         .build_with_client(db.clone())
         .await
         .unwrap();
-    db.put_item()
-        .table_name("cli_test")
-        .item("key", AttributeValue::S("a".repeat(64)))
-        .item("url", AttributeValue::S("https://e.com/far".into()))
-        .item("ttl", AttributeValue::N("400000000000".into()))
-        .send()
-        .await
-        .unwrap();
+    let mut put = db.put_item().table_name("cli_test");
+    for (name, value) in attrs {
+        put = put.item(name, value);
+    }
+    put.send().await.unwrap();
+    endpoint
+}
+
+/// Items written by someone else: a top-level `ttl` past year 9999 (within u64), and a `url`
+/// with a newline and a terminal escape. `list` must not panic in any output, and `text`
+/// must stay one line per entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe2_list_survives_items_written_by_someone_else() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let endpoint = table_with_foreign_item(vec![
+        ("key", AttributeValue::S("a".repeat(64))),
+        ("url", AttributeValue::S("https://e.com/far".into())),
+        ("ttl", AttributeValue::N("400000000000".into())),
+    ])
+    .await;
     for output in ["table", "text", "json"] {
         let (ok, _, err) = cli(&endpoint, &["list", "--output", output]).await;
         assert!(
@@ -324,22 +335,14 @@ async fn probe2_list_survives_items_written_by_someone_else() {
 #[tokio::test(flavor = "multi_thread")]
 async fn probe2_list_text_is_one_line_per_entry_whatever_the_table_holds() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let (endpoint, db) = dynamodb().await;
-    DynamoDbStore::builder()
-        .table_name("cli_test")
-        .build_with_client(db.clone())
-        .await
-        .unwrap();
-    db.put_item()
-        .table_name("cli_test")
-        .item("key", AttributeValue::S("b".repeat(64)))
-        .item(
+    let endpoint = table_with_foreign_item(vec![
+        ("key", AttributeValue::S("b".repeat(64))),
+        (
             "url",
             AttributeValue::S("https://e.com/x\n\u{1b}]0;pwned\u{7}fake\tline".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+        ),
+    ])
+    .await;
     let (ok, out, err) = cli(&endpoint, &["list", "--output", "text"]).await;
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 1, "one line per entry: {out:?}");
