@@ -23,7 +23,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use reqwest_dynamodb_cache::codec::{self, ItemFormat};
+use reqwest_dynamodb_cache::codec::{self, Compression, ItemFormat};
 use reqwest_dynamodb_cache::{
     CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, MemoryStore, TieredStore,
 };
@@ -340,8 +340,14 @@ fn misses(c: &mut Criterion) {
                         if put {
                             let mut entry = template;
                             entry.body = body;
-                            let item =
-                                codec::encode(&key, &entry, ItemFormat::Document, true).unwrap();
+                            let item = codec::encode(
+                                &key,
+                                &entry,
+                                ItemFormat::Document,
+                                Compression::None,
+                                true,
+                            )
+                            .unwrap();
                             db.put_item()
                                 .table_name("bench")
                                 .set_item(Some(item))

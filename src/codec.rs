@@ -18,7 +18,11 @@
 //!   else.
 //!
 //! In both, the body never goes through serde: it is one S or B attribute, and decoding hands its
-//! buffer to [`Bytes`] without a copy. Both formats also write small top-level attributes for
+//! buffer to [`Bytes`] without a copy. With [`Compression::Zstd`] a body of at least
+//! `min_body_size` bytes is stored as a zstd frame (B) when that is smaller, and the item says so
+//! beside the body: `body_encoding` = `"zstd"` (in the document's map, or top-level next to the
+//! binary format's `body`). Smaller bodies, and bodies zstd cannot shrink, are stored as they are,
+//! so short text stays readable in the console. Both formats also write small top-level attributes for
 //! console queries and maintenance (`url`, `status`, `created_at`, `expires`, and `size`, the
 //! item's size by DynamoDB's rules), the entry's `revision` (N, read by the conditional writes
 //! that keep writes ordered) and, when TTL is on, `ttl` (epoch seconds). The document also holds
@@ -32,7 +36,7 @@
 //! Anything read from the table may have been written by anyone, so decoding is bounded and
 //! never panics: an unknown version, a wrong attribute type, a truncated binary value, more than
 //! [`MAX_HEADER_FIELDS`] header fields or [`MAX_HEADER_BYTES`] of them, a compressed body that
-//! would expand past [`MAX_BODY_SIZE`] — each is a [`StoreError::Corrupt`], which the middleware
+//! would expand past [`MAX_BODY_SIZE`], an unknown `body_encoding` — each is a [`StoreError::Corrupt`], which the middleware
 //! treats as a miss. Its message says what is wrong, never what the item holds.
 
 use std::collections::HashMap;
@@ -64,10 +68,11 @@ pub const MAX_HEADER_FIELDS: usize = 10_000;
 /// [`MAX_ITEM_SIZE`], so no stored entry has more; the bound matters for compressed metadata.
 pub const MAX_HEADER_BYTES: usize = MAX_ITEM_SIZE;
 
-/// The largest body a compressed item may expand to. The middleware never buffers a body
-/// larger than the store's item limit to store it, so nothing legitimate is larger; a
-/// "zstd bomb" written by someone else stops here instead of being materialised.
-pub const MAX_BODY_SIZE: usize = MAX_ITEM_SIZE;
+/// The largest body a compressed item may hold, uncompressed: 4 MiB, ten times DynamoDB's item
+/// limit (JSON rarely compresses better than that). A store that compresses never writes a
+/// larger body, and a "zstd bomb" written by someone else stops here when it is read instead of
+/// being materialised.
+pub const MAX_BODY_SIZE: usize = 4 << 20;
 
 /// How long a tombstone keeps refusing writes older than its invalidation. Pending writes are
 /// bounded by the middleware's store timeout (seconds), so an hour is ample.
@@ -97,12 +102,16 @@ pub const REVISION_ATTR: &str = "revision";
 /// `true` (BOOL) on a tombstone: the key was invalidated at `revision`.
 pub const TOMBSTONE_ATTR: &str = "tombstone";
 
+/// Beside a compressed body (in the document's map, or top-level in the binary format): how it
+/// is encoded. Absent for a body stored as it is.
+pub const BODY_ENCODING_ATTR: &str = "body_encoding";
+/// The one [`BODY_ENCODING_ATTR`] value: a single zstd frame.
+pub const ZSTD_ENCODING: &str = "zstd";
+
 /// The document format's version; items with any other value are misses.
 const DOCUMENT_VERSION: &str = "1";
 /// First byte of a binary `value`.
 const BINARY_TAG: u8 = 1;
-#[cfg(feature = "zstd")]
-const BINARY_ZSTD_TAG: u8 = 2;
 /// Upper bound on what a binary metadata blob may claim to hold (and on what compressed
 /// metadata may expand to), so a corrupt length prefix cannot make the decoder allocate
 /// without limit.
@@ -119,13 +128,86 @@ pub enum ItemFormat {
     Document,
     /// Compact: metadata encoded with bincode 2, body as raw bytes.
     Binary,
-    /// [`Binary`](Self::Binary), with metadata and body compressed with zstd at the given level
-    /// (feature `zstd`).
+}
+
+/// How a store compresses the bodies it writes, in either [`ItemFormat`]. Each item says how
+/// its body is encoded, so a table may hold both kinds and any reader built with the `zstd`
+/// feature reads both (one built without it reads a compressed item as corrupt: a miss).
+///
+/// The default, with the `zstd` feature (on by default), is
+/// `Zstd { level: 3, min_body_size: 1024 }`: DynamoDB bills writes by the kilobyte and reads by
+/// four, so a body under a kilobyte can save at most one unit; above it, JSON shrinks four to
+/// six times, and so do the units (see BENCHMARKS.md). Without the feature it is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Compression {
+    /// Bodies are stored as received.
+    None,
+    /// zstd for bodies of at least `min_body_size` bytes, kept only when it is smaller; bodies
+    /// up to [`MAX_BODY_SIZE`] (4 MiB) may be stored as long as the item fits.
     #[cfg(feature = "zstd")]
-    BinaryZstd {
-        /// zstd compression level (1–22; 3 is zstd's default; negative levels are faster).
+    Zstd {
+        /// zstd level: 1 to 22 (3 is zstd's default; higher is smaller and slower), or
+        /// negative for faster.
         level: i32,
+        /// The smallest body compressed, in bytes.
+        min_body_size: usize,
     },
+}
+
+// Derivable only without the `zstd` feature.
+#[allow(clippy::derivable_impls)]
+impl Default for Compression {
+    fn default() -> Self {
+        #[cfg(feature = "zstd")]
+        return Compression::Zstd {
+            level: 3,
+            min_body_size: 1024,
+        };
+        #[cfg(not(feature = "zstd"))]
+        Compression::None
+    }
+}
+
+impl Compression {
+    /// The largest body a store with this compression may be given: [`MAX_BODY_SIZE`] when
+    /// bodies are compressed, else the item limit.
+    pub fn max_body_size(self, max_item_size: usize) -> usize {
+        match self {
+            Compression::None => max_item_size,
+            #[cfg(feature = "zstd")]
+            Compression::Zstd { .. } => MAX_BODY_SIZE.max(max_item_size),
+        }
+    }
+
+    /// `body` as stored: compressed (and `true`) when this compression applies and shrinks it.
+    fn apply(self, body: &Bytes) -> Result<(std::borrow::Cow<'_, [u8]>, bool), StoreError> {
+        match self {
+            Compression::None => Ok((body[..].into(), false)),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd {
+                level,
+                min_body_size,
+            } => {
+                if body.len() < min_body_size.max(1) {
+                    return Ok((body[..].into(), false));
+                }
+                if body.len() > MAX_BODY_SIZE {
+                    return Err(StoreError::Encode(format!(
+                        "body over {MAX_BODY_SIZE} bytes, more than a compressed item may hold"
+                    )));
+                }
+                let packed = compress(body, level)?;
+                if packed.len() < body.len() {
+                    Ok((packed.into(), true))
+                } else {
+                    Ok((body[..].into(), false))
+                }
+            }
+        }
+    }
 }
 
 /// What an item holds.
@@ -161,17 +243,18 @@ pub struct Tombstone {
     pub until: Option<SystemTime>,
 }
 
-/// Builds the item for `entry` under partition key `key`. `ttl` decides whether the `ttl`
-/// attribute is written.
+/// Builds the item for `entry` under partition key `key`, its body compressed as `compression`
+/// says. `ttl` decides whether the `ttl` attribute is written.
 ///
 /// # Errors
 /// [`StoreError::Encode`] when the entry has more headers than [`decode`] accepts back, a
-/// compressed body larger than [`MAX_BODY_SIZE`], or compression fails: nothing is written
+/// body to compress is larger than [`MAX_BODY_SIZE`], or compression fails: nothing is written
 /// rather than something that would read back wrong.
 pub fn encode(
     key: &str,
     entry: &StoredResponse,
     format: ItemFormat,
+    compression: Compression,
     ttl: bool,
 ) -> Result<Item, StoreError> {
     for headers in [&entry.headers, &entry.request_headers] {
@@ -210,9 +293,21 @@ pub fn encode(
             );
         }
     }
+    let (body, compressed) = compression.apply(&entry.body)?;
+    // The body's attribute, and where the item says it is compressed.
+    let encoding = compressed.then(|| AttributeValue::S(ZSTD_ENCODING.to_owned()));
     match format {
         ItemFormat::Document => {
-            item.insert(VALUE_ATTR.into(), AttributeValue::M(document(entry)));
+            let mut doc = document(entry);
+            let body = match (compressed, std::str::from_utf8(&body)) {
+                (false, Ok(text)) => AttributeValue::S(text.to_owned()),
+                _ => AttributeValue::B(Blob::new(body.into_owned())),
+            };
+            doc.insert(BODY_ATTR.into(), body);
+            if let Some(encoding) = encoding {
+                doc.insert(BODY_ENCODING_ATTR.into(), encoding);
+            }
+            item.insert(VALUE_ATTR.into(), AttributeValue::M(doc));
         }
         ItemFormat::Binary => {
             let mut value = vec![BINARY_TAG];
@@ -220,21 +315,11 @@ pub fn encode(
             item.insert(VALUE_ATTR.into(), AttributeValue::B(Blob::new(value)));
             item.insert(
                 BODY_ATTR.into(),
-                AttributeValue::B(Blob::new(entry.body.to_vec())),
+                AttributeValue::B(Blob::new(body.into_owned())),
             );
-        }
-        #[cfg(feature = "zstd")]
-        ItemFormat::BinaryZstd { level } => {
-            if entry.body.len() > MAX_BODY_SIZE {
-                return Err(StoreError::Encode(format!(
-                    "body over {MAX_BODY_SIZE} bytes, more than a compressed item may expand to"
-                )));
+            if let Some(encoding) = encoding {
+                item.insert(BODY_ENCODING_ATTR.into(), encoding);
             }
-            let mut value = vec![BINARY_ZSTD_TAG];
-            value.extend(compress(&binary::encode(entry)?, level)?);
-            item.insert(VALUE_ATTR.into(), AttributeValue::B(Blob::new(value)));
-            let body = compress(&entry.body, level)?;
-            item.insert(BODY_ATTR.into(), AttributeValue::B(Blob::new(body)));
         }
     }
     // Last: the size of everything else (a number cannot always state a size that includes
@@ -307,8 +392,9 @@ fn header_bytes(headers: &HeaderMap) -> usize {
         .sum()
 }
 
+/// The document without its body (the caller adds it, compressed or not).
 fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
-    let mut doc = HashMap::with_capacity(12);
+    let mut doc = HashMap::with_capacity(13);
     let s = |v: String| AttributeValue::S(v);
     doc.insert("v".into(), AttributeValue::N(DOCUMENT_VERSION.into()));
     doc.insert(
@@ -346,11 +432,6 @@ fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
             AttributeValue::N(secs.to_string()),
         );
     }
-    let body = match std::str::from_utf8(&entry.body) {
-        Ok(text) => AttributeValue::S(text.to_owned()),
-        Err(_) => AttributeValue::B(Blob::new(entry.body.to_vec())),
-    };
-    doc.insert("body".into(), body);
     doc
 }
 
@@ -423,14 +504,9 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
                 Some(AttributeValue::B(b)) => b.into_inner(),
                 _ => return Err(corrupt("binary item without a B `body`")),
             };
+            let body = stored_body(body, item.remove(BODY_ENCODING_ATTR))?;
             match bytes.split_first() {
-                Some((&BINARY_TAG, meta)) => binary::decode(meta, Bytes::from(body), retain_until)?,
-                #[cfg(feature = "zstd")]
-                Some((&BINARY_ZSTD_TAG, meta)) => {
-                    let meta = decompress(meta, BINCODE_LIMIT, "metadata")?;
-                    let body = decompress(&body, MAX_BODY_SIZE, "body")?;
-                    binary::decode(&meta, Bytes::from(body), retain_until)?
-                }
+                Some((&BINARY_TAG, meta)) => binary::decode(meta, body, retain_until)?,
                 Some((tag, _)) => return Err(corrupt(format!("unknown binary format tag {tag}"))),
                 None => return Err(corrupt("empty binary value")),
             }
@@ -440,6 +516,24 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
     };
     entry.revision = revision;
     Ok(Decoded::Response(entry))
+}
+
+/// A body as stored, decoded by its `body_encoding`: none, or one zstd frame that expands to
+/// at most [`MAX_BODY_SIZE`] bytes.
+fn stored_body(body: Vec<u8>, encoding: Option<AttributeValue>) -> Result<Bytes, StoreError> {
+    match encoding {
+        None => Ok(Bytes::from(body)),
+        Some(AttributeValue::S(e)) if e == ZSTD_ENCODING => {
+            #[cfg(feature = "zstd")]
+            return decompress(&body, MAX_BODY_SIZE, "body").map(Bytes::from);
+            #[cfg(not(feature = "zstd"))]
+            Err(corrupt(
+                "body compressed with zstd, and this build lacks the `zstd` feature",
+            ))
+        }
+        Some(AttributeValue::S(_)) => Err(corrupt("unknown `body_encoding`")),
+        Some(_) => Err(corrupt("`body_encoding` is not S")),
+    }
 }
 
 fn corrupt(msg: impl Into<String>) -> StoreError {
@@ -482,11 +576,12 @@ fn from_document(
     };
     let headers = headers_from_doc(doc.remove("headers"), doc.remove("header_order"))?;
     let request_headers = headers_from_doc(doc.remove("request_headers"), None)?;
-    let body = match doc.remove("body") {
-        Some(AttributeValue::S(s)) => Bytes::from(s.into_bytes()),
-        Some(AttributeValue::B(b)) => Bytes::from(b.into_inner()),
+    let body = match doc.remove(BODY_ATTR) {
+        Some(AttributeValue::S(s)) => s.into_bytes(),
+        Some(AttributeValue::B(b)) => b.into_inner(),
         _ => return Err(corrupt("`body` missing or neither S nor B")),
     };
+    let body = stored_body(body, doc.remove(BODY_ENCODING_ATTR))?;
     Ok(StoredResponse {
         status,
         version,
@@ -765,6 +860,19 @@ mod binary {
     }
 }
 
+/// The read units, in thousandths, of an eventually consistent GetItem returning an item of
+/// `size` bytes (or none: `size` 0): half a unit per 4 KB or part of it, at least half a unit.
+pub fn read_milliunits(size: usize) -> u64 {
+    size.div_ceil(4096).max(1) as u64 * 500
+}
+
+/// The write units, in thousandths, of a PutItem or DeleteItem of an item of `size` bytes: one
+/// unit per kilobyte or part of it, at least one. (DynamoDB counts the larger of the item
+/// written and the item it replaces.)
+pub fn write_milliunits(size: usize) -> u64 {
+    size.div_ceil(1024).max(1) as u64 * 1000
+}
+
 /// The whole size of an item made by [`encode`], from its `size` attribute (counted afresh
 /// when it has none).
 pub fn encoded_size(item: &Item) -> usize {
@@ -861,8 +969,9 @@ mod tests {
         }
     }
 
+    /// Uncompressed.
     fn encode_ok(key: &str, e: &StoredResponse, format: ItemFormat, ttl: bool) -> Item {
-        encode(key, e, format, ttl).unwrap()
+        encode(key, e, format, Compression::None, ttl).unwrap()
     }
 
     fn response(item: Item) -> Result<StoredResponse, StoreError> {
@@ -894,21 +1003,35 @@ mod tests {
         assert_eq!(a.revision, b.revision);
     }
 
-    fn formats() -> Vec<ItemFormat> {
-        vec![
-            ItemFormat::Document,
-            ItemFormat::Binary,
+    /// Every format, uncompressed and (with the feature) compressing everything from one byte.
+    fn layouts() -> Vec<(ItemFormat, Compression)> {
+        let mut all = Vec::new();
+        for format in [ItemFormat::Document, ItemFormat::Binary] {
+            all.push((format, Compression::None));
             #[cfg(feature = "zstd")]
-            ItemFormat::BinaryZstd { level: 3 },
-        ]
+            all.push((
+                format,
+                Compression::Zstd {
+                    level: 3,
+                    min_body_size: 1,
+                },
+            ));
+        }
+        all
     }
 
     #[test]
     fn round_trips_text_and_binary_bodies_in_every_format() {
-        for format in formats() {
-            for body in [&b"hello"[..], &[0, 159, 146, 150, 255][..], &b""[..]] {
+        let json = br#"[{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"}]"#.repeat(40);
+        for (format, compression) in layouts() {
+            for body in [
+                &b"hello"[..],
+                &[0, 159, 146, 150, 255][..],
+                &b""[..],
+                &json[..],
+            ] {
                 let e = sample(body);
-                let item = encode_ok("k", &e, format, true);
+                let item = encode("k", &e, format, compression, true).unwrap();
                 assert_same(&e, &response(item).unwrap());
             }
         }
@@ -1131,9 +1254,9 @@ mod tests {
                 HeaderValue::from_static("v"),
             );
         }
-        for format in formats() {
+        for (format, compression) in layouts() {
             assert!(matches!(
-                encode("k", &e, format, true),
+                encode("k", &e, format, compression, true),
                 Err(StoreError::Encode(_))
             ));
         }
@@ -1141,8 +1264,8 @@ mod tests {
 
     #[test]
     fn revisions_are_stored_top_level_and_older_items_read_as_revision_0() {
-        for format in formats() {
-            let item = encode_ok("k", &sample(b"x"), format, true);
+        for (format, compression) in layouts() {
+            let item = encode("k", &sample(b"x"), format, compression, true).unwrap();
             assert_eq!(
                 item[REVISION_ATTR],
                 AttributeValue::N("1790000000123456789".into())
@@ -1239,24 +1362,93 @@ mod tests {
     }
 
     #[cfg(feature = "zstd")]
-    mod zstd_bounds {
+    mod zstd_bodies {
         use super::*;
 
-        fn zstd_item(meta: Vec<u8>, body: Vec<u8>) -> Item {
-            let mut value = vec![BINARY_ZSTD_TAG];
-            value.extend(meta);
-            Item::from([
-                ("value".to_owned(), AttributeValue::B(Blob::new(value))),
-                ("body".to_owned(), AttributeValue::B(Blob::new(body))),
-            ])
+        const ZSTD3: Compression = Compression::Zstd {
+            level: 3,
+            min_body_size: 1024,
+        };
+
+        /// Records with sequential ids, names and numbers: compresses well.
+        fn records(n: usize) -> Vec<u8> {
+            let mut out = String::from("[");
+            for i in 0..n {
+                out.push_str(&format!(
+                    r#"{{"id":{i},"name":"user {i}","score":{}}},"#,
+                    i * 37 % 1000
+                ));
+            }
+            out.push(']');
+            out.into_bytes()
         }
 
-        fn meta_of(e: &StoredResponse) -> Vec<u8> {
-            let item = encode_ok("k", e, ItemFormat::BinaryZstd { level: 3 }, true);
-            let AttributeValue::B(b) = &item["value"] else {
-                panic!()
+        /// The body attribute and the encoding beside it, wherever the format puts them.
+        fn body_and_encoding(item: &Item) -> (AttributeValue, Option<AttributeValue>) {
+            match &item[VALUE_ATTR] {
+                AttributeValue::M(doc) => {
+                    (doc[BODY_ATTR].clone(), doc.get(BODY_ENCODING_ATTR).cloned())
+                }
+                _ => (
+                    item[BODY_ATTR].clone(),
+                    item.get(BODY_ENCODING_ATTR).cloned(),
+                ),
+            }
+        }
+
+        /// `item` with its body (and encoding) replaced, wherever the format puts them.
+        fn with_body(mut item: Item, body: AttributeValue, encoding: Option<&str>) -> Item {
+            let target = match item.get_mut(VALUE_ATTR) {
+                Some(AttributeValue::M(doc)) => doc,
+                _ => &mut item,
             };
-            b.as_ref()[1..].to_vec()
+            target.insert(BODY_ATTR.into(), body);
+            match encoding {
+                Some(e) => target.insert(BODY_ENCODING_ATTR.into(), AttributeValue::S(e.into())),
+                None => target.remove(BODY_ENCODING_ATTR),
+            };
+            item
+        }
+
+        #[test]
+        fn large_bodies_are_compressed_and_say_so_small_and_incompressible_ones_are_not() {
+            for format in [ItemFormat::Document, ItemFormat::Binary] {
+                // Small text stays as it is: readable S in the document.
+                let item = encode("k", &sample(b"hello"), format, ZSTD3, true).unwrap();
+                let (body, encoding) = body_and_encoding(&item);
+                assert_eq!(encoding, None);
+                if format == ItemFormat::Document {
+                    assert_eq!(body, AttributeValue::S("hello".into()));
+                }
+                // Large JSON is a zstd frame, marked, and much smaller.
+                let json = records(2000);
+                let e = sample(&json);
+                let item = encode("k", &e, format, ZSTD3, true).unwrap();
+                let (body, encoding) = body_and_encoding(&item);
+                assert_eq!(encoding, Some(AttributeValue::S("zstd".into())));
+                let AttributeValue::B(packed) = body else {
+                    panic!("a compressed body is B")
+                };
+                assert!(
+                    packed.as_ref().len() * 4 < json.len(),
+                    "{}",
+                    packed.as_ref().len()
+                );
+                assert_same(&e, &response(item).unwrap());
+                // Bytes zstd cannot shrink are stored as they are.
+                let mut noise = Vec::with_capacity(4096);
+                let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+                while noise.len() < 4096 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    noise.extend_from_slice(&x.to_le_bytes());
+                }
+                let item = encode("k", &sample(&noise), format, ZSTD3, true).unwrap();
+                let (body, encoding) = body_and_encoding(&item);
+                assert_eq!(encoding, None);
+                assert_eq!(body, AttributeValue::B(Blob::new(noise)));
+            }
         }
 
         #[test]
@@ -1264,10 +1456,6 @@ mod tests {
             // 64 MiB of zeros compress to a couple of kilobytes.
             let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
             assert!(bomb.len() < 4096, "{}", bomb.len());
-            let meta = meta_of(&sample(b""));
-            let err = response(zstd_item(meta.clone(), bomb)).unwrap_err();
-            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
-            // Streamed (no declared size): bounded the same way.
             let mut streamed = Vec::new();
             {
                 let mut enc = zstd::stream::Encoder::new(&mut streamed, 19).unwrap();
@@ -1275,45 +1463,69 @@ mod tests {
                 std::io::copy(&mut zeros, &mut enc).unwrap();
                 enc.finish().unwrap();
             }
-            assert!(matches!(
-                response(zstd_item(meta.clone(), streamed)),
-                Err(StoreError::Corrupt(_))
-            ));
-            // Just over the bound, size declared in the frame.
-            let big = zstd::bulk::compress(&vec![1u8; MAX_BODY_SIZE + 1], 3).unwrap();
-            assert!(matches!(
-                response(zstd_item(meta.clone(), big)),
-                Err(StoreError::Corrupt(_))
-            ));
-            // Right at the bound is fine.
+            let over = zstd::bulk::compress(&vec![1u8; MAX_BODY_SIZE + 1], 3).unwrap();
             let at_bound = zstd::bulk::compress(&vec![b'a'; MAX_BODY_SIZE], 3).unwrap();
-            assert_eq!(
-                response(zstd_item(meta, at_bound)).unwrap().body.len(),
-                MAX_BODY_SIZE
-            );
+            for format in [ItemFormat::Document, ItemFormat::Binary] {
+                let good = encode_ok("k", &sample(b""), format, true);
+                // Declared size, streamed (no declared size), just over the bound.
+                for packed in [&bomb, &streamed, &over] {
+                    let item = with_body(
+                        good.clone(),
+                        AttributeValue::B(Blob::new(packed.clone())),
+                        Some("zstd"),
+                    );
+                    let err = response(item).unwrap_err();
+                    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+                }
+                // Right at the bound is fine.
+                let item = with_body(
+                    good.clone(),
+                    AttributeValue::B(Blob::new(at_bound.clone())),
+                    Some("zstd"),
+                );
+                assert_eq!(response(item).unwrap().body.len(), MAX_BODY_SIZE);
+            }
         }
 
         #[test]
-        fn an_empty_compressed_body_is_corrupt_not_an_empty_hit() {
-            // What a failed compression used to store.
-            let meta = meta_of(&sample(b"hello"));
-            assert!(matches!(
-                response(zstd_item(meta.clone(), Vec::new())),
-                Err(StoreError::Corrupt(_))
-            ));
-            assert!(matches!(
-                response(zstd_item(Vec::new(), Vec::new())),
-                Err(StoreError::Corrupt(_))
-            ));
+        fn what_a_compressed_body_cannot_be_is_corrupt() {
+            let frame = zstd::bulk::compress(b"hello", 3).unwrap();
+            for format in [ItemFormat::Document, ItemFormat::Binary] {
+                let good = encode_ok("k", &sample(b""), format, true);
+                let cases = [
+                    // What a failed compression could store: an empty frame.
+                    (AttributeValue::B(Blob::new(Vec::new())), Some("zstd")),
+                    // Not a frame at all.
+                    (
+                        AttributeValue::B(Blob::new(b"hello".to_vec())),
+                        Some("zstd"),
+                    ),
+                    (AttributeValue::S("hello".into()), Some("zstd")),
+                    // An encoding nobody wrote.
+                    (AttributeValue::B(Blob::new(frame.clone())), Some("gzip")),
+                ];
+                for (body, encoding) in cases {
+                    let err = response(with_body(good.clone(), body, encoding)).unwrap_err();
+                    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+                }
+                let item = with_body(
+                    good.clone(),
+                    AttributeValue::B(Blob::new(frame.clone())),
+                    Some("zstd"),
+                );
+                assert_eq!(&response(item).unwrap().body[..], b"hello");
+            }
         }
 
         #[test]
         fn a_body_too_large_to_read_back_is_not_encoded() {
             let e = sample(&vec![b'a'; MAX_BODY_SIZE + 1]);
-            assert!(matches!(
-                encode("k", &e, ItemFormat::BinaryZstd { level: 3 }, true),
-                Err(StoreError::Encode(_))
-            ));
+            for format in [ItemFormat::Document, ItemFormat::Binary] {
+                assert!(matches!(
+                    encode("k", &e, format, ZSTD3, true),
+                    Err(StoreError::Encode(_))
+                ));
+            }
         }
     }
 
@@ -1403,8 +1615,8 @@ mod tests {
         proptest! {
             #[test]
             fn every_entry_round_trips_in_every_format(e in entry()) {
-                for format in formats() {
-                    let back = response(encode_ok("k", &e, format, true)).unwrap();
+                for (format, compression) in layouts() {
+                    let back = response(encode("k", &e, format, compression, true).unwrap()).unwrap();
                     assert_same(&e, &back);
                 }
             }

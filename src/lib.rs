@@ -64,7 +64,7 @@ mod store;
 /// SDK errors behind [`StoreError::Service`] need no dependency of your own.
 pub use aws_sdk_dynamodb;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::ItemFormat;
+pub use codec::{Compression, ItemFormat};
 pub use entry::StoredResponse;
 pub use error::{BuildError, StoreError};
 pub use key::CacheKey;
@@ -75,7 +75,7 @@ pub use status::{CacheStatus, NotStored};
 pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats};
 pub use store::memory::MemoryStore;
 pub use store::tiered::{TieredStore, TieredStoreBuilder};
-pub use store::CacheStore;
+pub use store::{CacheStore, ConsumedCapacity};
 
 /// The README's code compiles: its usage example is a doctest (`no_run`: it needs AWS).
 #[cfg(doctest)]

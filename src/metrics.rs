@@ -156,13 +156,15 @@ impl Counters {
             breaker_opened: self.breaker_opened.load(Relaxed),
             background_dropped: self.background_dropped.load(Relaxed),
             refresh_failures: self.refresh_failures.load(Relaxed),
+            read_units: 0.0,
+            write_units: 0.0,
         }
     }
 }
 
 /// The middleware's counters at one moment, from
 /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
@@ -203,4 +205,13 @@ pub struct MetricsSnapshot {
     /// Background refreshes (stale-while-revalidate) that failed or timed out; the next request
     /// for the stale entry tries again.
     pub refresh_failures: u64,
+    /// DynamoDB read units the store consumed (GetItem, eventually consistent: half a unit per
+    /// 4 KB), as DynamoDB reported them. Counted by the store: every middleware over one store
+    /// reports the same figure. Zero for stores that do not count.
+    pub read_units: f64,
+    /// DynamoDB write units the store consumed (PutItem of entries and tombstones, DeleteItem:
+    /// one per kilobyte of the larger of the old and new item), as DynamoDB reported them; a
+    /// write refused by its condition, for which DynamoDB reports nothing, is counted by the
+    /// size of the item sent.
+    pub write_units: f64,
 }

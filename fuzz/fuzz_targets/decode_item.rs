@@ -88,8 +88,8 @@ enum Input {
     Item(Vec<(Name, Value)>),
     /// A binary-format value (tag byte included) with a body.
     Binary(Vec<u8>, Vec<u8>),
-    /// A zstd binary item: metadata and body as zstd frames of these bytes (or raw bytes
-    /// posing as frames), the way a decompression bomb would arrive.
+    /// A binary item whose body says it is a zstd frame: a frame of these bytes (or raw bytes
+    /// posing as one), the way a decompression bomb would arrive.
     Zstd {
         meta: Vec<u8>,
         body: Vec<u8>,
@@ -119,19 +119,17 @@ fuzz_target!(|input: Input| {
         } => {
             let most = (2 << 20) / body.len().max(1);
             let body = body.repeat(usize::from(repeat).min(most) + 1);
-            let (meta, body) = if compress {
-                (
-                    zstd::bulk::compress(&meta, 1).unwrap_or_default(),
-                    zstd::bulk::compress(&body, 1).unwrap_or_default(),
-                )
+            let body = if compress {
+                zstd::bulk::compress(&body, 1).unwrap_or_default()
             } else {
-                (meta, body)
+                body
             };
-            let mut value = vec![2u8];
+            let mut value = vec![1u8];
             value.extend(meta);
             HashMap::from([
                 ("value".to_owned(), AttributeValue::B(Blob::new(value))),
                 ("body".to_owned(), AttributeValue::B(Blob::new(body))),
+                ("body_encoding".to_owned(), AttributeValue::S("zstd".into())),
             ])
         }
     };
@@ -143,7 +141,13 @@ fuzz_target!(|input: Input| {
             assert!(!compressed || entry.body.len() <= codec::MAX_BODY_SIZE);
             assert!(entry.headers.len() <= codec::MAX_HEADER_FIELDS);
             // Whatever decodes must encode again, and decode to the same entry.
-            let again = codec::encode("k", &entry, codec::ItemFormat::Document, true)
+            let again = codec::encode(
+                "k",
+                &entry,
+                codec::ItemFormat::Document,
+                codec::Compression::default(),
+                true,
+            )
                 .expect("an entry we decoded encodes");
             let back = codec::decode(again)
                 .expect("an entry we encoded decodes")

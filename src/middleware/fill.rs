@@ -274,7 +274,7 @@ impl Inner {
     /// The largest body buffered to be stored: the configured one, within what the store can
     /// hold.
     pub(super) fn body_limit(&self) -> usize {
-        match self.settings.store.max_item_size() {
+        match self.settings.store.max_body_size() {
             Some(limit) => self.settings.max_body_size.min(limit),
             None => self.settings.max_body_size,
         }

@@ -116,9 +116,15 @@ impl CacheMiddleware {
         CacheMiddlewareBuilder::new(Box::new(store))
     }
 
-    /// The counters so far.
+    /// The counters so far, with the capacity units the store has consumed (counted by the
+    /// store, so shared by every middleware over it).
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.counters.snapshot()
+        let mut snapshot = self.inner.counters.snapshot();
+        if let Some(units) = self.inner.settings.store.consumed_capacity() {
+            snapshot.read_units = units.read_units;
+            snapshot.write_units = units.write_units;
+        }
+        snapshot
     }
 
     /// The cache key this middleware gives `request`, or `None` when it would bypass it.

@@ -44,9 +44,46 @@ pub trait CacheStore: Send + Sync + 'static {
     }
 
     /// The largest item this store can hold, in bytes, if it has a limit (DynamoDB: 409,600).
-    /// The middleware never buffers a body larger than this to store it. Default: no limit.
+    /// Default: no limit.
     fn max_item_size(&self) -> Option<usize> {
         None
+    }
+
+    /// The largest body this store may be able to hold, if it has a limit: the middleware never
+    /// buffers a larger body to store it. Default: [`max_item_size`](Self::max_item_size); a
+    /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB).
+    fn max_body_size(&self) -> Option<usize> {
+        self.max_item_size()
+    }
+
+    /// The capacity units this store's calls have consumed, if it counts them (DynamoDB does);
+    /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics) reports them. Default:
+    /// `None`.
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        None
+    }
+}
+
+/// Read and write capacity units consumed, as DynamoDB bills them (on-demand: read and write
+/// request units). Reads are eventually consistent: half a unit per 4 KB.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+#[non_exhaustive]
+pub struct ConsumedCapacity {
+    /// Read units (GetItem).
+    pub read_units: f64,
+    /// Write units (PutItem of entries and tombstones, DeleteItem).
+    pub write_units: f64,
+}
+
+impl ConsumedCapacity {
+    /// Units in thousandths, as counted (exact for DynamoDB's half units).
+    pub(crate) fn from_milli(read: u64, write: u64) -> Self {
+        ConsumedCapacity {
+            read_units: read as f64 / 1000.0,
+            write_units: write as f64 / 1000.0,
+        }
     }
 }
 
@@ -70,5 +107,13 @@ impl<S: CacheStore + ?Sized> CacheStore for Arc<S> {
 
     fn max_item_size(&self) -> Option<usize> {
         (**self).max_item_size()
+    }
+
+    fn max_body_size(&self) -> Option<usize> {
+        (**self).max_body_size()
+    }
+
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        (**self).consumed_capacity()
     }
 }

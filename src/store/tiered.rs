@@ -10,7 +10,7 @@ use moka::Expiry;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codec::TOMBSTONE_LIFETIME;
-use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
+use crate::{CacheKey, CacheStore, ConsumedCapacity, StoreError, StoredResponse};
 
 /// What the memory tier holds for a key.
 #[derive(Debug, Clone)]
@@ -297,5 +297,14 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// The shared store's limit: what memory holds went through it.
     fn max_item_size(&self) -> Option<usize> {
         self.shared.max_item_size()
+    }
+
+    fn max_body_size(&self) -> Option<usize> {
+        self.shared.max_body_size()
+    }
+
+    /// The shared store's: hits from the in-process tier consume nothing.
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.shared.consumed_capacity()
     }
 }

@@ -23,9 +23,14 @@ fn n(v: &str) -> AttributeValue {
 
 /// A well-formed document item's attributes, as this crate writes them, to be spoiled.
 fn good_document() -> HashMap<String, AttributeValue> {
-    let mut item =
-        reqwest_dynamodb_cache::codec::encode("k", &entry("genuine", 5), Default::default(), true)
-            .unwrap();
+    let mut item = reqwest_dynamodb_cache::codec::encode(
+        "k",
+        &entry("genuine", 5),
+        Default::default(),
+        reqwest_dynamodb_cache::Compression::None,
+        true,
+    )
+    .unwrap();
     item.remove("key");
     item
 }
@@ -130,50 +135,55 @@ fn hostile() -> Vec<(&'static str, Attrs)> {
     shapes
 }
 
-/// A zstd item's metadata (tag included), taken from what this crate writes.
+/// A binary item's metadata (tag included), taken from what this crate writes.
 #[cfg(feature = "zstd")]
-fn zstd_meta() -> AttributeValue {
+fn binary_meta() -> AttributeValue {
     let item = reqwest_dynamodb_cache::codec::encode(
         "k",
         &entry("", 5),
-        reqwest_dynamodb_cache::ItemFormat::BinaryZstd { level: 3 },
+        reqwest_dynamodb_cache::ItemFormat::Binary,
+        reqwest_dynamodb_cache::Compression::None,
         true,
     )
     .unwrap();
     item["value"].clone()
 }
 
+/// Compressed bodies nobody could have written: a bomb, an empty frame, bytes that are no
+/// frame, an encoding this crate does not know, in both formats.
 #[cfg(feature = "zstd")]
 fn zstd_shapes() -> Vec<(&'static str, Attrs)> {
-    // 64 MiB of zeros in about 2 KB: a Hit of 64 MiB before.
+    // 64 MiB of zeros in about 2 KB: a Hit of 64 MiB if decompression were unbounded.
     let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
     assert!(bomb.len() < 4096);
-    vec![
+    let bodies: [(&'static str, Vec<u8>, &'static str); 4] = [
+        ("zstd bomb body", bomb, "zstd"),
+        ("empty zstd body", Vec::new(), "zstd"),
+        ("body that is no zstd frame", b"genuine".to_vec(), "zstd"),
         (
-            "zstd bomb body",
-            vec![
-                ("value", zstd_meta()),
-                ("body", AttributeValue::B(Blob::new(bomb.clone()))),
-            ],
+            "body in an unknown encoding",
+            zstd::bulk::compress(b"genuine", 3).unwrap(),
+            "br",
         ),
-        (
-            "zstd bomb metadata",
+    ];
+    let mut shapes = Vec::new();
+    for (what, body, encoding) in bodies {
+        shapes.push((
+            what,
             vec![
-                (
-                    "value",
-                    AttributeValue::B(Blob::new([&[2u8][..], &bomb].concat())),
-                ),
-                ("body", AttributeValue::B(Blob::new(vec![]))),
+                ("value", binary_meta()),
+                ("body", AttributeValue::B(Blob::new(body.clone()))),
+                ("body_encoding", s(encoding)),
             ],
-        ),
-        (
-            "empty zstd body (what a failed compression stored)",
-            vec![
-                ("value", zstd_meta()),
-                ("body", AttributeValue::B(Blob::new(vec![]))),
-            ],
-        ),
-    ]
+        ));
+        let mut document = good_document();
+        if let Some(AttributeValue::M(doc)) = document.get_mut("value") {
+            doc.insert("body".into(), AttributeValue::B(Blob::new(body)));
+            doc.insert("body_encoding".into(), s(encoding));
+        }
+        shapes.push((what, leak(document)));
+    }
+    shapes
 }
 
 async fn write_raw(db: &aws_sdk_dynamodb::Client, table: &str, item_key: String, attrs: Attrs) {

@@ -3,6 +3,8 @@
 
 mod caller_requests;
 mod coalescing;
+#[cfg(feature = "zstd")]
+mod compression;
 mod conformance;
 mod custom_store;
 mod end_to_end;

@@ -17,9 +17,11 @@ async fn filled(
     n: usize,
     body: usize,
 ) -> DynamoDbStore {
+    // Uncompressed: the sizes below are the bodies'.
     let store = DynamoDbStore::builder()
         .table_name(table)
         .namespace(namespace)
+        .compression(reqwest_dynamodb_cache::Compression::None)
         .build_with_client(db.clone())
         .await
         .unwrap();

@@ -64,6 +64,7 @@ fn with_order(order: Option<AttributeValue>) -> HashMap<String, AttributeValue> 
         "unused",
         &entry,
         reqwest_dynamodb_cache::ItemFormat::Document,
+        reqwest_dynamodb_cache::Compression::None,
         false,
     )
     .unwrap();

@@ -207,12 +207,15 @@ async fn the_builder_refuses_what_cannot_work_before_any_call() {
     }
     #[cfg(feature = "zstd")]
     {
-        let format = reqwest_dynamodb_cache::ItemFormat::BinaryZstd { level: 1000 };
-        let err = build(DynamoDbStore::builder().format(format)).await;
+        let compression = reqwest_dynamodb_cache::Compression::Zstd {
+            level: 1000,
+            min_body_size: 1024,
+        };
+        let err = build(DynamoDbStore::builder().compression(compression)).await;
         assert!(matches!(
             err,
             BuildError::InvalidOption {
-                option: "format",
+                option: "compression",
                 ..
             }
         ));

@@ -1,0 +1,224 @@
+//! The benchmark's servers, in a process of their own so that the client's CPU time can be
+//! measured alone: the embedded DynamoDB (on its own runtime and threads), the origin (on its
+//! own thread), and latency-injecting TCP proxies in front of the DynamoDB, one per one-way
+//! delay.
+//!
+//! The bench binary starts itself again with [`SERVER_ENV`] set; that copy runs [`run`],
+//! prints one line of `name=url` pairs, and serves until its standard input closes (when the
+//! bench ends, or dies).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::bodies::{self, Kind};
+
+/// Set in the environment of the server process.
+pub const SERVER_ENV: &str = "REQWEST_DYNAMODB_CACHE_BENCH_SERVER";
+
+/// The largest reference body the origin serves.
+pub const MAX_BODY: usize = 100 * 1024;
+
+/// The running server process and where its services listen.
+pub struct Servers {
+    child: Child,
+    pub origin: String,
+    /// DynamoDB endpoint for each one-way delay in milliseconds (0: direct, no proxy).
+    pub dynamodb: HashMap<u64, String>,
+}
+
+impl Servers {
+    /// Starts the server process with proxies for `delays_ms` (0 is always direct).
+    pub fn spawn(delays_ms: &[u64]) -> Servers {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(SERVER_ENV, delays_ms.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the bench starts its server process");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pairs: HashMap<&str, &str> = line
+            .split_whitespace()
+            .filter_map(|p| p.split_once('='))
+            .collect();
+        let origin = pairs["origin"].to_owned();
+        let dynamodb = delays_ms
+            .iter()
+            .map(|d| (*d, pairs[format!("dynamodb{d}").as_str()].to_owned()))
+            .collect();
+        Servers {
+            child,
+            origin,
+            dynamodb,
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server process: never returns until stdin closes.
+pub fn run(delays: &str) {
+    let delays: Vec<u64> = delays.split(',').filter_map(|d| d.parse().ok()).collect();
+
+    // The DynamoDB emulator on a runtime of its own.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            dynoxide::server::serve_on(listener, dynoxide::Database::memory().unwrap()).await
+        })
+        .unwrap();
+    });
+    let dynamodb = rx.recv().unwrap();
+
+    // The origin on a thread of its own.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, origin_app()).await.unwrap();
+        });
+    });
+    let origin = rx.recv().unwrap();
+
+    let mut line = format!("origin=http://{origin}");
+    for d in delays {
+        let addr = if d == 0 {
+            dynamodb
+        } else {
+            delay_proxy(dynamodb, Duration::from_millis(d))
+        };
+        line.push_str(&format!(" dynamodb{d}=http://{addr}"));
+    }
+    println!("{line}");
+    std::io::stdout().flush().unwrap();
+    // Serve until the bench closes our stdin (or dies, which closes it too).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+/// `/json/{kind}/{n}`: the first `n` bytes of a reference body, fresh for an hour, ETag `"v1"`
+/// (304 to a matching If-None-Match). `/stale/{kind}/{n}`: the same, stale at once
+/// (`max-age=0`), to measure revalidations. Any POST: 204, for invalidations. Query strings
+/// are ignored, so `?n=…` makes as many distinct URLs as a bench needs.
+fn origin_app() -> axum::Router {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    let bodies: HashMap<&'static str, bytes::Bytes> = Kind::ALL
+        .into_iter()
+        .map(|k| (k.name(), bytes::Bytes::from(bodies::json(k, MAX_BODY))))
+        .collect();
+    let bodies = std::sync::Arc::new(bodies);
+    let serve = move |max_age: &'static str| {
+        let bodies = bodies.clone();
+        move |Path((kind, n)): Path<(String, usize)>, headers: HeaderMap| {
+            let bodies = bodies.clone();
+            async move {
+                let Some(body) = bodies.get(kind.as_str()) else {
+                    return StatusCode::NOT_FOUND.into_response();
+                };
+                let cache = [
+                    ("cache-control", max_age),
+                    ("etag", "\"v1\""),
+                    ("content-type", "application/json"),
+                ];
+                if headers
+                    .get("if-none-match")
+                    .is_some_and(|v| v.as_bytes() == b"\"v1\"")
+                {
+                    return (StatusCode::NOT_MODIFIED, cache).into_response();
+                }
+                (cache, body.slice(..n.min(body.len()))).into_response()
+            }
+        }
+    };
+    let invalidate = || async { StatusCode::NO_CONTENT };
+    axum::Router::new()
+        .route(
+            "/json/{kind}/{n}",
+            axum::routing::get(serve("max-age=3600")).post(invalidate),
+        )
+        .route(
+            "/stale/{kind}/{n}",
+            axum::routing::get(serve("max-age=0")).post(invalidate),
+        )
+}
+
+/// A TCP proxy to `upstream` that holds every chunk `delay` in each direction before passing
+/// it on, on threads of its own (std sleeps are accurate to tens of microseconds, where a
+/// runtime timer rounds up to the next millisecond). Returns where it listens.
+fn delay_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for inbound in listener.incoming() {
+            let Ok(inbound) = inbound else { continue };
+            let Ok(outbound) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            for (from, to) in [
+                (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                (outbound, inbound),
+            ] {
+                pipe(from, to, delay);
+            }
+        }
+    });
+    addr
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read: a reader thread stamps chunks,
+/// a writer thread sleeps until each one is due. Chunks in flight overlap, as on a wire.
+fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for (due, chunk) in rx {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
