@@ -1,136 +1,126 @@
-//! Hit and miss latency through the middleware, with the baselines measured in the same run:
-//! the raw SDK GetItem of the same item, an uncached reqwest request to the same origin,
-//! origin + GetItem (+ PutItem) done by hand for misses, and http-cache-reqwest's in-process
-//! moka cache for the in-process tier.
+//! Latency, client CPU and capacity units of the cache, each against a baseline measured in the
+//! same run. One command runs it all and prints the tables BENCHMARKS.md shows:
 //!
 //! ```text
 //! cargo bench --bench latency && python3 benches/summary.py
 //! ```
 //!
-//! Everything runs on the embedded DynamoDB over loopback HTTP and a local origin. Each
-//! measurement loop runs inside a task spawned on a multi-thread runtime, the way a service
-//! calls the client (a call made on the runtime's `block_on` thread is markedly slower, and
-//! would flatter neither side fairly).
+//! The servers run in a process of their own (see `support/servers.rs`): the embedded
+//! DynamoDB on its own runtime, the origin on its own thread, and TCP proxies that hold every
+//! chunk 1 ms or 5 ms each way in front of the DynamoDB. The client process runs only the code
+//! under test, so its CPU time is the client's alone. Each measurement loop runs in a task
+//! spawned on a multi-thread runtime, the way services call their clients.
+//!
+//! Groups (criterion ids `group/function/parameter`):
+//! - `net{d}ms_hit`, `net{d}ms_miss`: hits and misses against raw GetItem, origin + GetItem
+//!   (+ PutItem), at one-way delays of 0, 1 and 5 ms, bodies of 1, 10 and 100 KB of the random
+//!   reference JSON, the store at its defaults (compression on).
+//! - `net{d}ms_compression_{kind}`: 100 KB hits with and without compression, against the raw
+//!   GetItem of the uncompressed item.
+//! - `net{d}ms_concurrent`: 64 concurrent misses of one URL (coalesced), 64 concurrent hits of
+//!   one hot URL with and without the in-process tier; `target/criterion/concurrency.json`
+//!   gets the GetItems that reached DynamoDB per second.
+//! - `in_process`: hits of the in-process tier, the memory store and http-cache-reqwest.
+//! - `cpu`: the client process's CPU time (user + system) per operation.
+//!
+//! Before the groups, a capacity pass writes `target/criterion/capacity.json`: read and write
+//! units of a hit, a miss, a revalidation and an invalidation, with and without compression,
+//! and the largest body of each reference kind that fits in one item.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use reqwest_dynamodb_cache::codec::{self, Compression, ItemFormat};
 use reqwest_dynamodb_cache::{
-    CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, MemoryStore, TieredStore,
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, MemoryStore, StoreError,
+    StoredResponse, TieredStore,
 };
 use reqwest_middleware::ClientWithMiddleware;
 use tokio::runtime::Runtime;
 
+#[path = "support/bodies.rs"]
+mod bodies;
+#[path = "support/servers.rs"]
+mod servers;
+
+use bodies::Kind;
+use servers::Servers;
+
 const SIZES: [usize; 3] = [1024, 10 * 1024, 100 * 1024];
-/// Concurrent tasks in the throughput group.
-const TASKS: u64 = 8;
+/// One-way delays in front of DynamoDB, in milliseconds (0: loopback, no proxy).
+const DELAYS_MS: [u64; 3] = [0, 1, 5];
+/// Concurrent requests in the coalescing and hot-key groups.
+const CONCURRENT: usize = 64;
+/// The body of the concurrency groups.
+const CONCURRENT_SIZE: usize = 10 * 1024;
+const TABLE: &str = "bench";
 
-struct Fixture {
-    rt: Runtime,
-    origin: String,
-    /// The client the store built.
-    dynamodb: Client,
-    store: DynamoDbStore,
-}
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-fn fixture() -> Fixture {
+fn main() {
+    if let Ok(delays) = std::env::var(servers::SERVER_ENV) {
+        servers::run(&delays);
+        return;
+    }
+    let servers = Servers::spawn(&DELAYS_MS);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (origin, dynamodb, store) = rt.block_on(async {
-        let app = axum::Router::new().route(
-            "/bytes/{n}",
-            axum::routing::get(
-                |axum::extract::Path(n): axum::extract::Path<usize>| async move {
-                    (
-                        [
-                            ("cache-control", "max-age=3600"),
-                            ("content-type", "text/plain"),
-                        ],
-                        "x".repeat(n),
-                    )
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut c = Criterion::default()
+        .sample_size(15)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(dynoxide::server::serve_on(
-            listener,
-            dynoxide::Database::memory().unwrap(),
-        ));
-        // An SdkConfig as `aws_config::load_defaults` would give, pointed at the embedded
-        // DynamoDB; the store builds its own client from it, as it does for users.
-        let sdk_config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-                aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"),
-            ))
-            .endpoint_url(endpoint)
-            .build();
-        let store = DynamoDbStore::builder()
-            .table_name("bench")
-            .build(&sdk_config)
-            .await
-            .unwrap();
-        (origin, store.client().clone(), store)
-    });
-    Fixture {
-        rt,
-        origin,
-        dynamodb,
-        store,
+    let stores: HashMap<u64, Client> = DELAYS_MS
+        .iter()
+        .map(|d| (*d, rt.block_on(dynamodb_client(&servers.dynamodb[d]))))
+        .collect();
+    // The table, created once (through the direct endpoint).
+    rt.block_on(store(&stores[&0], "", Compression::default()));
+
+    capacity(&rt, &servers, &stores[&0]);
+    for delay in DELAYS_MS {
+        network(&mut c, &rt, &servers, &stores[&delay], delay);
     }
+    in_process(&mut c, &rt, &servers, &stores[&0]);
+    cpu(&mut c, &rt, &servers, &stores[&0]);
+    c.final_summary();
 }
 
-/// Measures `op` (called with the iteration number), `tasks` copies at once, each in a task
-/// spawned on the runtime.
-fn measure<F, Fut>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Runtime,
-    id: BenchmarkId,
-    tasks: u64,
-    op: F,
-) where
-    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    group.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            let op = op.clone();
-            rt.block_on(async move {
-                let started = Instant::now();
-                let handles: Vec<_> = (0..tasks)
-                    .map(|t| {
-                        let op = op.clone();
-                        tokio::spawn(async move {
-                            for i in 0..iters {
-                                op(t * iters + i).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    h.await.unwrap();
-                }
-                started.elapsed()
-            })
-        })
-    });
+/// An SDK client as `aws_config::load_defaults` would give, pointed at `endpoint`.
+async fn dynamodb_client(endpoint: &str) -> Client {
+    let sdk_config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"),
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    Client::new(&sdk_config)
+}
+
+/// A store over the bench table, with its own namespace so that each configuration has its
+/// own items.
+async fn store(client: &Client, namespace: &str, compression: Compression) -> DynamoDbStore {
+    DynamoDbStore::builder()
+        .table_name(TABLE)
+        .namespace(namespace)
+        .compression(compression)
+        .build_with_client(client.clone())
+        .await
+        .unwrap()
 }
 
 fn client(middleware: impl reqwest_middleware::Middleware) -> ClientWithMiddleware {
@@ -139,32 +129,101 @@ fn client(middleware: impl reqwest_middleware::Middleware) -> ClientWithMiddlewa
         .build()
 }
 
-/// A GET through `http` whose body must be `size` bytes.
+/// How a measurement is taken: wall time, or the process's CPU time (user + system).
+#[derive(Clone, Copy)]
+enum Clock {
+    Wall,
+    Cpu,
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Measures `op` (called with a number unique to the call), `tasks` copies at once, each in a
+/// task spawned on the runtime.
+fn measure<F>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    id: BenchmarkId,
+    clock: Clock,
+    op: F,
+) where
+    F: Fn(u64) -> BoxFuture + Clone + Send + Sync + 'static,
+{
+    static N: AtomicU64 = AtomicU64::new(0);
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let op = op.clone();
+            rt.block_on(async move {
+                let (wall, cpu) = (Instant::now(), cpu_time());
+                tokio::spawn(async move {
+                    for _ in 0..iters {
+                        op(N.fetch_add(1, Ordering::Relaxed)).await;
+                    }
+                })
+                .await
+                .unwrap();
+                match clock {
+                    Clock::Wall => wall.elapsed(),
+                    Clock::Cpu => cpu_time() - cpu,
+                }
+            })
+        })
+    });
+}
+
+/// A GET through `http` whose body must be `size` bytes and whose status `expected`.
 fn get_op(
     http: ClientWithMiddleware,
     url: String,
     size: usize,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone + Send + Sync {
+    expected: CacheStatus,
+) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
     move |_| {
         let (http, url) = (http.clone(), url.clone());
         Box::pin(async move {
-            let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
-            assert_eq!(body.len(), size);
+            let resp = http.get(&url).send().await.unwrap();
+            assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
+            assert_eq!(resp.bytes().await.unwrap().len(), size);
+        })
+    }
+}
+
+/// A GET of a URL never asked before (`{base}?n=…`): a miss, stored.
+fn miss_op(
+    http: ClientWithMiddleware,
+    base: String,
+    size: usize,
+) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
+    move |n| {
+        let (http, url) = (http.clone(), format!("{base}?n={n}"));
+        Box::pin(async move {
+            let resp = http.get(&url).send().await.unwrap();
+            assert_eq!(
+                resp.extensions().get::<CacheStatus>(),
+                Some(&CacheStatus::Stored)
+            );
+            assert_eq!(resp.bytes().await.unwrap().len(), size);
         })
     }
 }
 
 /// The raw SDK GetItem of `item_key`.
-fn get_item_op(
-    db: Client,
-    item_key: String,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone + Send + Sync {
+fn get_item_op(db: Client, item_key: String) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
     move |_| {
         let (db, item_key) = (db.clone(), item_key.clone());
         Box::pin(async move {
             let out = db
                 .get_item()
-                .table_name("bench")
+                .table_name(TABLE)
                 .key("key", AttributeValue::S(item_key))
                 .send()
                 .await
@@ -174,205 +233,591 @@ fn get_item_op(
     }
 }
 
-fn hits(c: &mut Criterion) {
-    let f = fixture();
-    let dynamo = CacheMiddleware::builder(f.store.clone()).build();
+/// The floor of a miss, by hand: GetItem (absent), the origin request, and (with `put`) a
+/// PutItem of the very item the cache writes for it — encoded from `template` as the store
+/// encodes, compression included.
+fn floor_op(
+    db: Client,
+    base: String,
+    template: StoredResponse,
+    compression: Compression,
+    put: bool,
+) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
+    let plain = reqwest::Client::new();
+    move |n| {
+        let (db, plain, template) = (db.clone(), plain.clone(), template.clone());
+        let url = format!("{base}?n={n}");
+        Box::pin(async move {
+            let key = format!("raw-{n}");
+            let out = db
+                .get_item()
+                .table_name(TABLE)
+                .key("key", AttributeValue::S(key.clone()))
+                .send()
+                .await
+                .unwrap();
+            assert!(out.item.is_none());
+            let body = plain.get(&url).send().await.unwrap().bytes().await.unwrap();
+            if put {
+                let mut entry = template;
+                entry.body = body;
+                let item =
+                    codec::encode(&key, &entry, ItemFormat::Document, compression, true).unwrap();
+                db.put_item()
+                    .table_name(TABLE)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    }
+}
+
+/// Primes `url` through `http` (stored, then a hit) and returns the partition key of its item
+/// in `store`.
+fn prime(rt: &Runtime, cache: &CacheMiddleware, store: &DynamoDbStore, url: &str) -> String {
+    let http = client(cache.clone());
+    rt.block_on(async {
+        http.get(url).send().await.unwrap().bytes().await.unwrap();
+        let resp = http.get(url).send().await.unwrap();
+        assert_eq!(
+            resp.extensions().get::<CacheStatus>(),
+            Some(&CacheStatus::Hit),
+            "the bench measures hits"
+        );
+    });
+    store.item_key(&cache.key_for(&http.get(url).build().unwrap()).unwrap())
+}
+
+/// The entry the cache stores for `url` (fetched through a throwaway key), as a template for
+/// the hand-made floor's PutItem.
+fn template(
+    rt: &Runtime,
+    cache: &CacheMiddleware,
+    store: &DynamoDbStore,
+    url: &str,
+) -> StoredResponse {
+    let http = client(cache.clone());
+    rt.block_on(async {
+        http.get(url).send().await.unwrap().bytes().await.unwrap();
+        let key = cache.key_for(&http.get(url).build().unwrap()).unwrap();
+        store
+            .get(&key)
+            .await
+            .unwrap()
+            .expect("the template is stored")
+    })
+}
+
+/// Hits, misses, compression and concurrency at one network setting.
+fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, delay: u64) {
+    let origin = &servers.origin;
+    let s = rt.block_on(store(db, &format!("net{delay}"), Compression::default()));
+    let cache = CacheMiddleware::builder(s.clone()).build();
+    let background = CacheMiddleware::builder(s.clone())
+        .background_writes(true)
+        .build();
+
+    let mut group = c.benchmark_group(format!("net{delay}ms_hit"));
+    for size in SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let url = format!("{origin}/json/random/{size}");
+        let item_key = prime(rt, &cache, &s, &url);
+        let http = client(cache.clone());
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_hit", size),
+            Clock::Wall,
+            get_op(http, url, size, CacheStatus::Hit),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("raw_get_item", size),
+            Clock::Wall,
+            get_item_op(db.clone(), item_key),
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("net{delay}ms_miss"));
+    for size in SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let base = format!("{origin}/json/random/{size}");
+        let template = template(rt, &cache, &s, &format!("{base}?template"));
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_miss", size),
+            Clock::Wall,
+            miss_op(client(cache.clone()), base.clone(), size),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("origin_get_put", size),
+            Clock::Wall,
+            floor_op(
+                db.clone(),
+                base.clone(),
+                template.clone(),
+                Compression::default(),
+                true,
+            ),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_miss_background_write", size),
+            Clock::Wall,
+            miss_op(client(background.clone()), base.clone(), size),
+        );
+        // Pending background writes must not spill into the next measurement.
+        rt.block_on(background.flush());
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("origin_get", size),
+            Clock::Wall,
+            floor_op(db.clone(), base, template, Compression::default(), false),
+        );
+    }
+    group.finish();
+
+    // Compression at 100 KB: a hit of the compressed item, a hit of the uncompressed one, and
+    // the raw GetItem of each.
+    let plain_store = rt.block_on(store(db, &format!("net{delay}plain"), Compression::None));
+    let plain = CacheMiddleware::builder(plain_store.clone()).build();
+    let size = 100 * 1024;
+    for kind in Kind::ALL {
+        let mut group = c.benchmark_group(format!("net{delay}ms_compression_{}", kind.name()));
+        group.throughput(Throughput::Bytes(size as u64));
+        let url = format!("{origin}/json/{}/{size}", kind.name());
+        for (name, cache, store) in [("zstd", &cache, &s), ("plain", &plain, &plain_store)] {
+            let item_key = prime(rt, cache, store, &url);
+            let http = client(cache.clone());
+            measure(
+                &mut group,
+                rt,
+                BenchmarkId::new(format!("hit_{name}"), size),
+                Clock::Wall,
+                get_op(http, url.clone(), size, CacheStatus::Hit),
+            );
+            measure(
+                &mut group,
+                rt,
+                BenchmarkId::new(format!("raw_get_item_{name}"), size),
+                Clock::Wall,
+                get_item_op(db.clone(), item_key),
+            );
+        }
+        group.finish();
+    }
+
+    concurrency(c, rt, servers, db, delay);
+}
+
+/// A store that counts the lookups that reach it.
+#[derive(Clone)]
+struct Counting {
+    inner: DynamoDbStore,
+    gets: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl CacheStore for Counting {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        self.inner.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+}
+
+/// What one concurrency benchmark saw, over all its iterations.
+#[derive(Default, Clone, Copy, serde::Serialize)]
+struct Seen {
+    batches: u64,
+    seconds: f64,
+    /// GetItems that reached DynamoDB.
+    get_items: u64,
+    /// Responses by status.
+    stored: u64,
+    coalesced: u64,
+    hits: u64,
+}
+
+static SEEN: Mutex<Vec<(String, Seen)>> = Mutex::new(Vec::new());
+
+/// `CONCURRENT` requests at once per iteration, each in its own task; `url(n)` gives the URL of
+/// iteration `n`. Records what the responses said and how many GetItems reached the store.
+fn batches(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    rt: &Runtime,
+    name: &str,
+    http: ClientWithMiddleware,
+    gets: Arc<AtomicU64>,
+    url: impl Fn(u64) -> String + Clone + Send + Sync + 'static,
+) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let record = seen.clone();
+    let op = move |n| -> BoxFuture {
+        let (http, url, seen) = (http.clone(), url(n), record.clone());
+        Box::pin(async move {
+            let tasks: Vec<_> = (0..CONCURRENT)
+                .map(|_| {
+                    let (http, url) = (http.clone(), url.clone());
+                    tokio::spawn(async move {
+                        let resp = http.get(&url).send().await.unwrap();
+                        let status = *resp.extensions().get::<CacheStatus>().unwrap();
+                        assert_eq!(resp.bytes().await.unwrap().len(), CONCURRENT_SIZE);
+                        status
+                    })
+                })
+                .collect();
+            let mut counts = (0, 0, 0);
+            for t in tasks {
+                match t.await.unwrap() {
+                    CacheStatus::Stored => counts.0 += 1,
+                    CacheStatus::Coalesced => counts.1 += 1,
+                    CacheStatus::Hit => counts.2 += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let mut seen = seen.lock().unwrap();
+            seen.batches += 1;
+            seen.stored += counts.0;
+            seen.coalesced += counts.1;
+            seen.hits += counts.2;
+        })
+    };
+    let before = gets.load(Ordering::Relaxed);
+    let started = Instant::now();
+    measure(
+        group,
+        rt,
+        BenchmarkId::new(name, CONCURRENT_SIZE),
+        Clock::Wall,
+        op,
+    );
+    let mut seen = *seen.lock().unwrap();
+    seen.seconds = started.elapsed().as_secs_f64();
+    seen.get_items = gets.load(Ordering::Relaxed) - before;
+    SEEN.lock()
+        .unwrap()
+        .push((format!("{group_name}/{name}"), seen));
+}
+
+fn concurrency(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, delay: u64) {
+    let origin = servers.origin.clone();
+    let name = format!("net{delay}ms_concurrent");
+    let mut group = c.benchmark_group(&name);
+    group.throughput(Throughput::Elements(CONCURRENT as u64));
+    let gets = Arc::new(AtomicU64::new(0));
+    let shared = Counting {
+        inner: rt.block_on(store(
+            db,
+            &format!("net{delay}concurrent"),
+            Compression::default(),
+        )),
+        gets: gets.clone(),
+    };
+
+    // 64 misses of one new URL per iteration: one origin request, the others coalesced.
+    let cache = CacheMiddleware::builder(shared.clone()).build();
+    let base = format!("{origin}/json/random/{CONCURRENT_SIZE}");
+    batches(
+        &mut group,
+        &name,
+        rt,
+        "coalesced_misses",
+        client(cache.clone()),
+        gets.clone(),
+        move |n| format!("{base}?coalesced={n}"),
+    );
+
+    // 64 hits of one hot URL, from DynamoDB and from the in-process tier.
+    let hot = format!("{origin}/json/random/{CONCURRENT_SIZE}?hot");
+    for (label, cache) in [
+        ("hot_hits", cache),
+        (
+            "hot_hits_tiered",
+            CacheMiddleware::builder(TieredStore::builder(shared.clone()).build()).build(),
+        ),
+    ] {
+        let http = client(cache);
+        rt.block_on(async {
+            http.get(&hot).send().await.unwrap().bytes().await.unwrap();
+        });
+        let url = hot.clone();
+        batches(
+            &mut group,
+            &name,
+            rt,
+            label,
+            http,
+            gets.clone(),
+            move |_| url.clone(),
+        );
+    }
+    group.finish();
+    write_json("concurrency.json", &*SEEN.lock().unwrap());
+}
+
+/// In-process hits (no network): the tier, the memory store, http-cache-reqwest's moka cache.
+fn in_process(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
+    let s = rt.block_on(store(db, "tier", Compression::default()));
+    let tiered = CacheMiddleware::builder(TieredStore::builder(s).build()).build();
     let memory = CacheMiddleware::builder(MemoryStore::new()).build();
-    let tiered = CacheMiddleware::builder(TieredStore::builder(f.store.clone()).build()).build();
-    let peer = http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
+    let peer = client(http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
         mode: http_cache_reqwest::CacheMode::Default,
         manager: http_cache_reqwest::MokaManager::default(),
         options: http_cache_reqwest::HttpCacheOptions::default(),
-    });
-    let peer_client = client(peer);
-    let plain = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
-
-    let mut group = c.benchmark_group("hit");
+    }));
+    let mut group = c.benchmark_group("in_process");
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
-        let url = format!("{}/bytes/{size}", f.origin);
-        let caches = [
-            ("dynamodb_hit", &dynamo),
-            ("memory_hit", &memory),
-            ("tiered_hit", &tiered),
-        ];
-        for (name, cache) in caches {
+        let url = format!("{}/json/random/{size}", servers.origin);
+        for (name, cache) in [("tiered_hit", &tiered), ("memory_hit", &memory)] {
             let http = client(cache.clone());
-            let status = f.rt.block_on(async {
-                http.get(&url).send().await.unwrap();
-                let resp = http.get(&url).send().await.unwrap();
-                *resp.extensions().get::<CacheStatus>().unwrap()
+            rt.block_on(async {
+                http.get(&url).send().await.unwrap().bytes().await.unwrap();
             });
-            assert_eq!(status, CacheStatus::Hit, "the bench measures hits");
             measure(
                 &mut group,
-                &f.rt,
+                rt,
                 BenchmarkId::new(name, size),
-                1,
-                get_op(http, url.clone(), size),
+                Clock::Wall,
+                get_op(http, url.clone(), size, CacheStatus::Hit),
             );
         }
-        f.rt.block_on(peer_client.get(&url).send()).unwrap();
+        rt.block_on(peer.get(&url).send()).unwrap();
+        let (peer, url2) = (peer.clone(), url.clone());
         measure(
             &mut group,
-            &f.rt,
+            rt,
             BenchmarkId::new("http_cache_reqwest_moka_hit", size),
-            1,
-            get_op(peer_client.clone(), url.clone(), size),
-        );
-        let key = dynamo.key_for(&plain.get(&url).build().unwrap()).unwrap();
-        let item_key = f.store.item_key(&key);
-        measure(
-            &mut group,
-            &f.rt,
-            BenchmarkId::new("raw_get_item", size),
-            1,
-            get_item_op(f.dynamodb.clone(), item_key),
-        );
-        measure(
-            &mut group,
-            &f.rt,
-            BenchmarkId::new("uncached_origin", size),
-            1,
-            get_op(plain.clone(), url.clone(), size),
-        );
-    }
-    group.finish();
-
-    // Throughput: TASKS tasks at once, each doing hits (or raw GetItems) back to back.
-    let mut group = c.benchmark_group("hit_x8");
-    for size in SIZES {
-        group.throughput(Throughput::Elements(TASKS));
-        let url = format!("{}/bytes/{size}", f.origin);
-        let key = dynamo.key_for(&plain.get(&url).build().unwrap()).unwrap();
-        measure(
-            &mut group,
-            &f.rt,
-            BenchmarkId::new("dynamodb_hit", size),
-            TASKS,
-            get_op(client(dynamo.clone()), url.clone(), size),
-        );
-        measure(
-            &mut group,
-            &f.rt,
-            BenchmarkId::new("raw_get_item", size),
-            TASKS,
-            get_item_op(f.dynamodb.clone(), f.store.item_key(&key)),
+            Clock::Wall,
+            move |_| -> BoxFuture {
+                let (peer, url) = (peer.clone(), url2.clone());
+                Box::pin(async move {
+                    let body = peer.get(&url).send().await.unwrap().bytes().await.unwrap();
+                    assert_eq!(body.len(), size);
+                })
+            },
         );
     }
     group.finish();
 }
 
-fn misses(c: &mut Criterion) {
-    let f = fixture();
-    let foreground = CacheMiddleware::builder(f.store.clone()).build();
-    let background = CacheMiddleware::builder(f.store.clone())
-        .background_writes(true)
-        .build();
-    let plain = reqwest::Client::new();
-    // Every iteration asks for a URL never asked before, so every request is a miss.
-    let n = Arc::new(AtomicU64::new(0));
-    let mut group = c.benchmark_group("miss");
+/// The client process's CPU time per operation (servers in their own process), on loopback.
+fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
+    let origin = &servers.origin;
+    let s = rt.block_on(store(db, "cpu", Compression::default()));
+    let cache = CacheMiddleware::builder(s.clone()).build();
+    let tiered = CacheMiddleware::builder(TieredStore::builder(s.clone()).build()).build();
+    let mut group = c.benchmark_group("cpu");
+    group.measurement_time(Duration::from_secs(1));
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
-        let base = format!("{}/bytes/{size}", f.origin);
-        for (name, cache) in [
-            ("dynamodb_miss", &foreground),
-            ("dynamodb_miss_background_write", &background),
-        ] {
-            let (http, base, n) = (client(cache.clone()), base.clone(), n.clone());
-            measure(
-                &mut group,
-                &f.rt,
-                BenchmarkId::new(name, size),
-                1,
-                move |_| {
-                    let http = http.clone();
-                    let url = format!("{base}?n={}", n.fetch_add(1, Ordering::Relaxed));
-                    async move {
-                        let resp = http.get(&url).send().await.unwrap();
-                        assert_eq!(
-                            resp.extensions().get::<CacheStatus>(),
-                            Some(&CacheStatus::Stored)
-                        );
-                        assert_eq!(resp.bytes().await.unwrap().len(), size);
-                    }
-                },
-            );
-            // Pending background writes must not spill into the next measurement.
-            f.rt.block_on(cache.flush());
-        }
-
-        // The floors by hand: GetItem (absent) and the origin request, then a PutItem of the
-        // very item the cache writes for such a response (same attributes, same size).
-        let template = f.rt.block_on(async {
-            let http = client(foreground.clone());
-            let url = format!("{base}?template");
-            http.get(&url).send().await.unwrap();
-            let key = foreground
-                .key_for(&http.get(&url).build().unwrap())
-                .unwrap();
-            f.store.get(&key).await.unwrap().unwrap()
-        });
-        for (name, put) in [("origin_get", false), ("origin_get_put", true)] {
-            let (p, base, n, db) = (plain.clone(), base.clone(), n.clone(), f.dynamodb.clone());
-            let template = template.clone();
-            measure(
-                &mut group,
-                &f.rt,
-                BenchmarkId::new(name, size),
-                1,
-                move |_| {
-                    let (p, db, template) = (p.clone(), db.clone(), template.clone());
-                    let i = n.fetch_add(1, Ordering::Relaxed);
-                    let url = format!("{base}?n={i}");
-                    async move {
-                        let key = format!("raw-{i}");
-                        let out = db
-                            .get_item()
-                            .table_name("bench")
-                            .key("key", AttributeValue::S(key.clone()))
-                            .send()
-                            .await
-                            .unwrap();
-                        assert!(out.item.is_none());
-                        let body = p.get(&url).send().await.unwrap().bytes().await.unwrap();
-                        if put {
-                            let mut entry = template;
-                            entry.body = body;
-                            let item = codec::encode(
-                                &key,
-                                &entry,
-                                ItemFormat::Document,
-                                Compression::None,
-                                true,
-                            )
-                            .unwrap();
-                            db.put_item()
-                                .table_name("bench")
-                                .set_item(Some(item))
-                                .send()
-                                .await
-                                .unwrap();
-                        }
-                    }
-                },
-            );
-        }
+        let url = format!("{origin}/json/random/{size}");
+        let item_key = prime(rt, &cache, &s, &url);
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("raw_get_item", size),
+            Clock::Cpu,
+            get_item_op(db.clone(), item_key),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_hit", size),
+            Clock::Cpu,
+            get_op(client(cache.clone()), url.clone(), size, CacheStatus::Hit),
+        );
+        let tier = client(tiered.clone());
+        rt.block_on(async { tier.get(&url).send().await.unwrap().bytes().await.unwrap() });
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("tiered_hit", size),
+            Clock::Cpu,
+            get_op(tier, url.clone(), size, CacheStatus::Hit),
+        );
+        let base = format!("{origin}/json/random/{size}");
+        let template = template(rt, &cache, &s, &format!("{base}?cpu-template"));
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_miss", size),
+            Clock::Cpu,
+            miss_op(client(cache.clone()), format!("{base}?cpu"), size),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("origin_get_put", size),
+            Clock::Cpu,
+            floor_op(
+                db.clone(),
+                format!("{base}?cpu"),
+                template,
+                Compression::default(),
+                true,
+            ),
+        );
     }
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+/// Capacity units of each operation, read from the store's own count (what DynamoDB reported),
+/// and the largest bodies that fit in one item.
+fn capacity(rt: &Runtime, servers: &Servers, db: &Client) {
+    #[derive(serde::Serialize)]
+    struct Row {
+        kind: &'static str,
+        size: usize,
+        compression: &'static str,
+        operation: &'static str,
+        read_units: f64,
+        write_units: f64,
+        item_bytes: usize,
+    }
+    let mut rows = Vec::new();
+    for (label, compression) in [
+        ("none", Compression::None),
+        ("zstd", Compression::default()),
+    ] {
+        let s = rt.block_on(store(db, &format!("capacity-{label}"), compression));
+        let cache = CacheMiddleware::builder(s.clone()).build();
+        let http = client(cache.clone());
+        for kind in Kind::ALL {
+            for size in SIZES {
+                let fresh = format!("{}/json/{}/{size}?capacity", servers.origin, kind.name());
+                let stale = format!("{}/stale/{}/{size}?capacity", servers.origin, kind.name());
+                let units = || {
+                    let m = cache.metrics();
+                    (m.read_units, m.write_units)
+                };
+                let mut row = |operation, before: (f64, f64), expected, url: &str, method| {
+                    let resp = rt.block_on(http.request(method, url).send()).unwrap();
+                    let status = *resp.extensions().get::<CacheStatus>().unwrap();
+                    rt.block_on(resp.bytes()).unwrap();
+                    if let Some(expected) = expected {
+                        assert_eq!(status, expected, "{operation}");
+                    }
+                    let after = units();
+                    let key = cache.key_for(&http.get(url).build().unwrap()).unwrap();
+                    let item_bytes = rt
+                        .block_on(
+                            db.get_item()
+                                .table_name(TABLE)
+                                .key("key", AttributeValue::S(s.item_key(&key)))
+                                .send(),
+                        )
+                        .unwrap()
+                        .item
+                        .map_or(0, |i| codec::item_size(&i));
+                    rows.push(Row {
+                        kind: kind.name(),
+                        size,
+                        compression: label,
+                        operation,
+                        read_units: after.0 - before.0,
+                        write_units: after.1 - before.1,
+                        item_bytes,
+                    });
+                };
+                row(
+                    "miss",
+                    units(),
+                    Some(CacheStatus::Stored),
+                    &fresh,
+                    reqwest::Method::GET,
+                );
+                row(
+                    "hit",
+                    units(),
+                    Some(CacheStatus::Hit),
+                    &fresh,
+                    reqwest::Method::GET,
+                );
+                row("invalidation", units(), None, &fresh, reqwest::Method::POST);
+                // A stale entry answered 304: GetItem, origin, PutItem of the refreshed entry.
+                rt.block_on(http.get(&stale).send()).unwrap();
+                row(
+                    "revalidation",
+                    units(),
+                    Some(CacheStatus::Revalidated),
+                    &stale,
+                    reqwest::Method::GET,
+                );
+            }
+        }
+    }
+
+    // The largest body of each kind whose item fits, with the default compression: a binary
+    // search over lengths, the item encoded as the store would (headers of a real response).
+    let s = rt.block_on(store(db, "largest", Compression::default()));
+    let cache = CacheMiddleware::builder(s.clone()).build();
+    let mut entry = template(
+        rt,
+        &cache,
+        &s,
+        &format!("{}/json/random/1024?largest", servers.origin),
+    );
+    let mut largest = HashMap::new();
+    for kind in Kind::ALL {
+        let full = bodies::json(kind, codec::MAX_BODY_SIZE);
+        let fits = |len: usize, entry: &mut StoredResponse| {
+            entry.body = bytes::Bytes::copy_from_slice(&full[..len]);
+            let item = codec::encode(
+                &s.item_key(&CacheKey::from_string("0".repeat(64))),
+                entry,
+                ItemFormat::Document,
+                Compression::default(),
+                true,
+            )
+            .unwrap();
+            codec::item_size(&item) <= codec::MAX_ITEM_SIZE
+        };
+        let (mut lo, mut hi) = (0, codec::MAX_BODY_SIZE);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(mid, &mut entry) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let ratio = lo as f64 / zstd::bulk::compress(&full[..lo], 3).unwrap().len() as f64;
+        largest.insert(
+            kind.name(),
+            serde_json::json!({ "bytes": lo, "zstd3_ratio": ratio }),
+        );
+    }
+    write_json(
+        "capacity.json",
+        &serde_json::json!({ "rows": rows, "largest": largest }),
+    );
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = hits, misses
+fn write_json(name: &str, value: &impl serde::Serialize) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), serde_json::to_string_pretty(value).unwrap()).unwrap();
 }
-criterion_main!(benches);

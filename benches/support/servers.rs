@@ -34,7 +34,14 @@ impl Servers {
     /// Starts the server process with proxies for `delays_ms` (0 is always direct).
     pub fn spawn(delays_ms: &[u64]) -> Servers {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(SERVER_ENV, delays_ms.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+            .env(
+                SERVER_ENV,
+                delays_ms
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -83,8 +90,7 @@ pub fn run(delays: &str) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             dynoxide::server::serve_on(listener, dynoxide::Database::memory().unwrap()).await
-        })
-        .unwrap();
+        });
     });
     let dynamodb = rx.recv().unwrap();
 
@@ -202,7 +208,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
