@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Prints the medians of the last `cargo bench --bench latency` run, and the ratios
-BENCHMARKS.md reports, from criterion's own estimates under target/criterion."""
+"""Prints the tables BENCHMARKS.md shows, from the last `cargo bench --bench latency` run:
+criterion's own estimates (medians) under target/criterion, and the bench's capacity.json and
+concurrency.json beside them. Every ratio compares two measurements of the same run."""
 import json
 import pathlib
 import sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 SIZES = (1024, 10240, 102400)
+DELAYS = (0, 1, 5)
+# On-demand prices, us-east-1, Standard table class (since November 2024), US dollars per
+# million request units. Reads are eventually consistent: half a unit per 4 KB.
+WRITE_PRICE, READ_PRICE = 0.625, 0.125
 
 
 def us(group, name, size):
@@ -14,44 +19,114 @@ def us(group, name, size):
     return json.loads(path.read_text())["median"]["point_estimate"] / 1000.0
 
 
-def table(title, columns, rows):
-    print(f"\n{title}\n")
-    print("| body | " + " | ".join(columns) + " |")
-    print("| --- | " + " | ".join("---" for _ in columns) + " |")
-    for size, cells in rows:
-        print(f"| {size // 1024} KB | " + " | ".join(cells) + " |")
-
-
 def fmt(v):
+    if v >= 10_000:
+        return f"{v / 1000:.1f} ms"
     return f"{v:.1f} µs" if v < 100 else f"{v:.0f} µs"
 
 
-rows = []
-for s in SIZES:
-    hit, get = us("hit", "dynamodb_hit", s), us("hit", "raw_get_item", s)
-    rows.append((s, [fmt(hit), fmt(get), f"**{hit / get:.2f}**", fmt(us("hit", "uncached_origin", s))]))
-table("DynamoDB hit vs the raw SDK GetItem of the same item (target ≤ 1.10)",
-      ["DynamoDB hit", "raw GetItem", "hit ÷ GetItem", "uncached origin"], rows)
+def table(title, first, columns, rows):
+    print(f"\n{title}\n")
+    print(f"| {first} | " + " | ".join(columns) + " |")
+    print("| --- | " + " | ".join("---" for _ in columns) + " |")
+    for label, cells in rows:
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
+
+def kb(size):
+    return f"{size // 1024} KB"
+
+
+# Hits and misses at each network setting.
+for d in DELAYS:
+    hit, miss = f"net{d}ms_hit", f"net{d}ms_miss"
+    rows = []
+    for s in SIZES:
+        h, g = us(hit, "dynamodb_hit", s), us(hit, "raw_get_item", s)
+        m, f = us(miss, "dynamodb_miss", s), us(miss, "origin_get_put", s)
+        b, fb = us(miss, "dynamodb_miss_background_write", s), us(miss, "origin_get", s)
+        rows.append((kb(s), [fmt(h), fmt(g), f"**{h / g:.2f}**", fmt(m), fmt(f), f"**{m / f:.2f}**",
+                             fmt(b), fmt(fb), f"**{b / fb:.2f}**"]))
+    where = "loopback, no proxy" if d == 0 else f"{d} ms each way to DynamoDB"
+    table(f"Network {d} ms ({where}): targets hit ≤ 1.05, miss ≤ 1.10, background-write miss ≤ 1.10",
+          "body", ["hit", "raw GetItem", "hit ÷ GetItem", "miss", "origin + GetItem + PutItem", "miss ÷ floor",
+                   "miss, background write", "origin + GetItem", "ratio"], rows)
+
+# Compression at 100 KB.
+rows = []
+for d in DELAYS:
+    for kind in ("sequential", "random"):
+        g = f"net{d}ms_compression_{kind}"
+        s = 102400
+        hz, hp = us(g, "hit_zstd", s), us(g, "hit_plain", s)
+        gz, gp = us(g, "raw_get_item_zstd", s), us(g, "raw_get_item_plain", s)
+        rows.append((f"{d} ms, {kind}", [fmt(hz), fmt(hp), fmt(gp), fmt(gz), f"**{hz / gp:.2f}**", f"{hz / gz:.2f}"]))
+table("100 KB hits with and without compression (target: compressed hit ÷ uncompressed GetItem < 1)",
+      "network, body", ["hit, zstd", "hit, uncompressed", "raw GetItem, uncompressed item",
+                        "raw GetItem, compressed item", "zstd hit ÷ uncompressed GetItem",
+                        "zstd hit ÷ its own GetItem"], rows)
+
+# Concurrency.
+seen = dict(json.loads((root / "concurrency.json").read_text()))
+rows = []
+for d in DELAYS:
+    g = f"net{d}ms_concurrent"
+    c = seen[f"{g}/coalesced_misses"]
+    one = us(f"net{d}ms_miss", "dynamodb_miss", 10240)
+    batch = us(g, "coalesced_misses", 10240)
+    hot, tier = seen[f"{g}/hot_hits"], seen[f"{g}/hot_hits_tiered"]
+    hot_t, tier_t = us(g, "hot_hits", 10240), us(g, "hot_hits_tiered", 10240)
+    rows.append((f"{d} ms", [
+        fmt(batch), f"{batch / one:.2f}", f"{c['origin'] / c['batches']:.2f}",
+        f"{64e6 / hot_t:.0f}/s", f"{hot['get_items'] / hot['seconds']:.0f}/s",
+        f"{64e6 / tier_t:.0f}/s", f"{tier['get_items'] / tier['seconds']:.1f}/s"]))
+table("64 concurrent requests of one 10 KB URL",
+      "network", ["64 misses (coalesced)", "÷ one miss", "origin requests per 64",
+                  "hot hits", "GetItems reaching DynamoDB", "hot hits, tiered", "GetItems, tiered"], rows)
+
+# In-process.
 rows = []
 for s in SIZES:
-    tiered, mem, peer = us("hit", "tiered_hit", s), us("hit", "memory_hit", s), us("hit", "http_cache_reqwest_moka_hit", s)
-    rows.append((s, [fmt(tiered), fmt(mem), fmt(peer), f"**{tiered / peer:.2f}**", f"{mem / peer:.2f}"]))
-table("In-process hits vs http-cache-reqwest with its moka manager (target ≤ 0.5)",
+    t, m, p = us("in_process", "tiered_hit", s), us("in_process", "memory_hit", s), us("in_process", "http_cache_reqwest_moka_hit", s)
+    rows.append((kb(s), [fmt(t), fmt(m), fmt(p), f"**{t / p:.2f}**", f"{m / p:.2f}"]))
+table("In-process hits vs http-cache-reqwest with its moka manager (target ≤ 0.5)", "body",
       ["TieredStore hit", "MemoryStore hit", "http-cache-reqwest moka hit", "tiered ÷ peer", "memory ÷ peer"], rows)
 
+# CPU.
 rows = []
 for s in SIZES:
-    miss, floor = us("miss", "dynamodb_miss", s), us("miss", "origin_get_put", s)
-    bg, floor_bg = us("miss", "dynamodb_miss_background_write", s), us("miss", "origin_get", s)
-    rows.append((s, [fmt(miss), fmt(floor), f"**{miss / floor:.2f}**", fmt(bg), fmt(floor_bg), f"**{bg / floor_bg:.2f}**"]))
-table("Misses vs doing the same calls by hand (target ≤ 1.10)",
-      ["miss", "origin + GetItem + PutItem", "ratio", "miss, background write", "origin + GetItem", "ratio"], rows)
+    g = us("cpu", "raw_get_item", s)
+    h, t = us("cpu", "dynamodb_hit", s), us("cpu", "tiered_hit", s)
+    m, f = us("cpu", "dynamodb_miss", s), us("cpu", "origin_get_put", s)
+    rows.append((kb(s), [fmt(g), fmt(h), f"**{h / g:.2f}**", fmt(t), f"{t / g:.2f}", fmt(m), fmt(f), f"**{m / f:.2f}**"]))
+table("Client CPU time (user + system) per operation, servers in another process", "body",
+      ["raw GetItem", "hit", "hit ÷ GetItem", "tiered hit", "tiered ÷ GetItem", "miss",
+       "origin + GetItem + PutItem", "miss ÷ floor"], rows)
 
+# Capacity.
+cap = json.loads((root / "capacity.json").read_text())
+units = {}
+for r in cap["rows"]:
+    units[(r["kind"], r["size"], r["compression"], r["operation"])] = r
 rows = []
-for s in SIZES:
-    hit, get = us("hit_x8", "dynamodb_hit", s), us("hit_x8", "raw_get_item", s)
-    # Same work per iteration on both sides (8 operations): throughput ratio = time ratio inverted.
-    rows.append((s, [f"{8e6 / hit:.0f}/s", f"{8e6 / get:.0f}/s", f"**{get / hit:.2f}**"]))
-table("Throughput with 8 concurrent tasks (target ≥ 0.9)",
-      ["DynamoDB hits", "raw GetItems", "hits ÷ GetItems"], rows)
+for kind in ("random", "sequential"):
+    for s in SIZES:
+        for comp in ("none", "zstd"):
+            u = lambda op: units[(kind, s, comp, op)]
+            miss, hit, rev, inv = u("miss"), u("hit"), u("revalidation"), u("invalidation")
+            # 1 M hits and 100 k misses a month.
+            read = 1e6 * hit["read_units"] + 1e5 * miss["read_units"]
+            write = 1e5 * miss["write_units"]
+            cost = read / 1e6 * READ_PRICE + write / 1e6 * WRITE_PRICE
+            rows.append((f"{kind} {kb(s)}, {comp}", [
+                f"{miss['item_bytes']:,}", f"{hit['read_units']:g}",
+                f"{miss['read_units']:g} / {miss['write_units']:g}",
+                f"{rev['read_units']:g} / {rev['write_units']:g}",
+                f"{inv['write_units']:g}", f"${cost:.2f}"]))
+table("Capacity units per operation as DynamoDB reported them (read / write), and the monthly cost "
+      f"of 1 M hits + 100 k misses on demand (${READ_PRICE}/M reads, ${WRITE_PRICE}/M writes)",
+      "body, compression", ["item bytes", "hit", "miss", "revalidation", "invalidation (write)", "1 M hits + 100 k misses"], rows)
+
+print("\nLargest body that fits in one item with the default compression (zstd level 3):\n")
+for kind, v in cap["largest"].items():
+    print(f"- {kind}: {v['bytes']:,} bytes (zstd level 3 ratio {v['zstd3_ratio']:.2f})")

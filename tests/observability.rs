@@ -106,4 +106,56 @@ async fn spans_carry_key_status_and_timings_and_metrics_are_exported() {
         assert_eq!(responses("hit"), 1);
         assert_eq!(responses("stored"), 1);
     }
+
+    // Capacity units, from a DynamoDB store: the snapshot and the export agree.
+    let dynamodb = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(dynoxide::server::serve_on(
+            listener,
+            dynoxide::Database::memory().unwrap(),
+        ));
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url(endpoint)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    };
+    let store = reqwest_dynamodb_cache::DynamoDbStore::builder()
+        .build_with_client(dynamodb)
+        .await
+        .unwrap();
+    let cache = CacheMiddleware::builder(store).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .build();
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
+    }
+    let units = cache.metrics();
+    // A miss (half a unit, and the write of a small item) and a hit (half a unit).
+    assert_eq!((units.read_units, units.write_units), (1.0, 1.0));
+
+    #[cfg(feature = "metrics")]
+    {
+        use metrics_util::debugging::DebugValue;
+        let counters: Vec<_> = snapshotter.snapshot().into_vec();
+        let counter = |name: &str| {
+            counters
+                .iter()
+                .find(|(k, ..)| k.key().name() == name)
+                .map(|(.., v)| match v {
+                    DebugValue::Counter(n) => *n,
+                    _ => 0,
+                })
+                .unwrap_or(0)
+        };
+        assert_eq!(counter("http_cache_dynamodb_read_milliunits_total"), 1000);
+        assert_eq!(counter("http_cache_dynamodb_write_milliunits_total"), 1000);
+    }
 }
