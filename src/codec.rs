@@ -351,10 +351,44 @@ pub fn encode_tombstone(key: &str, revision: u64, now: SystemTime, ttl: bool) ->
     item
 }
 
+/// zstd contexts, one of each per thread and reused: creating a decompression context costs
+/// about as much CPU as decompressing a 10 KB body (and allocates some 100 KB), which the
+/// benchmarks' profile showed on every hit.
+#[cfg(feature = "zstd")]
+mod contexts {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { RefCell::new(None) };
+        static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { RefCell::new(None) };
+    }
+
+    pub(super) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+        COMPRESSOR.with_borrow_mut(|slot| {
+            if !matches!(slot, Some((l, _)) if *l == level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+            }
+            let (_, compressor) = slot.as_mut().expect("set above");
+            compressor.compress(data)
+        })
+    }
+
+    pub(super) fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+        DECOMPRESSOR.with_borrow_mut(|slot| {
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            slot.as_mut().expect("set above").decompress(data, capacity)
+        })
+    }
+}
+
 /// zstd compression that fails loudly: an empty result would read back as an empty body.
 #[cfg(feature = "zstd")]
 fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, StoreError> {
-    match zstd::bulk::compress(data, level) {
+    match contexts::compress(data, level) {
         Ok(out) if !out.is_empty() => Ok(out),
         Ok(_) => Err(StoreError::Encode("zstd produced no frame".into())),
         Err(e) => Err(StoreError::Encode(format!("zstd compression failed: {e}"))),
@@ -378,7 +412,7 @@ fn decompress(data: &[u8], limit: usize, what: &str) -> Result<Vec<u8>, StoreErr
     let capacity = declared.map_or(limit, |n| n.min(limit));
     // Single-pass decompression writes straight into a buffer of `capacity` bytes and fails
     // when the output would not fit: no window buffer sized by the frame's own claim.
-    zstd::bulk::decompress(data, capacity).map_err(|_| {
+    contexts::decompress(data, capacity).map_err(|_| {
         corrupt(format!(
             "zstd {what} does not decompress within {limit} bytes"
         ))

@@ -62,6 +62,8 @@ impl Background {
 impl CacheMiddleware {
     /// Nothing usable is stored: one origin request (concurrent misses for the key share it),
     /// its response stored if it may be.
+    // The steps of a request, each as the flow reaches it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn miss(
         &self,
         view: &RequestView,
@@ -70,18 +72,21 @@ impl CacheMiddleware {
         next: Next<'_>,
         fill: Fill,
         budget: &Budget,
+        ticket: Option<coalesce::Ticket>,
     ) -> Result<Response> {
         let inner = &*self.inner;
         let mut leader = None;
-        // Only safe methods: two unsafe requests are two actions, even when they look alike.
-        if inner.settings.coalesce
-            && view.method().is_safe()
-            && fill.store_ok
-            && !fill.other_variant
-            && view.mode == CacheMode::Default
-        {
-            match inner.flights.join(&view.key) {
+        if let Some(ticket) = ticket.filter(|_| fill.store_ok && !fill.other_variant) {
+            let role = inner.flights.join(&view.key, &ticket);
+            // Needed no longer: a ticket keeps landed flights alive.
+            drop(ticket);
+            match role {
                 coalesce::Role::Leader(l) => leader = Some(l),
+                coalesce::Role::Landed(shared) => {
+                    if let Some(resp) = inner.serve_shared(view, &shared.entry) {
+                        return Ok(resp);
+                    }
+                }
                 coalesce::Role::Follower(slot) => {
                     let started = Instant::now();
                     // The follower's own timeout bounds its wait; what is left of it bounds
@@ -115,7 +120,7 @@ impl CacheMiddleware {
         view: &RequestView,
         resp: Response,
         fill: Fill,
-        leader: Option<coalesce::Leader<'_>>,
+        leader: Option<coalesce::Leader>,
         budget: &Budget,
     ) -> Result<Response> {
         let inner = &*self.inner;
@@ -202,12 +207,16 @@ impl CacheMiddleware {
                 retain_until: Some(plan.retain_until),
                 revision: fill.revision,
             };
-            if let Some(leader) = leader.filter(|l| l.has_followers()) {
-                leader.share(coalesce::Shared {
+            // Shared at once with the followers, and with later callers until the write is
+            // done: the leader lands when `persist` drops it, after the write.
+            let leader = leader.map(|mut l| {
+                l.share(coalesce::Shared {
                     entry: entry.clone(),
                 });
-            }
-            self.persist(key, entry, budget, fill.in_background).await
+                l
+            });
+            self.persist(key, entry, budget, fill.in_background, leader)
+                .await
         } else {
             // The lookup just failed: skip the write rather than wait on a failing store twice.
             CacheStatus::NotStored(NotStored::StoreFault)
@@ -221,23 +230,28 @@ impl CacheMiddleware {
 
     /// Stores `entry` now, or in a background task when background writes are on and this is
     /// not already background work (then the status is `Stored` as soon as the write is
-    /// queued; a write that fails later is logged and counted).
+    /// queued; a write that fails later is logged and counted). A coalescing `leader` is
+    /// dropped (its flight lands) when the write is done.
     pub(super) async fn persist(
         &self,
         key: CacheKey,
         entry: StoredResponse,
         budget: &Budget,
         in_background: bool,
+        leader: Option<coalesce::Leader>,
     ) -> CacheStatus {
         let inner = &*self.inner;
         if !inner.settings.background_writes || in_background {
-            return inner.put(&key, &entry, budget).await;
+            let status = inner.put(&key, &entry, budget).await;
+            drop(leader);
+            return status;
         }
         let this = self.clone();
         let queued = inner.background.spawn(async move {
             // Off the request's path: a budget of its own.
             let budget = Budget::new(this.inner.settings.store_timeout);
             this.inner.put(&key, &entry, &budget).await;
+            drop(leader);
         });
         if queued {
             CacheStatus::Stored
@@ -362,6 +376,12 @@ impl Inner {
 
     /// The leader's stored response for a follower, when the cache would serve it to that
     /// follower from the store (fresh for its request, its Vary-named fields matching).
+    /// Whether misses of this request may share an origin request (only safe methods: two
+    /// unsafe requests are two actions, even when they look alike).
+    pub(super) fn may_coalesce(&self, view: &RequestView) -> bool {
+        self.settings.coalesce && view.method().is_safe() && view.mode == CacheMode::Default
+    }
+
     pub(super) fn serve_shared(
         &self,
         view: &RequestView,
@@ -436,7 +456,7 @@ impl CacheMiddleware {
             retain_until: Some(plan.retain_until),
             revision: new_revision(),
         };
-        self.persist(key, entry, budget, false).await;
+        self.persist(key, entry, budget, false, None).await;
         Ok(received_parts.into_response(reqwest::Body::from(body)))
     }
 }
@@ -476,7 +496,9 @@ impl CacheMiddleware {
             _ => None,
         };
         let (Some(etag), Some((from, to, len)), Some(plain)) = (etag, rest, req.try_clone()) else {
-            return self.miss(view, req, extensions, next, fill, budget).await;
+            return self
+                .miss(view, req, extensions, next, fill, budget, None)
+                .await;
         };
         if let Ok(range) = http::HeaderValue::try_from(format!("bytes={from}-{to}")) {
             req.headers_mut().insert(http::header::RANGE, range);

@@ -241,7 +241,12 @@ impl CacheMiddleware {
             headers: req.headers().clone(),
         });
         let asks = caller::CallerAsks::of(req.method(), req.headers());
-        let resp = match inner.decide(&view, &budget).await {
+        // Before the lookup: a flight that lands while it runs may answer a miss.
+        let ticket = inner.may_coalesce(&view).then(|| inner.flights.ticket());
+        let decision = inner.decide(&view, &budget).await;
+        // Only a miss uses it; held, it keeps landed flights alive.
+        let ticket = ticket.filter(|_| matches!(decision, Decision::Miss(_)));
+        let resp = match decision {
             Decision::Fresh(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Hit, None),
             Decision::Stale(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Stale, None),
             Decision::StaleWhileRevalidate(c) => {
@@ -255,7 +260,7 @@ impl CacheMiddleware {
                     .await?
             }
             Decision::Miss(fill) => {
-                self.miss(&view, req, extensions, next, fill, &budget)
+                self.miss(&view, req, extensions, next, fill, &budget, ticket)
                     .await?
             }
             Decision::Complete(part, fill) => {

@@ -127,7 +127,7 @@ impl CacheMiddleware {
                 // The 304's cookie is this caller's: served to it, never stored for others.
                 stored.headers.remove(header::SET_COOKIE);
             }
-            self.persist(key.clone(), stored, budget, fill.in_background)
+            self.persist(key.clone(), stored, budget, fill.in_background, None)
                 .await
         } else {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.

@@ -163,6 +163,7 @@ impl Inner {
 
     /// Invalidates every key in `keys` at `revision`, concurrently, as one call on the budget.
     pub(super) async fn invalidate_keys(&self, keys: &[CacheKey], revision: u64, budget: &Budget) {
+        self.flights.forget(keys);
         let store = &self.settings.store;
         let all = futures_util::future::join_all(
             keys.iter()

@@ -168,3 +168,94 @@ async fn background_writes_return_first_and_flush_awaits_them() {
     let resp = client.get(origin.url("/bg")).send().await.unwrap();
     assert_eq!(status(&resp), CacheStatus::Hit);
 }
+
+/// A store whose second lookup of a key is slow: it begins while the first caller is at the
+/// origin and answers "nothing stored" only after the first caller's write is done — what a
+/// GetItem processed just before a PutItem (or an eventually consistent read just after it)
+/// returns.
+#[derive(Clone)]
+struct RacingLookup<S> {
+    inner: S,
+    gets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    second_arrived: std::sync::Arc<tokio::sync::Notify>,
+    written: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore for RacingLookup<S> {
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        if self.gets.fetch_add(1, Ordering::SeqCst) == 1 {
+            // Read before the write ...
+            let before = self.inner.get(key).await;
+            self.second_arrived.notify_one();
+            // ... answered after it.
+            self.written.notified().await;
+            return before;
+        }
+        self.inner.get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        response: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        let put = self.inner.put(key, response).await;
+        self.written.notify_one();
+        put
+    }
+
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+/// A lookup that began before the leader's write and missed it still gets the leader's
+/// response instead of going to the origin again, with foreground and background writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_that_missed_the_leaders_write_still_shares_its_response() {
+    let db = dynamodb().await;
+    for background in [false, true] {
+        let store = RacingLookup {
+            inner: store(&db).await,
+            gets: Default::default(),
+            second_arrived: Default::default(),
+            written: Default::default(),
+        };
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        origin.route(
+            "/herd",
+            Route::ok("one answer")
+                .header("cache-control", "max-age=60")
+                .gate(&gate),
+        );
+        let cache = CacheMiddleware::builder(store.clone())
+            .background_writes(background)
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/herd");
+        let leader = spawn_gets(&client, &url, 1);
+        gate.arrivals(1).await;
+        let late = spawn_gets(&client, &url, 1);
+        store.second_arrived.notified().await;
+        gate.open(1);
+        let leader = results(leader).await;
+        let late = results(late).await;
+        assert_eq!(leader[0].0, CacheStatus::Stored);
+        assert_eq!(
+            late[0],
+            (CacheStatus::Coalesced, 200, "one answer".to_owned()),
+            "background writes: {background}"
+        );
+        assert_eq!(origin.hits("/herd"), 1, "background writes: {background}");
+        cache.flush().await;
+    }
+}
