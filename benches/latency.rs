@@ -441,8 +441,14 @@ impl CacheStore for Counting {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.inner.invalidate(key, revision).await
     }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
     fn max_body_size(&self) -> Option<usize> {
         self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
     }
 }
 

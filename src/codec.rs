@@ -412,11 +412,21 @@ fn decompress(data: &[u8], limit: usize, what: &str) -> Result<Vec<u8>, StoreErr
     let capacity = declared.map_or(limit, |n| n.min(limit));
     // Single-pass decompression writes straight into a buffer of `capacity` bytes and fails
     // when the output would not fit: no window buffer sized by the frame's own claim.
-    contexts::decompress(data, capacity).map_err(|_| {
+    let mut out = contexts::decompress(data, capacity).map_err(|_| {
         corrupt(format!(
             "zstd {what} does not decompress within {limit} bytes"
         ))
-    })
+    })?;
+    // This crate's frames declare their size. One that does not (a streaming writer's) was
+    // given the whole bound: keep only what it holds, not 4 MiB for a few bytes.
+    if out.capacity() - out.len() > 4096 {
+        out.shrink_to_fit();
+    }
+    // No version of this crate compresses an empty body: an empty frame is someone else's.
+    if out.is_empty() {
+        return Err(corrupt(format!("zstd {what} of nothing")));
+    }
+    Ok(out)
 }
 
 fn header_bytes(headers: &HeaderMap) -> usize {

@@ -4,24 +4,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use reqwest_dynamodb_cache::{CacheMiddleware, DynamoDbStore, ManualClock};
 
-async fn dynamodb() -> (String, aws_sdk_dynamodb::Client) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dynoxide::server::serve_on(
-        listener,
-        dynoxide::Database::memory().unwrap(),
-    ));
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(&endpoint)
-        .build();
-    (endpoint, aws_sdk_dynamodb::Client::from_conf(config))
-}
+#[path = "common/embedded.rs"]
+mod embedded;
+use embedded::dynamodb;
 
 async fn origin() -> String {
     let app = axum::Router::new()

@@ -5,6 +5,8 @@ use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
 
 #[path = "common/captured.rs"]
 mod captured;
+#[path = "common/embedded.rs"]
+mod embedded;
 use captured::Captured;
 
 async fn origin() -> String {
@@ -18,6 +20,21 @@ async fn origin() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/o?api_key=SECRET")
+}
+
+/// A client over `cache`; `url` asked twice through it: stored, then a hit.
+async fn stored_then_hit(
+    cache: &CacheMiddleware,
+    url: &str,
+) -> reqwest_middleware::ClientWithMiddleware {
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .build();
+    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
+        let resp = client.get(url).send().await.unwrap();
+        assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
+    }
+    client
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -41,13 +58,7 @@ async fn spans_carry_key_status_and_timings_and_metrics_are_exported() {
 
     let url = origin().await;
     let cache = CacheMiddleware::builder(MemoryStore::new()).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache.clone())
-        .build();
-    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
-        let resp = client.get(&url).send().await.unwrap();
-        assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
-    }
+    let client = stored_then_hit(&cache, &url).await;
     let key = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
 
     let text = log.text();
@@ -108,35 +119,13 @@ async fn spans_carry_key_status_and_timings_and_metrics_are_exported() {
     }
 
     // Capacity units, from a DynamoDB store: the snapshot and the export agree.
-    let dynamodb = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(dynoxide::server::serve_on(
-            listener,
-            dynoxide::Database::memory().unwrap(),
-        ));
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(endpoint)
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
-    };
+    let (_, dynamodb) = embedded::dynamodb().await;
     let store = reqwest_dynamodb_cache::DynamoDbStore::builder()
         .build_with_client(dynamodb)
         .await
         .unwrap();
     let cache = CacheMiddleware::builder(store).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache.clone())
-        .build();
-    for expected in [CacheStatus::Stored, CacheStatus::Hit] {
-        let resp = client.get(&url).send().await.unwrap();
-        assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
-    }
+    stored_then_hit(&cache, &url).await;
     let units = cache.metrics();
     // A miss (half a unit, and the write of a small item) and a hit (half a unit).
     assert_eq!((units.read_units, units.write_units), (1.0, 1.0));

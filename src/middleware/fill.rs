@@ -77,7 +77,7 @@ impl CacheMiddleware {
         let inner = &*self.inner;
         let mut leader = None;
         if let Some(ticket) = ticket.filter(|_| fill.store_ok && !fill.other_variant) {
-            let role = inner.flights.join(&view.key, &ticket);
+            let role = inner.flights.join(&ticket);
             // Needed no longer: a ticket keeps landed flights alive.
             drop(ticket);
             match role {
@@ -241,17 +241,23 @@ impl CacheMiddleware {
         leader: Option<coalesce::Leader>,
     ) -> CacheStatus {
         let inner = &*self.inner;
+        // The flight lands only if the write succeeded.
+        let landed = |mut leader: Option<coalesce::Leader>, status: CacheStatus| {
+            if let (Some(leader), CacheStatus::Stored) = (&mut leader, status) {
+                leader.stored();
+            }
+        };
         if !inner.settings.background_writes || in_background {
             let status = inner.put(&key, &entry, budget).await;
-            drop(leader);
+            landed(leader, status);
             return status;
         }
         let this = self.clone();
         let queued = inner.background.spawn(async move {
             // Off the request's path: a budget of its own.
             let budget = Budget::new(this.inner.settings.store_timeout);
-            this.inner.put(&key, &entry, &budget).await;
-            drop(leader);
+            let status = this.inner.put(&key, &entry, &budget).await;
+            landed(leader, status);
         });
         if queued {
             CacheStatus::Stored

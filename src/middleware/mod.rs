@@ -242,7 +242,9 @@ impl CacheMiddleware {
         });
         let asks = caller::CallerAsks::of(req.method(), req.headers());
         // Before the lookup: a flight that lands while it runs may answer a miss.
-        let ticket = inner.may_coalesce(&view).then(|| inner.flights.ticket());
+        let ticket = inner
+            .may_coalesce(&view)
+            .then(|| inner.flights.ticket(&view.key));
         let decision = inner.decide(&view, &budget).await;
         // Only a miss uses it; held, it keeps landed flights alive.
         let ticket = ticket.filter(|_| matches!(decision, Decision::Miss(_)));

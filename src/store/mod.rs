@@ -52,6 +52,9 @@ pub trait CacheStore: Send + Sync + 'static {
     /// The largest body this store may be able to hold, if it has a limit: the middleware never
     /// buffers a larger body to store it. Default: [`max_item_size`](Self::max_item_size); a
     /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB).
+    /// **A store that wraps another must forward this and
+    /// [`consumed_capacity`](Self::consumed_capacity)**, as it forwards `max_item_size`: the
+    /// defaults would cap bodies at the item size and hide the units.
     fn max_body_size(&self) -> Option<usize> {
         self.max_item_size()
     }

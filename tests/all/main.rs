@@ -20,6 +20,8 @@ mod ordered_writes;
 mod probes;
 mod probes2;
 mod probes3;
+#[cfg(feature = "zstd")]
+mod probes4;
 mod readme;
 mod reliability;
 mod rfc9111;

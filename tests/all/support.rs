@@ -508,6 +508,12 @@ impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore
     fn max_item_size(&self) -> Option<usize> {
         self.inner.max_item_size()
     }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
 }
 
 #[path = "../common/captured.rs"]

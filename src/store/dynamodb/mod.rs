@@ -147,7 +147,7 @@ impl DynamoDbStoreBuilder {
     }
 
     /// How bodies are compressed. Default (with the `zstd` feature, on by default): zstd level
-    /// 3 for bodies of 1 KiB or more, kept only when smaller — JSON then costs four to six
+    /// 3 for bodies of 1 KiB or more, kept only when smaller — JSON then costs three to six
     /// times fewer write and read units, and bodies up to 4 MiB fit as long as they compress
     /// into an item (see [`Compression`]). Every item says whether its body is compressed, so
     /// changing this never makes stored items unreadable to a build with the feature.
@@ -432,9 +432,12 @@ impl DynamoDbStore {
         reported: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
         size: usize,
     ) {
+        // One call consumes at most a few hundred units (a 400 KB write: 400); anything
+        // reported beyond this bound, or not a number, is not believed.
+        const MOST_UNITS: f64 = 100_000.0;
         let reported = reported
             .and_then(|c| c.capacity_units())
-            .filter(|u| u.is_finite() && *u >= 0.0)
+            .filter(|u| u.is_finite() && (0.0..=MOST_UNITS).contains(u))
             .map(|u| (u * 1000.0).round() as u64);
         let (counter, milli) = match units {
             Units::Read => (
@@ -446,7 +449,8 @@ impl DynamoDbStore {
                 reported.unwrap_or_else(|| codec::write_milliunits(size)),
             ),
         };
-        counter.fetch_add(milli, Relaxed);
+        // Saturating: a running total never goes backwards.
+        let _ = counter.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add(milli)));
         #[cfg(feature = "metrics")]
         metrics::counter!(match units {
             Units::Read => "http_cache_dynamodb_read_milliunits_total",

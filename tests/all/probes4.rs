@@ -1,0 +1,1331 @@
+//! Attacks on compression (`body_encoding`, the 4 MiB bound), capacity units, and coalescing
+//! flights that stay open until the leader's write is done and then "land" for the lookups
+//! that began before. Each test states the promise it attacks; a failure is a defect. The ones
+//! marked `// Found failing:` did fail when written, and say what was fixed.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest_dynamodb_cache::codec::{self, ItemFormat, MAX_BODY_SIZE};
+use reqwest_dynamodb_cache::{
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, Compression, ConsumedCapacity,
+    DynamoDbStore, NotStored, StoreError, StoredResponse,
+};
+use reqwest_middleware::ClientWithMiddleware;
+use tokio::sync::Semaphore;
+
+use crate::ordered_writes::{entry, key};
+use crate::support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A store whose calls the test can hold: a held `get` reads first, then waits for a permit of
+/// `get_release` (a lookup that began before something and answers after it); a held `put`
+/// waits for `put_release` before writing (a slow write). Counts are how many of the next calls
+/// to hold.
+#[derive(Clone)]
+struct Staged<S> {
+    inner: S,
+    hold_gets: Arc<AtomicUsize>,
+    get_held: Arc<Semaphore>,
+    get_release: Arc<Semaphore>,
+    hold_puts: Arc<AtomicUsize>,
+    put_held: Arc<Semaphore>,
+    put_release: Arc<Semaphore>,
+}
+
+impl<S> Staged<S> {
+    fn new(inner: S) -> Self {
+        Staged {
+            inner,
+            hold_gets: Arc::default(),
+            get_held: Arc::new(Semaphore::new(0)),
+            get_release: Arc::new(Semaphore::new(0)),
+            hold_puts: Arc::default(),
+            put_held: Arc::new(Semaphore::new(0)),
+            put_release: Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    async fn a_get_is_held(&self) {
+        self.get_held.acquire().await.unwrap().forget();
+    }
+
+    async fn a_put_is_held(&self) {
+        self.put_held.acquire().await.unwrap().forget();
+    }
+}
+
+fn take(n: &AtomicUsize) -> bool {
+    n.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+#[async_trait::async_trait]
+impl<S: CacheStore> CacheStore for Staged<S> {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        let hold = take(&self.hold_gets);
+        let got = self.inner.get(key).await;
+        if hold {
+            self.get_held.add_permits(1);
+            self.get_release.acquire().await.unwrap().forget();
+        }
+        got
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        if take(&self.hold_puts) {
+            self.put_held.add_permits(1);
+            self.put_release.acquire().await.unwrap().forget();
+        }
+        self.inner.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+type Answer = (CacheStatus, u16, Bytes);
+
+fn spawn_req(
+    client: &ClientWithMiddleware,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> tokio::task::JoinHandle<Answer> {
+    let mut req = client.request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    tokio::spawn(async move {
+        let resp = req.send().await.unwrap();
+        (
+            status(&resp),
+            resp.status().as_u16(),
+            resp.bytes().await.unwrap(),
+        )
+    })
+}
+
+/// A cache over a [`Staged`] DynamoDB store, with a store timeout long enough that held calls
+/// never time out (the tests are gated, not timed).
+async fn staged(
+    build: impl FnOnce(
+        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
+) -> (Staged<DynamoDbStore>, CacheMiddleware, ClientWithMiddleware) {
+    let store = Staged::new(store(&dynamodb().await).await);
+    let cache = build(
+        CacheMiddleware::builder(store.clone())
+            .store_timeout(Duration::from_secs(120))
+            .clock(clock()),
+    )
+    .build();
+    let client = http_client(&cache);
+    (store, cache, client)
+}
+
+fn text(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coalescing: invalidations against open and landed flights
+// ---------------------------------------------------------------------------------------------
+
+// Found failing: a flight stays open (joinable) until its write is done, and `forget` only drops
+// *landed* flights: a GET made after a POST has completed still follows the flight opened before
+// the POST and is served the pre-POST response (Coalesced). With background writes this is one
+// client doing GET, POST, GET in sequence while the first write is still queued or slow.
+// Fixed: an invalidation closes the key's open flight to new followers and it never lands.
+/// RFC 9111 §4.4 / README: a response older than an invalidation is never served to a request
+/// made after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_get_after_a_post_never_follows_a_flight_opened_before_it() {
+    let mut wrong = Vec::new();
+    for background in [true, false] {
+        let (store, cache, client) = staged(|b| b.background_writes(background)).await;
+        let origin = Origin::start().await;
+        origin.route(
+            "/doc",
+            Route::ok("v1").header("cache-control", "max-age=600"),
+        );
+        let url = origin.url("/doc");
+
+        // The first GET leads; its write is slow (held).
+        store.hold_puts.store(1, SeqCst);
+        let first = spawn_req(&client, Method::GET, &url, &[]);
+        store.a_put_is_held().await;
+
+        // The resource changes; a POST reaches the origin and invalidates, and completes.
+        origin.route(
+            "/doc",
+            Route::ok("v2").header("cache-control", "max-age=600"),
+        );
+        let post = client.post(&url).send().await.unwrap();
+        assert!(post.status().is_success());
+
+        // A GET made after the POST returned.
+        let after = spawn_req(&client, Method::GET, &url, &[]).await.unwrap();
+
+        store.put_release.add_permits(1);
+        let first = first.await.unwrap();
+        cache.flush().await;
+        assert_eq!(text(&first.2), "v1");
+        if text(&after.2) != "v2" {
+            wrong.push(format!(
+                "background writes {background}: a GET after the POST was served {:?} {:?}",
+                after.0,
+                text(&after.2)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+// Found failing: same root cause, through the Landed path. A flight that was open during an
+// invalidation lands after it (its refused write done) and answers a lookup that began after
+// the POST had completed but before the landing.
+// Fixed: an invalidated flight, or one whose write was refused, does not land.
+/// A landed flight never serves a response older than an invalidation that completed before the
+/// request was made.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_flight_open_during_a_post_does_not_land_for_requests_after_the_post() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("v1").header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/doc");
+
+    store.hold_puts.store(1, SeqCst);
+    let first = spawn_req(&client, Method::GET, &url, &[]);
+    store.a_put_is_held().await;
+
+    origin.route(
+        "/doc",
+        Route::ok("v2").header("cache-control", "max-age=600"),
+    );
+    assert!(client
+        .post(&url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+
+    // Made after the POST returned: its lookup (tombstone: nothing) answers after the landing.
+    store.hold_gets.store(1, SeqCst);
+    let late = spawn_req(&client, Method::GET, &url, &[]);
+    store.a_get_is_held().await;
+    store.put_release.add_permits(1);
+    let first = first.await.unwrap();
+    assert_eq!(text(&first.2), "v1");
+    store.get_release.add_permits(1);
+    let late = late.await.unwrap();
+    assert_eq!(
+        text(&late.2),
+        "v2",
+        "a GET made after the POST was served {:?} {:?}",
+        late.0,
+        text(&late.2)
+    );
+    assert_eq!(origin.hits("/doc"), 3, "GET, POST, and the late GET");
+}
+
+/// The README's case: landing, then a POST, then the late joiner (whose lookup began before the
+/// landing): `forget` drops the landed flight, the joiner goes to the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_post_between_landing_and_a_late_joiner_is_honoured() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/doc",
+        Route::ok("v1")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/doc");
+    let first = spawn_req(&client, Method::GET, &url, &[]);
+    gate.arrivals(1).await;
+    store.hold_gets.store(1, SeqCst);
+    let late = spawn_req(&client, Method::GET, &url, &[]);
+    store.a_get_is_held().await;
+    gate.open(1);
+    assert_eq!(first.await.unwrap().0, CacheStatus::Stored);
+    origin.route(
+        "/doc",
+        Route::ok("v2").header("cache-control", "max-age=600"),
+    );
+    assert!(client
+        .post(&url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    store.get_release.add_permits(1);
+    let late = late.await.unwrap();
+    assert_eq!(text(&late.2), "v2", "{:?}", late.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coalescing: the Landed path's second lock (credentials, Vary, directives, methods, ranges)
+// ---------------------------------------------------------------------------------------------
+
+/// `a` leads on `path` (origin gated); `c`'s lookup begins before `a` lands and answers after
+/// it. `between` runs after `a` is done and before `c`'s lookup answers. Both answers.
+async fn late_joiner(
+    store: &Staged<DynamoDbStore>,
+    client: &ClientWithMiddleware,
+    gate: &Gate,
+    url: &str,
+    a: (Method, &[(&str, &str)]),
+    c: (Method, &[(&str, &str)]),
+    between: impl FnOnce(),
+) -> (Answer, Answer) {
+    let ta = spawn_req(client, a.0, url, a.1);
+    gate.arrivals(1).await;
+    store.hold_gets.store(1, SeqCst);
+    let tc = spawn_req(client, c.0, url, c.1);
+    store.a_get_is_held().await;
+    gate.open(16);
+    let ra = ta.await.unwrap();
+    between();
+    store.get_release.add_permits(1);
+    let rc = tc.await.unwrap();
+    (ra, rc)
+}
+
+/// Different credentials: never another caller's response.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_never_crosses_credentials() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/me",
+        Route::ok("")
+            .echo(&["authorization"])
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let (a, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/me"),
+        (Method::GET, &[("authorization", "Bearer alice")]),
+        (Method::GET, &[("authorization", "Bearer bob")]),
+        || {},
+    )
+    .await;
+    assert!(text(&a.2).contains("alice"));
+    assert!(
+        text(&c.2).contains("bob") && !text(&c.2).contains("alice"),
+        "{:?} {}",
+        c.0,
+        text(&c.2)
+    );
+}
+
+/// Another Vary variant: never the leader's.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_never_crosses_vary_variants() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/lang",
+        Route::ok("")
+            .echo(&["accept-language"])
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language")
+            .gate(&gate),
+    );
+    let (a, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/lang"),
+        (Method::GET, &[("accept-language", "en")]),
+        (Method::GET, &[("accept-language", "fr")]),
+        || {},
+    )
+    .await;
+    assert!(text(&a.2).contains("=en"));
+    assert!(text(&c.2).contains("=fr"), "{:?} {}", c.0, text(&c.2));
+}
+
+/// `Cache-Control: no-cache` on the request: never answered from another caller's response
+/// (RFC 9111 §5.2.1.4), landed or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_never_answers_a_no_cache_request() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/nc",
+        Route::ok("body")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/nc"),
+        (Method::GET, &[]),
+        (Method::GET, &[("cache-control", "no-cache")]),
+        || {},
+    )
+    .await;
+    assert_ne!(c.0, CacheStatus::Coalesced);
+    assert_eq!(
+        origin.hits("/nc"),
+        2,
+        "the no-cache request reached the origin"
+    );
+}
+
+/// `Cache-Control: max-age=0`: a landed answer only when a hit would be served too.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_answers_max_age_0_as_a_hit_would() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/ma0",
+        Route::ok("body")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/ma0");
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &url,
+        (Method::GET, &[]),
+        (Method::GET, &[("cache-control", "max-age=0")]),
+        || {},
+    )
+    .await;
+    gate.open(16);
+    let d = spawn_req(
+        &client,
+        Method::GET,
+        &url,
+        &[("cache-control", "max-age=0")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.0 == CacheStatus::Coalesced,
+        d.0 == CacheStatus::Hit,
+        "landed: {:?}, from the store: {:?}",
+        c.0,
+        d.0
+    );
+}
+
+/// A HEAD whose lookup spans a GET's landing: no body, never the GET's.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_get_never_answers_a_head_with_a_body() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/h",
+        Route::ok("get body")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/h"),
+        (Method::GET, &[]),
+        (Method::HEAD, &[]),
+        || {},
+    )
+    .await;
+    assert_eq!(c.1, 200);
+    assert!(c.2.is_empty(), "{:?}", c.0);
+}
+
+/// A range request answered from a landed full response: exactly its range, as a 206.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_answers_a_range_with_exactly_that_range() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/r",
+        Route::ok("0123456789")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/r"),
+        (Method::GET, &[]),
+        (Method::GET, &[("range", "bytes=2-5")]),
+        || {},
+    )
+    .await;
+    assert_eq!((c.1, text(&c.2)), (206, "2345".to_owned()), "{:?}", c.0);
+    // The harness reaches the Landed path: answered from the leader's response, one origin
+    // request in all.
+    assert_eq!(c.0, CacheStatus::Coalesced);
+    assert_eq!(origin.hits("/r"), 1);
+}
+
+/// A leader that asked for a range lands a 206: a plain GET is never answered with the part.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_landed_part_never_answers_a_plain_get() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/p",
+        Route::ok("0123")
+            .status(206)
+            .header("content-range", "bytes 0-3/10")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let o = origin.clone();
+    let (a, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/p"),
+        (Method::GET, &[("range", "bytes=0-3")]),
+        (Method::GET, &[]),
+        move || {
+            o.route(
+                "/p",
+                Route::ok("0123456789").header("cache-control", "max-age=600"),
+            )
+        },
+    )
+    .await;
+    assert_eq!(a.1, 206);
+    assert_eq!(
+        (c.1, text(&c.2)),
+        (200, "0123456789".to_owned()),
+        "{:?}",
+        c.0
+    );
+}
+
+/// The caller's own If-None-Match, answered from a landed response: a 304, no body.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_answers_the_callers_own_validator() {
+    let (store, _cache, client) = staged(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/inm",
+        Route::ok("body")
+            .etag("\"e1\"")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/inm"),
+        (Method::GET, &[]),
+        (Method::GET, &[("if-none-match", "\"e1\"")]),
+        || {},
+    )
+    .await;
+    assert_eq!(c.1, 304, "{:?}", c.0);
+    assert!(c.2.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coalescing: what landed flights keep alive
+// ---------------------------------------------------------------------------------------------
+
+/// An inner middleware that hands the cache every origin body as a `Bytes` whose owner counts
+/// itself: `live` is how many origin bodies are still held anywhere (the DynamoDB store copies
+/// what it writes, so only responses and coalescing flights can hold them).
+struct Tracked {
+    live: Arc<AtomicUsize>,
+}
+
+struct Owned {
+    data: Vec<u8>,
+    live: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Owned {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Tracked {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        use reqwest::ResponseBuilderExt;
+        let resp = next.run(req, extensions).await?;
+        let (status, version, headers, url) = (
+            resp.status(),
+            resp.version(),
+            resp.headers().clone(),
+            resp.url().clone(),
+        );
+        let data = resp.bytes().await?.to_vec();
+        self.live.fetch_add(1, SeqCst);
+        let body = Bytes::from_owner(Owned {
+            data,
+            live: self.live.clone(),
+        });
+        let mut builder = http::Response::builder()
+            .status(status)
+            .version(version)
+            .url(url);
+        *builder.headers_mut().unwrap() = headers;
+        Ok(reqwest::Response::from(
+            builder.body(reqwest::Body::from(body)).unwrap(),
+        ))
+    }
+}
+
+async fn tracked() -> (
+    Staged<DynamoDbStore>,
+    CacheMiddleware,
+    ClientWithMiddleware,
+    Arc<AtomicUsize>,
+) {
+    let store = Staged::new(store(&dynamodb().await).await);
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .build();
+    let live = Arc::new(AtomicUsize::new(0));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .with(Tracked { live: live.clone() })
+        .build();
+    (store, cache, client, live)
+}
+
+/// A request cancelled while its ticket keeps a landed flight alive: once it is gone, nothing
+/// of the flight is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_cancelled_lookups_release_landed_flights() {
+    let (store, _cache, client, live) = tracked().await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/m",
+        Route::ok("m".repeat(5000))
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/m");
+    let a = spawn_req(&client, Method::GET, &url, &[]);
+    gate.arrivals(1).await;
+    store.hold_gets.store(1, SeqCst);
+    let c = spawn_req(&client, Method::GET, &url, &[]);
+    store.a_get_is_held().await;
+    gate.open(1);
+    let a = a.await.unwrap();
+    assert_eq!(a.0, CacheStatus::Stored);
+    drop(a);
+    // The landed flight is kept for `c` ...
+    assert_eq!(
+        live.load(SeqCst),
+        1,
+        "kept for the lookup that began before it"
+    );
+    // ... until `c` is cancelled.
+    c.abort();
+    assert!(c.await.unwrap_err().is_cancelled());
+    assert_eq!(live.load(SeqCst), 0, "nothing kept once no lookup needs it");
+    // Hits and further misses keep nothing either.
+    origin.route("/m2", Route::ok("n").header("cache-control", "max-age=600"));
+    for _ in 0..3 {
+        let r = spawn_req(&client, Method::GET, &origin.url("/m2"), &[])
+            .await
+            .unwrap();
+        drop(r);
+    }
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+// Found failing: one request future that has been polled once (its ticket taken) and is then not polled
+// (a `buffered` stream whose consumer is busy, a `select!` loop that parks a branch) keeps
+// *every* flight that lands afterwards, for any key, with its whole body (up to 4 MiB each):
+// retention grows with the number of landings, bounded by nothing the cache controls.
+// Fixed: tickets are per key; a parked lookup keeps at most its own key's landed flight.
+/// Landed flights do not accumulate: what one slow or parked lookup keeps alive is bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_one_parked_request_does_not_keep_every_later_landing() {
+    let (store, _cache, client, live) = tracked().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/parked",
+        Route::ok("p").header("cache-control", "max-age=600"),
+    );
+    store.hold_gets.store(1, SeqCst);
+    let mut parked = Box::pin(client.get(origin.url("/parked")).send());
+    // One poll: the ticket is taken before the lookup, which then waits on the network.
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(parked.as_mut().poll(cx))).await;
+    assert!(polled.is_pending());
+    const N: usize = 20;
+    for i in 0..N {
+        let path = format!("/other/{i}");
+        origin.route(
+            &path,
+            Route::ok(vec![b'x'; 64 * 1024]).header("cache-control", "max-age=600"),
+        );
+        let r = spawn_req(&client, Method::GET, &origin.url(&path), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.0, CacheStatus::Stored);
+    }
+    let kept = live.load(SeqCst);
+    drop(parked);
+    assert_eq!(live.load(SeqCst), 0, "all released with the parked request");
+    assert!(
+        kept <= 2,
+        "one parked request kept {kept} landed flights ({} KiB of bodies) of other keys alive",
+        kept * 64
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compression: nothing the user receives is altered or lost
+// ---------------------------------------------------------------------------------------------
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut x = seed | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Stored, then a hit, each byte for byte; for every format, sizes around the thresholds,
+/// binary and text, bodies that look like zstd frames, chunked bodies of unknown length.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_compression_never_alters_a_byte() {
+    let db = dynamodb().await;
+    let origin = Origin::start().await;
+    let frame_of_hello = zstd::bulk::compress(b"hello", 3).unwrap();
+    let mut magic_then_text = vec![0x28, 0xB5, 0x2F, 0xFD];
+    magic_then_text.extend(b"not a frame".repeat(300));
+    let big_frame = zstd::bulk::compress(&"{\"k\":1}".repeat(5000).into_bytes(), 19).unwrap();
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("one byte", b"a".to_vec()),
+        ("1023 text", vec![b'a'; 1023]),
+        ("1024 text", vec![b'a'; 1024]),
+        ("1025 text", vec![b'a'; 1025]),
+        ("1023 binary", vec![0xFF; 1023]),
+        ("1024 binary", vec![0xFF; 1024]),
+        ("1024 noise", noise(1024, 7)),
+        ("1 MiB noise", noise(1 << 20, 9)),
+        ("multibyte utf-8", "é".repeat(4096).into_bytes()),
+        ("nul bytes", vec![0u8; 5000]),
+        ("a zstd frame as the body", frame_of_hello),
+        ("a large zstd frame as the body", big_frame),
+        ("frame magic then text", magic_then_text),
+        (
+            "json",
+            "{\"id\":1,\"name\":\"x\"},".repeat(10_000).into_bytes(),
+        ),
+        ("exactly 4 MiB", vec![b'z'; MAX_BODY_SIZE]),
+    ];
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        let cache = CacheMiddleware::builder(store).build();
+        let client = http_client(&cache);
+        for (i, (what, body)) in bodies.iter().enumerate() {
+            for chunked in [false, true] {
+                let path = format!("/z/{format:?}/{i}/{chunked}");
+                let mut route = Route::ok(body.clone()).header("cache-control", "max-age=600");
+                if chunked {
+                    route = route.chunked();
+                }
+                origin.route(&path, route);
+                let url = origin.url(&path);
+                let first = client.get(&url).send().await.unwrap();
+                let first_status = status(&first);
+                assert_eq!(
+                    &first.bytes().await.unwrap()[..],
+                    &body[..],
+                    "{format:?} {what} chunked {chunked}: first"
+                );
+                let expect_stored = *what != "1 MiB noise";
+                assert_eq!(
+                    first_status == CacheStatus::Stored,
+                    expect_stored,
+                    "{format:?} {what} chunked {chunked}: {first_status:?}"
+                );
+                let second = client.get(&url).send().await.unwrap();
+                let second_status = status(&second);
+                assert_eq!(
+                    &second.bytes().await.unwrap()[..],
+                    &body[..],
+                    "{format:?} {what} chunked {chunked}: {second_status:?}"
+                );
+                if expect_stored {
+                    assert_eq!(second_status, CacheStatus::Hit, "{format:?} {what}");
+                }
+            }
+        }
+    }
+}
+
+/// One byte over 4 MiB, with and without a Content-Length: returned whole, not stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_just_over_4_mib_is_returned_whole() {
+    let store = store(&dynamodb().await).await;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(store).build();
+    let client = http_client(&cache);
+    let mut body = vec![b'q'; MAX_BODY_SIZE + 1];
+    body[MAX_BODY_SIZE] = b'!';
+    for chunked in [false, true] {
+        let path = format!("/over/{chunked}");
+        let mut route = Route::ok(body.clone()).header("cache-control", "max-age=600");
+        if chunked {
+            route = route.chunked();
+        }
+        origin.route(&path, route);
+        let resp = client.get(origin.url(&path)).send().await.unwrap();
+        assert_eq!(
+            status(&resp),
+            CacheStatus::NotStored(NotStored::TooLarge),
+            "chunked {chunked}"
+        );
+        assert_eq!(&resp.bytes().await.unwrap()[..], &body[..]);
+    }
+}
+
+/// Odd settings: level 0, negative, the maximum; `min_body_size` 0 and huge. Every body reads
+/// back as written.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_odd_compression_settings_round_trip() {
+    let db = dynamodb().await;
+    let json = "{\"id\":1,\"name\":\"x\"},".repeat(500).into_bytes();
+    for (level, min) in [(0, 0), (-7, 1), (22, 0), (3, usize::MAX), (1, 1024)] {
+        for format in [ItemFormat::Document, ItemFormat::Binary] {
+            let store = DynamoDbStore::builder()
+                .table_name(table_name())
+                .format(format)
+                .compression(Compression::Zstd {
+                    level,
+                    min_body_size: min,
+                })
+                .build_with_client(db.clone())
+                .await
+                .unwrap();
+            for (n, body) in [&b""[..], b"x", &json[..], &noise(3000, 3)[..]]
+                .into_iter()
+                .enumerate()
+            {
+                let k = key(n as u64 + 1);
+                let mut e = entry("", 1_000 + n as u64);
+                e.body = Bytes::copy_from_slice(body);
+                store.put(&k, &e).await.unwrap();
+                let back = store.get(&k).await.unwrap().unwrap();
+                assert_eq!(&back.body[..], body, "level {level} min {min} {format:?}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compression: hostile items
+// ---------------------------------------------------------------------------------------------
+
+/// A zstd frame built by hand: 8-byte content size `fcs` (or none), one raw block of
+/// `content`, optionally a dictionary id and a (wrong) checksum.
+fn frame(fcs: Option<u64>, content: &[u8], dict: bool, bad_checksum: bool) -> Vec<u8> {
+    let mut f = vec![0x28, 0xB5, 0x2F, 0xFD];
+    let mut fhd = 0u8;
+    if fcs.is_some() {
+        fhd |= 0b11 << 6;
+    }
+    if bad_checksum {
+        fhd |= 0b100;
+    }
+    if dict {
+        fhd |= 0b01;
+    }
+    f.push(fhd);
+    f.push(0x00); // window descriptor: 1 KiB
+    if dict {
+        f.push(7);
+    }
+    if let Some(n) = fcs {
+        f.extend(n.to_le_bytes());
+    }
+    let header = 1u32 | ((content.len() as u32) << 3); // last block, raw
+    f.extend(&header.to_le_bytes()[..3]);
+    f.extend(content);
+    if bad_checksum {
+        f.extend(0xDEAD_BEEFu32.to_le_bytes());
+    }
+    f
+}
+
+/// A good item of `format` with its body (and encoding) replaced.
+fn spoiled(
+    format: ItemFormat,
+    body: Option<AttributeValue>,
+    encoding: Option<AttributeValue>,
+) -> codec::Item {
+    let mut item = codec::encode("k", &entry("", 5), format, Compression::None, true).unwrap();
+    item.remove("key");
+    let target = match item.get_mut("value") {
+        Some(AttributeValue::M(doc)) => doc,
+        _ => &mut item,
+    };
+    match body {
+        Some(b) => target.insert("body".into(), b),
+        None => target.remove("body"),
+    };
+    match encoding {
+        Some(e) => target.insert("body_encoding".into(), e),
+        None => target.remove("body_encoding"),
+    };
+    item
+}
+
+async fn write_raw(
+    db: &aws_sdk_dynamodb::Client,
+    store: &DynamoDbStore,
+    k: &CacheKey,
+    item: codec::Item,
+) {
+    let mut item: HashMap<String, AttributeValue> = item;
+    item.insert("key".into(), AttributeValue::S(store.item_key(k)));
+    db.put_item()
+        .table_name(store.table_name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn b(v: Vec<u8>) -> Option<AttributeValue> {
+    Some(AttributeValue::B(Blob::new(v)))
+}
+
+fn s(v: &str) -> Option<AttributeValue> {
+    Some(AttributeValue::S(v.into()))
+}
+
+/// Wrong `body_encoding` types and values, frames that lie about their size, truncated,
+/// checksummed wrong, needing a dictionary, concatenated: each a `Corrupt`, never a panic,
+/// never a body.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_hostile_encodings_and_frames_are_corrupt() {
+    let db = dynamodb().await;
+    let hello = frame(Some(5), b"hello", false, false);
+    let mut truncated = zstd::bulk::compress(&b"hello world ".repeat(200), 3).unwrap();
+    truncated.pop();
+    let mut two = zstd::bulk::compress(b"hello", 3).unwrap();
+    two.extend(zstd::bulk::compress(b"world", 3).unwrap());
+    let shapes: Vec<(&str, Option<AttributeValue>, Option<AttributeValue>)> = vec![
+        (
+            "encoding N",
+            b(hello.clone()),
+            Some(AttributeValue::N("1".into())),
+        ),
+        (
+            "encoding BOOL",
+            b(hello.clone()),
+            Some(AttributeValue::Bool(true)),
+        ),
+        (
+            "encoding NULL",
+            b(hello.clone()),
+            Some(AttributeValue::Null(true)),
+        ),
+        ("encoding B", b(hello.clone()), b(b"zstd".to_vec())),
+        (
+            "encoding SS",
+            b(hello.clone()),
+            Some(AttributeValue::Ss(vec!["zstd".into()])),
+        ),
+        (
+            "encoding L",
+            b(hello.clone()),
+            Some(AttributeValue::L(vec![AttributeValue::S("zstd".into())])),
+        ),
+        (
+            "encoding M",
+            b(hello.clone()),
+            Some(AttributeValue::M(HashMap::new())),
+        ),
+        ("encoding ZSTD", b(hello.clone()), s("ZSTD")),
+        ("encoding 'zstd '", b(hello.clone()), s("zstd ")),
+        ("encoding empty", b(hello.clone()), s("")),
+        ("encoding identity", b(b"plain".to_vec()), s("identity")),
+        ("no body, encoding zstd", None, s("zstd")),
+        (
+            "body S of frame bytes",
+            s(&String::from_utf8_lossy(&hello)),
+            s("zstd"),
+        ),
+        (
+            "declares 2^40 bytes",
+            b(frame(Some(1 << 40), b"hello", false, false)),
+            s("zstd"),
+        ),
+        (
+            "declares 4 MiB, holds 5",
+            b(frame(Some(MAX_BODY_SIZE as u64), b"hello", false, false)),
+            s("zstd"),
+        ),
+        (
+            "declares 0, holds 5",
+            b(frame(Some(0), b"hello", false, false)),
+            s("zstd"),
+        ),
+        (
+            "declares 3, holds 5",
+            b(frame(Some(3), b"hello", false, false)),
+            s("zstd"),
+        ),
+        (
+            "wrong checksum",
+            b(frame(Some(5), b"hello", false, true)),
+            s("zstd"),
+        ),
+        (
+            "needs a dictionary",
+            b(frame(Some(5), b"hello", true, false)),
+            s("zstd"),
+        ),
+        ("truncated frame", b(truncated), s("zstd")),
+        ("two frames", b(two), s("zstd")),
+        ("frame header only", b(hello[..6].to_vec()), s("zstd")),
+    ];
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        // The hand-made frame itself is good: the shapes spoil exactly one thing.
+        write_raw(
+            &db,
+            &store,
+            &key(1),
+            spoiled(format, b(hello.clone()), s("zstd")),
+        )
+        .await;
+        assert_eq!(
+            &store.get(&key(1)).await.unwrap().unwrap().body[..],
+            b"hello"
+        );
+        for (i, (what, body, encoding)) in shapes.clone().into_iter().enumerate() {
+            let k = key(100 + i as u64);
+            write_raw(&db, &store, &k, spoiled(format, body, encoding)).await;
+            match store.get(&k).await {
+                Err(StoreError::Corrupt(_)) => {}
+                other => panic!(
+                    "{format:?} {what}: expected Corrupt, got {:?}",
+                    other.map(|o| o.map(|e| e.body))
+                ),
+            }
+        }
+    }
+}
+
+// Found failing: a valid zstd frame whose content is empty (what `zstd::bulk::compress(b"")` gives, or
+// a lone skippable frame) reads back as a 200 with an empty body. This crate never writes a
+// compressed body that decompresses to nothing (it compresses only from 1 byte, and only when
+// smaller), so such an item is foreign; the empty-bytes guard in `decompress` exists precisely
+// so that a broken write does not read back as an empty Hit.
+// Fixed: an empty decompressed body is corrupt.
+/// A compressed body that decompresses to nothing is corrupt, not an empty Hit.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_frame_of_nothing_is_not_an_empty_hit() {
+    let db = dynamodb().await;
+    let empty_frame = zstd::bulk::compress(b"", 3).unwrap();
+    let mut wrong = Vec::new();
+    let mut skippable = vec![0x50, 0x2A, 0x4D, 0x18];
+    skippable.extend(4u32.to_le_bytes());
+    skippable.extend(b"junk");
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        for (i, (what, bytes)) in [
+            ("empty frame", &empty_frame),
+            ("skippable frame", &skippable),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let k = key(i as u64 + 1);
+            write_raw(
+                &db,
+                &store,
+                &k,
+                spoiled(format, b(bytes.clone()), s("zstd")),
+            )
+            .await;
+            let got = store.get(&k).await;
+            if !matches!(got, Err(StoreError::Corrupt(_))) {
+                wrong.push(format!(
+                    "{format:?} {what}: {:?}",
+                    got.map(|o| o.map(|e| e.body))
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+// Found failing: a frame without a declared content size (any streaming zstd writer produces these:
+// `zstd -` on a pipe, Python's `ZstdCompressor().stream_writer`, Java's ZstdOutputStream) is
+// decompressed into `Vec::with_capacity(MAX_BODY_SIZE)`, and `Bytes::from(vec)` keeps that
+// whole allocation: a 5-byte body holds 4 MiB for as long as the entry lives (every hit, and in
+// `TieredStore`'s memory tier, which weighs an entry by its body's length).
+// Fixed: the buffer is shrunk to what the frame held.
+/// A small body read from a frame without a declared size holds about its own size in memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_small_streamed_frame_does_not_hold_4_mib() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let mut wrong = Vec::new();
+    for (n, (what, packed)) in [
+        // What zstd's own streaming encoder writes (no pledged size).
+        (
+            "zstd::stream::encode_all",
+            zstd::stream::encode_all(&b"hello"[..], 3).unwrap(),
+        ),
+        ("no content size", frame(None, b"hello", false, false)),
+        // u64::MAX is zstd's "unknown" sentinel: same path, and the size goes unchecked.
+        (
+            "content size u64::MAX",
+            frame(Some(u64::MAX), b"hello", false, false),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = key(n as u64 + 1);
+        write_raw(
+            &db,
+            &store,
+            &k,
+            spoiled(ItemFormat::Document, b(packed), s("zstd")),
+        )
+        .await;
+        let body = store.get(&k).await.unwrap().unwrap().body;
+        assert_eq!(&body[..], b"hello");
+        // A uniquely held `Bytes` made from a Vec gives that Vec back, allocation and all.
+        let held: Vec<u8> = body.into();
+        if held.capacity() > 64 * 1024 {
+            wrong.push(format!(
+                "{what}: a 5-byte body holds {} bytes",
+                held.capacity()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Hostile items through the middleware: a miss, the origin's body served, then overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_hostile_frames_through_the_middleware_are_misses() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+    for (i, item) in [
+        spoiled(
+            ItemFormat::Document,
+            b(frame(Some(1 << 40), b"hello", false, false)),
+            s("zstd"),
+        ),
+        spoiled(ItemFormat::Document, b(bomb.clone()), s("zstd")),
+        spoiled(ItemFormat::Binary, b(bomb), s("zstd")),
+        spoiled(
+            ItemFormat::Binary,
+            b(b"x".to_vec()),
+            Some(AttributeValue::N("1".into())),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/hostile4/{i}");
+        origin.route(
+            &path,
+            Route::ok(format!("origin {i}")).header("cache-control", "max-age=60"),
+        );
+        let url = origin.url(&path);
+        let k = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
+        write_raw(&db, &store, &k, item).await;
+        let resp = client.get(&url).send().await.unwrap();
+        assert_ne!(status(&resp), CacheStatus::Hit);
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"));
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit);
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity units
+// ---------------------------------------------------------------------------------------------
+
+/// A DynamoDB stand-in that answers each call with no item and the next of `units` as the
+/// `ConsumedCapacity.CapacityUnits` (a JSON value: numbers, or the strings the SDK reads as
+/// non-finite doubles).
+async fn reporting_dynamodb(units: Vec<&'static str>) -> SocketAddr {
+    use axum::body::Body;
+    use axum::response::Response;
+    let queue = Arc::new(Mutex::new(VecDeque::from(units)));
+    let app = axum::Router::new().fallback(move || {
+        let queue = queue.clone();
+        async move {
+            let u = queue.lock().unwrap().pop_front().unwrap_or("0.5");
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Body::from(format!(
+                    r#"{{"ConsumedCapacity":{{"TableName":"t","CapacityUnits":{u}}}}}"#
+                )))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+// Found failing: a reported value too large for the counter is cast to u64::MAX (saturating `as`) and
+// `fetch_add` wraps: the running total goes *down* (to a fraction of a unit).
+// Fixed: reported units beyond 100,000 per call are not believed; the totals saturate.
+/// Odd reported units (negative, NaN, infinite, absurdly large): no panic, and the counters
+/// never go backwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_odd_reported_units_never_panic_nor_run_backwards() {
+    let addr = reporting_dynamodb(vec![
+        "-1",
+        "\"NaN\"",
+        "\"Infinity\"",
+        "-0.0",
+        "1e30",
+        "0.5",
+        "1e30",
+    ])
+    .await;
+    let store = store_at(addr).await;
+    let mut last = 0.0f64;
+    for step in 0..7 {
+        assert!(store.get(&key(1)).await.unwrap().is_none());
+        let now = store.consumed_capacity().unwrap().read_units;
+        assert!(now.is_finite() && now >= 0.0, "step {step}: {now}");
+        assert!(
+            now >= last,
+            "step {step}: read units went from {last} to {now}"
+        );
+        last = now;
+    }
+}
+
+// Found failing (an API hazard, not a logic error): the trait's default `max_body_size` is the *wrapper's*
+// `max_item_size`, and `consumed_capacity` defaults to `None`. A store wrapper written against
+// the previous trait, forwarding `max_item_size` as it was told to (this crate's own test
+// `CountingStore` is one), silently caps bodies at 409,600 bytes again — JSON that compression
+// fits into one item is `NotStored(TooLarge)` — and the metrics report no capacity units.
+// Fixed: the trait docs and the CHANGELOG say wrappers forward both; `CountingStore` does.
+/// A compressing store behind a forwarding wrapper still stores what compresses into an item,
+/// and its units still reach the metrics.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_a_forwarding_wrapper_keeps_compression_headroom_and_units() {
+    let origin = Origin::start().await;
+    let json = "{\"id\":1,\"name\":\"x\"},".repeat(50_000);
+    origin.route(
+        "/big",
+        Route::ok(json.clone()).header("cache-control", "max-age=600"),
+    );
+    let cache =
+        CacheMiddleware::builder(CountingStore::new(store(&dynamodb().await).await)).build();
+    let resp = http_client(&cache)
+        .get(origin.url("/big"))
+        .send()
+        .await
+        .unwrap();
+    let stored = status(&resp);
+    assert_eq!(resp.text().await.unwrap(), json);
+    let units = cache.metrics();
+    let mut wrong = Vec::new();
+    if stored != CacheStatus::Stored {
+        wrong.push(format!("1 MB of JSON behind a wrapper: {stored:?}"));
+    }
+    if units.read_units == 0.0 {
+        wrong.push("read units behind a wrapper: 0".to_owned());
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
