@@ -270,21 +270,17 @@ pub(crate) fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: Status
         let text = age.to_str().unwrap_or("");
         let first = text.split(',').next().unwrap_or("").trim();
         // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
-        let value = match first.parse::<u64>() {
-            Ok(a) => Some(a.min(MAX_DELTA)),
-            Err(_) if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(MAX_DELTA)
-            }
-            Err(_) => None,
+        // §5.1: a value that is not a non-negative integer (a sign, a fraction, a parameter,
+        // letters) makes the response stale: it is taken as 2^31 too.
+        let value = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
+            first.parse::<u64>().map_or(MAX_DELTA, |a| a.min(MAX_DELTA))
+        } else {
+            MAX_DELTA
         };
-        match value {
-            Some(a) if a.to_string() == text => {}
-            Some(a) => {
-                headers.to_mut().insert(header::AGE, HeaderValue::from(a));
-            }
-            None => {
-                headers.to_mut().remove(header::AGE);
-            }
+        if value.to_string() != text {
+            headers
+                .to_mut()
+                .insert(header::AGE, HeaderValue::from(value));
         }
     }
     for name in [header::EXPIRES, header::DATE, header::LAST_MODIFIED] {
@@ -905,6 +901,46 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(fresh, Some(true));
+    }
+
+    /// RFC 9111 §5.1: an Age that is not a non-negative integer makes the response stale
+    /// (cache-tests `age-parse-nonnumeric`, `-negative`, `-float`, `-parameter`,
+    /// `-numeric-parameter`); a valid one below max-age keeps it fresh.
+    #[test]
+    fn s5_1_an_invalid_age_makes_the_response_stale() {
+        let r = rules(None);
+        for age in [
+            "abc",
+            "-7200",
+            "7200.0",
+            "7200;foo=bar",
+            "7200;foo=111",
+            "",
+            "+5",
+            "0x10",
+        ] {
+            // Stored (it can be revalidated), and stale.
+            let fresh = fresh_for(
+                &r,
+                200,
+                &[
+                    ("cache-control", "max-age=3600"),
+                    ("age", age),
+                    ("etag", "\"e\""),
+                ],
+                Duration::ZERO,
+            );
+            assert_eq!(fresh, Some(false), "Age: {age:?}");
+        }
+        for age in ["0", "60", "0, 7200", "007"] {
+            let fresh = fresh_for(
+                &r,
+                200,
+                &[("cache-control", "max-age=3600"), ("age", age)],
+                Duration::ZERO,
+            );
+            assert_eq!(fresh, Some(true), "Age: {age:?}");
+        }
     }
 
     /// RFC 9111 §5.3 and RFC 9110 §5.6.7: an invalid Expires (doubled spaces) means already
