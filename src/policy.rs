@@ -600,6 +600,77 @@ pub(crate) fn normalize_vary_fields(request: &mut HeaderMap, response: &HeaderMa
     }
 }
 
+/// Content negotiation the cache can replay (cache-tests `vary-normalise-lang-select`): when a
+/// response varies on `Accept-Language` and states one `Content-Language`, a request whose
+/// single most preferred language (highest `q`, above zero) is that language would be given
+/// that same representation by the origin, which has it. Such a request's `Accept-Language`
+/// is taken as matching the stored request's. Nothing else about the request is relaxed: any
+/// other field `Vary` names must still match.
+pub(crate) fn select_language(request: &mut HeaderMap, response: &HeaderMap, stored: &HeaderMap) {
+    if !vary_names(response).any(|n| n == "accept-language") {
+        return;
+    }
+    let mut served = response.get_all(header::CONTENT_LANGUAGE).iter();
+    let (Some(language), None) = (served.next(), served.next()) else {
+        return;
+    };
+    let Ok(language) = language.to_str() else {
+        return;
+    };
+    let language = language.trim();
+    if language.is_empty() || language.contains(',') {
+        return;
+    }
+    let Some(asked) = request
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    if !top_preference(asked).is_some_and(|top| top.eq_ignore_ascii_case(language)) {
+        return;
+    }
+    match stored.get(header::ACCEPT_LANGUAGE) {
+        Some(v) => {
+            request.insert(header::ACCEPT_LANGUAGE, v.clone());
+        }
+        None => {
+            request.remove(header::ACCEPT_LANGUAGE);
+        }
+    }
+}
+
+/// The one language range of `accept` with the highest weight, when exactly one has it and it
+/// is above zero and not a wildcard.
+fn top_preference(accept: &str) -> Option<&str> {
+    let mut best: Option<(u32, &str)> = None;
+    let mut tied = false;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let range = parts.next().unwrap_or("").trim();
+        if range.is_empty() {
+            continue;
+        }
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let q = (q.clamp(0.0, 1.0) * 1000.0) as u32;
+        match best {
+            Some((b, _)) if q < b => {}
+            Some((b, _)) if q == b => tied = true,
+            _ => {
+                best = Some((q, range));
+                tied = false;
+            }
+        }
+    }
+    match best {
+        Some((q, range)) if q > 0 && !tied && range != "*" => Some(range),
+        _ => None,
+    }
+}
+
 /// `Accept-Language` as a set of preferences: language ranges are case-insensitive
 /// (RFC 4647 §2.1), and without weights their order expresses nothing a server must honour
 /// (RFC 9110 §12.5.4 ranks by `q`), so ranges are lower-cased and sorted by weight, then by
@@ -1243,6 +1314,37 @@ mod tests {
             &dated,
             &headers(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")])
         ));
+    }
+
+    /// cache-tests `vary-normalise-lang-select`: the single most preferred language decides.
+    #[test]
+    fn a_request_that_most_prefers_the_stored_language_is_served_it() {
+        assert_eq!(top_preference("fr;q=0.5, de;q=1.0"), Some("de"));
+        assert_eq!(top_preference("de"), Some("de"));
+        assert_eq!(top_preference("fr, de"), None, "a tie");
+        assert_eq!(top_preference("de;q=0"), None);
+        assert_eq!(top_preference("*"), None);
+        assert_eq!(top_preference(""), None);
+        let response = headers(&[("vary", "Accept-Language"), ("content-language", "de")]);
+        let stored = headers(&[("accept-language", "en, de")]);
+        let mut request = headers(&[("accept-language", "fr;q=0.5, de;q=1.0")]);
+        select_language(&mut request, &response, &stored);
+        assert_eq!(request["accept-language"], "en, de");
+        // Another top preference, two languages served, or no Vary on it: left alone.
+        for (asked, served, vary) in [
+            ("fr", "de", "Accept-Language"),
+            ("de", "de, en", "Accept-Language"),
+            ("de", "de", "Accept-Encoding"),
+        ] {
+            let response = headers(&[("vary", vary), ("content-language", served)]);
+            let mut request = headers(&[("accept-language", asked)]);
+            select_language(&mut request, &response, &stored);
+            assert_eq!(request["accept-language"], asked);
+        }
+        // The stored request named no language: neither does the matching one.
+        let mut request = headers(&[("accept-language", "de")]);
+        select_language(&mut request, &response, &HeaderMap::new());
+        assert!(!request.contains_key("accept-language"));
     }
 
     #[test]

@@ -225,6 +225,7 @@ impl Inner {
             let mut parts = view.parts.clone();
             parts.method = method.clone();
             policy::normalize_vary_fields(&mut parts.headers, &entry.headers);
+            policy::select_language(&mut parts.headers, &entry.headers, &entry.request_headers);
             presented = parts;
             &presented
         } else {

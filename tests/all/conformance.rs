@@ -265,3 +265,39 @@ async fn accept_language_variants_ignore_order_and_case() {
     }
     assert_eq!(origin.hits("/l"), 1);
 }
+
+/// vary-normalise-lang-select (RFC 9111 §4.1, content negotiation the cache can replay): a
+/// request whose single most preferred language is the stored response's `Content-Language`
+/// is served it; one that prefers another language, or ties, or names none, is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_language_selects_the_stored_content_language() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/s",
+        Route::ok("auf deutsch")
+            .header("cache-control", "max-age=3600")
+            .header("vary", "Accept-Language")
+            .header("content-language", "de"),
+    );
+    let (proxy, client) = proxy_for(&origin).await;
+    let url = format!("{proxy}/s");
+    let ask = |language: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .get(&url)
+                .header("accept-language", language)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    ask("en, de").await;
+    assert!(cached(&ask("fr;q=0.5, de;q=1.0").await));
+    assert!(cached(&ask("DE").await));
+    assert_eq!(origin.hits("/s"), 1);
+    // Prefers French; ties German with French; only a wildcard; German refused.
+    for other in ["fr, de;q=0.9", "fr, de", "*", "de;q=0"] {
+        assert!(!cached(&ask(other).await), "{other}");
+    }
+}
