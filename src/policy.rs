@@ -268,19 +268,29 @@ pub(crate) fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: Status
     }
     if let Some(age) = headers.get(header::AGE) {
         let text = age.to_str().unwrap_or("");
-        let first = text.split(',').next().unwrap_or("").trim();
+        // §5.1: a list is read by its first member (empty list elements are not members,
+        // RFC 9110 §5.6.1.2).
+        let first = text
+            .split(',')
+            .map(str::trim)
+            .find(|m| !m.is_empty())
+            .unwrap_or("");
         // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
-        // §5.1: a value that is not a non-negative integer (a sign, a fraction, a parameter,
-        // letters) makes the response stale: it is taken as 2^31 too.
+        // §5.1: "If the field value ... is invalid (e.g., it contains something other than a
+        // non-negative integer), a cache SHOULD ignore the field."
         let value = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-            first.parse::<u64>().map_or(MAX_DELTA, |a| a.min(MAX_DELTA))
+            Some(first.parse::<u64>().map_or(MAX_DELTA, |a| a.min(MAX_DELTA)))
         } else {
-            MAX_DELTA
+            None
         };
-        if value.to_string() != text {
-            headers
-                .to_mut()
-                .insert(header::AGE, HeaderValue::from(value));
+        match value {
+            Some(a) if a.to_string() == text => {}
+            Some(a) => {
+                headers.to_mut().insert(header::AGE, HeaderValue::from(a));
+            }
+            None => {
+                headers.to_mut().remove(header::AGE);
+            }
         }
     }
     for name in [header::EXPIRES, header::DATE, header::LAST_MODIFIED] {
@@ -487,8 +497,24 @@ impl Rules {
         if !policy.is_storable() {
             return None;
         }
-        let expires = later(received, policy.time_to_live(received));
-        let retain_until = self.retain_until(headers, expires);
+        let ttl = policy.time_to_live(received);
+        let expires = if ttl.is_zero() {
+            // Stale on arrival (its Age is past its lifetime): expired when it became stale,
+            // so that the stale windows (RFC 5861) count from then, not from its arrival.
+            let mut ageless = headers.clone();
+            ageless.remove(header::AGE);
+            let lifetime = self
+                .policy(request, status, &ageless, heuristic_max_age, received)
+                .time_to_live(received);
+            let stale_for = policy.age(received).saturating_sub(lifetime);
+            received
+                .checked_sub(stale_for)
+                .unwrap_or(std::time::UNIX_EPOCH)
+                .max(std::time::UNIX_EPOCH)
+        } else {
+            later(received, ttl)
+        };
+        let retain_until = self.retain_until(headers, expires, received);
         if retain_until <= received {
             // Stale at once, no stale window, no validator: it could never be served.
             return None;
@@ -502,7 +528,12 @@ impl Rules {
 
     /// The `ttl` moment: expiry, plus the stale windows the response allows, plus the retention
     /// for entries that can be revalidated.
-    pub(crate) fn retain_until(&self, headers: &HeaderMap, expires: SystemTime) -> SystemTime {
+    pub(crate) fn retain_until(
+        &self,
+        headers: &HeaderMap,
+        expires: SystemTime,
+        received: SystemTime,
+    ) -> SystemTime {
         let window = self
             .stale_while_revalidate_window(headers)
             .max(self.stale_if_error_window(headers));
@@ -513,7 +544,9 @@ impl Rules {
         } else {
             Duration::ZERO
         };
-        later(later(expires, window), retention)
+        // Retention counts from arrival at the earliest: a response that arrived stale is
+        // still worth a cheap revalidation for that long.
+        later(later(expires, window).max(received), retention)
     }
 
     /// RFC 9111 §4.2.4: a cache must not serve a stale response when a directive forbids it
@@ -651,10 +684,19 @@ fn top_preference(accept: &str) -> Option<&str> {
         if range.is_empty() {
             continue;
         }
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+        // A weight that does not parse leaves the preferences unclear: select nothing.
+        let q = match parts
+            .filter_map(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+            })
+            .map(|q| q.trim().parse::<f32>().ok().filter(|q| q.is_finite()))
+            .next()
+        {
+            None => 1.0,
+            Some(Some(q)) => q,
+            Some(None) => return None,
+        };
         let q = (q.clamp(0.0, 1.0) * 1000.0) as u32;
         match best {
             Some((b, _)) if q < b => {}
@@ -748,6 +790,9 @@ pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) 
 
 /// RFC 9111 §4.3.4: a 304 replaces the stored header fields it carries.
 pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
+    // The response was just validated at the origin: its age starts again from the 304's
+    // (RFC 9111 §5.1: the time since it was "generated or successfully validated").
+    stored.remove(header::AGE);
     let fresh = storable_headers(not_modified);
     for name in fresh.keys() {
         if NOT_UPDATED_BY_304.contains(&name.as_str()) {
@@ -974,23 +1019,33 @@ mod tests {
         assert_eq!(fresh, Some(true));
     }
 
-    /// RFC 9111 §5.1: an Age that is not a non-negative integer makes the response stale
-    /// (cache-tests `age-parse-nonnumeric`, `-negative`, `-float`, `-parameter`,
-    /// `-numeric-parameter`); a valid one below max-age keeps it fresh.
+    /// RFC 9111 §5.1: "If the field value ... is invalid ..., a cache SHOULD ignore the field"
+    /// (cache-tests' current `age-parse-nonnumeric`, `-negative`, `-float`: cached); a list is
+    /// read by its first member, empty elements skipped.
     #[test]
-    fn s5_1_an_invalid_age_makes_the_response_stale() {
+    fn s5_1_an_invalid_age_is_ignored() {
         let r = rules(None);
         for age in [
             "abc",
             "-7200",
             "7200.0",
             "7200;foo=bar",
-            "7200;foo=111",
             "",
             "+5",
             "0x10",
+            "0, 7200",
+            ", 5",
+            "007",
         ] {
-            // Stored (it can be revalidated), and stale.
+            let fresh = fresh_for(
+                &r,
+                200,
+                &[("cache-control", "max-age=3600"), ("age", age)],
+                Duration::ZERO,
+            );
+            assert_eq!(fresh, Some(true), "Age: {age:?}");
+        }
+        for age in ["7200", ", 7200", "7200, 0", "99999999999999999999999"] {
             let fresh = fresh_for(
                 &r,
                 200,
@@ -1003,15 +1058,39 @@ mod tests {
             );
             assert_eq!(fresh, Some(false), "Age: {age:?}");
         }
-        for age in ["0", "60", "0, 7200", "007"] {
-            let fresh = fresh_for(
-                &r,
-                200,
-                &[("cache-control", "max-age=3600"), ("age", age)],
-                Duration::ZERO,
-            );
-            assert_eq!(fresh, Some(true), "Age: {age:?}");
-        }
+    }
+
+    /// RFC 5861: a response that arrives stale (Age past its lifetime) became stale before it
+    /// arrived, and its stale windows count from then.
+    #[test]
+    fn a_response_stale_on_arrival_expired_when_it_became_stale() {
+        let r = rules(None);
+        let received = UNIX_EPOCH + T0;
+        let plan = |pairs: &[(&str, &str)]| {
+            r.plan_default(&get(), StatusCode::OK, &headers(pairs), received)
+        };
+        // 3600 s stale on arrival, a 60 s window: it can never be served stale, so unless it
+        // can be revalidated it is not stored, and when it can, it expired an hour ago.
+        assert!(plan(&[
+            ("cache-control", "max-age=3600, stale-while-revalidate=60"),
+            ("age", "7200"),
+        ])
+        .is_none());
+        let kept = plan(&[
+            ("cache-control", "max-age=3600, stale-if-error=60"),
+            ("age", "7200"),
+            ("etag", "\"e\""),
+        ])
+        .unwrap();
+        assert_eq!(kept.expires, received - Duration::from_secs(3600));
+        // 30 s stale on arrival, a 60 s window: 30 s of it left.
+        let kept = plan(&[
+            ("cache-control", "max-age=3600, stale-while-revalidate=60"),
+            ("age", "3630"),
+        ])
+        .unwrap();
+        assert_eq!(kept.expires, received - Duration::from_secs(30));
+        assert_eq!(kept.retain_until, received + Duration::from_secs(30));
     }
 
     /// RFC 9111 §5.3 and RFC 9110 §5.6.7: an invalid Expires (doubled spaces) means already
@@ -1324,6 +1403,12 @@ mod tests {
         assert_eq!(top_preference("fr, de"), None, "a tie");
         assert_eq!(top_preference("de;q=0"), None);
         assert_eq!(top_preference("*"), None);
+        assert_eq!(
+            top_preference("fr;q=abc, de;q=0.9"),
+            None,
+            "a weight that does not parse"
+        );
+        assert_eq!(top_preference("DE ; Q=1"), Some("DE"));
         assert_eq!(top_preference(""), None);
         let response = headers(&[("vary", "Accept-Language"), ("content-language", "de")]);
         let stored = headers(&[("accept-language", "en, de")]);

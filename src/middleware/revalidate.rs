@@ -120,8 +120,12 @@ impl CacheMiddleware {
             entry.heuristic_max_age = plan.heuristic_max_age;
             entry.expires = plan.expires;
             entry.retain_until = Some(plan.retain_until);
-            entry.request_headers =
+            let mut request_headers =
                 policy::stored_request_headers(&view.parts.headers, &entry.headers);
+            // A caller served through language selection keeps the entry selecting what it
+            // selected before, so the callers it matched still match it.
+            policy::select_language(&mut request_headers, &entry.headers, &entry.request_headers);
+            entry.request_headers = request_headers;
             let mut stored = entry.clone();
             if inner.settings.rules.shared && !inner.settings.shared_set_cookie {
                 // The 304's cookie is this caller's: served to it, never stored for others.

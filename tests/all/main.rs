@@ -22,6 +22,7 @@ mod probes2;
 mod probes3;
 #[cfg(feature = "zstd")]
 mod probes4;
+mod probes5;
 mod readme;
 mod reliability;
 mod rfc9111;
