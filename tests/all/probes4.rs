@@ -145,6 +145,30 @@ async fn staged(
     (store, cache, client)
 }
 
+/// `/doc` answers `v1`; a first GET leads and its write is held; then the resource changes to
+/// `v2` and a POST reaches the origin, invalidates and completes. The URL, and the first GET.
+async fn held_get_then_post(
+    store: &Staged<DynamoDbStore>,
+    client: &ClientWithMiddleware,
+    origin: &Origin,
+) -> (String, tokio::task::JoinHandle<Answer>) {
+    origin.route(
+        "/doc",
+        Route::ok("v1").header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/doc");
+    store.hold_puts.store(1, SeqCst);
+    let first = spawn_req(client, Method::GET, &url, &[]);
+    store.a_put_is_held().await;
+    origin.route(
+        "/doc",
+        Route::ok("v2").header("cache-control", "max-age=600"),
+    );
+    let post = client.post(&url).send().await.unwrap();
+    assert!(post.status().is_success());
+    (url, first)
+}
+
 fn text(b: &Bytes) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -166,24 +190,7 @@ async fn probe4_a_get_after_a_post_never_follows_a_flight_opened_before_it() {
     for background in [true, false] {
         let (store, cache, client) = staged(|b| b.background_writes(background)).await;
         let origin = Origin::start().await;
-        origin.route(
-            "/doc",
-            Route::ok("v1").header("cache-control", "max-age=600"),
-        );
-        let url = origin.url("/doc");
-
-        // The first GET leads; its write is slow (held).
-        store.hold_puts.store(1, SeqCst);
-        let first = spawn_req(&client, Method::GET, &url, &[]);
-        store.a_put_is_held().await;
-
-        // The resource changes; a POST reaches the origin and invalidates, and completes.
-        origin.route(
-            "/doc",
-            Route::ok("v2").header("cache-control", "max-age=600"),
-        );
-        let post = client.post(&url).send().await.unwrap();
-        assert!(post.status().is_success());
+        let (url, first) = held_get_then_post(&store, &client, &origin).await;
 
         // A GET made after the POST returned.
         let after = spawn_req(&client, Method::GET, &url, &[]).await.unwrap();
@@ -213,27 +220,7 @@ async fn probe4_a_get_after_a_post_never_follows_a_flight_opened_before_it() {
 async fn probe4_a_flight_open_during_a_post_does_not_land_for_requests_after_the_post() {
     let (store, _cache, client) = staged(|b| b).await;
     let origin = Origin::start().await;
-    origin.route(
-        "/doc",
-        Route::ok("v1").header("cache-control", "max-age=600"),
-    );
-    let url = origin.url("/doc");
-
-    store.hold_puts.store(1, SeqCst);
-    let first = spawn_req(&client, Method::GET, &url, &[]);
-    store.a_put_is_held().await;
-
-    origin.route(
-        "/doc",
-        Route::ok("v2").header("cache-control", "max-age=600"),
-    );
-    assert!(client
-        .post(&url)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success());
+    let (url, first) = held_get_then_post(&store, &client, &origin).await;
 
     // Made after the POST returned: its lookup (tombstone: nothing) answers after the landing.
     store.hold_gets.store(1, SeqCst);
