@@ -55,11 +55,18 @@ impl Inner {
         fwd: Option<(Fwd, Option<StatusCode>)>,
     ) -> Response {
         // The stored URL is redacted; when the request was not redirected it is the request's
-        // own URL, which is returned as the caller sent it.
-        let url = if view.redacted_url == entry.url {
-            view.url.clone()
-        } else {
-            Url::parse(&entry.url).unwrap_or_else(|_| view.url.clone())
+        // own URL, which is returned as the caller sent it. It may have been stored by another
+        // caller whose URL differs only in what the key leaves out (ignored parameters,
+        // credentials with `credentials_in_key(false)`): that caller's URL, and the digests in
+        // it, are never handed to this one.
+        let keys = &self.settings.keys;
+        let url = match Url::parse(&entry.url) {
+            _ if view.redacted_url == entry.url => view.url.clone(),
+            Ok(stored) if keys.normalized_url(&stored) == keys.normalized_url(&view.url) => {
+                view.url.clone()
+            }
+            Ok(stored) => stored,
+            Err(_) => view.url.clone(),
         };
         let report = Report {
             fwd,

@@ -23,6 +23,8 @@ mod probes3;
 #[cfg(feature = "zstd")]
 mod probes4;
 mod probes5;
+#[cfg(feature = "zstd")]
+mod probes6;
 mod readme;
 mod reliability;
 mod rfc9111;
