@@ -306,27 +306,32 @@ async fn late_joiner(
     (ra, rc)
 }
 
-/// Different credentials: never another caller's response.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe4_landed_never_crosses_credentials() {
+/// A fresh cache and origin where `route` (gated) answers on `path`; `a` leads, `c`'s lookup
+/// spans `a`'s landing (see [`late_joiner`]). Both answers, and the origin.
+async fn landed_case(
+    path: &str,
+    route: Route,
+    a: (Method, &[(&str, &str)]),
+    c: (Method, &[(&str, &str)]),
+) -> (Answer, Answer, Origin) {
     let (store, _cache, client) = staged(|b| b).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
-    origin.route(
+    origin.route(path, route.gate(&gate));
+    let (ra, rc) = late_joiner(&store, &client, &gate, &origin.url(path), a, c, || {}).await;
+    (ra, rc, origin)
+}
+
+/// Different credentials: never another caller's response.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe4_landed_never_crosses_credentials() {
+    let (a, c, _) = landed_case(
         "/me",
         Route::ok("")
             .echo(&["authorization"])
-            .header("cache-control", "max-age=600")
-            .gate(&gate),
-    );
-    let (a, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/me"),
+            .header("cache-control", "max-age=600"),
         (Method::GET, &[("authorization", "Bearer alice")]),
         (Method::GET, &[("authorization", "Bearer bob")]),
-        || {},
     )
     .await;
     assert!(text(&a.2).contains("alice"));
@@ -341,25 +346,14 @@ async fn probe4_landed_never_crosses_credentials() {
 /// Another Vary variant: never the leader's.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_never_crosses_vary_variants() {
-    let (store, _cache, client) = staged(|b| b).await;
-    let origin = Origin::start().await;
-    let gate = Gate::new();
-    origin.route(
+    let (a, c, _) = landed_case(
         "/lang",
         Route::ok("")
             .echo(&["accept-language"])
             .header("cache-control", "max-age=600")
-            .header("vary", "Accept-Language")
-            .gate(&gate),
-    );
-    let (a, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/lang"),
+            .header("vary", "Accept-Language"),
         (Method::GET, &[("accept-language", "en")]),
         (Method::GET, &[("accept-language", "fr")]),
-        || {},
     )
     .await;
     assert!(text(&a.2).contains("=en"));
@@ -370,23 +364,11 @@ async fn probe4_landed_never_crosses_vary_variants() {
 /// (RFC 9111 §5.2.1.4), landed or not.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_never_answers_a_no_cache_request() {
-    let (store, _cache, client) = staged(|b| b).await;
-    let origin = Origin::start().await;
-    let gate = Gate::new();
-    origin.route(
+    let (_, c, origin) = landed_case(
         "/nc",
-        Route::ok("body")
-            .header("cache-control", "max-age=600")
-            .gate(&gate),
-    );
-    let (_, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/nc"),
+        Route::ok("body").header("cache-control", "max-age=600"),
         (Method::GET, &[]),
         (Method::GET, &[("cache-control", "no-cache")]),
-        || {},
     )
     .await;
     assert_ne!(c.0, CacheStatus::Coalesced);
@@ -441,23 +423,11 @@ async fn probe4_landed_answers_max_age_0_as_a_hit_would() {
 /// A HEAD whose lookup spans a GET's landing: no body, never the GET's.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_get_never_answers_a_head_with_a_body() {
-    let (store, _cache, client) = staged(|b| b).await;
-    let origin = Origin::start().await;
-    let gate = Gate::new();
-    origin.route(
+    let (_, c, _) = landed_case(
         "/h",
-        Route::ok("get body")
-            .header("cache-control", "max-age=600")
-            .gate(&gate),
-    );
-    let (_, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/h"),
+        Route::ok("get body").header("cache-control", "max-age=600"),
         (Method::GET, &[]),
         (Method::HEAD, &[]),
-        || {},
     )
     .await;
     assert_eq!(c.1, 200);
@@ -467,23 +437,11 @@ async fn probe4_landed_get_never_answers_a_head_with_a_body() {
 /// A range request answered from a landed full response: exactly its range, as a 206.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_answers_a_range_with_exactly_that_range() {
-    let (store, _cache, client) = staged(|b| b).await;
-    let origin = Origin::start().await;
-    let gate = Gate::new();
-    origin.route(
+    let (_, c, origin) = landed_case(
         "/r",
-        Route::ok("0123456789")
-            .header("cache-control", "max-age=600")
-            .gate(&gate),
-    );
-    let (_, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/r"),
+        Route::ok("0123456789").header("cache-control", "max-age=600"),
         (Method::GET, &[]),
         (Method::GET, &[("range", "bytes=2-5")]),
-        || {},
     )
     .await;
     assert_eq!((c.1, text(&c.2)), (206, "2345".to_owned()), "{:?}", c.0);
@@ -535,24 +493,13 @@ async fn probe4_a_landed_part_never_answers_a_plain_get() {
 /// The caller's own If-None-Match, answered from a landed response: a 304, no body.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_answers_the_callers_own_validator() {
-    let (store, _cache, client) = staged(|b| b).await;
-    let origin = Origin::start().await;
-    let gate = Gate::new();
-    origin.route(
+    let (_, c, _) = landed_case(
         "/inm",
         Route::ok("body")
             .etag("\"e1\"")
-            .header("cache-control", "max-age=600")
-            .gate(&gate),
-    );
-    let (_, c) = late_joiner(
-        &store,
-        &client,
-        &gate,
-        &origin.url("/inm"),
+            .header("cache-control", "max-age=600"),
         (Method::GET, &[]),
         (Method::GET, &[("if-none-match", "\"e1\"")]),
-        || {},
     )
     .await;
     assert_eq!(c.1, 304, "{:?}", c.0);
