@@ -11,15 +11,12 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-/// Promise: "a response fetched with one credential is never served to a request with
-/// another". Credential parameter values are digested after a lossy UTF-8 decode
-/// (`decode_component`), so every credential made of invalid UTF-8 bytes digests the same:
-/// `api_key=%FF` and `api_key=%FE` are two different credentials to the server.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe_binary_credentials_never_share_an_entry() {
+/// An origin that echoes the query it was sent on `path`, fresh for a minute, behind a
+/// memory cache.
+async fn echoing(path: &str) -> (Origin, reqwest_middleware::ClientWithMiddleware) {
     let origin = Origin::start().await;
     origin.route(
-        "/me",
+        path,
         Route::ok("")
             .header("cache-control", "max-age=60")
             .echo(&[]),
@@ -27,7 +24,16 @@ async fn probe_binary_credentials_never_share_an_entry() {
     let cache = CacheMiddleware::builder(MemoryStore::new())
         .clock(clock())
         .build();
-    let client = http_client(&cache);
+    (origin, http_client(&cache))
+}
+
+/// Promise: "a response fetched with one credential is never served to a request with
+/// another". Credential parameter values are digested after a lossy UTF-8 decode
+/// (`decode_component`), so every credential made of invalid UTF-8 bytes digests the same:
+/// `api_key=%FF` and `api_key=%FE` are two different credentials to the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_binary_credentials_never_share_an_entry() {
+    let (origin, client) = echoing("/me").await;
     let (s, alice) = get(&client, &origin.url("/me?api_key=%FF%FE%A1"), &[]).await;
     assert_eq!(s, CacheStatus::Stored);
     assert!(alice.contains("%FF%FE%A1"), "{alice}");
@@ -43,17 +49,7 @@ async fn probe_binary_credentials_never_share_an_entry() {
 /// invalid escape `%+1` becomes `%01`, so `?q=%+1` and `?q=%01` share an entry.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe_an_invalid_escape_is_not_merged_with_a_valid_one() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/n",
-        Route::ok("")
-            .header("cache-control", "max-age=60")
-            .echo(&[]),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .clock(clock())
-        .build();
-    let client = http_client(&cache);
+    let (origin, client) = echoing("/n").await;
     let (s, first) = get(&client, &origin.url("/n?q=%+1"), &[]).await;
     assert_eq!(s, CacheStatus::Stored);
     assert!(first.contains("%+1"), "{first}");
