@@ -60,13 +60,15 @@ impl Inner {
         // credentials with `credentials_in_key(false)`): that caller's URL, and the digests in
         // it, are never handed to this one.
         let keys = &self.settings.keys;
-        let url = match Url::parse(&entry.url) {
-            _ if view.redacted_url == entry.url => view.url.clone(),
-            Ok(stored) if keys.normalized_url(&stored) == keys.normalized_url(&view.url) => {
-                view.url.clone()
+        let url = if view.redacted_url == entry.url {
+            view.url.clone()
+        } else {
+            match Url::parse(&entry.url) {
+                Ok(stored) if keys.normalized_url(&stored) != keys.normalized_url(&view.url) => {
+                    stored
+                }
+                _ => view.url.clone(),
             }
-            Ok(stored) => stored,
-            Err(_) => view.url.clone(),
         };
         let report = Report {
             fwd,
