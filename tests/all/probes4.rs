@@ -16,11 +16,10 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest_dynamodb_cache::codec::{self, ItemFormat, MAX_BODY_SIZE};
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheStatus, CacheStore, Compression, ConsumedCapacity,
-    DynamoDbStore, NotStored, StoreError, StoredResponse,
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, Compression, DynamoDbStore, NotStored,
+    StoreError,
 };
 use reqwest_middleware::ClientWithMiddleware;
-use tokio::sync::Semaphore;
 
 use crate::ordered_writes::{entry, key};
 use crate::support::*;
@@ -28,82 +27,6 @@ use crate::support::*;
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
-
-/// A store whose calls the test can hold: a held `get` reads first, then waits for a permit of
-/// `get_release` (a lookup that began before something and answers after it); a held `put`
-/// waits for `put_release` before writing (a slow write). Counts are how many of the next calls
-/// to hold.
-#[derive(Clone)]
-struct Staged<S> {
-    inner: S,
-    hold_gets: Arc<AtomicUsize>,
-    get_held: Arc<Semaphore>,
-    get_release: Arc<Semaphore>,
-    hold_puts: Arc<AtomicUsize>,
-    put_held: Arc<Semaphore>,
-    put_release: Arc<Semaphore>,
-}
-
-impl<S> Staged<S> {
-    fn new(inner: S) -> Self {
-        Staged {
-            inner,
-            hold_gets: Arc::default(),
-            get_held: Arc::new(Semaphore::new(0)),
-            get_release: Arc::new(Semaphore::new(0)),
-            hold_puts: Arc::default(),
-            put_held: Arc::new(Semaphore::new(0)),
-            put_release: Arc::new(Semaphore::new(0)),
-        }
-    }
-
-    async fn a_get_is_held(&self) {
-        self.get_held.acquire().await.unwrap().forget();
-    }
-
-    async fn a_put_is_held(&self) {
-        self.put_held.acquire().await.unwrap().forget();
-    }
-}
-
-fn take(n: &AtomicUsize) -> bool {
-    n.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
-}
-
-#[async_trait::async_trait]
-impl<S: CacheStore> CacheStore for Staged<S> {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        let hold = take(&self.hold_gets);
-        let got = self.inner.get(key).await;
-        if hold {
-            self.get_held.add_permits(1);
-            self.get_release.acquire().await.unwrap().forget();
-        }
-        got
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        if take(&self.hold_puts) {
-            self.put_held.add_permits(1);
-            self.put_release.acquire().await.unwrap().forget();
-        }
-        self.inner.put(key, response).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
 
 type Answer = (CacheStatus, u16, Bytes);
 

@@ -6,19 +6,16 @@
 //! merge, capacity counting). Each test names the promise it attacks. Ones marked `// Found failing:`
 //! failed when written, and say what was fixed.
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheMiddlewareBuilder, CacheStatus, CacheStore, ConsumedCapacity,
-    MemoryStore, StoreError, StoredResponse,
+    CacheMiddleware, CacheMiddlewareBuilder, CacheStatus, CacheStore, MemoryStore,
 };
 use reqwest_middleware::ClientWithMiddleware;
-use tokio::sync::Semaphore;
 
 use crate::support::*;
 
@@ -28,61 +25,6 @@ const BOB: &str = "p6-bob-secret-4d5e6f";
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
-
-/// A store whose next `hold_gets` lookups read, then wait for a permit of `get_release`: a
-/// lookup that began before a flight landed and answers after it.
-#[derive(Clone)]
-struct Staged<S> {
-    inner: S,
-    hold_gets: Arc<AtomicUsize>,
-    get_held: Arc<Semaphore>,
-    get_release: Arc<Semaphore>,
-}
-
-impl<S> Staged<S> {
-    fn new(inner: S) -> Self {
-        Staged {
-            inner,
-            hold_gets: Arc::default(),
-            get_held: Arc::new(Semaphore::new(0)),
-            get_release: Arc::new(Semaphore::new(0)),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl<S: CacheStore> CacheStore for Staged<S> {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        let hold = self
-            .hold_gets
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let got = self.inner.get(key).await;
-        if hold {
-            self.get_held.add_permits(1);
-            self.get_release.acquire().await.unwrap().forget();
-        }
-        got
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.inner.put(key, response).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
 
 /// What came back: cache status, HTTP status, the response's URL, the body.
 type Answer = (CacheStatus, u16, String, String);
@@ -121,7 +63,7 @@ async fn late_joiner<S: CacheStore + Clone>(
     gate.arrivals(1).await;
     store.hold_gets.store(1, SeqCst);
     let tc = spawn_req(client, Method::GET, url_c, c);
-    store.get_held.acquire().await.unwrap().forget();
+    store.a_get_is_held().await;
     gate.open(16);
     let ra = ta.await.unwrap();
     store.get_release.add_permits(1);

@@ -592,3 +592,99 @@ impl reqwest_dynamodb_cache::CacheStore for FailingInvalidations {
         ))
     }
 }
+
+/// A store whose calls the test can hold: a held `get` reads first, then waits for a permit of
+/// `get_release` (a lookup that began before something and answers after it); a held `put`
+/// waits for `put_release` before writing (a slow write). Counts are how many of the next calls
+/// to hold.
+// Used by the probes that need compression.
+#[cfg_attr(not(feature = "zstd"), allow(dead_code))]
+#[derive(Clone)]
+pub struct Staged<S> {
+    pub inner: S,
+    pub hold_gets: Arc<AtomicUsize>,
+    pub get_held: Arc<tokio::sync::Semaphore>,
+    pub get_release: Arc<tokio::sync::Semaphore>,
+    pub hold_puts: Arc<AtomicUsize>,
+    pub put_held: Arc<tokio::sync::Semaphore>,
+    pub put_release: Arc<tokio::sync::Semaphore>,
+}
+
+#[cfg_attr(not(feature = "zstd"), allow(dead_code))]
+impl<S> Staged<S> {
+    pub fn new(inner: S) -> Self {
+        Staged {
+            inner,
+            hold_gets: Arc::default(),
+            get_held: Arc::new(tokio::sync::Semaphore::new(0)),
+            get_release: Arc::new(tokio::sync::Semaphore::new(0)),
+            hold_puts: Arc::default(),
+            put_held: Arc::new(tokio::sync::Semaphore::new(0)),
+            put_release: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    pub async fn a_get_is_held(&self) {
+        self.get_held.acquire().await.unwrap().forget();
+    }
+
+    pub async fn a_put_is_held(&self) {
+        self.put_held.acquire().await.unwrap().forget();
+    }
+}
+
+#[cfg_attr(not(feature = "zstd"), allow(dead_code))]
+fn take_one(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait::async_trait]
+impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore for Staged<S> {
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        let hold = take_one(&self.hold_gets);
+        let got = self.inner.get(key).await;
+        if hold {
+            self.get_held.add_permits(1);
+            self.get_release.acquire().await.unwrap().forget();
+        }
+        got
+    }
+    async fn put(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        response: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        if take_one(&self.hold_puts) {
+            self.put_held.add_permits(1);
+            self.put_release.acquire().await.unwrap().forget();
+        }
+        self.inner.put(key, response).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
