@@ -141,13 +141,15 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut upstream_conn: Option<TcpStream> = None;
     loop {
-        let (mut current, calls) = *fault.lock().unwrap();
-        if current == Fault::Refuse && calls == Calls::All {
+        if *fault.lock().unwrap() == (Fault::Refuse, Calls::All) {
             return Ok(()); // dropped: closed before any answer
         }
         let Some(request) = read_message(&mut conn).await? else {
             return Ok(());
         };
+        // Read when the request has arrived: on a kept-alive connection, the fault set since
+        // the previous request applies to this one.
+        let (mut current, calls) = *fault.lock().unwrap();
         let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
         if calls == Calls::Writes && !head.contains("x-amz-target: dynamodb_20120810.putitem") {
             current = Fault::None;
