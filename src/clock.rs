@@ -1,9 +1,14 @@
 //! Time as a parameter: every freshness decision asks a [`Clock`], so tests move time instead
 //! of sleeping.
+//!
+//! A clock gives two readings. The wall clock ([`Clock::now`]) dates responses and decides
+//! freshness, as HTTP does. Durations that must not jump when the wall clock is set (NTP, a
+//! leap, an operator) — the circuit breaker's cool-down — are measured on the monotonic reading
+//! ([`Clock::monotonic`]), which never goes back.
 
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The latest moment the cache works with: 9999-12-31T23:59:59Z, the last one ISO-8601 (and
 /// `humantime`) can write. Times computed from what an origin sent (`max-age` of 2^64 − 1)
@@ -29,6 +34,19 @@ pub(crate) fn since_epoch(offset: Duration) -> Option<SystemTime> {
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// Time since a fixed, arbitrary moment: never goes back, and does not move when the wall
+    /// clock is set. Durations the cache measures (the circuit breaker's cool-down) use it.
+    /// Default: the process's monotonic clock ([`Instant`]).
+    fn monotonic(&self) -> Duration {
+        process_start().elapsed()
+    }
+}
+
+/// The moment the process first read the monotonic clock.
+fn process_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
 }
 
 /// The system's wall clock.
@@ -42,34 +60,47 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to; for tests.
+///
+/// [`advance`](Self::advance) moves both readings, as time passing does;
+/// [`set`](Self::set) moves only the wall clock, as setting a system's clock does (forward or
+/// back), and leaves the monotonic reading where it is.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<SystemTime>,
+    readings: Mutex<(SystemTime, Duration)>,
 }
 
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: SystemTime) -> Self {
         Self {
-            now: Mutex::new(start),
+            readings: Mutex::new((start, Duration::ZERO)),
         }
     }
 
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+    fn readings(&self) -> std::sync::MutexGuard<'_, (SystemTime, Duration)> {
+        self.readings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets the clock to `to`.
+    /// Lets `by` pass: both the wall clock and the monotonic reading move forward.
+    pub fn advance(&self, by: Duration) {
+        let mut readings = self.readings();
+        readings.0 += by;
+        readings.1 += by;
+    }
+
+    /// Sets the wall clock to `to` (a step, forward or back); the monotonic reading stays.
     pub fn set(&self, to: SystemTime) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        self.readings().0 = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        self.readings().0
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.readings().1
     }
 }
 

@@ -3,11 +3,13 @@
 //! A dead DynamoDB would otherwise cost every request the whole store timeout. After
 //! `threshold` consecutive faults the breaker opens: store calls are skipped (the request goes
 //! straight to the origin) for the cool-down; then one call is let through as a probe. A probe
-//! that succeeds closes the breaker; one that fails opens it for another cool-down. Time comes
-//! from the middleware's [`Clock`](crate::Clock), so tests move it instead of sleeping.
+//! that succeeds closes the breaker; one that fails opens it for another cool-down. Time is the
+//! monotonic reading of the middleware's [`Clock`](crate::Clock) ([`Clock::monotonic`](crate::Clock::monotonic)):
+//! a wall clock set back (NTP) must not keep the breaker open, nor one set forward close it;
+//! tests move a [`ManualClock`](crate::ManualClock) instead of sleeping.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Whether a store call may be made now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +26,10 @@ pub(super) enum Admit {
 struct State {
     consecutive_faults: u32,
     /// Open until then.
-    open_until: Option<SystemTime>,
+    open_until: Option<Duration>,
     /// A probe is under way since then; another is let through if it never reports (its
     /// request was cancelled) within a cool-down.
-    probing_since: Option<SystemTime>,
+    probing_since: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -51,7 +53,7 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn admit(&self, now: SystemTime) -> Admit {
+    pub(super) fn admit(&self, now: Duration) -> Admit {
         let mut s = self.state();
         let Some(until) = s.open_until else {
             return Admit::Call;
@@ -60,7 +62,7 @@ impl Breaker {
             return Admit::Skip;
         }
         match s.probing_since {
-            Some(since) if now < since + self.cool_down => Admit::Skip,
+            Some(since) if now < since.saturating_add(self.cool_down) => Admit::Skip,
             _ => {
                 s.probing_since = Some(now);
                 Admit::Probe
@@ -74,7 +76,7 @@ impl Breaker {
     }
 
     /// The store failed or timed out; `true` when this fault opened the breaker.
-    pub(super) fn fault(&self, now: SystemTime) -> bool {
+    pub(super) fn fault(&self, now: Duration) -> bool {
         if self.threshold == 0 {
             return false;
         }
@@ -82,7 +84,7 @@ impl Breaker {
         s.consecutive_faults = s.consecutive_faults.saturating_add(1);
         let was_open = s.open_until.is_some();
         if was_open || s.consecutive_faults >= self.threshold {
-            s.open_until = Some(now + self.cool_down);
+            s.open_until = Some(now.saturating_add(self.cool_down));
             s.probing_since = None;
             return true;
         }
@@ -93,12 +95,11 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
 
     #[test]
     fn opens_after_consecutive_faults_and_probes_after_the_cool_down() {
         let b = Breaker::new(3, Duration::from_secs(10));
-        let t = UNIX_EPOCH + Duration::from_secs(1_000);
+        let t = Duration::from_secs(1_000);
         assert!(!b.fault(t));
         b.success(); // a success in between resets the count
         assert!(!b.fault(t));
@@ -120,7 +121,7 @@ mod tests {
     #[test]
     fn a_probe_that_never_reports_does_not_keep_it_open_forever() {
         let b = Breaker::new(1, Duration::from_secs(10));
-        let t = UNIX_EPOCH + Duration::from_secs(1_000);
+        let t = Duration::from_secs(1_000);
         b.fault(t);
         let probe = t + Duration::from_secs(10);
         assert_eq!(b.admit(probe), Admit::Probe);
@@ -132,7 +133,7 @@ mod tests {
     #[test]
     fn threshold_zero_turns_it_off() {
         let b = Breaker::new(0, Duration::from_secs(10));
-        let t = UNIX_EPOCH;
+        let t = Duration::ZERO;
         for _ in 0..100 {
             assert!(!b.fault(t));
         }
