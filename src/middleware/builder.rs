@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 
-use super::{breaker::Breaker, fill::Background, CacheMiddleware, Inner, Settings};
+use super::{background::Background, breaker::Breaker, CacheMiddleware, Inner, Settings};
 use crate::clock::{Clock, SystemClock};
 use crate::key::KeyRules;
 use crate::metrics::Counters;
@@ -322,6 +322,7 @@ impl CacheMiddlewareBuilder {
                 background: Background::new(settings.background_limit),
                 breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cool_down),
                 flights: Default::default(),
+                ledger: Default::default(),
                 counters: Counters::default(),
                 settings,
             }),

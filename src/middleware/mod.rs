@@ -18,18 +18,26 @@
 //! The cache fails open: a store that errors, throttles or times out only sends the request to
 //! the origin. The origin's own errors reach the caller unchanged.
 
+mod background;
 mod body;
 mod breaker;
 mod builder;
 mod cache_status;
 mod caller;
 mod coalesce;
-mod fill;
+mod complete;
+mod fetched;
 mod invalidate;
 mod lookup;
+mod miss;
+mod onward;
+mod ordering;
+mod persist;
+mod post_for_get;
 mod request;
 mod response;
 mod revalidate;
+mod storable;
 mod store_calls;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,6 +51,7 @@ pub use self::builder::CacheMiddlewareBuilder;
 use self::cache_status::{Fwd, Report};
 use self::invalidate::UnsafeTarget;
 use self::lookup::Decision;
+use self::onward::Onward;
 use self::request::Budget;
 use self::store_calls::timed;
 use crate::clock::Clock;
@@ -94,7 +103,9 @@ struct Settings {
 struct Inner {
     settings: Settings,
     refreshing: Mutex<revalidate::Refreshing>,
-    background: fill::Background,
+    background: background::Background,
+    /// This process's own invalidations, which its lookups and writes obey whatever the store.
+    ledger: ordering::Ledger,
     breaker: breaker::Breaker,
     flights: coalesce::Flights,
     counters: Counters,
@@ -258,16 +269,16 @@ impl CacheMiddleware {
             }
             Decision::OnlyIfCachedMiss => inner.gateway_timeout(&view),
             Decision::Revalidate(stale, fill) => {
-                self.revalidate(&view, req, extensions, next, stale, fill, &budget)
-                    .await?
+                let onward = Onward::new(req, extensions, next);
+                self.revalidate(&view, onward, stale, fill, &budget).await?
             }
             Decision::Miss(fill) => {
-                self.miss(&view, req, extensions, next, fill, &budget, ticket)
-                    .await?
+                let onward = Onward::new(req, extensions, next);
+                self.miss(&view, onward, fill, &budget, ticket).await?
             }
             Decision::Complete(part, fill) => {
-                self.complete(&view, req, extensions, next, part, fill, &budget)
-                    .await?
+                let onward = Onward::new(req, extensions, next);
+                self.complete(&view, onward, part, fill, &budget).await?
             }
         };
         // A cached unsafe method (e.g. POST in `methods`) that reached the origin still

@@ -3,12 +3,13 @@
 
 use std::time::SystemTime;
 
-use http::{header, Extensions, StatusCode};
+use http::{header, StatusCode};
 use reqwest::{Request, Response};
-use reqwest_middleware::{Next, Result};
+use reqwest_middleware::Result;
 
 use super::cache_status::Fwd;
 use super::lookup::{Candidate, Fill};
+use super::onward::Onward;
 use super::request::{Budget, RequestView};
 use super::store_calls::timed;
 use super::{lock, new_revision, CacheMiddleware, Inner};
@@ -22,34 +23,42 @@ impl CacheMiddleware {
     /// Asks the origin about a stale candidate: conditionally when it has validators
     /// (RFC 9111 §4.3.1); on 304 serves it with updated headers, on 5xx or a failed connection
     /// serves it within its stale-if-error window, otherwise stores what came back.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn revalidate(
         &self,
         view: &RequestView,
-        mut req: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
+        mut onward: Onward<'_>,
         stale: Candidate,
         fill: Fill,
         budget: &Budget,
     ) -> Result<Response> {
         let inner = &*self.inner;
         let validators = policy::validators(&stale.entry);
-        let conditional = !validators.is_empty();
         // The caller's own validators are answered by the cache from what it serves; the
         // origin is asked about the stored entry only.
         for name in super::caller::CallerAsks::validators() {
-            req.headers_mut().remove(name);
+            onward.req.headers_mut().remove(name);
         }
-        // Kept in case a 304 turns out not to select the stored response and the request must
-        // be made again without validators. GET and HEAD requests always clone.
-        let retry = conditional.then(|| req.try_clone()).flatten();
-        for (name, value) in validators {
-            req.headers_mut().insert(name, value);
-        }
-        let fetched = inner
-            .origin(req, extensions, next.clone(), conditional)
-            .await;
+        let conditional = !validators.is_empty();
+        // The conditional request goes in place of the caller's, which is kept in case a 304
+        // turns out not to select the stored response and the request must be made again
+        // without validators. GET and HEAD requests always clone; a request that does not is
+        // sent conditionally with no second attempt.
+        let with_validators = |mut req: reqwest::Request| {
+            for (name, value) in validators {
+                req.headers_mut().insert(name, value);
+            }
+            req
+        };
+        let (fetched, retry) = match conditional.then(|| onward.req.try_clone()).flatten() {
+            Some(req) => {
+                let fetched = onward.send_instead(with_validators(req), true).await;
+                (fetched, Some(onward))
+            }
+            None => {
+                onward.req = with_validators(onward.req);
+                (onward.send(conditional).await, None)
+            }
+        };
         // RFC 5861 §4: an origin that cannot be reached, or answers 5xx, may be answered from
         // stale within the stale-if-error window.
         let failed = match &fetched {
@@ -85,7 +94,7 @@ impl CacheMiddleware {
                 return Ok(timed(span, revalidated).await.0);
             }
             if let Some(plain) = retry {
-                let resp = inner.origin(plain, extensions, next, false).await?;
+                let resp = plain.send(false).await?;
                 return self.fetched(view, resp, fill, None, budget).await;
             }
         }

@@ -62,8 +62,7 @@ impl Inner {
         if left.is_zero() {
             return Err(Unanswered::Skipped("this request's store time is spent"));
         }
-        let now = self.settings.clock.now();
-        let admit = self.breaker.admit(now);
+        let admit = self.breaker.admit(self.settings.clock.monotonic());
         if admit == Admit::Skip {
             self.counters.store_skipped();
             return Err(Unanswered::Skipped("circuit breaker open"));
@@ -76,7 +75,7 @@ impl Inner {
         match &result {
             Err(e) if is_fault(e) => {
                 self.counters.store_fault();
-                if self.breaker.fault(self.settings.clock.now()) {
+                if self.breaker.fault(self.settings.clock.monotonic()) {
                     self.counters.breaker_opened();
                     tracing::warn!(
                         cool_down = ?self.settings.breaker_cool_down,
@@ -109,7 +108,13 @@ impl Inner {
         .await;
         span.record("found", matches!(got, Ok(Some(_))));
         match got {
-            Ok(Some(entry)) => Lookup::Found(entry),
+            Ok(Some(entry)) => match self.ledger.superseding(key, entry.revision) {
+                None => Lookup::Found(entry),
+                Some(_) => {
+                    tracing::debug!(%key, "stored entry is older than this process's invalidation");
+                    Lookup::Absent
+                }
+            },
             Ok(None) => Lookup::Absent,
             Err(Unanswered::Failed(StoreError::Corrupt(why))) => {
                 self.counters.corrupt();
@@ -136,7 +141,23 @@ impl Inner {
             bytes = entry.body.len(),
             elapsed_us = tracing::field::Empty,
         );
+        if self.ledger.superseding(key, entry.revision).is_some() {
+            tracing::debug!(%key, "this process invalidated the key after the entry's request began");
+            return CacheStatus::NotStored(NotStored::Superseded);
+        }
         let result = timed(span, self.call(budget, self.settings.store.put(key, entry))).await;
+        if result.is_ok() {
+            if let Some(revision) = self.ledger.superseding(key, entry.revision) {
+                // The invalidation was made while the write was under way, and the store may
+                // have taken the write after it: invalidated again, after the write.
+                tracing::debug!(%key, "invalidated while being written; invalidated again");
+                let again = self.settings.store.invalidate(key, revision);
+                if let Err(e) = self.call(budget, again).await {
+                    tracing::warn!(%key, error = %e, "cache invalidation failed");
+                }
+                return CacheStatus::NotStored(NotStored::Superseded);
+            }
+        }
         match result {
             Ok(()) => {
                 self.counters.bytes_stored(entry.body.len());
@@ -162,7 +183,10 @@ impl Inner {
     }
 
     /// Invalidates every key in `keys` at `revision`, concurrently, as one call on the budget.
+    /// Recorded in this process's ledger first, so it holds even when the store call is
+    /// skipped or fails.
     pub(super) async fn invalidate_keys(&self, keys: &[CacheKey], revision: u64, budget: &Budget) {
+        self.ledger.record(keys, revision);
         self.flights.forget(keys);
         let store = &self.settings.store;
         let all = futures_util::future::join_all(

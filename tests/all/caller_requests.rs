@@ -504,3 +504,71 @@ async fn a_stored_part_is_completed_with_the_rest_from_the_origin() {
         "never combined across ETags"
     );
 }
+
+/// An origin whose representation shrank: the stored part is `bytes 0-9/20` (ETag v1); the
+/// cache's completion request (`Range: bytes=10-19`, `If-Range: "v1"`) is answered 416, and a
+/// plain GET with the new 8-byte representation (v2).
+async fn shrinking_origin() -> String {
+    use axum::http::{HeaderMap, Response};
+    let app = axum::Router::new().route(
+        "/p",
+        axum::routing::get(|headers: HeaderMap| async move {
+            let range = headers.get("range").map(|v| v.to_str().unwrap().to_owned());
+            let builder = Response::builder().header("cache-control", "max-age=3600");
+            match range.as_deref() {
+                Some("bytes=0-9") => builder
+                    .status(206)
+                    .header("content-range", "bytes 0-9/20")
+                    .header("etag", "\"v1\"")
+                    .body(axum::body::Body::from("0123456789")),
+                Some(_) => builder
+                    .status(416)
+                    .header("content-range", "bytes */8")
+                    .body(axum::body::Body::empty()),
+                None => builder
+                    .status(200)
+                    .header("etag", "\"v2\"")
+                    .body(axum::body::Body::from("abcdefgh")),
+            }
+            .unwrap()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/p")
+}
+
+/// RFC 9110 §14.2, RFC 9111 §3.4: a plain GET never receives a status answering a range it did
+/// not send. The origin answers the cache's completion of a stored part with 416; the caller
+/// gets the whole representation from a plain request instead, and the 416 is never stored for
+/// the URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_416_to_a_completion_is_never_a_plain_callers_answer_nor_stored() {
+    let url = shrinking_origin().await;
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let part = client
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (part.status().as_u16(), status(&part)),
+        (206, CacheStatus::Stored)
+    );
+
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(plain.status().as_u16(), 200);
+    assert_eq!(status(&plain), CacheStatus::Stored);
+    assert_eq!(plain.text().await.unwrap(), "abcdefgh");
+    let again = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        (again.status().as_u16(), status(&again)),
+        (200, CacheStatus::Hit)
+    );
+    assert_eq!(again.text().await.unwrap(), "abcdefgh");
+}

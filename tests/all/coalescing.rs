@@ -259,3 +259,49 @@ async fn a_lookup_that_missed_the_leaders_write_still_shares_its_response() {
         cache.flush().await;
     }
 }
+
+/// Coalescing is in-process and does not depend on the store: with the circuit breaker open
+/// (DynamoDB failing), 8 concurrent misses for one key still make one origin request — when
+/// the origin needs it most. Nothing is written, so the flight does not land.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_misses_share_one_origin_request_while_the_breaker_is_open() {
+    let proxy = crate::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let store = store(&client_for(&proxy.endpoint())).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/busy",
+        Route::ok("the one answer")
+            .header("cache-control", "max-age=60")
+            .gate(&gate),
+    );
+    let cache = CacheMiddleware::builder(store)
+        .clock(clock())
+        .store_timeout(Duration::from_secs(5))
+        .circuit_breaker(1, Duration::from_secs(30))
+        .build();
+    let client = http_client(&cache);
+    proxy.set(crate::fault_proxy::Fault::ServerError);
+    let opened = client.get(origin.url("/other")).send().await.unwrap();
+    assert_eq!(opened.status(), 404);
+    assert_eq!(cache.metrics().breaker_opened, 1);
+
+    let skipped = cache.metrics().store_skipped;
+    let tasks = spawn_gets(&client, &origin.url("/busy"), 8);
+    gate.arrivals(1).await;
+    // Each skipped lookup is counted in the poll in which its caller leads or joins.
+    while cache.metrics().store_skipped < skipped + 8 {
+        tokio::task::yield_now().await;
+    }
+    gate.open(8);
+    let results = results(tasks).await;
+    assert_eq!(origin.hits("/busy"), 1, "{results:?}");
+    let coalesced = results
+        .iter()
+        .filter(|r| r.0 == CacheStatus::Coalesced)
+        .count();
+    assert_eq!(coalesced, 7, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| r.1 == 200 && r.2 == "the one answer"));
+}

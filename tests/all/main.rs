@@ -2,6 +2,7 @@
 //! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
 
 mod caller_requests;
+mod circuit_breaker;
 mod coalescing;
 #[cfg(feature = "zstd")]
 mod compression;

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheStore, Clock, Compression, DynamoDbStore, ItemFormat, MemoryStore, StoreError,
-    StoredResponse, TieredStore,
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, Clock, Compression, DynamoDbStore,
+    ItemFormat, MemoryStore, StoreError, StoredResponse, TieredStore,
 };
 
 use crate::support::*;
@@ -368,4 +368,133 @@ async fn stores_state_their_item_limit_and_wrappers_forward_it() {
     );
     let shared: Arc<dyn CacheStore> = Arc::new(lowered);
     assert_eq!(shared.max_item_size(), Some(100_000));
+}
+
+/// A store wrapper that forwards only `get`, `put` and `delete` (its `invalidate` is the
+/// trait's default: a plain delete, with no ordering), and can hold the next `put` (a slow
+/// write) until the test lets it go.
+#[derive(Clone)]
+struct ForwardsThree {
+    inner: DynamoDbStore,
+    hold_put: Arc<std::sync::atomic::AtomicBool>,
+    put_held: Arc<tokio::sync::Semaphore>,
+    put_release: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for ForwardsThree {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        if self
+            .hold_put
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.put_held.add_permits(1);
+            self.put_release.acquire().await.unwrap().forget();
+        }
+        self.inner.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+/// The middleware orders its own writes whatever the store does: through a wrapper that
+/// forwards only get, put and delete, a background write still pending when a POST
+/// invalidates the URL lands after the invalidation's delete — and neither this process nor
+/// another one (a second middleware over the same table) is served the pre-POST response.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_write_never_outlives_an_invalidation_through_a_wrapper_without_ordering() {
+    let table = store(&dynamodb().await).await;
+    let wrapper = ForwardsThree {
+        inner: table.clone(),
+        hold_put: Arc::default(),
+        put_held: Arc::new(tokio::sync::Semaphore::new(0)),
+        put_release: Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(wrapper.clone())
+        .background_writes(true)
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+
+    wrapper
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (first, body) = get(&client, &url, &[]).await;
+    assert_eq!(first, CacheStatus::Stored);
+    assert_eq!(body, Origin::versioned_body("/doc", 0));
+    wrapper.put_held.acquire().await.unwrap().forget();
+
+    // The POST changes the resource; its invalidation (a plain delete) lands first.
+    origin.bump("/doc");
+    let post = client.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    // Then the pending write.
+    wrapper.put_release.add_permits(1);
+    cache.flush().await;
+
+    let (again, body) = get(&client, &url, &[]).await;
+    assert_ne!(again, CacheStatus::Hit, "{body}");
+    assert_eq!(body, Origin::versioned_body("/doc", 1));
+    let other = CacheMiddleware::builder(table.clone()).build();
+    let (_, body) = get(&http_client(&other), &url, &[]).await;
+    assert_eq!(
+        body,
+        Origin::versioned_body("/doc", 1),
+        "another process is not served the pre-POST response either"
+    );
+}
+
+/// What this process invalidated is never served by this process again, even when the
+/// invalidation never reached the store: with DynamoDB failing, the circuit breaker open skips
+/// the POST's invalidation, and after the cool-down the in-process tier (which still holds the
+/// pre-POST entry) answers the breaker's probe.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalidation_skipped_by_the_breaker_still_hides_the_tiers_entry() {
+    let proxy = crate::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let clock = clock();
+    let tiered = TieredStore::builder(store(&client_for(&proxy.endpoint())).await)
+        .clock(clock.clone())
+        .build();
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(tiered)
+        .clock(clock.clone())
+        .store_timeout(Duration::from_secs(5))
+        .circuit_breaker(1, Duration::from_secs(10))
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Hit);
+
+    proxy.set(crate::fault_proxy::Fault::ServerError);
+    client.get(origin.url("/other")).send().await.unwrap();
+    assert_eq!(cache.metrics().breaker_opened, 1);
+    origin.bump("/doc");
+    let post = client.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+
+    clock.advance(Duration::from_secs(11));
+    let (after, body) = get(&client, &url, &[]).await;
+    assert_ne!(after, CacheStatus::Hit, "{body}");
+    assert_eq!(body, Origin::versioned_body("/doc", 1));
+    proxy.set(crate::fault_proxy::Fault::None);
+    let (_, body) = get(&client, &url, &[]).await;
+    assert_eq!(body, Origin::versioned_body("/doc", 1));
 }
