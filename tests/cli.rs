@@ -338,3 +338,37 @@ async fn probe2_list_text_is_one_line_per_entry_whatever_the_table_holds() {
         "a terminal escape from the table was printed: {out:?}"
     );
 }
+
+/// `purge --older-than` an age reaching back before 1970 is a clear error, and nothing is
+/// deleted (it used to panic on the time subtraction).
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_older_than_an_age_before_the_epoch_is_a_clear_error() {
+    let (endpoint, db) = dynamodb().await;
+    let base = origin().await;
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    let cache = CacheMiddleware::builder(store).build();
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build()
+        .get(format!("{base}/fresh"))
+        .send()
+        .await
+        .unwrap();
+    let (ok, out, err) = cli(
+        &endpoint,
+        &["purge", "--older-than", "300000000000years", "--yes"],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("before 1970") && !err.contains("panicked"),
+        "{err}"
+    );
+    let (ok, out, _) = cli(&endpoint, &["stats", "--output", "json"]).await;
+    let stats: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(ok && stats["entries"] == 1, "nothing deleted: {out}");
+}

@@ -17,12 +17,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use reqwest_dynamodb_cache::aws_sdk_dynamodb;
 use reqwest_dynamodb_cache::{
-    BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, StoreError,
+    BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, StoreError, StoredResponse,
 };
 use serde_json::json;
 
@@ -280,32 +280,7 @@ async fn command(
 ) -> Result<(), Failure> {
     let output = cli.output;
     match cli.command {
-        Command::List => {
-            eprintln!("{scope}");
-            let list = store.list_with_progress(progress).await?;
-            eprintln!();
-            if output == Output::Table {
-                let header = ["key", "status", "size", "created", "expires", "ttl", "url"];
-                writeln!(out, "{}", row(header.map(String::from), output))?;
-            }
-            for e in &list {
-                if output == Output::Json {
-                    writeln!(out, "{}", serde_json::to_string(e)?)?;
-                    continue;
-                }
-                let cells = [
-                    line(&e.key),
-                    e.status.to_string(),
-                    e.size.to_string(),
-                    iso(e.created_at),
-                    iso(e.expires),
-                    iso(e.ttl),
-                    line(&e.url),
-                ];
-                writeln!(out, "{}", row(cells, output))?;
-            }
-            eprintln!("{}", entries(list.len() as u64));
-        }
+        Command::List => list(store, scope, output, out).await?,
         Command::Show { url, full } => {
             let mut rules = CacheMiddleware::builder(MemoryStore::new());
             if let Some(key) = &cli.redaction_key {
@@ -323,22 +298,7 @@ async fn command(
             older_than,
             yes,
         } => {
-            let what = match (expired, unusable, older_than) {
-                (true, _, _) => "delete every entry that is no longer fresh".to_string(),
-                (_, true, _) => "delete every entry past its ttl".to_string(),
-                (_, _, Some(age)) => format!(
-                    "delete every entry received more than {} ago",
-                    humantime::format_duration(age)
-                ),
-                _ => return Err("say what to purge: --expired, --unusable or --older-than".into()),
-            };
-            confirm(yes, &what, scope)?;
-            let deleted = match (expired, unusable, older_than) {
-                (true, _, _) => store.purge_expired(Expired::Stale, now).await?,
-                (_, true, _) => store.purge_expired(Expired::Unusable, now).await?,
-                (_, _, Some(age)) => store.delete_older_than(now - age).await?,
-                _ => unreachable!("checked above"),
-            };
+            let deleted = purge(store, scope, now, (expired, unusable, older_than), yes).await?;
             deleted_line(out, output, deleted)?;
         }
         Command::Clear { yes } => {
@@ -346,24 +306,102 @@ async fn command(
             let deleted = store.clear().await?;
             deleted_line(out, output, deleted)?;
         }
-        Command::Stats => {
-            eprintln!("{scope}");
-            let stats = store.stats(now).await?;
-            match output {
-                Output::Json => writeln!(out, "{}", serde_json::to_string(&stats)?)?,
-                Output::Text => writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}\t{}",
-                    stats.entries, stats.bytes, stats.stale, stats.unusable, stats.tombstones
-                )?,
-                Output::Table => {
-                    writeln!(out, "entries:    {}", stats.entries)?;
-                    writeln!(out, "bytes:      {}", stats.bytes)?;
-                    writeln!(out, "stale:      {}", stats.stale)?;
-                    writeln!(out, "unusable:   {}", stats.unusable)?;
-                    writeln!(out, "tombstones: {}", stats.tombstones)?;
-                }
-            }
+        Command::Stats => stats(store, scope, now, output, out).await?,
+    }
+    Ok(())
+}
+
+/// `list`: every entry in the scope, one a line.
+async fn list(
+    store: &DynamoDbStore,
+    scope: &str,
+    output: Output,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    eprintln!("{scope}");
+    let list = store.list_with_progress(progress).await?;
+    eprintln!();
+    if output == Output::Table {
+        let header = ["key", "status", "size", "created", "expires", "ttl", "url"];
+        writeln!(out, "{}", row(header.map(String::from), output))?;
+    }
+    for e in &list {
+        if output == Output::Json {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+            continue;
+        }
+        let cells = [
+            line(&e.key),
+            e.status.to_string(),
+            e.size.to_string(),
+            iso(e.created_at),
+            iso(e.expires),
+            iso(e.ttl),
+            line(&e.url),
+        ];
+        writeln!(out, "{}", row(cells, output))?;
+    }
+    eprintln!("{}", entries(list.len() as u64));
+    Ok(())
+}
+
+/// `purge`: what the flags (`--expired`, `--unusable`, `--older-than`) name, once confirmed;
+/// how many entries were deleted.
+async fn purge(
+    store: &DynamoDbStore,
+    scope: &str,
+    now: SystemTime,
+    (expired, unusable, older_than): (bool, bool, Option<Duration>),
+    yes: bool,
+) -> Result<u64, Failure> {
+    let what = match (expired, unusable, older_than) {
+        (true, _, _) => "delete every entry that is no longer fresh".to_string(),
+        (_, true, _) => "delete every entry past its ttl".to_string(),
+        (_, _, Some(age)) => format!(
+            "delete every entry received more than {} ago",
+            humantime::format_duration(age)
+        ),
+        _ => return Err("say what to purge: --expired, --unusable or --older-than".into()),
+    };
+    // Checked before asking: an age reaching back before the epoch names nothing.
+    let cutoff = match older_than {
+        Some(age) => Some(now.checked_sub(age).filter(|t| *t > SystemTime::UNIX_EPOCH).ok_or_else(
+            || format!("--older-than {} reaches back before 1970: no entry is that old; nothing deleted", humantime::format_duration(age)),
+        )?),
+        None => None,
+    };
+    confirm(yes, &what, scope)?;
+    Ok(match (expired, unusable, cutoff) {
+        (true, _, _) => store.purge_expired(Expired::Stale, now).await?,
+        (_, true, _) => store.purge_expired(Expired::Unusable, now).await?,
+        (_, _, Some(cutoff)) => store.delete_older_than(cutoff).await?,
+        _ => unreachable!("checked above"),
+    })
+}
+
+/// `stats`: counts and bytes of the scope.
+async fn stats(
+    store: &DynamoDbStore,
+    scope: &str,
+    now: SystemTime,
+    output: Output,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    eprintln!("{scope}");
+    let stats = store.stats(now).await?;
+    match output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string(&stats)?)?,
+        Output::Text => writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            stats.entries, stats.bytes, stats.stale, stats.unusable, stats.tombstones
+        )?,
+        Output::Table => {
+            writeln!(out, "entries:    {}", stats.entries)?;
+            writeln!(out, "bytes:      {}", stats.bytes)?;
+            writeln!(out, "stale:      {}", stats.stale)?;
+            writeln!(out, "unusable:   {}", stats.unusable)?;
+            writeln!(out, "tombstones: {}", stats.tombstones)?;
         }
     }
     Ok(())
@@ -402,80 +440,97 @@ async fn show(
         return Err(format!("nothing stored for {stored} in {}", store.scope()).into());
     }
     for (key, entry) in found {
-        let vary: Vec<(String, String)> = entry
-            .headers
-            .get_all(http::header::VARY)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-            .map(|name| {
-                let value = entry
-                    .request_headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (name, value)
-            })
-            .collect();
-        let headers: Vec<(String, String)> = entry
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = if full {
-            &entry.body[..]
-        } else {
-            &entry.body[..entry.body.len().min(2000)]
-        };
-        if output == Output::Json {
-            let line = json!({
-                "key": key,
-                "status": entry.status.as_u16(),
-                "version": format!("{:?}", entry.version),
-                "url": entry.url,
-                "headers": headers,
-                "vary": vary,
-                "created_at": iso(Some(entry.created_at)),
-                "expires": iso(Some(entry.expires)),
-                "ttl": iso(entry.retain_until),
-                "body": String::from_utf8_lossy(body),
-                "body_bytes": entry.body.len(),
-            });
-            writeln!(out, "{line}")?;
-            continue;
-        }
-        writeln!(out, "key: {}", line(&key))?;
-        writeln!(
-            out,
-            "{:?} {} {}",
-            entry.version,
-            entry.status,
-            line(&entry.url)
-        )?;
-        for (name, value) in &headers {
-            writeln!(out, "{name}: {}", line(value))?;
-        }
-        for (name, value) in &vary {
-            writeln!(out, "selected by request {name}: {}", line(value))?;
-        }
-        writeln!(out, "created: {}", iso(Some(entry.created_at)))?;
-        writeln!(out, "expires: {}", iso(Some(entry.expires)))?;
-        writeln!(out, "ttl:     {}", iso(entry.retain_until))?;
-        writeln!(out, "\n{}", block(&String::from_utf8_lossy(body)))?;
-        if body.len() < entry.body.len() {
-            writeln!(out, "… ({} bytes in all)", entry.body.len())?;
-        }
-        writeln!(out)?;
+        print_entry(&key, &entry, full, output, out)?;
     }
+    Ok(())
+}
+
+/// The request header values that selected `entry`, by the names its Vary lists.
+fn vary_selection(entry: &StoredResponse) -> Vec<(String, String)> {
+    entry
+        .headers
+        .get_all(http::header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let value = entry
+                .request_headers
+                .get_all(name.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (name, value)
+        })
+        .collect()
+}
+
+/// One stored entry, as `show` prints it.
+fn print_entry(
+    key: &str,
+    entry: &StoredResponse,
+    full: bool,
+    output: Output,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let vary = vary_selection(entry);
+    let headers: Vec<(String, String)> = entry
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = if full {
+        &entry.body[..]
+    } else {
+        &entry.body[..entry.body.len().min(2000)]
+    };
+    if output == Output::Json {
+        let line = json!({
+            "key": key,
+            "status": entry.status.as_u16(),
+            "version": format!("{:?}", entry.version),
+            "url": entry.url,
+            "headers": headers,
+            "vary": vary,
+            "created_at": iso(Some(entry.created_at)),
+            "expires": iso(Some(entry.expires)),
+            "ttl": iso(entry.retain_until),
+            "body": String::from_utf8_lossy(body),
+            "body_bytes": entry.body.len(),
+        });
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    writeln!(out, "key: {}", line(key))?;
+    writeln!(
+        out,
+        "{:?} {} {}",
+        entry.version,
+        entry.status,
+        line(&entry.url)
+    )?;
+    for (name, value) in &headers {
+        writeln!(out, "{name}: {}", line(value))?;
+    }
+    for (name, value) in &vary {
+        writeln!(out, "selected by request {name}: {}", line(value))?;
+    }
+    writeln!(out, "created: {}", iso(Some(entry.created_at)))?;
+    writeln!(out, "expires: {}", iso(Some(entry.expires)))?;
+    writeln!(out, "ttl:     {}", iso(entry.retain_until))?;
+    writeln!(out, "\n{}", block(&String::from_utf8_lossy(body)))?;
+    if body.len() < entry.body.len() {
+        writeln!(out, "… ({} bytes in all)", entry.body.len())?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
