@@ -7,7 +7,7 @@ use http::{HeaderName, Method, StatusCode};
 
 use super::{breaker::Breaker, fill::Background, CacheMiddleware, Inner, Settings};
 use crate::clock::{Clock, SystemClock};
-use crate::key::KeyRules;
+use crate::key::{KeyRules, Redactor};
 use crate::metrics::Counters;
 use crate::policy::{ExpireAfter, Rules, UrlPattern};
 use crate::CacheStore;
@@ -36,6 +36,7 @@ impl CacheMiddlewareBuilder {
                     stale_if_error: None,
                 },
                 keys: KeyRules::default(),
+                redactor: Arc::default(),
                 methods: vec![Method::GET, Method::HEAD],
                 statuses: None,
                 filter: None,
@@ -179,8 +180,7 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings
-            .keys
+        self.redactor()
             .set_credentials(names.into_iter().map(Into::into));
         self
     }
@@ -196,8 +196,7 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings
-            .keys
+        self.redactor()
             .set_excluded(names.into_iter().map(Into::into));
         self
     }
@@ -218,7 +217,7 @@ impl CacheMiddlewareBuilder {
     /// secret store) to rule that out. Changing it changes every key that involves a
     /// credential: those entries are orphaned (and expire through `ttl`).
     pub fn redaction_key(mut self, key: impl AsRef<[u8]>) -> Self {
-        self.settings.keys.set_redaction_key(key.as_ref());
+        self.redactor().set_key(key.as_ref());
         self
     }
 
@@ -313,9 +312,15 @@ impl CacheMiddlewareBuilder {
         self
     }
 
+    /// The redactor being configured: not shared with anything before [`build`](Self::build).
+    fn redactor(&mut self) -> &mut Redactor {
+        Arc::make_mut(&mut self.settings.redactor)
+    }
+
     /// The middleware.
     pub fn build(self) -> CacheMiddleware {
-        let settings = self.settings;
+        let mut settings = self.settings;
+        settings.keys.share_redactor(Arc::clone(&settings.redactor));
         CacheMiddleware {
             inner: Arc::new(Inner {
                 refreshing: Mutex::new(Default::default()),
