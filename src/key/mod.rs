@@ -27,10 +27,12 @@
 //! - both are redacted to their digest in the stored URL and request headers, and in every
 //!   URL the cache logs.
 //!
-//! The digest is keyed with [`redaction_key`](crate::CacheMiddlewareBuilder::redaction_key).
-//! Without a key of your own, a built-in one is used: then anyone who can read the table can
-//! test a guessed secret against a stored digest. Give every instance that shares the table
-//! the same secret key to rule that out.
+//! The digest is keyed with [`redaction_key`](crate::CacheMiddlewareBuilder::redaction_key), or
+//! else with the key in the environment variable [`REDACTION_KEY_ENV`], or else with a built-in
+//! key. The built-in key keeps secrets out of the table and two secrets apart, but it ships with
+//! the crate: anyone who can read the table can compute the digest of a guessed secret and find
+//! it. Give every instance that shares the table the same random key of your own to rule that
+//! out.
 //!
 //! Split by role: this file makes keys ([`CacheKey`], `KeyRules`); `normalize` is the URL as
 //! it enters a key; `redaction` is the `Redactor`, which owns the HMAC key and the names of the
@@ -50,8 +52,8 @@ use http::{HeaderMap, HeaderName, Method};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub(crate) use self::redaction::Redactor;
-pub use self::redaction::{DEFAULT_CREDENTIAL_PARAMETERS, REDACTED};
+pub(crate) use self::redaction::{key_from_env, Redactor};
+pub use self::redaction::{DEFAULT_CREDENTIAL_PARAMETERS, REDACTED, REDACTION_KEY_ENV};
 
 /// The partition key of one stored response: 64 lowercase hex characters (a SHA-256).
 ///

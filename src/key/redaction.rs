@@ -5,11 +5,15 @@
 //! key all agree on which values are secret and on their digests. The middleware redacts with
 //! it; [`KeyRules`](super::KeyRules) share the same one to digest credentials into keys.
 //!
-//! The digest is keyed with
-//! [`redaction_key`](crate::CacheMiddlewareBuilder::redaction_key). Without a key of your own, a
-//! built-in one is used: then anyone who can read the table can test a guessed secret against a
-//! stored digest. Give every instance that shares the table the same secret key to rule that out.
+//! The digest is keyed, and the key decides what the digest protects. The built-in key keeps
+//! secrets out of the table in clear and keeps two different secrets apart (they never share an
+//! entry); but it ships with the crate, so anyone who can read the table can compute the
+//! digest of a guessed secret (a Basic password, a short API key) offline and look for it. A
+//! deployment rules that out with a key of its own, set in code
+//! ([`redaction_key`](crate::CacheMiddlewareBuilder::redaction_key)) or, without a code change,
+//! in [`REDACTION_KEY_ENV`]; the key set in code wins.
 
+use std::ffi::OsString;
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -25,6 +29,12 @@ pub const REDACTED: &str = "REDACTED";
 pub const DEFAULT_CREDENTIAL_PARAMETERS: &[&str] =
     &["Authorization", "X-API-KEY", "access_token", "api_key"];
 
+/// The environment variable a deployment sets its redaction key in, read by
+/// [`CacheMiddlewareBuilder::build`](crate::CacheMiddlewareBuilder::build) when no key is set
+/// in code, and by the command-line tool. Its value, byte for byte, is the key (nothing is
+/// trimmed or decoded); an empty value counts as unset.
+pub const REDACTION_KEY_ENV: &str = "REQWEST_DYNAMODB_CACHE_REDACTION_KEY";
+
 /// Request headers that always carry the caller's identity.
 const IDENTITY_HEADERS: [HeaderName; 3] = [
     http::header::AUTHORIZATION,
@@ -32,8 +42,22 @@ const IDENTITY_HEADERS: [HeaderName; 3] = [
     http::header::COOKIE,
 ];
 
-/// The built-in redaction key, used when the user gives none.
+/// The built-in redaction key, used when the deployment gives none, in code or in
+/// [`REDACTION_KEY_ENV`].
 const DEFAULT_REDACTION_KEY: &[u8] = b"reqwest-dynamodb-cache/redaction/1";
+
+/// The redaction key a deployment gives in [`REDACTION_KEY_ENV`], from the variable's value
+/// (`std::env::var_os`): its bytes, or none when it is unset or empty. An empty variable is
+/// what a deployment whose secret failed to load often gets: it is no key worth having, and it
+/// is said in a warning rather than used.
+pub(crate) fn key_from_env(value: Option<OsString>) -> Option<Vec<u8>> {
+    let key = value?.into_encoded_bytes();
+    if key.is_empty() {
+        tracing::warn!("{REDACTION_KEY_ENV} is empty: the built-in redaction key is used");
+        return None;
+    }
+    Some(key)
+}
 
 /// What a query parameter is to the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +292,16 @@ mod tests {
         assert_eq!(
             Redactor::default().tag("Authorization", b"Bearer t1"),
             "REDACTED-7e96a343f4e322e2a03907e6dca3d836"
+        );
+    }
+
+    #[test]
+    fn an_unset_or_empty_variable_gives_no_key_and_a_set_one_its_bytes() {
+        assert_eq!(key_from_env(None), None);
+        assert_eq!(key_from_env(Some("".into())), None);
+        assert_eq!(
+            key_from_env(Some(" key with spaces\n".into())),
+            Some(b" key with spaces\n".to_vec())
         );
     }
 
