@@ -283,7 +283,8 @@ async fn command(
         Command::List => list(store, scope, output, out).await?,
         Command::Show { url, full } => {
             let mut rules = CacheMiddleware::builder(MemoryStore::new());
-            if let Some(key) = &cli.redaction_key {
+            // An empty key counts as unset, as it does for the services reading the variable.
+            if let Some(key) = cli.redaction_key.as_deref().filter(|k| !k.is_empty()) {
                 rules = rules.redaction_key(key);
             }
             if !cli.credential_parameters.is_empty() {

@@ -1,5 +1,6 @@
 //! [`CacheMiddlewareBuilder`]: every option, with its default.
 
+use std::ffi::OsString;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use http::{HeaderName, Method, StatusCode};
 
 use super::{background::Background, breaker::Breaker, CacheMiddleware, Inner, Settings};
 use crate::clock::{Clock, SystemClock};
-use crate::key::KeyRules;
+use crate::key::{key_from_env, KeyRules, Redactor, REDACTION_KEY_ENV};
 use crate::metrics::Counters;
 use crate::policy::{ExpireAfter, Rules, UrlPattern};
 use crate::CacheStore;
@@ -20,6 +21,8 @@ const DEFAULT_MAX_BODY_SIZE: usize = 10 << 20;
 #[must_use]
 pub struct CacheMiddlewareBuilder {
     settings: Settings,
+    /// A redaction key was set in code: the environment's is not read.
+    redaction_key_in_code: bool,
 }
 
 impl CacheMiddlewareBuilder {
@@ -36,6 +39,7 @@ impl CacheMiddlewareBuilder {
                     stale_if_error: None,
                 },
                 keys: KeyRules::default(),
+                redactor: Arc::default(),
                 methods: vec![Method::GET, Method::HEAD],
                 statuses: None,
                 filter: None,
@@ -52,6 +56,7 @@ impl CacheMiddlewareBuilder {
                 breaker_cool_down: Duration::from_secs(30),
                 shared_set_cookie: false,
             },
+            redaction_key_in_code: false,
         }
     }
 
@@ -179,8 +184,7 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings
-            .keys
+        self.redactor()
             .set_credentials(names.into_iter().map(Into::into));
         self
     }
@@ -196,8 +200,7 @@ impl CacheMiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings
-            .keys
+        self.redactor()
             .set_excluded(names.into_iter().map(Into::into));
         self
     }
@@ -212,13 +215,26 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The secret key of the digest that replaces secrets (HMAC-SHA256). Default: a built-in
-    /// key, with which anyone who can read the table can test a guessed secret against a
-    /// stored digest; give every instance that shares the table the same secret key (from your
-    /// secret store) to rule that out. Changing it changes every key that involves a
-    /// credential: those entries are orphaned (and expire through `ttl`).
+    /// The secret key of the digest that replaces secrets (HMAC-SHA256). A key set here wins.
+    /// Without one, [`build`](Self::build) reads the environment variable
+    /// `REQWEST_DYNAMODB_CACHE_REDACTION_KEY` ([`REDACTION_KEY_ENV`]), so a deployment can set
+    /// its key without a code change: the variable's value, byte for byte, is the key, and an
+    /// empty variable counts as unset (a warning is logged). With neither, a built-in key is
+    /// used.
+    ///
+    /// What the built-in key protects: secrets are never stored in clear, and two different
+    /// secrets never share an entry. What it does not: it ships with the crate, so anyone who
+    /// can read the table can compute the digest of a guessed secret offline and find it there
+    /// — a guessable secret (a Basic password, a short API key) can be recovered from its
+    /// digest.
+    ///
+    /// Set a random key of 32 bytes per deployment (or their hex or base64 text, e.g.
+    /// `openssl rand -base64 32`), from your secret store, the same on every instance that
+    /// shares the table: instances with different keys never share entries for requests that
+    /// carry credentials. Changing it orphans those entries (they expire through `ttl`).
     pub fn redaction_key(mut self, key: impl AsRef<[u8]>) -> Self {
-        self.settings.keys.set_redaction_key(key.as_ref());
+        self.redactor().set_key(key.as_ref());
+        self.redaction_key_in_code = true;
         self
     }
 
@@ -313,9 +329,30 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The middleware.
+    /// The redactor being configured: not shared with anything before [`build`](Self::build).
+    fn redactor(&mut self) -> &mut Redactor {
+        Arc::make_mut(&mut self.settings.redactor)
+    }
+
+    /// The middleware. Its redaction key is the one set with
+    /// [`redaction_key`](Self::redaction_key), else the one in the environment variable
+    /// [`REDACTION_KEY_ENV`] (read here), else the built-in one.
     pub fn build(self) -> CacheMiddleware {
-        let settings = self.settings;
+        self.build_with_redaction_key_env(std::env::var_os(REDACTION_KEY_ENV))
+    }
+
+    /// [`build`](Self::build), with `value` standing for the value of the environment variable
+    /// [`REDACTION_KEY_ENV`]: how tests give a deployment key without changing the process's
+    /// environment, which other tests read at the same time.
+    #[doc(hidden)]
+    pub fn build_with_redaction_key_env(mut self, value: Option<OsString>) -> CacheMiddleware {
+        if !self.redaction_key_in_code {
+            if let Some(key) = key_from_env(value) {
+                self.redactor().set_key(&key);
+            }
+        }
+        let mut settings = self.settings;
+        settings.keys.share_redactor(Arc::clone(&settings.redactor));
         CacheMiddleware {
             inner: Arc::new(Inner {
                 refreshing: Mutex::new(Default::default()),

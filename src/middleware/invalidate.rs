@@ -59,7 +59,7 @@ impl Inner {
         self.invalidate_keys(&keys, new_revision(), budget).await;
         for u in &urls {
             self.counters.invalidated();
-            tracing::debug!(url = %self.settings.keys.redacted_url(u), "invalidated after an unsafe request");
+            tracing::debug!(url = %self.settings.redactor.redacted_url(u), "invalidated after an unsafe request");
         }
     }
 }

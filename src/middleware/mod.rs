@@ -55,7 +55,7 @@ use self::onward::Onward;
 use self::request::Budget;
 use self::store_calls::timed;
 use crate::clock::Clock;
-use crate::key::KeyRules;
+use crate::key::{KeyRules, Redactor};
 use crate::metrics::{Counters, MetricsSnapshot};
 pub use crate::policy::ExpireAfter;
 use crate::policy::Rules;
@@ -77,6 +77,8 @@ struct Settings {
     store: Box<dyn CacheStore>,
     rules: Rules,
     keys: KeyRules,
+    /// Replaces secrets in what is stored and logged; `keys` digests credentials with it.
+    redactor: Arc<Redactor>,
     methods: Vec<Method>,
     statuses: Option<Vec<StatusCode>>,
     filter: Option<ResponseFilter>,
@@ -149,7 +151,7 @@ impl CacheMiddleware {
     /// tools use it to find what is stored for a URL that carried secrets
     /// ([`DynamoDbStore::get_url`](crate::DynamoDbStore::get_url) takes the stored form).
     pub fn stored_url(&self, url: &url::Url) -> url::Url {
-        self.inner.settings.keys.redacted_url(url)
+        self.inner.settings.redactor.redacted_url(url)
     }
 
     /// Waits for the background work started before this call — queued writes
@@ -217,7 +219,7 @@ impl Middleware for CacheMiddleware {
         if !span.is_disabled() {
             span.record(
                 "url",
-                tracing::field::display(self.inner.settings.keys.redacted_url(req.url())),
+                tracing::field::display(self.inner.settings.redactor.redacted_url(req.url())),
             );
         }
         let result = timed(span.clone(), self.respond(req, extensions, next)).await;

@@ -100,12 +100,12 @@ impl Inner {
         url: &Url,
         headers: &http::HeaderMap,
     ) -> (String, http::request::Parts) {
-        let keys = &self.settings.keys;
-        let redacted_url = String::from(keys.redacted_url(url));
+        let redactor = &self.settings.redactor;
+        let redacted_url = String::from(redactor.redacted_url(url));
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = method.clone();
         parts.uri = redacted_url.parse().unwrap_or_default();
-        parts.headers = keys.redacted_headers(headers);
+        parts.headers = redactor.redacted_headers(headers);
         if parts
             .headers
             .get_all(header::CACHE_CONTROL)

@@ -31,7 +31,7 @@ impl Inner {
     ) -> Response {
         self.counters.record(status);
         tracing::debug!(
-            url = %self.settings.keys.redacted_url(resp.url()),
+            url = %self.settings.redactor.redacted_url(resp.url()),
             http.status = resp.status().as_u16(),
             cache = ?status
         );
@@ -118,6 +118,6 @@ impl Inner {
         if let reqwest_middleware::Error::Reqwest(e) = err {
             urls.extend(e.url());
         }
-        self.settings.keys.scrub(&text, &urls)
+        self.settings.redactor.scrub(&text, &urls)
     }
 }

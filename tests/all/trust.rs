@@ -865,3 +865,215 @@ async fn a_304_naming_another_etag_does_not_revalidate_the_entry() {
     assert_eq!(status(&resp), CacheStatus::Revalidated);
     assert_eq!(resp.text().await.unwrap(), "w1");
 }
+
+/// A secret anyone could guess: a short password, here in a Basic credential and as an API key.
+const WEAK_SECRET: &str = "hunter2";
+/// `alice:hunter2`, as a Basic credential carries it.
+const WEAK_BASIC: &str = "Basic YWxpY2U6aHVudGVyMg==";
+/// The built-in redaction key: it ships with the crate, so anyone can read it.
+const BUILT_IN_KEY: &str = "reqwest-dynamodb-cache/redaction/1";
+const DEPLOYMENT_KEY: &str = "f3b1c0de9a7e4d21b8c6a5f0e2d4c7b9";
+const OTHER_DEPLOYMENT_KEY: &str = "0c8e7a2f5d9b4e13a6c1f7d2b0e8a4c3";
+
+/// The digest that stands for the credential `name` = `value` under `key`, computed as anyone
+/// who knows the key can, offline: `REDACTED-` and the first 16 bytes of HMAC-SHA256 over the
+/// name's length (8 bytes, big-endian), the lower-cased name and the value, in hex.
+fn digest_under(key: &str, name: &str, value: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(&(name.len() as u64).to_be_bytes());
+    mac.update(name.to_ascii_lowercase().as_bytes());
+    mac.update(value.as_bytes());
+    format!(
+        "REDACTED-{}",
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    )
+}
+
+/// Every name and value of one DynamoDB attribute, at any depth, binaries read as text.
+fn attribute_text(value: &aws_sdk_dynamodb::types::AttributeValue, out: &mut String) {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match value {
+        A::S(s) | A::N(s) => out.push_str(s),
+        A::Ss(v) | A::Ns(v) => v.iter().for_each(|s| out.push_str(s)),
+        A::B(b) => out.push_str(&String::from_utf8_lossy(b.as_ref())),
+        A::Bs(v) => v
+            .iter()
+            .for_each(|b| out.push_str(&String::from_utf8_lossy(b.as_ref()))),
+        A::M(m) => m.iter().for_each(|(name, v)| {
+            out.push_str(name);
+            out.push('=');
+            attribute_text(v, out);
+        }),
+        A::L(l) => l.iter().for_each(|v| attribute_text(v, out)),
+        _ => {}
+    }
+    out.push('\n');
+}
+
+/// Every item of `store`'s table as text: what anyone who can read the table sees.
+async fn table_text(store: &reqwest_dynamodb_cache::DynamoDbStore) -> String {
+    let mut text = String::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table_name())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            for (name, value) in item {
+                text.push_str(name);
+                text.push('=');
+                attribute_text(value, &mut text);
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return text;
+        }
+    }
+}
+
+/// The table after one request carrying [`WEAK_SECRET`] (as `api_key` and in a Basic
+/// credential) through the cache `configure` builds over it.
+async fn table_after_a_weak_secret(
+    configure: impl FnOnce(reqwest_dynamodb_cache::CacheMiddlewareBuilder) -> CacheMiddleware,
+) -> String {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/account",
+        Route::ok("balance").header("cache-control", "max-age=60"),
+    );
+    let cache = configure(CacheMiddleware::builder(store.clone()).clock(clock()));
+    let client = http_client(&cache);
+    let url = origin.url(&format!("/account?api_key={WEAK_SECRET}"));
+    let (s, _) = get(&client, &url, &[("authorization", WEAK_BASIC)]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    let text = table_text(&store).await;
+    assert!(
+        !text.contains(WEAK_SECRET) && !text.contains(WEAK_BASIC),
+        "the table holds the secret: {text}"
+    );
+    text
+}
+
+/// Whether `text` holds the digests of both of [`WEAK_SECRET`]'s credentials under `key`.
+fn has_digests_under(text: &str, key: &str) -> [bool; 2] {
+    [
+        text.contains(&digest_under(key, "api_key", WEAK_SECRET)),
+        text.contains(&digest_under(key, "authorization", WEAK_BASIC)),
+    ]
+}
+
+/// Two deployments over one table, each with its own redaction key: a URL that carries a
+/// credential is one entry per deployment. Each makes its own origin request, is served only
+/// its own entry, and digests the credential under its own key.
+#[tokio::test(flavor = "multi_thread")]
+async fn deployments_with_different_redaction_keys_never_share_an_entry() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/account",
+        Route::ok("balance").header("cache-control", "max-age=60"),
+    );
+    let url = origin.url(&format!("/account?api_key={WEAK_SECRET}"));
+    let mut items = Vec::new();
+    for (deployment_key, other_key) in [
+        (DEPLOYMENT_KEY, OTHER_DEPLOYMENT_KEY),
+        (OTHER_DEPLOYMENT_KEY, DEPLOYMENT_KEY),
+    ] {
+        let cache = CacheMiddleware::builder(store.clone())
+            .redaction_key(deployment_key)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let headers = [("authorization", WEAK_BASIC)];
+        assert_eq!(get(&client, &url, &headers).await.0, CacheStatus::Stored);
+        assert_eq!(get(&client, &url, &headers).await.0, CacheStatus::Hit);
+        let request = client
+            .get(&url)
+            .header("authorization", WEAK_BASIC)
+            .build()
+            .unwrap();
+        let key = cache.key_for(&request).unwrap();
+        let mut item = String::new();
+        for (name, value) in raw_item(&store, &key).await.unwrap() {
+            item.push_str(&name);
+            attribute_text(&value, &mut item);
+        }
+        assert_eq!(has_digests_under(&item, deployment_key), [true, true]);
+        assert_eq!(has_digests_under(&item, other_key), [false, false]);
+        items.push((key, item));
+    }
+    assert_eq!(
+        origin.hits("/account"),
+        2,
+        "each deployment makes its own origin request"
+    );
+    assert_ne!(items[0], items[1]);
+}
+
+/// The defect: the built-in key ships with the crate, so anyone who can read the table can
+/// compute the digest of a guessed secret under it and find it there. A deployment key given
+/// in the environment (no code change) must replace it: no digest under the built-in key is
+/// left anywhere in the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redaction_key_from_the_environment_leaves_no_built_in_digest_in_the_table() {
+    let text = table_after_a_weak_secret(|builder| {
+        builder.build_with_redaction_key_env(Some(DEPLOYMENT_KEY.into()))
+    })
+    .await;
+    assert_eq!(
+        has_digests_under(&text, BUILT_IN_KEY),
+        [false, false],
+        "{text}"
+    );
+    assert_eq!(
+        has_digests_under(&text, DEPLOYMENT_KEY),
+        [true, true],
+        "{text}"
+    );
+}
+
+/// A key set in code wins over the environment's; an empty variable counts as unset (the
+/// built-in key is used).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redaction_key_set_in_code_wins_over_the_environment() {
+    let text = table_after_a_weak_secret(|builder| {
+        builder
+            .redaction_key(OTHER_DEPLOYMENT_KEY)
+            .build_with_redaction_key_env(Some(DEPLOYMENT_KEY.into()))
+    })
+    .await;
+    assert_eq!(
+        has_digests_under(&text, OTHER_DEPLOYMENT_KEY),
+        [true, true],
+        "{text}"
+    );
+    assert_eq!(
+        has_digests_under(&text, DEPLOYMENT_KEY),
+        [false, false],
+        "{text}"
+    );
+    assert_eq!(
+        has_digests_under(&text, BUILT_IN_KEY),
+        [false, false],
+        "{text}"
+    );
+
+    let text =
+        table_after_a_weak_secret(|builder| builder.build_with_redaction_key_env(Some("".into())))
+            .await;
+    assert_eq!(
+        has_digests_under(&text, BUILT_IN_KEY),
+        [true, true],
+        "{text}"
+    );
+}
