@@ -127,11 +127,6 @@ impl KeyRules {
         self.redactor = redactor;
     }
 
-    /// The URL as it may be stored or logged; see [`Redactor::redacted_url`].
-    pub(crate) fn redacted_url(&self, url: &Url) -> Url {
-        self.redactor.redacted_url(url)
-    }
-
     /// The key of a request. `body` is the request body for methods that have one.
     pub(crate) fn key_for(
         &self,
