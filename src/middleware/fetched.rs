@@ -135,7 +135,11 @@ impl Inner {
             status: parts.status,
             version: parts.version,
             method: view.method().clone(),
-            url: self.settings.redactor.redacted_url(&received.url).to_string(),
+            url: self
+                .settings
+                .redactor
+                .redacted_url(&received.url)
+                .to_string(),
             headers: policy::storable_headers(&parts.headers),
             request_headers,
             body,

@@ -248,7 +248,7 @@ impl CacheMiddleware {
             Err(mode) => return self.pass_through(req, extensions, next, mode).await,
         };
         tracing::Span::current().record("key", tracing::field::display(&view.key));
-        let budget = Budget::new(inner.settings.store_timeout);
+        let budget = Budget::for_request(inner.settings.store_timeout, view.timeout);
         let unsafe_target = (!req.method().is_safe()).then(|| UnsafeTarget {
             url: req.url().clone(),
             headers: req.headers().clone(),
@@ -325,10 +325,11 @@ impl CacheMiddleware {
             headers: req.headers().clone(),
         });
         let post = *req.method() == Method::POST && mode != CacheMode::NoStore;
+        let caller_timeout = req.timeout().copied();
         let mut resp = next.run(req, extensions).await?;
         let status = resp.status();
         if let Some(target) = target {
-            let budget = Budget::new(inner.settings.store_timeout);
+            let budget = Budget::for_request(inner.settings.store_timeout, caller_timeout);
             inner
                 .invalidate(&target, status, resp.headers(), &budget)
                 .await;

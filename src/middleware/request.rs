@@ -69,6 +69,12 @@ pub(super) struct Budget {
 }
 
 impl Budget {
+    /// A request's budget: the store timeout, and never more than the caller's own timeout
+    /// (`RequestBuilder::timeout`), so a stalled store cannot hold a caller past its deadline.
+    pub(super) fn for_request(store_timeout: Duration, caller_timeout: Option<Duration>) -> Self {
+        Budget::new(caller_timeout.map_or(store_timeout, |t| t.min(store_timeout)))
+    }
+
     pub(super) fn new(total: Duration) -> Self {
         Budget {
             left_us: AtomicU64::new(total.as_micros().min(u64::MAX as u128) as u64),
