@@ -238,7 +238,7 @@ impl Inner {
             BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
         };
         if entry.status == http::StatusCode::PARTIAL_CONTENT && judgement != Judgement::NoMatch {
-            let inside = match (policy::content_range(&entry.headers), &view.range) {
+            let inside = match (crate::fields::content_range(&entry.headers), &view.range) {
                 (Some(held), Some(range)) if *method == Method::GET => {
                     super::caller::covers(range, held)
                 }

@@ -1,8 +1,10 @@
-//! What `Cache-Control` says: the request's directives the cache acts on itself (RFC 9111
-//! §5.2.1), and the response directives the rules read beside http-cache-semantics. Directive
-//! names are case-insensitive (§5.2).
+//! What `Cache-Control` says to the cache beside what http-cache-semantics reads itself: the
+//! request's directives the cache acts on (RFC 9111 §5.2.1), and whether a response states its
+//! own expiration. The field is parsed by [`CacheControl`].
 
 use http::{header, HeaderMap};
+
+use crate::fields::CacheControl;
 
 /// What a request's own `Cache-Control` and `Pragma` ask of the cache (RFC 9111 §5.2.1), parsed
 /// once per request. Directive names are case-insensitive.
@@ -20,8 +22,8 @@ pub(crate) struct RequestDirectives {
 impl RequestDirectives {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
         let mut out = RequestDirectives::default();
-        for (name, _) in directives(headers) {
-            match name.as_str() {
+        for directive in CacheControl::of(headers).iter() {
+            match directive.name.as_str() {
                 "no-store" => out.no_store = true,
                 "only-if-cached" => out.only_if_cached = true,
                 "no-cache" | "max-age" | "min-fresh" => out.no_stale = true,
@@ -43,35 +45,41 @@ impl RequestDirectives {
 
 /// Whether the response states its own expiration (RFC 9111 §4.2.1).
 pub(crate) fn has_explicit_expiration(headers: &HeaderMap, shared: bool) -> bool {
-    headers.contains_key(header::EXPIRES)
-        || has_directive(headers, "max-age")
-        || (shared && has_directive(headers, "s-maxage"))
+    explicit_expiration(headers, &CacheControl::of(headers), shared)
 }
 
-pub(super) fn directives(
-    headers: &HeaderMap,
-) -> impl Iterator<Item = (String, Option<String>)> + '_ {
-    headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|d| {
-            let (name, value) = d.split_once('=').unwrap_or((d, ""));
-            let value = value.trim().trim_matches('"');
-            (
-                name.trim().to_ascii_lowercase(),
-                (!value.is_empty()).then(|| value.to_owned()),
-            )
-        })
+/// [`has_explicit_expiration`], with the response's `Cache-Control` already parsed.
+pub(super) fn explicit_expiration(headers: &HeaderMap, cc: &CacheControl, shared: bool) -> bool {
+    headers.contains_key(header::EXPIRES) || cc.has("max-age") || (shared && cc.has("s-maxage"))
 }
 
-pub(super) fn has_directive(headers: &HeaderMap, name: &str) -> bool {
-    directives(headers).any(|(n, _)| n == name)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::headers;
 
-pub(super) fn directive_seconds(headers: &HeaderMap, name: &str) -> Option<u64> {
-    directives(headers)
-        .find(|(n, _)| n == name)
-        .and_then(|(_, v)| v?.parse().ok())
+    /// RFC 9111 §5.2.1, §5.4: the request directives the cache acts on itself, names
+    /// case-insensitive; Pragma only without Cache-Control.
+    #[test]
+    fn request_directives() {
+        let of = |pairs: &[(&str, &str)]| RequestDirectives::of(&headers(pairs));
+        assert_eq!(of(&[]), RequestDirectives::default());
+        assert!(of(&[("cache-control", "No-Store")]).no_store);
+        assert!(of(&[("cache-control", "only-if-cached")]).only_if_cached);
+        for stale in ["no-cache", "max-age=0", "min-fresh=5"] {
+            assert!(of(&[("cache-control", stale)]).no_stale, "{stale}");
+        }
+        assert!(of(&[("pragma", "no-cache")]).no_stale);
+        assert!(!of(&[("pragma", "no-cache"), ("cache-control", "max-stale")]).no_stale);
+    }
+
+    #[test]
+    fn explicit_expiration_per_rfc_9111_4_2_1() {
+        let has = |pairs: &[(&str, &str)], shared| has_explicit_expiration(&headers(pairs), shared);
+        assert!(has(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")], false));
+        assert!(has(&[("cache-control", "Max-Age=5")], false));
+        assert!(!has(&[("cache-control", "s-maxage=5")], false));
+        assert!(has(&[("cache-control", "s-maxage=5")], true));
+        assert!(!has(&[("cache-control", "public")], true));
+    }
 }

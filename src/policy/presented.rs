@@ -11,10 +11,10 @@ use std::time::SystemTime;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
-use super::directives::{has_directive, has_explicit_expiration};
+use super::directives::explicit_expiration;
 use super::rules::Rules;
-use super::stored::content_range;
 use super::MAX_DELTA;
+use crate::fields::{self, list, CacheControl};
 use crate::StoredResponse;
 
 /// A response as the policy is shown it: its status, and its headers normalized for the policy
@@ -78,7 +78,7 @@ const POLICY_UNDERSTOOD: &[u16] = &[
 /// - `Age` a single delta-seconds (see [`present_age`]);
 /// - `Expires`, `Date` and `Last-Modified` in IMF-fixdate (see [`present_dates`]);
 /// - with `must-understand` and an understood status, `no-store` is ignored (§5.2.2.3).
-fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode) {
+fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode, cc: &CacheControl) {
     if headers
         .get_all(header::CACHE_CONTROL)
         .iter()
@@ -88,11 +88,9 @@ fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode) {
     }
     present_age(headers);
     present_dates(headers);
-    if understood(status)
-        && has_directive(headers, "must-understand")
-        && has_directive(headers, "no-store")
-    {
-        drop_no_store(headers.to_mut());
+    if understood(status) && cc.has("must-understand") && cc.has("no-store") {
+        // §5.2.2.3: a cache that understands the status ignores `no-store`.
+        rewrite_cache_control(headers.to_mut(), |line| fields::without(line, "no-store"));
     }
 }
 
@@ -105,11 +103,7 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
     let text = age.to_str().unwrap_or("");
     // §5.1: a list is read by its first member (empty list elements are not members,
     // RFC 9110 §5.6.1.2).
-    let first = text
-        .split(',')
-        .map(str::trim)
-        .find(|m| !m.is_empty())
-        .unwrap_or("");
+    let first = list::members(text).next().unwrap_or("");
     // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
     // §5.1: "If the field value ... is invalid (e.g., it contains something other than a
     // non-negative integer), a cache SHOULD ignore the field."
@@ -160,43 +154,18 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) {
     }
 }
 
-/// RFC 9111 §5.2.2.3: a cache that understands the status ignores `no-store` when
-/// `must-understand` is present.
-fn drop_no_store(headers: &mut HeaderMap) {
-    let kept: Vec<HeaderValue> = headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| {
-            let text = v.to_str().ok()?;
-            let rest: Vec<&str> = text
-                .split(',')
-                .filter(|d| !d.trim().eq_ignore_ascii_case("no-store"))
-                .collect();
-            HeaderValue::try_from(rest.join(",")).ok()
-        })
-        .collect();
-    headers.remove(header::CACHE_CONTROL);
-    for v in kept {
-        headers.append(header::CACHE_CONTROL, v);
-    }
-}
-
 /// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent.
 pub(crate) fn lowercase_directives(headers: &mut HeaderMap) {
+    rewrite_cache_control(headers, fields::lowercase_names);
+}
+
+/// Replaces every `Cache-Control` line that is text with `rewrite` of it (the others are
+/// dropped, unless no line is text).
+fn rewrite_cache_control(headers: &mut HeaderMap, rewrite: impl Fn(&str) -> String) {
     let lines: Vec<HeaderValue> = headers
         .get_all(header::CACHE_CONTROL)
         .iter()
-        .filter_map(|v| {
-            let text = v.to_str().ok()?;
-            let fixed: Vec<String> = text
-                .split(',')
-                .map(|d| match d.split_once('=') {
-                    Some((n, v)) => format!("{}={v}", n.to_ascii_lowercase()),
-                    None => d.to_ascii_lowercase(),
-                })
-                .collect();
-            HeaderValue::try_from(fixed.join(",")).ok()
-        })
+        .filter_map(|v| HeaderValue::try_from(rewrite(v.to_str().ok()?)).ok())
         .collect();
     if lines.is_empty() {
         return;
@@ -226,11 +195,12 @@ impl Rules {
         heuristic_max_age: Option<u64>,
         response_time: SystemTime,
     ) -> CachePolicy {
+        let cc = CacheControl::of(headers);
         let mut response = PolicyResponse {
-            status: self.status_for_policy(status, headers),
+            status: self.status_for_policy(status, headers, &cc),
             headers: Cow::Borrowed(headers),
         };
-        present_to_policy(&mut response.headers, status);
+        present_to_policy(&mut response.headers, status, &cc);
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
                 response.headers.to_mut().append(header::CACHE_CONTROL, v);
@@ -246,19 +216,24 @@ impl Rules {
     /// 200, which changes nothing else its rules read. Not for 206 (partial content is not
     /// stored) nor when `must-understand` names a status this cache does not understand
     /// (§5.2.2.3: then it is not stored).
-    fn status_for_policy(&self, status: StatusCode, headers: &HeaderMap) -> StatusCode {
+    fn status_for_policy(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        cc: &CacheControl,
+    ) -> StatusCode {
         let code = status.as_u16();
         // A partial response of one known range is stored (RFC 9111 §3.3), and served only
         // to range requests inside it (see the middleware's lookup).
-        if code == 206 && content_range(headers).is_some() {
+        if code == 206 && fields::content_range(headers).is_some() {
             return StatusCode::OK;
         }
         if POLICY_UNDERSTOOD.contains(&code)
             || code < 200
             || code == 206
             || code == 304
-            || !(has_explicit_expiration(headers, self.shared) || has_directive(headers, "public"))
-            || (has_directive(headers, "must-understand") && !understood(status))
+            || !(explicit_expiration(headers, cc, self.shared) || cc.has("public"))
+            || (cc.has("must-understand") && !understood(status))
         {
             return status;
         }

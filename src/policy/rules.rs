@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use http::{header, HeaderMap, StatusCode};
 
-use super::directives::{directive_seconds, directives, has_explicit_expiration};
+use super::directives::has_explicit_expiration;
 use super::expire_after::{ExpireAfter, UrlPattern};
 use super::vary::vary_names;
 use super::MAX_DELTA;
 use crate::clock::later;
+use crate::fields::CacheControl;
 
 /// RFC 9110 §15.1: status codes that are heuristically cacheable.
 const CACHEABLE_BY_DEFAULT: &[u16] = &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
@@ -138,8 +139,9 @@ impl Rules {
     /// RFC 9111 §4.2.4: a cache must not serve a stale response when a directive forbids it
     /// (`must-revalidate`, `no-cache`; in a shared cache also `proxy-revalidate` and
     /// `s-maxage`).
-    fn may_serve_stale(&self, headers: &HeaderMap) -> bool {
-        !directives(headers).any(|(n, _)| {
+    fn may_serve_stale(&self, cc: &CacheControl) -> bool {
+        !cc.iter().any(|d| {
+            let n = d.name.as_str();
             n == "must-revalidate"
                 || n == "no-cache"
                 || (self.shared && (n == "proxy-revalidate" || n == "s-maxage"))
@@ -162,10 +164,11 @@ impl Rules {
     }
 
     fn window(&self, headers: &HeaderMap, directive: &str, default: Option<Duration>) -> Duration {
-        if !self.may_serve_stale(headers) {
+        let cc = CacheControl::of(headers);
+        if !self.may_serve_stale(&cc) {
             return Duration::ZERO;
         }
-        directive_seconds(headers, directive)
+        cc.seconds(directive)
             .map(|s| Duration::from_secs(s.min(MAX_DELTA)))
             .or(default)
             .unwrap_or(Duration::ZERO)

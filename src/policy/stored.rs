@@ -5,6 +5,7 @@
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::vary::{normalize_vary_fields, vary_names};
+use crate::fields::{list, EntityTag};
 use crate::StoredResponse;
 
 /// RFC 9110 §7.6.1 hop-by-hop fields, which a cache must not store.
@@ -30,22 +31,6 @@ const NOT_UPDATED_BY_304: &[&str] = &[
     "content-md5",
 ];
 
-/// The one range a partial response holds: `Content-Range: bytes first-last/length` with a
-/// known length (RFC 9110 §14.4); `None` for anything else (several ranges, an unknown length,
-/// another unit, nonsense).
-pub(crate) fn content_range(headers: &HeaderMap) -> Option<(u64, u64, u64)> {
-    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let rest = value.trim().strip_prefix("bytes ")?;
-    let (span, len) = rest.split_once('/')?;
-    let (first, last) = span.split_once('-')?;
-    let (first, last, len): (u64, u64, u64) = (
-        first.trim().parse().ok()?,
-        last.trim().parse().ok()?,
-        len.trim().parse().ok()?,
-    );
-    (first <= last && last < len).then_some((first, last, len))
-}
-
 /// The response headers as stored: hop-by-hop fields and those the Connection header lists are
 /// dropped (RFC 9111 §3.1).
 pub(crate) fn storable_headers(headers: &HeaderMap) -> HeaderMap {
@@ -54,8 +39,8 @@ pub(crate) fn storable_headers(headers: &HeaderMap) -> HeaderMap {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .flat_map(list::members)
+        .filter_map(|n| HeaderName::try_from(n).ok())
         .collect();
     for name in HOP_BY_HOP.iter().chain(&listed) {
         out.remove(name);
@@ -107,9 +92,10 @@ pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMa
 }
 
 /// Whether a 304 that answers the cache's own conditional request — made with this stored
-/// response's validators — selects it (RFC 9111 §4.3.4): a 304 naming an ETag selects it only
-/// when that is the stored one (weak comparison); one naming a Last-Modified, only when that is
-/// the stored one (when it has one). A 304 with no validator selects it too: RFC 9110 §13.1
+/// response's validators — selects it (RFC 9111 §4.3.4): a 304 naming a strong ETag selects it
+/// only when the stored one is that same strong ETag (strong comparison), a weak ETag only when
+/// the stored one is that tag, weak or not (weak comparison); one naming a Last-Modified, only
+/// when that is the stored one (when it has one). A 304 with no validator selects it too: RFC 9110 §13.1
 /// lets the origin answer 304 only when the validators the cache sent — this response's —
 /// matched, and the cache asked about this response alone. (http-cache-semantics'
 /// `after_response`, which cannot know what was asked, refuses that case when the stored
@@ -118,23 +104,18 @@ pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMa
 /// lacks, never selects it; callers use this only for answers to their own conditional
 /// requests.
 pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
-    let get = |h: &HeaderMap, n: HeaderName| {
-        h.get(n)
+    let last_modified = |h: &HeaderMap| {
+        h.get(header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.trim().to_owned())
     };
-    let weak = |e: &str| e.trim_start_matches("W/").to_owned();
-    let (old_etag, new_etag) = (get(stored, header::ETAG), get(not_modified, header::ETAG));
-    let (old_lm, new_lm) = (
-        get(stored, header::LAST_MODIFIED),
-        get(not_modified, header::LAST_MODIFIED),
-    );
-    match (new_etag, new_lm) {
+    let old_etag = EntityTag::of(stored);
+    match (EntityTag::of(not_modified), last_modified(not_modified)) {
         // A strong validator selects only the response with that same strong validator; a
         // weak one, by weak comparison (RFC 9111 §4.3.4).
-        (Some(new), _) if !new.starts_with("W/") => old_etag.is_some_and(|old| old == new),
-        (Some(new), _) => old_etag.is_some_and(|old| weak(&old) == weak(&new)),
-        (None, Some(new)) => old_lm.is_some_and(|old| old == new),
+        (Some(new), _) if !new.is_weak() => old_etag.is_some_and(|old| old.strong_eq(&new)),
+        (Some(new), _) => old_etag.is_some_and(|old| old.weak_eq(&new)),
+        (None, Some(new)) => last_modified(stored).is_some_and(|old| old == new),
         (None, None) => true,
     }
 }

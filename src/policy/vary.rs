@@ -5,15 +5,16 @@
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
+use crate::fields::list;
+
 /// The field names a response's `Vary` lists, lower-cased.
 pub(crate) fn vary_names(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
     headers
         .get_all(header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+        .flat_map(list::members)
+        .map(str::to_ascii_lowercase)
 }
 
 /// RFC 9111 §4.1: before Vary-named request fields are compared, several field lines are
@@ -33,11 +34,10 @@ pub(crate) fn normalize_vary_fields(request: &mut HeaderMap, response: &HeaderMa
             continue;
         }
         let mut joined: Vec<u8> = Vec::new();
-        for item in values.iter().flat_map(|v| v.split(|b| *b == b',')) {
-            let item = item.trim_ascii();
-            if item.is_empty() {
-                continue;
-            }
+        let items = values
+            .iter()
+            .flat_map(|v| list::member_ranges(v, true).map(move |r| &v[r]));
+        for item in items {
             if !joined.is_empty() {
                 joined.extend_from_slice(b", ");
             }
@@ -97,7 +97,7 @@ pub(crate) fn select_language(request: &mut HeaderMap, response: &HeaderMap, sto
 fn top_preference(accept: &str) -> Option<&str> {
     let mut best: Option<(u32, &str)> = None;
     let mut tied = false;
-    for item in accept.split(',') {
+    for item in list::members(accept) {
         let mut parts = item.split(';');
         let range = parts.next().unwrap_or("").trim();
         if range.is_empty() {
@@ -141,10 +141,8 @@ fn normalize_languages(value: &[u8]) -> Vec<u8> {
     let Ok(text) = std::str::from_utf8(value) else {
         return value.to_vec();
     };
-    let mut ranges: Vec<(u32, String)> = text
-        .split(',')
-        .map(|item| item.trim().to_ascii_lowercase())
-        .filter(|item| !item.is_empty())
+    let mut ranges: Vec<(u32, String)> = list::members(text)
+        .map(str::to_ascii_lowercase)
         .map(|item| {
             let q = item
                 .split(';')
