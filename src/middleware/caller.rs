@@ -170,8 +170,8 @@ async fn ranged(resp: Response, set: &ByteRangeSet) -> Response {
         return Response::from(r);
     }
     if held.is_some() {
-        // The lookup served it because the ranges lie inside; anything else is returned as
-        // stored rather than cut wrong.
+        // The lookup served it because it is the range it claims and the ranges lie inside;
+        // anything else is returned as stored rather than cut wrong.
         let inside = spans
             .iter()
             .all(|s| s.first >= offset && s.last - offset < body.len() as u64);
@@ -179,7 +179,12 @@ async fn ranged(resp: Response, set: &ByteRangeSet) -> Response {
             return Response::from(r);
         }
     }
-    let held = Held { body, offset, len };
+    let held = Held {
+        body,
+        offset,
+        len,
+        is_part: held.is_some(),
+    };
     match spans.as_slice() {
         [] => unsatisfiable(&mut r, len),
         [one] => single_part(&mut r, &held, *one),
@@ -193,6 +198,8 @@ struct Held {
     body: Bytes,
     offset: u64,
     len: u64,
+    /// A stored partial response (206), not the whole representation.
+    is_part: bool,
 }
 
 impl Held {
@@ -228,11 +235,15 @@ fn single_part(r: &mut http::Response<reqwest::Body>, held: &Held, span: ByteSpa
 }
 
 /// RFC 9110 §15.3.7.2: a 206 `multipart/byteranges` of several ranges, each part with the
-/// representation's Content-Type and its own Content-Range.
+/// representation's Content-Type and its own Content-Range — unless that answer would be
+/// larger than the bytes held. Then many small ranges would turn a small entry into a larger
+/// answer (eight one-byte ranges of 16 bytes make 821), and the ranges are not answered one by
+/// one: §14.2 lets a server ignore a Range, so a complete response is answered whole (200);
+/// §15.3.7 lets it coalesce ranges whose gaps cost less than the framing of more parts, so a
+/// stored part is answered with the one range from the first byte asked to the last.
 fn multipart(r: &mut http::Response<reqwest::Body>, held: &Held, spans: &[ByteSpan]) {
     let boundary = "reqwest-dynamodb-cache-byteranges";
-    let headers = r.headers_mut();
-    let content_type = headers.get(header::CONTENT_TYPE).cloned();
+    let content_type = r.headers().get(header::CONTENT_TYPE).cloned();
     let mut out = BytesMut::new();
     for span in spans {
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
@@ -247,6 +258,15 @@ fn multipart(r: &mut http::Response<reqwest::Body>, held: &Held, spans: &[ByteSp
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    if out.len() > held.body.len() {
+        if held.is_part {
+            let first = spans.iter().map(|s| s.first).min().unwrap_or(held.offset);
+            let last = spans.iter().map(|s| s.last).max().unwrap_or(first);
+            single_part(r, held, ByteSpan { first, last });
+        }
+        return;
+    }
+    let headers = r.headers_mut();
     set(
         headers,
         header::CONTENT_TYPE,

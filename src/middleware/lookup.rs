@@ -315,8 +315,13 @@ impl Inner {
 }
 
 /// Whether `entry` is still of use at all: DynamoDB deletes expired items only eventually, so
-/// reads never trust the table to have done it.
+/// reads never trust the table to have done it. A stored part that is not the range it claims
+/// (an item written by someone else) is of no use either: it is never served as that range.
 fn usable(entry: &StoredResponse, view: &RequestView) -> bool {
+    if !policy::is_consistent_part(entry.status, &entry.headers, entry.body.len()) {
+        tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
+        return false;
+    }
     entry.retain_until.is_none_or(|t| t > view.now)
 }
 

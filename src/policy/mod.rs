@@ -37,7 +37,7 @@ pub(crate) use directives::{has_explicit_expiration, RequestDirectives};
 pub(crate) use presented::lowercase_directives;
 pub(crate) use rules::{Plan, Rules};
 pub(crate) use stored::{
-    merge_not_modified, not_modified_matches, sets_cookie, storable_headers,
+    is_consistent_part, merge_not_modified, not_modified_matches, sets_cookie, storable_headers,
     stored_request_headers, validators,
 };
 

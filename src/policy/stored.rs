@@ -2,10 +2,10 @@
 //! §3.1), the request fields kept with them, the validators a stored response is revalidated
 //! with, and whether a 304 selects it and what it replaces (§4.3.4).
 
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use super::vary::{normalize_vary_fields, vary_names};
-use crate::fields::{list, EntityTag};
+use crate::fields::{content_range, list, EntityTag};
 use crate::StoredResponse;
 
 /// RFC 9110 §7.6.1 hop-by-hop fields, which a cache must not store.
@@ -135,6 +135,17 @@ pub(crate) fn validators(entry: &StoredResponse) -> Vec<(HeaderName, HeaderValue
     out
 }
 
+/// Whether a body is what its response says it is: a partial response (206) holds exactly the
+/// one range its Content-Range names (RFC 9110 §14.4, §15.3.7), no more and no fewer bytes;
+/// any other response is not a part. A part that is not — sent short by the origin, or an
+/// item written by someone else — is never stored, and never served as that range.
+pub(crate) fn is_consistent_part(status: StatusCode, headers: &HeaderMap, body_len: usize) -> bool {
+    if status != StatusCode::PARTIAL_CONTENT {
+        return true;
+    }
+    content_range(headers).is_some_and(|(first, last, _)| body_len as u64 == last - first + 1)
+}
+
 /// Whether a response carries `Set-Cookie`, which a shared cache must not replay to other
 /// callers.
 pub(crate) fn sets_cookie(headers: &HeaderMap) -> bool {
@@ -145,6 +156,20 @@ pub(crate) fn sets_cookie(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
     use crate::policy::testing::*;
+
+    /// A part is exactly the range its Content-Range names.
+    #[test]
+    fn a_part_holds_exactly_its_range() {
+        let part = headers(&[("content-range", "bytes 0-9/20")]);
+        let partial = StatusCode::PARTIAL_CONTENT;
+        assert!(is_consistent_part(partial, &part, 10));
+        assert!(!is_consistent_part(partial, &part, 5));
+        assert!(!is_consistent_part(partial, &part, 11));
+        assert!(!is_consistent_part(partial, &HeaderMap::new(), 10));
+        let unknown = headers(&[("content-range", "bytes 0-9/*")]);
+        assert!(!is_consistent_part(partial, &unknown, 10));
+        assert!(is_consistent_part(StatusCode::OK, &HeaderMap::new(), 5));
+    }
 
     #[test]
     fn hop_by_hop_headers_are_not_stored() {
