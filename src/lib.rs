@@ -51,6 +51,7 @@ mod clock;
 pub mod codec;
 mod entry;
 mod error;
+mod fields;
 pub mod key;
 mod metrics;
 mod middleware;

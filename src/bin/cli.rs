@@ -26,6 +26,11 @@ use reqwest_dynamodb_cache::{
 };
 use serde_json::json;
 
+// The library's list parser (commas inside quoted strings belong to the member), compiled in:
+// the tool reads stored Vary fields the way the cache does.
+#[path = "../fields/list.rs"]
+mod list;
+
 /// Inspect and maintain a reqwest-dynamodb-cache table: list what is stored, show the stored
 /// responses for a URL, purge expired entries, clear a namespace, count entries and bytes.
 #[derive(Parser)]
@@ -453,9 +458,8 @@ fn vary_selection(entry: &StoredResponse) -> Vec<(String, String)> {
         .get_all(http::header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+        .flat_map(list::members)
+        .map(str::to_ascii_lowercase)
         .map(|name| {
             let value = entry
                 .request_headers

@@ -18,6 +18,7 @@ use super::lookup::Fill;
 use super::onward::Onward;
 use super::request::{Budget, RequestView};
 use super::{CacheMiddleware, Inner};
+use crate::fields::{content_range, EntityTag};
 use crate::{policy, StoredResponse};
 
 /// The rest of the representation to ask for: bytes `from..=to` of `len`, under `etag`.
@@ -70,15 +71,17 @@ impl Inner {
     /// been written by anyone), the whole must fit what the store can hold, the part must be
     /// the beginning or the end, and it must have a strong ETag for `If-Range`.
     fn rest_of(&self, part: &StoredResponse) -> Option<Rest> {
+        // If-Range needs a strong validator (RFC 9110 §13.1.5).
         let etag = part
             .headers
             .get(header::ETAG)
-            .filter(|e| !e.as_bytes().starts_with(b"W/"))
+            .filter(|_| EntityTag::of(&part.headers).is_some_and(|t| !t.is_weak()))
             .cloned()?;
+        if !policy::is_consistent_part(part.status, &part.headers, part.body.len()) {
+            return None;
+        }
         let (first, last, len) =
-            policy::content_range(&part.headers).filter(|(first, last, len)| {
-                part.body.len() as u64 == last - first + 1 && *len <= self.body_limit() as u64
-            })?;
+            content_range(&part.headers).filter(|(_, _, len)| *len <= self.body_limit() as u64)?;
         let (from, to) = match (first, last) {
             (0, last) if last + 1 < len => (last + 1, len - 1),
             (first, last) if first > 0 && last + 1 == len => (0, first - 1),
@@ -102,7 +105,7 @@ impl Inner {
         part_len: usize,
     ) -> Result<Option<(Received, Bytes)>> {
         let fits = resp.status() == StatusCode::PARTIAL_CONTENT
-            && policy::content_range(resp.headers()) == Some((rest.from, rest.to, rest.len))
+            && content_range(resp.headers()) == Some((rest.from, rest.to, rest.len))
             && resp.headers().get(header::ETAG) == Some(&rest.etag);
         if !fits {
             return Ok(None);

@@ -51,9 +51,7 @@ impl CacheMiddleware {
             }
         };
         // A partial body must be the range its Content-Range names.
-        let whole_part = policy::content_range(&received.parts.headers)
-            .is_none_or(|(first, last, _)| body.len() as u64 == last - first + 1);
-        if status == http::StatusCode::PARTIAL_CONTENT && !whole_part {
+        if !policy::is_consistent_part(status, &received.parts.headers, body.len()) {
             let resp = received.into_response(reqwest::Body::from(body));
             return Ok(inner.finish(resp, CacheStatus::NotStored(NotStored::NotStorable), report));
         }

@@ -238,7 +238,7 @@ impl Inner {
             BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
         };
         if entry.status == http::StatusCode::PARTIAL_CONTENT && judgement != Judgement::NoMatch {
-            let inside = match (policy::content_range(&entry.headers), &view.range) {
+            let inside = match (crate::fields::content_range(&entry.headers), &view.range) {
                 (Some(held), Some(range)) if *method == Method::GET => {
                     super::caller::covers(range, held)
                 }
@@ -315,8 +315,13 @@ impl Inner {
 }
 
 /// Whether `entry` is still of use at all: DynamoDB deletes expired items only eventually, so
-/// reads never trust the table to have done it.
+/// reads never trust the table to have done it. A stored part that is not the range it claims
+/// (an item written by someone else) is of no use either: it is never served as that range.
 fn usable(entry: &StoredResponse, view: &RequestView) -> bool {
+    if !policy::is_consistent_part(entry.status, &entry.headers, entry.body.len()) {
+        tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
+        return false;
+    }
     entry.retain_until.is_none_or(|t| t > view.now)
 }
 

@@ -9,6 +9,7 @@ use reqwest::Response;
 use super::lookup::Fill;
 use super::request::RequestView;
 use super::Inner;
+use crate::fields::content_range;
 use crate::{policy, ExpireAfter, NotStored};
 
 impl Inner {
@@ -33,7 +34,7 @@ impl Inner {
         // A partial response (RFC 9111 §3.3) is stored only where nothing is: it never
         // replaces a complete one, nor is it combined with another.
         if status == http::StatusCode::PARTIAL_CONTENT
-            && (fill.replaces || policy::content_range(resp.headers()).is_none())
+            && (fill.replaces || content_range(resp.headers()).is_none())
         {
             return Err(NotStored::NotStorable);
         }

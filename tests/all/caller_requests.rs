@@ -1,7 +1,7 @@
 //! The caller's own conditional and range requests, answered by the cache from what it serves
 //! (RFC 9110 §13 and §14, RFC 9111 §4.3.2, §3.3–3.4); cache-tests cases named per test.
 
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore, MemoryStore};
 
 use crate::support::*;
 
@@ -166,7 +166,9 @@ async fn a_callers_validator_is_forwarded_on_a_miss_and_replaced_when_revalidati
 
 /// RFC 9110 §14, RFC 9111 §3.4: ranges are served from a stored complete response
 /// (`partial-use-headers`, `partial-use-stored-headers`, `partial-store-complete-reuse-partial`,
-/// `-no-last`, `-suffix`), several as multipart/byteranges, none satisfiable as 416.
+/// `-no-last`, `-suffix`), several as multipart/byteranges when that answer is smaller than the
+/// body (see `a_few_ranges_of_a_larger_body_get_multipart_byteranges`) and as the whole body
+/// when it is not, none satisfiable as 416.
 #[tokio::test(flavor = "multi_thread")]
 async fn ranges_are_served_from_a_stored_complete_response() {
     let (origin, client, url) = setup(
@@ -192,19 +194,10 @@ async fn ranges_are_served_from_a_stored_complete_response() {
     assert_eq!(headers["a"], "1", "stored header fields are kept");
     assert_eq!(range("bytes=1-").await.3, "1234567890");
     assert_eq!(range("bytes=-1").await.3, "0");
+    // Two ranges of 11 bytes: their multipart answer would be larger than the body.
     let (code, _, headers, body) = range("bytes=0-1, 4-5").await;
-    assert_eq!(code, 206);
-    let ct = headers["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
-    assert!(
-        body.contains("Content-Range: bytes 0-1/11\r\n\r\n01\r\n"),
-        "{body}"
-    );
-    assert!(
-        body.contains("Content-Range: bytes 4-5/11\r\n\r\n45\r\n"),
-        "{body}"
-    );
-    assert!(body.contains("Content-Type: text/plain"), "{body}");
+    assert_eq!((code, body.as_str()), (200, "01234567890"));
+    assert!(headers.get("content-range").is_none());
     let (code, _, headers, body) = range("bytes=20-").await;
     assert_eq!((code, body.as_str()), (416, ""));
     assert_eq!(headers["content-range"], "bytes */11");
@@ -334,11 +327,13 @@ async fn a_stored_partial_answers_only_ranges_inside_it() {
         );
         assert_eq!(cr.as_deref(), Some(content_range), "{asked}");
     }
-    let (code, cache, _, body) = range("bytes=5-6, 8-9").await;
-    assert_eq!((code, cache), (206, CacheStatus::Hit));
-    assert!(
-        body.contains("bytes 5-6/10\r\n\r\n56\r\n") && body.contains("bytes 8-9/10\r\n\r\n89\r\n"),
-        "{body}"
+    // Two ranges of a 5-byte part: their multipart answer would be larger than the part, so
+    // they are coalesced into one (several ranges of a larger part: see
+    // `a_few_ranges_inside_a_larger_stored_part_get_multipart_byteranges`).
+    let (code, cache, cr, body) = range("bytes=5-6, 8-9").await;
+    assert_eq!(
+        (code, cache, cr.as_deref(), body.as_str()),
+        (206, CacheStatus::Hit, Some("bytes 5-9/10"), "56789")
     );
     assert_eq!(
         origin.hits("/p"),
@@ -503,6 +498,198 @@ async fn a_stored_part_is_completed_with_the_rest_from_the_origin() {
         "ABCDEFGHIJ",
         "never combined across ETags"
     );
+}
+
+/// A DynamoDB-backed cache for the attack cases below, with the store itself so a test can
+/// write an item as someone else would.
+async fn dynamo_cache() -> (
+    CacheMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest_dynamodb_cache::DynamoDbStore,
+) {
+    let store = store(&dynamodb().await).await;
+    let cache = CacheMiddleware::builder(store.clone())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    (cache, client, store)
+}
+
+/// What a Range request got: status code, cache status, Content-Range, body.
+async fn ranged(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+    range: &str,
+) -> (u16, CacheStatus, Option<String>, bytes::Bytes) {
+    let resp = client.get(url).header("range", range).send().await.unwrap();
+    let code = resp.status().as_u16();
+    let cache = status(&resp);
+    let content_range = resp
+        .headers()
+        .get("content-range")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (code, cache, content_range, resp.bytes().await.unwrap())
+}
+
+/// RFC 9110 §14.4, §15.3.7: a 206's body is exactly the range its Content-Range names. A part
+/// whose body is shorter than it claims is never stored, and one stored by someone else is
+/// never served: the caller would get 5 bytes presented as 10.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_shorter_than_its_content_range_is_never_stored_nor_served() {
+    let origin = Origin::start().await;
+    let part = |body: &'static str| {
+        Route::ok(body)
+            .status(206)
+            .header("content-range", "bytes 0-9/20")
+            .header("cache-control", "max-age=3600")
+    };
+    origin.route("/short", part("01234"));
+    let (cache, client, store) = dynamo_cache().await;
+    let url = origin.url("/short");
+    let first = ranged(&client, &url, "bytes=0-9").await;
+    assert_ne!(first.1, CacheStatus::Stored, "a 5-byte part claiming 10");
+    let again = ranged(&client, &url, "bytes=0-9").await;
+    assert_ne!(again.1, CacheStatus::Hit, "served a 5-byte part as 0-9");
+    assert_eq!(origin.hits("/short"), 2);
+
+    // An item written by someone else: a consistent part, then its body cut short.
+    origin.route("/short", part("0123456789"));
+    let stored = ranged(&client, &url, "bytes=0-9").await;
+    assert_eq!(stored.1, CacheStatus::Stored);
+    let key = cache
+        .key_for(&reqwest::Client::new().get(&url).build().unwrap())
+        .unwrap();
+    let mut entry = store.get(&key).await.unwrap().expect("the part is stored");
+    entry.body = bytes::Bytes::from_static(b"01234");
+    entry.revision += 1;
+    store.put(&key, &entry).await.unwrap();
+    let hits = origin.hits("/short");
+    let (code, cache_status, content_range, body) = ranged(&client, &url, "bytes=0-9").await;
+    assert_ne!(
+        cache_status,
+        CacheStatus::Hit,
+        "an inconsistent stored part was served ({code}, {content_range:?}, {} bytes)",
+        body.len()
+    );
+    assert_eq!(
+        (code, content_range.as_deref(), &body[..]),
+        (206, Some("bytes 0-9/20"), &b"0123456789"[..]),
+        "the origin's answer"
+    );
+    assert_eq!(origin.hits("/short"), hits + 1);
+}
+
+/// RFC 9110 §14.2, §15.3.7: many small ranges of a small stored body would make an answer many
+/// times the representation's size (eight one-byte ranges of 16 bytes: 821 bytes of
+/// multipart/byteranges). When the parts and their framing would be larger than the
+/// representation, the Range is ignored: 200 with the whole body.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_ranges_get_the_whole_body_not_a_larger_multipart() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/small",
+        Route::ok("0123456789abcdef")
+            .header("cache-control", "max-age=3600")
+            .header("content-type", "text/plain"),
+    );
+    let (_cache, client, _store) = dynamo_cache().await;
+    let url = origin.url("/small");
+    let stored = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&stored), CacheStatus::Stored);
+    let field = "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14";
+    let (code, cache_status, content_range, body) = ranged(&client, &url, field).await;
+    assert_eq!(
+        (code, cache_status, content_range, body.len()),
+        (200, CacheStatus::Hit, None, 16),
+        "a {}-byte answer from a 16-byte body",
+        body.len()
+    );
+    assert_eq!(&body[..], b"0123456789abcdef");
+    assert_eq!(origin.hits("/small"), 1);
+}
+
+/// A few disjoint ranges of a larger body are still answered as multipart/byteranges, each
+/// part with the representation's Content-Type and its own Content-Range.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_few_ranges_of_a_larger_body_get_multipart_byteranges() {
+    let body: String = (0..1000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let origin = Origin::start().await;
+    origin.route(
+        "/large",
+        Route::ok(body.clone())
+            .header("cache-control", "max-age=3600")
+            .header("content-type", "text/plain"),
+    );
+    let (_cache, client, _store) = dynamo_cache().await;
+    let url = origin.url("/large");
+    client.get(&url).send().await.unwrap();
+    let resp = client
+        .get(&url)
+        .header("range", "bytes=0-99, 500-599")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), status(&resp)),
+        (206, CacheStatus::Hit)
+    );
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+    let text = resp.text().await.unwrap();
+    for (first, last) in [(0, 99), (500, 599)] {
+        let part = format!(
+            "Content-Range: bytes {first}-{last}/1000\r\n\r\n{}\r\n",
+            &body[first..=last]
+        );
+        assert!(text.contains(&part), "{text}");
+    }
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+    assert!(text.len() < body.len());
+    assert_eq!(origin.hits("/large"), 1);
+}
+
+/// Several ranges inside a larger stored part are answered from it as multipart/byteranges,
+/// each part with its own Content-Range.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_few_ranges_inside_a_larger_stored_part_get_multipart_byteranges() {
+    let whole: String = (0..2000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let origin = Origin::start().await;
+    origin.route(
+        "/part",
+        Route::ok(whole[1000..].to_owned())
+            .status(206)
+            .header("content-range", "bytes 1000-1999/2000")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store) = dynamo_cache().await;
+    let url = origin.url("/part");
+    let stored = ranged(&client, &url, "bytes=1000-1999").await;
+    assert_eq!(stored.1, CacheStatus::Stored);
+    let resp = client
+        .get(&url)
+        .header("range", "bytes=1000-1099, 1500-1599")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), status(&resp)),
+        (206, CacheStatus::Hit)
+    );
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+    let text = resp.text().await.unwrap();
+    for (first, last) in [(1000, 1099), (1500, 1599)] {
+        let part = format!(
+            "Content-Range: bytes {first}-{last}/2000\r\n\r\n{}\r\n",
+            &whole[first..=last]
+        );
+        assert!(text.contains(&part), "{text}");
+    }
+    assert_eq!(origin.hits("/part"), 1);
 }
 
 /// An origin whose representation shrank: the stored part is `bytes 0-9/20` (ETag v1); the

@@ -1,0 +1,210 @@
+//! `Cache-Control` (RFC 9111 §5.2), in requests and responses: a list of directives, each a
+//! name and an optional argument, a token or a quoted string.
+//!
+//! Every directive is kept, known or not: the rules read extension directives
+//! (`stale-while-revalidate`, `stale-if-error`, RFC 5861) and `must-understand` beside what
+//! http-cache-semantics reads itself, and a cache must ignore — not drop the field for — a
+//! directive it does not understand (§5.2.3).
+
+use http::{header, HeaderMap};
+
+use super::list;
+
+/// One cache directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Directive {
+    /// Lower-cased: directive names are case-insensitive (§5.2).
+    pub(crate) name: String,
+    /// The argument, in either form §5.2 allows (`max-age=5` or `max-age="5"`): a quoted
+    /// string's quotes removed and its quoted-pairs resolved (RFC 9110 §5.6.4). `None` when
+    /// there is none or it is empty.
+    pub(crate) value: Option<String>,
+}
+
+impl Directive {
+    /// One member of the list: `name`, or `name=argument` (whitespace around either is
+    /// tolerated).
+    fn parse(member: &str) -> Directive {
+        let (name, value) = member.split_once('=').unwrap_or((member, ""));
+        let value = unquote(value.trim());
+        Directive {
+            name: name.trim().to_ascii_lowercase(),
+            value: (!value.is_empty()).then_some(value),
+        }
+    }
+
+    /// The argument as delta-seconds (§1.2.2), `None` when it is not a number that fits a
+    /// `u64`.
+    ///
+    /// §1.2.2 says a delta-seconds too large to represent is to be taken as 2^31; here such a
+    /// value reads as no value at all (and the rules fall back to their default), as the cache
+    /// has always read it. Callers clamp what does parse to 2^31.
+    pub(crate) fn seconds(&self) -> Option<u64> {
+        self.value.as_deref()?.parse().ok()
+    }
+}
+
+/// A quoted string's content (quotes removed, quoted-pairs resolved), or a token as it is. A
+/// quoted string left open runs to the end; stray quotes around a token are dropped.
+fn unquote(text: &str) -> String {
+    let Some(inner) = text.strip_prefix('"') else {
+        return text.trim_matches('"').to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '"' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The directives of every `Cache-Control` field line of a message, in order. A line that is
+/// not text is skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CacheControl(Vec<Directive>);
+
+impl CacheControl {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        CacheControl(
+            headers
+                .get_all(header::CACHE_CONTROL)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(list::members)
+                .map(Directive::parse)
+                .collect(),
+        )
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Directive> {
+        self.0.iter()
+    }
+
+    /// Whether a directive named `name` (lower case) is present.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|d| d.name == name)
+    }
+
+    /// The delta-seconds of the first directive named `name` (see [`Directive::seconds`]).
+    pub(crate) fn seconds(&self, name: &str) -> Option<u64> {
+        self.0.iter().find(|d| d.name == name)?.seconds()
+    }
+}
+
+/// A field line with its directive names lower-cased and everything else as sent, members
+/// joined by `,` (for readers that compare names exactly).
+pub(crate) fn lowercase_names(line: &str) -> String {
+    rewrite(line, |member| match member.split_once('=') {
+        Some((name, value)) => Some(format!("{}={value}", name.to_ascii_lowercase())),
+        None => Some(member.to_ascii_lowercase()),
+    })
+}
+
+/// A field line without the directives named `name` (case-insensitively), the others as sent.
+pub(crate) fn without(line: &str, name: &str) -> String {
+    rewrite(line, |member| {
+        let own = member.split_once('=').map_or(member, |(n, _)| n).trim();
+        (!own.eq_ignore_ascii_case(name)).then(|| member.to_owned())
+    })
+}
+
+fn rewrite(line: &str, mut member: impl FnMut(&str) -> Option<String>) -> String {
+    list::members(line)
+        .filter_map(&mut member)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn cc(lines: &[&str]) -> CacheControl {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append(header::CACHE_CONTROL, HeaderValue::from_str(line).unwrap());
+        }
+        CacheControl::of(&h)
+    }
+
+    fn directive(name: &str, value: Option<&str>) -> Directive {
+        Directive {
+            name: name.to_owned(),
+            value: value.map(str::to_owned),
+        }
+    }
+
+    /// RFC 9111 §5.2: names are case-insensitive; arguments are tokens or quoted strings, and
+    /// a comma inside a quoted string does not end the directive.
+    #[test]
+    fn directives_of_every_line() {
+        let parsed = cc(&[
+            r#"Max-Age=60, private="Set-Cookie, X-Token""#,
+            "no-cache,, stale-if-error = 30",
+            r#"community="UCI \"x\"""#,
+        ]);
+        assert_eq!(
+            parsed.iter().cloned().collect::<Vec<_>>(),
+            [
+                directive("max-age", Some("60")),
+                directive("private", Some("Set-Cookie, X-Token")),
+                directive("no-cache", None),
+                directive("stale-if-error", Some("30")),
+                directive("community", Some(r#"UCI "x""#)),
+            ]
+        );
+        assert!(parsed.has("no-cache"));
+        assert!(!parsed.has("x-token\""));
+        assert_eq!(parsed.seconds("max-age"), Some(60));
+        assert_eq!(parsed.seconds("stale-if-error"), Some(30));
+    }
+
+    /// delta-seconds (§1.2.2), quoted or not; the first directive of a name counts.
+    #[test]
+    fn delta_seconds() {
+        assert_eq!(cc(&[r#"max-age="5""#]).seconds("max-age"), Some(5));
+        assert_eq!(cc(&["max-age=5, max-age=7"]).seconds("max-age"), Some(5));
+        assert_eq!(cc(&["max-age=abc"]).seconds("max-age"), None);
+        assert_eq!(cc(&["max-age="]).seconds("max-age"), None);
+        assert_eq!(cc(&["max-age"]).seconds("max-age"), None);
+        assert_eq!(
+            cc(&["max-age=18446744073709551615"]).seconds("max-age"),
+            Some(u64::MAX)
+        );
+        // Beyond a u64: no value (see `Directive::seconds` for how this differs from §1.2.2).
+        assert_eq!(
+            cc(&["max-age=99999999999999999999"]).seconds("max-age"),
+            None
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_text_are_skipped() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_bytes(b"max-age=\xff").unwrap(),
+        );
+        h.append(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let parsed = CacheControl::of(&h);
+        assert!(parsed.has("no-store") && !parsed.has("max-age"));
+    }
+
+    #[test]
+    fn lines_rewritten_for_exact_readers() {
+        assert_eq!(
+            lowercase_names(r#"Max-Age=60, Private="X-Token", No-Cache"#),
+            r#"max-age=60,private="X-Token",no-cache"#
+        );
+        assert_eq!(
+            without(r#"max-age=60, No-Store, private="no-store, x""#, "no-store"),
+            r#"max-age=60,private="no-store, x""#
+        );
+    }
+}
