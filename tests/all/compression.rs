@@ -30,22 +30,11 @@ async fn store_with(
 }
 
 /// The raw item stored for `url` through `cache`.
-async fn raw_item(
-    db: &aws_sdk_dynamodb::Client,
-    store: &DynamoDbStore,
-    cache: &CacheMiddleware,
-    url: &str,
-) -> codec::Item {
-    let client = http_client(cache);
-    let key = cache.key_for(&client.get(url).build().unwrap()).unwrap();
-    db.get_item()
-        .table_name(store.table_name())
-        .key("key", AttributeValue::S(store.item_key(&key)))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("an item is stored")
+async fn stored_item(store: &DynamoDbStore, cache: &CacheMiddleware, url: &str) -> codec::Item {
+    let key = cache
+        .key_for(&http_client(cache).get(url).build().unwrap())
+        .unwrap();
+    raw_item(store, &key).await.expect("an item is stored")
 }
 
 /// The `body_encoding` beside the body, wherever the format puts it.
@@ -93,7 +82,7 @@ async fn json_several_times_the_item_limit_is_stored_compressed_and_served_whole
             );
             assert_eq!(origin.hits(&path), 1);
 
-            let item = raw_item(&db, &store, &cache, &url).await;
+            let item = stored_item(&store, &cache, &url).await;
             assert_eq!(
                 body_encoding(&item),
                 Some(&AttributeValue::S("zstd".into())),
@@ -229,7 +218,7 @@ async fn capacity_units_are_counted_as_dynamodb_bills_them() {
             CacheStatus::Stored
         );
         let after = cache.metrics();
-        let item = raw_item(&db, &store, &cache, &url).await;
+        let item = stored_item(&store, &cache, &url).await;
         let size = codec::item_size(&item);
         let (read, write) = units(&before, &after);
         assert_eq!(read, 0.5, "{compression:?}");

@@ -1,16 +1,10 @@
 //! Freshness (RFC 9111 §4.2) as a private cache, `expire_after`, revalidation, and the `ttl`
 //! attribute. Time is a ManualClock; nothing sleeps.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore, ExpireAfter};
 
 use crate::support::*;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_age_is_served_fresh_then_not_even_though_still_in_the_table() {

@@ -8,14 +8,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore, StoreError};
 
-use crate::ordered_writes::{entry, key};
 use crate::support::*;
 
 type Attrs = Vec<(&'static str, AttributeValue)>;
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 fn n(v: &str) -> AttributeValue {
     AttributeValue::N(v.into())

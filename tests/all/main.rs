@@ -8,7 +8,6 @@ mod compression;
 mod conformance;
 mod custom_store;
 mod end_to_end;
-mod fault_proxy;
 mod faults;
 mod freshness;
 mod hostile_items;

@@ -14,27 +14,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-/// A fresh entry with `body`, at `revision`, made only through the public API.
-pub fn entry(body: &str, revision: u64) -> StoredResponse {
-    let now = SystemTime::now();
-    let mut e = StoredResponse::new(
-        http::StatusCode::OK,
-        "https://api.example.com/thing",
-        http::HeaderMap::new(),
-        Bytes::copy_from_slice(body.as_bytes()),
-        now,
-        now + Duration::from_secs(3600),
-    );
-    e.revision = revision;
-    e.retain_until = Some(now + Duration::from_secs(7200));
-    e
-}
-
-/// The `n`th cache key (64 hex characters, as the middleware makes them).
-pub fn key(n: u64) -> CacheKey {
-    CacheKey::from_string(format!("{n:064x}"))
-}
-
 async fn body_of(store: &impl CacheStore, key: &CacheKey) -> Option<Bytes> {
     store.get(key).await.unwrap().map(|e| e.body)
 }

@@ -1,31 +1,15 @@
 //! Attacker probes against the README's promises (review of a214dea..HEAD). Each probe names
 //! the promise it attacks; a failing probe is a bug.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse,
+    CacheKey, CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoredResponse,
 };
 
 use crate::support::*;
-
-/// An origin that echoes the query it was sent on `path`, fresh for a minute, behind a
-/// memory cache.
-async fn echoing(path: &str) -> (Origin, reqwest_middleware::ClientWithMiddleware) {
-    let origin = Origin::start().await;
-    origin.route(
-        path,
-        Route::ok("")
-            .header("cache-control", "max-age=60")
-            .echo(&[]),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .clock(clock())
-        .build();
-    (origin, http_client(&cache))
-}
 
 /// Promise: "a response fetched with one credential is never served to a request with
 /// another". Credential parameter values are digested after a lossy UTF-8 decode
@@ -240,27 +224,6 @@ async fn probe_a_fill_in_flight_never_resurrects_an_invalidated_entry() {
         !(s == CacheStatus::Hit && body == Origin::versioned_body("/f", 0)),
         "the write that was in flight during the invalidation was served: {s:?} {body:?}"
     );
-}
-
-/// A store whose writes fail (every other call passes).
-#[derive(Clone)]
-struct FailingPuts {
-    inner: MemoryStore,
-    puts: Arc<AtomicUsize>,
-}
-
-#[async_trait::async_trait]
-impl CacheStore for FailingPuts {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, _key: &CacheKey, _r: &StoredResponse) -> Result<(), StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        Err(StoreError::Timeout(Duration::from_millis(1)))
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
 }
 
 /// README, Faults: "a background refresh fails … the next request for the entry tries

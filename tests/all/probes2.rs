@@ -8,7 +8,6 @@ use reqwest_dynamodb_cache::{
     CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse, TieredStore,
 };
 
-use crate::ordered_writes::{entry, key};
 use crate::support::*;
 
 /// The tombstone that stands for a failed shared invalidation is an ordinary, evictable moka
@@ -39,10 +38,6 @@ async fn probe2_tiered_tombstone_survives_memory_pressure() {
          pressure evicted its tombstone: {:?}",
         got.map(|e| e.body)
     );
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
 
 /// A document item with the headers `x-a: a` and `x-b: b`, and `order` as its `header_order`

@@ -4,26 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore};
+use reqwest_dynamodb_cache::{CacheStatus, CacheStore};
 
 use crate::support::*;
-
-async fn dynamo_cache(
-    build: impl FnOnce(
-        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-) -> (
-    CacheMiddleware,
-    reqwest_middleware::ClientWithMiddleware,
-    reqwest_dynamodb_cache::DynamoDbStore,
-    std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
-) {
-    let store = store(&dynamodb().await).await;
-    let clock = clock();
-    let cache = build(CacheMiddleware::builder(store.clone()).clock(clock.clone())).build();
-    let client = http_client(&cache);
-    (cache, client, store, clock)
-}
 
 /// A 416 is the answer to one Range request; stored under the URL's key it must never answer a
 /// plain GET (RFC 9110 §15.5.17, RFC 9111 §4: the stored response must be one the request could
@@ -38,7 +21,7 @@ async fn probe3_a_416_to_a_range_miss_never_answers_a_plain_get() {
             .header("content-range", "bytes */10")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/r416");
     let resp = client
         .get(&url)
@@ -70,7 +53,7 @@ async fn probe3_an_age_beyond_u64_is_not_age_zero() {
             .header("cache-control", "max-age=3600")
             .header("age", "99999999999999999999999"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/age");
     get(&client, &url, &[]).await;
     let (second, _) = get(&client, &url, &[]).await;
@@ -92,7 +75,7 @@ async fn probe3_many_overlapping_ranges_are_bounded() {
         "/many",
         Route::ok(body.clone()).header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/many");
     get(&client, &url, &[]).await;
     let field = format!("bytes={}", vec!["0-"; 1000].join(","));
@@ -122,7 +105,7 @@ async fn probe3_a_range_for_another_variant_keeps_the_stored_variant() {
             .header("vary", "accept-language")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/vr");
     let (s, _) = get(&client, &url, &[("accept-language", "en")]).await;
     assert_eq!(s, CacheStatus::Stored);
@@ -166,7 +149,7 @@ async fn probe3_a_callers_304_on_a_vary_miss_keeps_the_stored_variant() {
             .header("vary", "accept-language")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/vn");
     let (s, _) = get(&client, &url, &[("accept-language", "en")]).await;
     assert_eq!(s, CacheStatus::Stored);
@@ -199,7 +182,7 @@ async fn probe3_if_none_match_is_evaluated_before_a_range_on_a_stored_part() {
             .header("etag", "\"v\"")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/pn");
     let first = client
         .get(&url)
@@ -234,7 +217,7 @@ async fn probe3_if_none_match_splits_lists_between_entity_tags_only() {
             .header("etag", "\"a\"")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/tag");
     get(&client, &url, &[]).await;
     let resp = client
@@ -261,7 +244,7 @@ async fn probe3_post_as_get_respects_the_filter() {
             .header("content-location", "/pf")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b.filter(|_| false)).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b.filter(|_| false)).await;
     let url = origin.url("/pf");
     client.post(&url).body("x").send().await.unwrap();
     let (s, _) = get(&client, &url, &[]).await;
@@ -289,7 +272,7 @@ async fn probe3_post_as_get_never_stores_a_redirected_origins_answer() {
             .header("content-location", "/x")
             .header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let resp = client.post(a.url("/x")).body("x").send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "attacker body");
     a.route(
@@ -318,7 +301,7 @@ async fn probe3_a_part_whose_body_lies_is_never_combined() {
             .header("cache-control", "max-age=3600")
     };
     origin.route("/lie", part("01234", "bytes 0-4/10"));
-    let (cache, client, store, _clock) = dynamo_cache(|b| b).await;
+    let (cache, client, store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/lie");
     let first = client
         .get(&url)
@@ -360,7 +343,7 @@ async fn probe3_a_304_naming_a_last_modified_the_entry_lacks_selects_nothing() {
             .header("etag", "\"a\"")
             .header("cache-control", "max-age=10"),
     );
-    let (_cache, client, _store, clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/lm");
     get(&client, &url, &[]).await;
     clock.advance(Duration::from_secs(60));
@@ -390,7 +373,7 @@ async fn probe3_a_strong_304_does_not_select_a_weak_entry() {
             .header("etag", "W/\"a\"")
             .header("cache-control", "max-age=10"),
     );
-    let (_cache, client, _store, clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/weak");
     get(&client, &url, &[]).await;
     clock.advance(Duration::from_secs(60));
@@ -418,7 +401,7 @@ async fn probe3_an_empty_byte_range_set_is_ignored() {
         "/empty",
         Route::ok("0123456789").header("cache-control", "max-age=3600"),
     );
-    let (_cache, client, _store, _clock) = dynamo_cache(|b| b).await;
+    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
     let url = origin.url("/empty");
     get(&client, &url, &[]).await;
     for field in ["bytes=", "bytes=,"] {

@@ -3,11 +3,10 @@
 //! that began before. Each test states the promise it attacks; a failure is a defect. The ones
 //! marked `// Found failing:` did fail when written, and say what was fixed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -21,52 +20,11 @@ use reqwest_dynamodb_cache::{
 };
 use reqwest_middleware::ClientWithMiddleware;
 
-use crate::ordered_writes::{entry, key};
 use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
-
-type Answer = (CacheStatus, u16, Bytes);
-
-fn spawn_req(
-    client: &ClientWithMiddleware,
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-) -> tokio::task::JoinHandle<Answer> {
-    let mut req = client.request(method, url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    tokio::spawn(async move {
-        let resp = req.send().await.unwrap();
-        (
-            status(&resp),
-            resp.status().as_u16(),
-            resp.bytes().await.unwrap(),
-        )
-    })
-}
-
-/// A cache over a [`Staged`] DynamoDB store, with a store timeout long enough that held calls
-/// never time out (the tests are gated, not timed).
-async fn staged(
-    build: impl FnOnce(
-        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-) -> (Staged<DynamoDbStore>, CacheMiddleware, ClientWithMiddleware) {
-    let store = Staged::new(store(&dynamodb().await).await);
-    let cache = build(
-        CacheMiddleware::builder(store.clone())
-            .store_timeout(Duration::from_secs(120))
-            .clock(clock()),
-    )
-    .build();
-    let client = http_client(&cache);
-    (store, cache, client)
-}
 
 /// `/doc` answers `v1`; a first GET leads and its write is held; then the resource changes to
 /// `v2` and a POST reaches the origin, invalidates and completes. The URL, and the first GET.
@@ -81,7 +39,7 @@ async fn held_get_then_post(
     );
     let url = origin.url("/doc");
     store.hold_puts.store(1, SeqCst);
-    let first = spawn_req(client, Method::GET, &url, &[]);
+    let first = spawn_request(client, Method::GET, &url, &[]);
     store.a_put_is_held().await;
     origin.route(
         "/doc",
@@ -90,10 +48,6 @@ async fn held_get_then_post(
     let post = client.post(&url).send().await.unwrap();
     assert!(post.status().is_success());
     (url, first)
-}
-
-fn text(b: &Bytes) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,12 +65,14 @@ fn text(b: &Bytes) -> String {
 async fn probe4_a_get_after_a_post_never_follows_a_flight_opened_before_it() {
     let mut wrong = Vec::new();
     for background in [true, false] {
-        let (store, cache, client) = staged(|b| b.background_writes(background)).await;
+        let (store, cache, client) = staged_dynamodb(|b| b.background_writes(background)).await;
         let origin = Origin::start().await;
         let (url, first) = held_get_then_post(&store, &client, &origin).await;
 
         // A GET made after the POST returned.
-        let after = spawn_req(&client, Method::GET, &url, &[]).await.unwrap();
+        let after = spawn_request(&client, Method::GET, &url, &[])
+            .await
+            .unwrap();
 
         store.put_release.add_permits(1);
         let first = first.await.unwrap();
@@ -141,13 +97,13 @@ async fn probe4_a_get_after_a_post_never_follows_a_flight_opened_before_it() {
 /// request was made.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_a_flight_open_during_a_post_does_not_land_for_requests_after_the_post() {
-    let (store, _cache, client) = staged(|b| b).await;
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
     let origin = Origin::start().await;
     let (url, first) = held_get_then_post(&store, &client, &origin).await;
 
     // Made after the POST returned: its lookup (tombstone: nothing) answers after the landing.
     store.hold_gets.store(1, SeqCst);
-    let late = spawn_req(&client, Method::GET, &url, &[]);
+    let late = spawn_request(&client, Method::GET, &url, &[]);
     store.a_get_is_held().await;
     store.put_release.add_permits(1);
     let first = first.await.unwrap();
@@ -168,7 +124,7 @@ async fn probe4_a_flight_open_during_a_post_does_not_land_for_requests_after_the
 /// landing): `forget` drops the landed flight, the joiner goes to the origin.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_a_post_between_landing_and_a_late_joiner_is_honoured() {
-    let (store, _cache, client) = staged(|b| b).await;
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
     origin.route(
@@ -178,10 +134,10 @@ async fn probe4_a_post_between_landing_and_a_late_joiner_is_honoured() {
             .gate(&gate),
     );
     let url = origin.url("/doc");
-    let first = spawn_req(&client, Method::GET, &url, &[]);
+    let first = spawn_request(&client, Method::GET, &url, &[]);
     gate.arrivals(1).await;
     store.hold_gets.store(1, SeqCst);
-    let late = spawn_req(&client, Method::GET, &url, &[]);
+    let late = spawn_request(&client, Method::GET, &url, &[]);
     store.a_get_is_held().await;
     gate.open(1);
     assert_eq!(first.await.unwrap().0, CacheStatus::Stored);
@@ -205,30 +161,6 @@ async fn probe4_a_post_between_landing_and_a_late_joiner_is_honoured() {
 // Coalescing: the Landed path's second lock (credentials, Vary, directives, methods, ranges)
 // ---------------------------------------------------------------------------------------------
 
-/// `a` leads on `path` (origin gated); `c`'s lookup begins before `a` lands and answers after
-/// it. `between` runs after `a` is done and before `c`'s lookup answers. Both answers.
-async fn late_joiner(
-    store: &Staged<DynamoDbStore>,
-    client: &ClientWithMiddleware,
-    gate: &Gate,
-    url: &str,
-    a: (Method, &[(&str, &str)]),
-    c: (Method, &[(&str, &str)]),
-    between: impl FnOnce(),
-) -> (Answer, Answer) {
-    let ta = spawn_req(client, a.0, url, a.1);
-    gate.arrivals(1).await;
-    store.hold_gets.store(1, SeqCst);
-    let tc = spawn_req(client, c.0, url, c.1);
-    store.a_get_is_held().await;
-    gate.open(16);
-    let ra = ta.await.unwrap();
-    between();
-    store.get_release.add_permits(1);
-    let rc = tc.await.unwrap();
-    (ra, rc)
-}
-
 /// A fresh cache and origin where `route` (gated) answers on `path`; `a` leads, `c`'s lookup
 /// spans `a`'s landing (see [`late_joiner`]). Both answers, and the origin.
 async fn landed_case(
@@ -237,7 +169,7 @@ async fn landed_case(
     a: (Method, &[(&str, &str)]),
     c: (Method, &[(&str, &str)]),
 ) -> (Answer, Answer, Origin) {
-    let (store, _cache, client) = staged(|b| b).await;
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
     origin.route(path, route.gate(&gate));
@@ -305,7 +237,7 @@ async fn probe4_landed_never_answers_a_no_cache_request() {
 /// `Cache-Control: max-age=0`: a landed answer only when a hit would be served too.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_landed_answers_max_age_0_as_a_hit_would() {
-    let (store, _cache, client) = staged(|b| b).await;
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
     origin.route(
@@ -326,7 +258,7 @@ async fn probe4_landed_answers_max_age_0_as_a_hit_would() {
     )
     .await;
     gate.open(16);
-    let d = spawn_req(
+    let d = spawn_request(
         &client,
         Method::GET,
         &url,
@@ -377,7 +309,7 @@ async fn probe4_landed_answers_a_range_with_exactly_that_range() {
 /// A leader that asked for a range lands a 206: a plain GET is never answered with the part.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe4_a_landed_part_never_answers_a_plain_get() {
-    let (store, _cache, client) = staged(|b| b).await;
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
     origin.route(
@@ -522,10 +454,10 @@ async fn probe4_cancelled_lookups_release_landed_flights() {
             .gate(&gate),
     );
     let url = origin.url("/m");
-    let a = spawn_req(&client, Method::GET, &url, &[]);
+    let a = spawn_request(&client, Method::GET, &url, &[]);
     gate.arrivals(1).await;
     store.hold_gets.store(1, SeqCst);
-    let c = spawn_req(&client, Method::GET, &url, &[]);
+    let c = spawn_request(&client, Method::GET, &url, &[]);
     store.a_get_is_held().await;
     gate.open(1);
     let a = a.await.unwrap();
@@ -544,7 +476,7 @@ async fn probe4_cancelled_lookups_release_landed_flights() {
     // Hits and further misses keep nothing either.
     origin.route("/m2", Route::ok("n").header("cache-control", "max-age=600"));
     for _ in 0..3 {
-        let r = spawn_req(&client, Method::GET, &origin.url("/m2"), &[])
+        let r = spawn_request(&client, Method::GET, &origin.url("/m2"), &[])
             .await
             .unwrap();
         drop(r);
@@ -578,7 +510,7 @@ async fn probe4_one_parked_request_does_not_keep_every_later_landing() {
             &path,
             Route::ok(vec![b'x'; 64 * 1024]).header("cache-control", "max-age=600"),
         );
-        let r = spawn_req(&client, Method::GET, &origin.url(&path), &[])
+        let r = spawn_request(&client, Method::GET, &origin.url(&path), &[])
             .await
             .unwrap();
         assert_eq!(r.0, CacheStatus::Stored);
@@ -596,19 +528,6 @@ async fn probe4_one_parked_request_does_not_keep_every_later_landing() {
 // ---------------------------------------------------------------------------------------------
 // Compression: nothing the user receives is altered or lost
 // ---------------------------------------------------------------------------------------------
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    let mut x = seed | 1;
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Stored, then a hit, each byte for byte; for every format, sizes around the thresholds,
 /// binary and text, bodies that look like zstd frames, chunked bodies of unknown length.
@@ -1093,32 +1012,6 @@ async fn probe4_hostile_frames_through_the_middleware_are_misses() {
 // ---------------------------------------------------------------------------------------------
 // Capacity units
 // ---------------------------------------------------------------------------------------------
-
-/// A DynamoDB stand-in that answers each call with no item and the next of `units` as the
-/// `ConsumedCapacity.CapacityUnits` (a JSON value: numbers, or the strings the SDK reads as
-/// non-finite doubles).
-async fn reporting_dynamodb(units: Vec<&'static str>) -> SocketAddr {
-    use axum::body::Body;
-    use axum::response::Response;
-    let queue = Arc::new(Mutex::new(VecDeque::from(units)));
-    let app = axum::Router::new().fallback(move || {
-        let queue = queue.clone();
-        async move {
-            let u = queue.lock().unwrap().pop_front().unwrap_or("0.5");
-            Response::builder()
-                .status(200)
-                .header("content-type", "application/x-amz-json-1.0")
-                .body(Body::from(format!(
-                    r#"{{"ConsumedCapacity":{{"TableName":"t","CapacityUnits":{u}}}}}"#
-                )))
-                .unwrap()
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 // Found failing: a reported value too large for the counter is cast to u64::MAX (saturating `as`) and
 // `fetch_add` wraps: the running total goes *down* (to a fraction of a unit).

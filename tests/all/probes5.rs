@@ -5,38 +5,9 @@
 
 use std::time::Duration;
 
-use http::HeaderValue;
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
-use reqwest_middleware::ClientWithMiddleware;
 
 use crate::support::*;
-
-/// A GET with byte-valued headers: what the cache did, the HTTP status, the body.
-async fn ask(
-    client: &ClientWithMiddleware,
-    url: &str,
-    headers: &[(&str, &[u8])],
-) -> (CacheStatus, u16, String) {
-    let mut req = client.get(url);
-    for (k, v) in headers {
-        req = req.header(*k, HeaderValue::from_bytes(v).unwrap());
-    }
-    let resp = req.send().await.unwrap();
-    let s = status(&resp);
-    let code = resp.status().as_u16();
-    (s, code, resp.text().await.unwrap())
-}
-
-async fn cache_with_clock() -> (
-    CacheMiddleware,
-    std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
-) {
-    let clock = clock();
-    let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
-        .clock(clock.clone())
-        .build();
-    (cache, clock)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Age

@@ -6,84 +6,17 @@
 //! merge, capacity counting). Each test names the promise it attacks. Ones marked `// Found failing:`
 //! failed when written, and say what was fixed.
 
-use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqwest::Method;
-use reqwest_dynamodb_cache::{
-    CacheMiddleware, CacheMiddlewareBuilder, CacheStatus, CacheStore, MemoryStore,
-};
-use reqwest_middleware::ClientWithMiddleware;
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
 
 use crate::support::*;
-
-const ALICE: &str = "p6-alice-secret-1a2b3c";
-const BOB: &str = "p6-bob-secret-4d5e6f";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
-
-/// What came back: cache status, HTTP status, the response's URL, the body.
-type Answer = (CacheStatus, u16, String, String);
-
-fn spawn_req(
-    client: &ClientWithMiddleware,
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-) -> tokio::task::JoinHandle<Answer> {
-    let mut req = client.request(method, url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    tokio::spawn(async move {
-        let resp = req.send().await.unwrap();
-        let s = status(&resp);
-        let code = resp.status().as_u16();
-        let url = resp.url().to_string();
-        (s, code, url, resp.text().await.unwrap())
-    })
-}
-
-/// `a` leads on `url` (origin gated); `c`'s lookup begins while `a` is at the origin and
-/// answers after `a` has written and landed. Both answers.
-async fn late_joiner<S: CacheStore + Clone>(
-    store: &Staged<S>,
-    client: &ClientWithMiddleware,
-    gate: &Gate,
-    url_a: &str,
-    a: &[(&str, &str)],
-    url_c: &str,
-    c: &[(&str, &str)],
-) -> (Answer, Answer) {
-    let ta = spawn_req(client, Method::GET, url_a, a);
-    gate.arrivals(1).await;
-    store.hold_gets.store(1, SeqCst);
-    let tc = spawn_req(client, Method::GET, url_c, c);
-    store.a_get_is_held().await;
-    gate.open(16);
-    let ra = ta.await.unwrap();
-    store.get_release.add_permits(1);
-    let rc = tc.await.unwrap();
-    (ra, rc)
-}
-
-fn staged_cache(
-    build: impl FnOnce(CacheMiddlewareBuilder) -> CacheMiddlewareBuilder,
-) -> (Staged<MemoryStore>, CacheMiddleware, ClientWithMiddleware) {
-    let store = Staged::new(MemoryStore::new());
-    let cache = build(
-        CacheMiddleware::builder(store.clone())
-            .store_timeout(Duration::from_secs(120))
-            .clock(clock()),
-    )
-    .build();
-    let client = http_client(&cache);
-    (store, cache, client)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Credential isolation through the landed path
@@ -97,7 +30,7 @@ async fn probe6_landed_with_credentials_out_of_key_honours_vary_on_the_credentia
     for shared in [false, true] {
         for header in ["authorization", "x-api-key", "cookie"] {
             let (store, _cache, client) =
-                staged_cache(|b| b.credentials_in_key(false).shared(shared));
+                staged_memory(|b| b.credentials_in_key(false).shared(shared));
             let origin = Origin::start().await;
             let gate = Gate::new();
             origin.route(
@@ -110,7 +43,7 @@ async fn probe6_landed_with_credentials_out_of_key_honours_vary_on_the_credentia
                     .gate(&gate),
             );
             let url = origin.url("/me");
-            let (a, c) = late_joiner(
+            let (a, c) = late_joiner_with_urls(
                 &store,
                 &client,
                 &gate,
@@ -143,7 +76,7 @@ async fn probe6_landed_shared_mode_never_shares_what_a_shared_cache_may_not_stor
             Some(("set-cookie", "sid=alice-session")),
         ),
     ] {
-        let (store, _cache, client) = staged_cache(|b| b.credentials_in_key(false).shared(true));
+        let (store, _cache, client) = staged_memory(|b| b.credentials_in_key(false).shared(true));
         let origin = Origin::start().await;
         let gate = Gate::new();
         let mut route = Route::ok("")
@@ -155,7 +88,7 @@ async fn probe6_landed_shared_mode_never_shares_what_a_shared_cache_may_not_stor
         }
         origin.route("/me", route);
         let url = origin.url("/me");
-        let (a, c) = late_joiner(
+        let (a, c) = late_joiner_with_urls(
             &store,
             &client,
             &gate,
@@ -248,7 +181,7 @@ async fn probe6_a_response_served_to_another_caller_carries_that_callers_url() {
     let hit_url = resp.url().to_string();
 
     // Landed path, credentials out of the key.
-    let (store, _cache, lclient) = staged_cache(|b| b.credentials_in_key(false));
+    let (store, _cache, lclient) = staged_memory(|b| b.credentials_in_key(false));
     let gate = Gate::new();
     origin.route(
         "/l",
@@ -256,7 +189,7 @@ async fn probe6_a_response_served_to_another_caller_carries_that_callers_url() {
             .header("cache-control", "max-age=600")
             .gate(&gate),
     );
-    let (_, c) = late_joiner(
+    let (_, c) = late_joiner_with_urls(
         &store,
         &lclient,
         &gate,
@@ -279,17 +212,6 @@ async fn probe6_a_response_served_to_another_caller_carries_that_callers_url() {
 // ---------------------------------------------------------------------------------------------
 // Secrets in TRACE output on the new paths
 // ---------------------------------------------------------------------------------------------
-
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as u8
-        })
-        .collect()
-}
 
 /// README: no secret in any log line, TRACE included — here on a landed-flight serve, a
 /// compressed write and hit, a corrupt compressed item read back, a body too large even
@@ -342,7 +264,8 @@ async fn probe6_no_secret_in_trace_on_the_new_paths() {
             .gate(&gate),
     );
     let url = url_for("/landed");
-    let (a, c) = late_joiner(&staged, &client, &gate, &url, &headers, &url, &headers).await;
+    let (a, c) =
+        late_joiner_with_urls(&staged, &client, &gate, &url, &headers, &url, &headers).await;
     assert_eq!((a.0, c.0), (CacheStatus::Stored, CacheStatus::Coalesced));
     assert_eq!(get(&client, &url, &headers).await.0, CacheStatus::Hit);
 

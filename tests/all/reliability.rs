@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore, NotStored};
 
-use crate::fault_proxy::{Calls, Fault, FaultProxy};
+use crate::support::fault_proxy::{Calls, Fault, FaultProxy};
 use crate::support::*;
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(300);

@@ -1,44 +1,18 @@
 //! RFC 9111 (HTTP Caching), RFC 5861 (stale-while-revalidate, stale-if-error) and RFC 9211
 //! (Cache-Status), each test naming the section it proves. Time is a ManualClock.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{
-    CacheMiddleware, CacheMode, CacheStatus, ExpireAfter, ManualClock, MemoryStore, NotStored,
+    CacheMiddleware, CacheMode, CacheStatus, ExpireAfter, MemoryStore, NotStored,
 };
 
 use crate::support::*;
 
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache on the embedded DynamoDB with a manual clock, and a client through it.
-async fn setup(
-    configure: impl FnOnce(
-        reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-    ) -> reqwest_dynamodb_cache::CacheMiddlewareBuilder,
-) -> (
-    Origin,
-    Arc<ManualClock>,
-    CacheMiddleware,
-    reqwest_middleware::ClientWithMiddleware,
-    reqwest_dynamodb_cache::DynamoDbStore,
-) {
-    let db = dynamodb().await;
-    let store = store(&db).await;
-    let origin = Origin::start().await;
-    let clock = clock();
-    let cache = configure(CacheMiddleware::builder(store.clone()).clock(clock.clone())).build();
-    let client = http_client(&cache);
-    (origin, clock, cache, client, store)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_3_revalidation_with_last_modified_updates_headers_and_ttl() {
-    let (origin, clock, cache, client, store) = setup(|b| b).await;
+    let (origin, clock, cache, client, store) = origin_and_cache(|b| b).await;
     let lm = "Tue, 01 Sep 2026 10:00:00 GMT";
     origin.route(
         "/lm",
@@ -91,7 +65,7 @@ async fn s4_3_revalidation_with_last_modified_updates_headers_and_ttl() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_3_3_a_full_response_to_revalidation_replaces_the_entry() {
-    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/r",
         Route::ok("old")
@@ -117,7 +91,7 @@ async fn s4_3_3_a_full_response_to_revalidation_replaces_the_entry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_1_vary_star_never_served_and_values_normalized() {
-    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/star",
         Route::ok("s")
@@ -154,7 +128,7 @@ async fn s4_1_vary_star_never_served_and_values_normalized() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rfc5861_s3_stale_while_revalidate_serves_at_once_and_refreshes_once() {
-    let (origin, clock, cache, client, _store) = setup(|b| b).await;
+    let (origin, clock, cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/swr",
         Route::ok("v1").header("cache-control", "max-age=10, stale-while-revalidate=60"),
@@ -199,7 +173,8 @@ async fn rfc5861_s3_stale_while_revalidate_serves_at_once_and_refreshes_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rfc5861_s4_stale_if_error_on_5xx_and_on_connection_errors() {
-    let (origin, clock, cache, client, _store) = setup(|b| b.stale_if_error(secs(300))).await;
+    let (origin, clock, cache, client, _store) =
+        origin_and_cache(|b| b.stale_if_error(secs(300))).await;
     origin.route(
         "/sie",
         Route::ok("good").header("cache-control", "max-age=10"),
@@ -252,7 +227,7 @@ async fn rfc5861_s4_stale_if_error_on_5xx_and_on_connection_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn per_request_modes() {
-    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/m",
         Route::ok("m")
@@ -307,7 +282,7 @@ async fn per_request_modes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s5_2_1_request_directives() {
-    let (origin, clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/d",
         Route::ok("d")
@@ -372,7 +347,7 @@ async fn s5_2_1_request_directives() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expiry_per_request_per_url_and_filter() {
-    let (origin, clock, _cache, client, _store) = setup(|b| {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| {
         b.expire_after(secs(10))
             .expire_after_url("127.0.0.1:*/long", secs(1000))
             .filter(|resp| resp.headers().get("x-cache-me").is_none_or(|v| v != "no"))
@@ -408,7 +383,7 @@ async fn expiry_per_request_per_url_and_filter() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_4_unsafe_methods_invalidate_uri_location_and_content_location() {
-    let (origin, _clock, cache, client, _store) = setup(|b| b).await;
+    let (origin, _clock, cache, client, _store) = origin_and_cache(|b| b).await;
     for path in ["/item", "/other", "/moved"] {
         origin.route(path, Route::ok(path).header("cache-control", "max-age=600"));
         client.get(origin.url(path)).send().await.unwrap();
@@ -461,7 +436,7 @@ async fn s4_4_unsafe_methods_invalidate_uri_location_and_content_location() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_3_5_head_is_answered_from_a_fresh_stored_get() {
-    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/h",
         Route::ok("the body")
@@ -479,7 +454,7 @@ async fn s4_3_5_head_is_answered_from_a_fresh_stored_get() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_and_s5_1_headers_as_the_origin_sent_them() {
-    let (origin, clock, cache, client, store) = setup(|b| b).await;
+    let (origin, clock, cache, client, store) = origin_and_cache(|b| b).await;
     let date = "Wed, 02 Sep 2026 10:00:00 GMT";
     origin.route(
         "/h",
@@ -524,7 +499,8 @@ async fn s3_and_s5_1_headers_as_the_origin_sent_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rfc9211_cache_status_header_is_opt_in() {
-    let (origin, _clock, _cache, client, _store) = setup(|b| b.cache_status_header("dyn")).await;
+    let (origin, _clock, _cache, client, _store) =
+        origin_and_cache(|b| b.cache_status_header("dyn")).await;
     origin.route("/c", Route::ok("c").header("cache-control", "max-age=60"));
     let first = client.get(origin.url("/c")).send().await.unwrap();
     assert_eq!(
@@ -545,7 +521,7 @@ async fn rfc9211_cache_status_header_is_opt_in() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_cache_rules() {
-    let (origin, clock, _cache, client, _store) = setup(|b| b.shared(true)).await;
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
     origin.route(
         "/private",
         Route::ok("p").header("cache-control", "private, max-age=60"),
@@ -596,7 +572,7 @@ async fn shared_cache_rules() {
     );
 
     // The same responses in a private cache.
-    let (origin, _clock, _cache, client, _store) = setup(|b| b).await;
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
         "/private",
         Route::ok("p").header("cache-control", "private, max-age=60"),
@@ -609,7 +585,7 @@ async fn shared_cache_rules() {
 #[tokio::test(flavor = "multi_thread")]
 async fn match_headers_split_entries() {
     let (origin, _clock, _cache, client, _store) =
-        setup(|b| b.match_headers([http::header::ACCEPT])).await;
+        origin_and_cache(|b| b.match_headers([http::header::ACCEPT])).await;
     origin.route("/j", Route::ok("j").header("cache-control", "max-age=60"));
     let get = |a: &'static str| client.get(origin.url("/j")).header("accept", a).send();
     assert_eq!(
@@ -630,7 +606,7 @@ async fn match_headers_split_entries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rfc5861_configured_stale_while_revalidate_applies_when_the_response_names_none() {
     let (origin, clock, cache, client, _store) =
-        setup(|b| b.stale_while_revalidate(secs(30))).await;
+        origin_and_cache(|b| b.stale_while_revalidate(secs(30))).await;
     origin.route("/c", Route::ok("c").header("cache-control", "max-age=10"));
     origin.route(
         "/strict",

@@ -2,19 +2,12 @@
 //! secrets in every place a URL or header travels, a store that stalls or dies, background
 //! work that piles up or arrives late. Each test names the promise it attacks.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheMode, CacheStatus, CacheStore, MemoryStore, NotStored,
-    StoreError, StoredResponse,
-};
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheMode, CacheStatus, MemoryStore, NotStored};
 
 use crate::support::*;
-
-const ALICE: &str = "alice-secret-0a1b2c3d";
-const BOB: &str = "bob-secret-4e5f6a7b";
 
 /// Issue case 1: `Vary` on a credential header. Bob must never receive Alice's body, whether
 /// the credential is in the key or (credentials_in_key(false)) only in Vary.
@@ -421,69 +414,6 @@ async fn stale_if_error_logs_a_redacted_origin_error() {
     );
 }
 
-/// A store whose calls wait for the test. Held calls — every call, or only writes — pass
-/// while `free` lasts, then wait for a permit of `release` (forever, if the test adds none):
-/// "a store that stalls on the second call of a request", or writes held until the test says.
-#[derive(Clone)]
-struct Held<S> {
-    inner: S,
-    hold_all: bool,
-    free: Arc<AtomicUsize>,
-    calls: Arc<AtomicUsize>,
-    release: Arc<tokio::sync::Semaphore>,
-}
-
-impl<S> Held<S> {
-    /// Every call after the first `free` stalls.
-    fn all(inner: S, free: usize) -> Self {
-        Held {
-            inner,
-            hold_all: true,
-            free: Arc::new(AtomicUsize::new(free)),
-            calls: Arc::default(),
-            release: Arc::new(tokio::sync::Semaphore::new(0)),
-        }
-    }
-
-    /// Every write waits for `release`.
-    fn writes(inner: S) -> Self {
-        Held {
-            hold_all: false,
-            ..Held::all(inner, 0)
-        }
-    }
-
-    async fn pass(&self, held: bool) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let free = self
-            .free
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if held && free.is_err() {
-            self.release.acquire().await.unwrap().forget();
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl<S: CacheStore> CacheStore for Held<S> {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.pass(self.hold_all).await;
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
-        self.pass(true).await;
-        self.inner.put(key, r).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.pass(self.hold_all).await;
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.pass(self.hold_all).await;
-        self.inner.invalidate(key, revision).await
-    }
-}
-
 const STORE_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// Issue case 6: one store budget per request. A POST whose response names Location and
@@ -756,19 +686,6 @@ async fn a_pending_write_never_resurrects_an_invalidated_entry() {
         (CacheStatus::Hit, "old"),
         "the pending write resurrected the invalidated entry"
     );
-}
-
-/// Sends with a per-request mode; the status and body.
-trait SendWithMode {
-    async fn send_with_mode(self, mode: CacheMode) -> (CacheStatus, String);
-}
-
-impl SendWithMode for reqwest_middleware::RequestBuilder {
-    async fn send_with_mode(self, mode: CacheMode) -> (CacheStatus, String) {
-        let resp = self.with_extension(mode).send().await.unwrap();
-        let s = status(&resp);
-        (s, resp.text().await.unwrap())
-    }
 }
 
 /// Flow: every mode, for HEAD and GET, against a fresh and a stale stored GET.
