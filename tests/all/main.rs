@@ -33,3 +33,4 @@ mod support;
 mod table;
 mod tiered;
 mod trust;
+mod vary;

@@ -44,68 +44,6 @@ async fn probe_an_invalid_escape_is_not_merged_with_a_valid_one() {
     );
 }
 
-/// Vary (RFC 9111 §4.1): a request whose Vary-named field is `en, fr` (two field lines) does
-/// not match a stored response for `en`. The lookup compares the raw request (only its first
-/// line, in http-cache-semantics) against the normalized stored value.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe_vary_compares_the_whole_field_not_its_first_line() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/v",
-        Route::ok("only for en")
-            .header("cache-control", "max-age=60")
-            .header("vary", "accept-language"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .clock(clock())
-        .build();
-    let client = http_client(&cache);
-    let url = origin.url("/v");
-    assert_eq!(
-        get(&client, &url, &[("accept-language", "en")]).await.0,
-        CacheStatus::Stored
-    );
-    let (s, _) = get(
-        &client,
-        &url,
-        &[("accept-language", "en"), ("accept-language", "fr")],
-    )
-    .await;
-    assert_ne!(
-        s,
-        CacheStatus::Hit,
-        "Accept-Language: en, fr was served the stored `en` variant"
-    );
-}
-
-/// Vary: identical requests must share the entry. A Vary-named field with a comma is stored
-/// normalized (`en, fr`) and the next identical request (`en,fr`) is compared raw: it never
-/// hits, every request goes to the origin.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe_identical_requests_under_vary_hit() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/v",
-        Route::ok("en or fr")
-            .header("cache-control", "max-age=60")
-            .header("vary", "accept-language"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .clock(clock())
-        .build();
-    let client = http_client(&cache);
-    let url = origin.url("/v");
-    let h = [("accept-language", "en,fr")];
-    assert_eq!(get(&client, &url, &h).await.0, CacheStatus::Stored);
-    get(&client, &url, &h).await;
-    let (s, _) = get(&client, &url, &h).await;
-    assert_eq!(
-        (s, origin.hits("/v")),
-        (CacheStatus::Hit, 1),
-        "identical requests never hit"
-    );
-}
-
 /// Promise: "a pending write — a slow background write, a refresh — can never bring an
 /// invalidated response back". A stale-while-revalidate refresh whose 304 is on its way when
 /// a POST invalidates the URL writes the old entry back with a revision taken *after* the

@@ -90,43 +90,6 @@ async fn s4_3_3_a_full_response_to_revalidation_replaces_the_entry() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn s4_1_vary_star_never_served_and_values_normalized() {
-    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
-    origin.route(
-        "/star",
-        Route::ok("s")
-            .header("cache-control", "max-age=60")
-            .header("vary", "*"),
-    );
-    for _ in 0..2 {
-        let resp = client.get(origin.url("/star")).send().await.unwrap();
-        assert_eq!(
-            status(&resp),
-            CacheStatus::NotStored(NotStored::NotStorable)
-        );
-    }
-    origin.route(
-        "/lang",
-        Route::ok("l")
-            .header("cache-control", "max-age=60")
-            .header("vary", "Accept-Language"),
-    );
-    let get = |v: &'static str| {
-        client
-            .get(origin.url("/lang"))
-            .header("accept-language", v)
-            .send()
-    };
-    assert_eq!(status(&get("en,pt").await.unwrap()), CacheStatus::Stored);
-    assert_eq!(
-        status(&get("en, pt").await.unwrap()),
-        CacheStatus::Hit,
-        "§4.1: whitespace around list commas is not significant"
-    );
-    assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn rfc5861_s3_stale_while_revalidate_serves_at_once_and_refreshes_once() {
     let (origin, clock, cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
