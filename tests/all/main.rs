@@ -6,6 +6,7 @@ mod coalescing;
 #[cfg(feature = "zstd")]
 mod compression;
 mod conformance;
+mod credentials;
 mod custom_store;
 mod end_to_end;
 mod faults;
@@ -22,9 +23,8 @@ mod probes3;
 #[cfg(feature = "zstd")]
 mod probes4;
 mod probes5;
-#[cfg(feature = "zstd")]
-mod probes6;
 mod readme;
+mod redaction;
 mod reliability;
 mod rfc9111;
 mod soak;

