@@ -158,60 +158,6 @@ async fn probe3_if_none_match_splits_lists_between_entity_tags_only() {
     );
 }
 
-/// The builder's `filter` is "a last say on what is stored": a POST response kept as the GET
-/// entry must pass it like any other.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe3_post_as_get_respects_the_filter() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/pf",
-        Route::ok("from post")
-            .header("content-location", "/pf")
-            .header("cache-control", "max-age=3600"),
-    );
-    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b.filter(|_| false)).await;
-    let url = origin.url("/pf");
-    client.post(&url).body("x").send().await.unwrap();
-    let (s, _) = get(&client, &url, &[]).await;
-    assert_ne!(
-        s,
-        CacheStatus::Hit,
-        "a response the filter refuses was stored through POST-as-GET"
-    );
-}
-
-/// A POST redirected (307) to another origin: that origin's answer, whatever its
-/// Content-Location, describes its own URI, never the first origin's (RFC 9110 §8.7: a
-/// relative Content-Location is resolved against the URI the response came from).
-#[tokio::test(flavor = "multi_thread")]
-async fn probe3_post_as_get_never_stores_a_redirected_origins_answer() {
-    let a = Origin::start().await;
-    let b = Origin::start().await;
-    a.route(
-        "/x",
-        Route::ok("").status(307).header("location", b.url("/x")),
-    );
-    b.route(
-        "/x",
-        Route::ok("attacker body")
-            .header("content-location", "/x")
-            .header("cache-control", "max-age=3600"),
-    );
-    let (_cache, client, _store, _clock) = cache_on_dynamodb(|b| b).await;
-    let resp = client.post(a.url("/x")).body("x").send().await.unwrap();
-    assert_eq!(resp.text().await.unwrap(), "attacker body");
-    a.route(
-        "/x",
-        Route::ok("a's own body").header("cache-control", "max-age=3600"),
-    );
-    let (s, body) = get(&client, &a.url("/x"), &[]).await;
-    assert_eq!(
-        (s, body.as_str()),
-        (CacheStatus::Stored, "a's own body"),
-        "origin B's answer to a redirected POST was served as origin A's GET"
-    );
-}
-
 /// DESIGN "Faults": anything read from the table may have been written by anyone. A stored
 /// part whose body is not the range its Content-Range names must never be combined into a
 /// "complete" response of the wrong bytes.

@@ -9,33 +9,6 @@ use reqwest_dynamodb_cache::{CacheMiddleware, CacheMode, CacheStatus, MemoryStor
 
 use crate::support::*;
 
-/// The requests-cache meaning, as an explicit opt-in: excluded parameters are shared.
-#[tokio::test(flavor = "multi_thread")]
-async fn ignored_parameters_are_an_explicit_opt_in_to_sharing() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/data",
-        Route::ok("same").header("cache-control", "max-age=60"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .ignored_parameters(["cachebuster"])
-        .clock(clock())
-        .build();
-    let client = http_client(&cache);
-    assert_eq!(
-        get(&client, &origin.url("/data?cachebuster=1"), &[])
-            .await
-            .0,
-        CacheStatus::Stored
-    );
-    assert_eq!(
-        get(&client, &origin.url("/data?CacheBuster=2"), &[])
-            .await
-            .0,
-        CacheStatus::Hit
-    );
-}
-
 const STORE_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// Issue case 6: one store budget per request. A POST whose response names Location and
