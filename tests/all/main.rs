@@ -12,6 +12,7 @@ mod end_to_end;
 mod faults;
 mod freshness;
 mod hostile_items;
+mod invalidation;
 mod item_size;
 mod keys;
 mod lambda;

@@ -345,59 +345,6 @@ async fn expiry_per_request_per_url_and_filter() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn s4_4_unsafe_methods_invalidate_uri_location_and_content_location() {
-    let (origin, _clock, cache, client, _store) = origin_and_cache(|b| b).await;
-    for path in ["/item", "/other", "/moved"] {
-        origin.route(path, Route::ok(path).header("cache-control", "max-age=600"));
-        client.get(origin.url(path)).send().await.unwrap();
-        client.head(origin.url(path)).send().await.unwrap();
-    }
-    // A failed POST invalidates nothing.
-    origin.route("/item", Route::ok("no").status(500));
-    let resp = client.post(origin.url("/item")).send().await.unwrap();
-    assert_eq!(resp.status(), 500);
-    assert_eq!(
-        status(&client.get(origin.url("/item")).send().await.unwrap()),
-        CacheStatus::Hit
-    );
-
-    origin.route(
-        "/item",
-        Route::ok("/item")
-            .header("cache-control", "max-age=600")
-            .header("content-location", "/other")
-            .header("location", "http://elsewhere.example/moved"),
-    );
-    let resp = client
-        .put(origin.url("/item"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(&resp), CacheStatus::Bypassed);
-    assert_eq!(
-        status(&client.get(origin.url("/item")).send().await.unwrap()),
-        CacheStatus::Stored
-    );
-    assert_eq!(
-        status(&client.head(origin.url("/item")).send().await.unwrap()),
-        CacheStatus::Hit,
-        "HEAD from the new GET"
-    );
-    assert_eq!(
-        status(&client.get(origin.url("/other")).send().await.unwrap()),
-        CacheStatus::Stored,
-        "Content-Location"
-    );
-    assert_eq!(
-        status(&client.get(origin.url("/moved")).send().await.unwrap()),
-        CacheStatus::Hit,
-        "another origin's Location is not ours to invalidate"
-    );
-    assert_eq!(cache.metrics().invalidated, 2);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn s3_and_s5_1_headers_as_the_origin_sent_them() {
     let (origin, clock, cache, client, store) = origin_and_cache(|b| b).await;
     let date = "Wed, 02 Sep 2026 10:00:00 GMT";
