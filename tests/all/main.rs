@@ -25,12 +25,11 @@ mod probes2;
 mod probes3;
 #[cfg(feature = "zstd")]
 mod probes4;
-mod probes5;
 mod readme;
 mod redaction;
 mod reliability;
+mod request_modes;
 mod revalidation;
-mod rfc9111;
 mod soak;
 mod stale;
 mod store_errors;

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqwest_dynamodb_cache::{
-    CacheMiddleware, CacheStatus, CacheStore, MemoryStore, StoreError, StoredResponse, TieredStore,
-};
+use reqwest_dynamodb_cache::{CacheStore, MemoryStore, StoreError, StoredResponse, TieredStore};
 
 use crate::support::*;
 
@@ -140,48 +138,6 @@ async fn probe2_hostile_header_order_is_corrupt_or_ignored() {
             other => panic!("{what}: {other:?}"),
         }
     }
-}
-
-/// `ExpireAfter` as configuration text: every value it writes reads back.
-#[cfg(feature = "serde")]
-#[test]
-fn probe2_expire_after_round_trips_through_its_text() {
-    use reqwest_dynamodb_cache::ExpireAfter;
-    for e in [
-        ExpireAfter::Never,
-        ExpireAfter::Immediately,
-        ExpireAfter::After(Duration::ZERO),
-        ExpireAfter::After(Duration::from_nanos(1)),
-        ExpireAfter::After(Duration::from_secs(5400)),
-        ExpireAfter::After(Duration::from_secs(400 * 365 * 86_400)),
-        ExpireAfter::After(Duration::MAX),
-    ] {
-        let text = serde_json::to_string(&e).unwrap();
-        let back: Result<ExpireAfter, _> = serde_json::from_str(&text);
-        assert_eq!(
-            back.ok(),
-            Some(e),
-            "{e:?} wrote {text}, which does not read back"
-        );
-    }
-    assert_eq!(" never ".parse::<ExpireAfter>(), Ok(ExpireAfter::Never));
-    assert!("-5s".parse::<ExpireAfter>().is_err());
-    assert!("99999999999999999999999y".parse::<ExpireAfter>().is_err());
-}
-
-/// An `expire_after` as long as a `Duration` goes: no overflow on the request path.
-#[tokio::test(flavor = "multi_thread")]
-async fn probe2_an_enormous_expire_after_is_stored_and_served() {
-    let origin = Origin::start().await;
-    origin.route("/long", Route::ok("long"));
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .expire_after(Duration::MAX)
-        .build();
-    let client = http_client(&cache);
-    let first = client.get(origin.url("/long")).send().await.unwrap();
-    assert_eq!(status(&first), CacheStatus::Stored);
-    let second = client.get(origin.url("/long")).send().await.unwrap();
-    assert_eq!(status(&second), CacheStatus::Hit);
 }
 
 /// `list()` over an item someone else wrote with a `ttl` past year 9999 (but within u64):

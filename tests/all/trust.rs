@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheMode, CacheStatus, MemoryStore, NotStored};
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore, NotStored};
 
 use crate::support::*;
 
@@ -163,55 +163,4 @@ async fn background_writes_are_bounded_and_dropped_writes_counted() {
         get(&client, &origin.url("/a"), &[]).await.0,
         CacheStatus::Hit
     );
-}
-
-/// Flow: every mode, for HEAD and GET, against a fresh and a stale stored GET.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_mode_with_head_and_get_against_fresh_and_stale_entries() {
-    use CacheStatus::*;
-    // (mode, fresh entry, expected HEAD status, expected GET status)
-    let cases = [
-        (CacheMode::Default, true, Hit, Hit),
-        (CacheMode::ForceCache, true, Hit, Hit),
-        (CacheMode::OnlyIfCached, true, Hit, Hit),
-        (CacheMode::NoCache, true, Stored, Revalidated),
-        (CacheMode::Reload, true, Stored, Stored),
-        (CacheMode::NoStore, true, Bypassed, Bypassed),
-        (CacheMode::ForceCache, false, Stale, Stale),
-        (CacheMode::OnlyIfCached, false, Stale, Stale),
-        (CacheMode::Default, false, Stored, Revalidated),
-        (CacheMode::NoCache, false, Stored, Revalidated),
-        (CacheMode::Reload, false, Stored, Stored),
-    ];
-    for (mode, fresh, head_expected, get_expected) in cases {
-        let origin = Origin::start().await;
-        origin.route(
-            "/m",
-            Route::ok("body")
-                .header("cache-control", "max-age=60")
-                .etag("\"e\""),
-        );
-        let clock = clock();
-        let cache = CacheMiddleware::builder(MemoryStore::new())
-            .clock(clock.clone())
-            .build();
-        let client = http_client(&cache);
-        let url = origin.url("/m");
-        assert_eq!(get(&client, &url, &[]).await.0, Stored);
-        if !fresh {
-            clock.advance(Duration::from_secs(120));
-        }
-        let before = origin.hits("/m");
-        let head = client.head(&url).send_with_mode(mode).await;
-        let from_origin = origin.hits("/m") - before;
-        let expect_origin = !matches!(head_expected, Hit | Stale);
-        assert_eq!(
-            (head.0, from_origin == 1),
-            (head_expected, expect_origin),
-            "HEAD, {mode:?}, fresh: {fresh}"
-        );
-        let got = client.get(&url).send_with_mode(mode).await;
-        assert_eq!(got.0, get_expected, "GET, {mode:?}, fresh: {fresh}");
-        assert_eq!(got.1, "body");
-    }
 }
