@@ -36,5 +36,4 @@ mod store_errors;
 mod support;
 mod table;
 mod tiered;
-mod trust;
 mod vary;
