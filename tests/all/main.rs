@@ -3,7 +3,6 @@
 
 mod caller_requests;
 mod coalescing;
-#[cfg(feature = "zstd")]
 mod compression;
 mod conformance;
 mod credentials;
@@ -20,11 +19,6 @@ mod maintenance;
 mod methods;
 mod namespaces;
 mod ordered_writes;
-mod probes;
-mod probes2;
-mod probes3;
-#[cfg(feature = "zstd")]
-mod probes4;
 mod readme;
 mod redaction;
 mod reliability;
