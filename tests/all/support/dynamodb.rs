@@ -13,9 +13,9 @@ use axum::body::Body;
 use axum::response::Response;
 use reqwest_dynamodb_cache::{CacheKey, DynamoDbStore};
 
+// Its `dynamodb()` is for the binaries that always embed; this one honours `DYNAMODB_ENDPOINT`
+// (below) and uses only the server and the client.
 #[path = "../../common/embedded.rs"]
-// `dynamodb()` is the entry point of the binaries that always embed; this one honours
-// `DYNAMODB_ENDPOINT` (below).
 #[allow(dead_code)]
 mod embedded;
 pub use embedded::client_for;

@@ -40,6 +40,7 @@ pub fn secs(n: u64) -> Duration {
 }
 
 /// `len` bytes that do not compress (xorshift from `seed`): the same bytes for the same seed.
+/// Only the tests that compress need them.
 #[cfg(feature = "zstd")]
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 8);
