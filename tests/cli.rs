@@ -253,11 +253,11 @@ async fn piping_into_head_is_not_an_error() {
     assert!(!err.contains("error"), "{err}");
 }
 
-// ---- probes (second attack round) ----
+// ---- Hostile input: URLs that do not parse, items written by someone else ----
 
-/// `show` with a URL that does not parse echoes it, credential and all, on stderr.
+/// `show` with a URL that does not parse never echoes its credential, on stdout or stderr.
 #[tokio::test(flavor = "multi_thread")]
-async fn probe2_show_never_prints_a_credential_of_an_unparsable_url() {
+async fn show_never_prints_a_credential_of_an_unparsable_url() {
     let (endpoint, db) = dynamodb().await;
     DynamoDbStore::builder()
         .table_name("cli_test")
@@ -300,7 +300,7 @@ async fn table_with_foreign_item(
 /// with a newline and a terminal escape. `list` must not panic in any output, and `text`
 /// must stay one line per entry.
 #[tokio::test(flavor = "multi_thread")]
-async fn probe2_list_survives_items_written_by_someone_else() {
+async fn list_survives_items_written_by_someone_else() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let endpoint = table_with_foreign_item(vec![
         ("key", AttributeValue::S("a".repeat(64))),
@@ -320,7 +320,7 @@ async fn probe2_list_survives_items_written_by_someone_else() {
 /// A `url` with a newline and a terminal escape, written by someone else: `text` must stay
 /// one line per entry, and nothing from the table drives the terminal.
 #[tokio::test(flavor = "multi_thread")]
-async fn probe2_list_text_is_one_line_per_entry_whatever_the_table_holds() {
+async fn list_text_is_one_line_per_entry_whatever_the_table_holds() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let endpoint = table_with_foreign_item(vec![
         ("key", AttributeValue::S("b".repeat(64))),

@@ -1,9 +1,22 @@
-//! Request coalescing and background writes.
+//! Request coalescing and background writes. Concurrent misses for one key make one origin
+//! request and one write; the other callers follow it, each keeping its own timeout, and are
+//! released to make their own request when the leader's answer cannot be shared. A lookup that
+//! began before the leader's write and answers after it is served the leader's response (the
+//! flight "lands" for it) only where a hit would be served — never across credentials, Vary
+//! variants, request directives, methods or ranges — and nothing a landed flight holds stays
+//! alive once no lookup needs it. Background writes return first, are bounded, and `flush`
+//! awaits them. Each test starts a gated local origin and a cache on the embedded DynamoDB or
+//! in memory, and orders its callers with the gate and with counted or held store calls.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus};
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore, MemoryStore, NotStored};
+use reqwest_middleware::ClientWithMiddleware;
 
 use crate::support::*;
 
@@ -260,12 +273,446 @@ async fn a_lookup_that_missed_the_leaders_write_still_shares_its_response() {
     }
 }
 
+/// A coalesced follower keeps its own request timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coalesced_follower_keeps_its_own_timeout() {
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/slow",
+        Route::ok("slow")
+            .header("cache-control", "max-age=60")
+            .gate(&gate),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = http_client(&cache);
+    let url = origin.url("/slow");
+    let leader = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.get(url).send().await.map(|r| status(&r)) }
+    });
+    gate.arrivals(1).await;
+    let started = Instant::now();
+    let follower = client
+        .get(&url)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    let took = started.elapsed();
+    let err = follower.expect_err("the follower's own timeout applies");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the follower waited {took:?}"
+    );
+    gate.open(10);
+    assert_eq!(leader.await.unwrap().unwrap(), CacheStatus::Stored);
+}
+
+/// Background writes are bounded; a write past the limit is dropped and counted,
+/// the response still returned whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn background_writes_are_bounded_and_dropped_writes_counted() {
+    let origin = Origin::start().await;
+    origin.route("/a", Route::ok("a").header("cache-control", "max-age=60"));
+    origin.route("/b", Route::ok("b").header("cache-control", "max-age=60"));
+    let store = Held::writes(MemoryStore::new());
+    let release = store.release.clone();
+    let cache = CacheMiddleware::builder(store)
+        .background_writes(true)
+        .background_limit(1)
+        .build();
+    let client = http_client(&cache);
+    assert_eq!(
+        get(&client, &origin.url("/a"), &[]).await,
+        (CacheStatus::Stored, "a".into())
+    );
+    let (s, body) = get(&client, &origin.url("/b"), &[]).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (CacheStatus::NotStored(NotStored::Overloaded), "b")
+    );
+    assert_eq!(cache.metrics().background_dropped, 1);
+    release.add_permits(10);
+    cache.flush().await;
+    assert_eq!(
+        get(&client, &origin.url("/a"), &[]).await.0,
+        CacheStatus::Hit
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Landed flights: a lookup that began before the leader's write and answers after it
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh cache and origin where `route` (gated) answers on `path`; `a` leads, `c`'s lookup
+/// spans `a`'s landing (see [`late_joiner`]). Both answers, and the origin.
+async fn landed_case(
+    path: &str,
+    route: Route,
+    a: (Method, &[(&str, &str)]),
+    c: (Method, &[(&str, &str)]),
+) -> (Answer, Answer, Origin) {
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(path, route.gate(&gate));
+    let (ra, rc) = late_joiner(&store, &client, &gate, &origin.url(path), a, c, || {}).await;
+    (ra, rc, origin)
+}
+
+/// Different credentials: never another caller's response.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_never_crosses_credentials() {
+    let (a, c, _) = landed_case(
+        "/me",
+        Route::ok("")
+            .echo(&["authorization"])
+            .header("cache-control", "max-age=600"),
+        (Method::GET, &[("authorization", "Bearer alice")]),
+        (Method::GET, &[("authorization", "Bearer bob")]),
+    )
+    .await;
+    assert!(text(&a.2).contains("alice"));
+    assert!(
+        text(&c.2).contains("bob") && !text(&c.2).contains("alice"),
+        "{:?} {}",
+        c.0,
+        text(&c.2)
+    );
+}
+
+/// Another Vary variant: never the leader's.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_never_crosses_vary_variants() {
+    let (a, c, _) = landed_case(
+        "/lang",
+        Route::ok("")
+            .echo(&["accept-language"])
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language"),
+        (Method::GET, &[("accept-language", "en")]),
+        (Method::GET, &[("accept-language", "fr")]),
+    )
+    .await;
+    assert!(text(&a.2).contains("=en"));
+    assert!(text(&c.2).contains("=fr"), "{:?} {}", c.0, text(&c.2));
+}
+
+/// `Cache-Control: no-cache` on the request: never answered from another caller's response
+/// (RFC 9111 §5.2.1.4), landed or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_never_answers_a_no_cache_request() {
+    let (_, c, origin) = landed_case(
+        "/nc",
+        Route::ok("body").header("cache-control", "max-age=600"),
+        (Method::GET, &[]),
+        (Method::GET, &[("cache-control", "no-cache")]),
+    )
+    .await;
+    assert_ne!(c.0, CacheStatus::Coalesced);
+    assert_eq!(
+        origin.hits("/nc"),
+        2,
+        "the no-cache request reached the origin"
+    );
+}
+
+/// `Cache-Control: max-age=0`: a landed answer only when a hit would be served too.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_answers_max_age_0_as_a_hit_would() {
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/ma0",
+        Route::ok("body")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/ma0");
+    let (_, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &url,
+        (Method::GET, &[]),
+        (Method::GET, &[("cache-control", "max-age=0")]),
+        || {},
+    )
+    .await;
+    gate.open(16);
+    let d = spawn_request(
+        &client,
+        Method::GET,
+        &url,
+        &[("cache-control", "max-age=0")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.0 == CacheStatus::Coalesced,
+        d.0 == CacheStatus::Hit,
+        "landed: {:?}, from the store: {:?}",
+        c.0,
+        d.0
+    );
+}
+
+/// A HEAD whose lookup spans a GET's landing: no body, never the GET's.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_get_never_answers_a_head_with_a_body() {
+    let (_, c, _) = landed_case(
+        "/h",
+        Route::ok("get body").header("cache-control", "max-age=600"),
+        (Method::GET, &[]),
+        (Method::HEAD, &[]),
+    )
+    .await;
+    assert_eq!(c.1, 200);
+    assert!(c.2.is_empty(), "{:?}", c.0);
+}
+
+/// A range request answered from a landed full response: exactly its range, as a 206.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_answers_a_range_with_exactly_that_range() {
+    let (_, c, origin) = landed_case(
+        "/r",
+        Route::ok("0123456789").header("cache-control", "max-age=600"),
+        (Method::GET, &[]),
+        (Method::GET, &[("range", "bytes=2-5")]),
+    )
+    .await;
+    assert_eq!((c.1, text(&c.2)), (206, "2345".to_owned()), "{:?}", c.0);
+    // The harness reaches the Landed path: answered from the leader's response, one origin
+    // request in all.
+    assert_eq!(c.0, CacheStatus::Coalesced);
+    assert_eq!(origin.hits("/r"), 1);
+}
+
+/// A leader that asked for a range lands a 206: a plain GET is never answered with the part.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_landed_part_never_answers_a_plain_get() {
+    let (store, _cache, client) = staged_dynamodb(|b| b).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/p",
+        Route::ok("0123")
+            .status(206)
+            .header("content-range", "bytes 0-3/10")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let o = origin.clone();
+    let (a, c) = late_joiner(
+        &store,
+        &client,
+        &gate,
+        &origin.url("/p"),
+        (Method::GET, &[("range", "bytes=0-3")]),
+        (Method::GET, &[]),
+        move || {
+            o.route(
+                "/p",
+                Route::ok("0123456789").header("cache-control", "max-age=600"),
+            )
+        },
+    )
+    .await;
+    assert_eq!(a.1, 206);
+    assert_eq!(
+        (c.1, text(&c.2)),
+        (200, "0123456789".to_owned()),
+        "{:?}",
+        c.0
+    );
+}
+
+/// The caller's own If-None-Match, answered from a landed response: a 304, no body.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_answers_the_callers_own_validator() {
+    let (_, c, _) = landed_case(
+        "/inm",
+        Route::ok("body")
+            .etag("\"e1\"")
+            .header("cache-control", "max-age=600"),
+        (Method::GET, &[]),
+        (Method::GET, &[("if-none-match", "\"e1\"")]),
+    )
+    .await;
+    assert_eq!(c.1, 304, "{:?}", c.0);
+    assert!(c.2.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What landed flights keep alive
+// ---------------------------------------------------------------------------------------------
+
+/// An inner middleware that hands the cache every origin body as a `Bytes` whose owner counts
+/// itself: `live` is how many origin bodies are still held anywhere (the DynamoDB store copies
+/// what it writes, so only responses and coalescing flights can hold them).
+struct LiveBodies {
+    live: Arc<AtomicUsize>,
+}
+
+struct CountedBody {
+    data: Vec<u8>,
+    live: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for CountedBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for LiveBodies {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        use reqwest::ResponseBuilderExt;
+        let resp = next.run(req, extensions).await?;
+        let (status, version, headers, url) = (
+            resp.status(),
+            resp.version(),
+            resp.headers().clone(),
+            resp.url().clone(),
+        );
+        let data = resp.bytes().await?.to_vec();
+        self.live.fetch_add(1, SeqCst);
+        let body = Bytes::from_owner(CountedBody {
+            data,
+            live: self.live.clone(),
+        });
+        let mut builder = http::Response::builder()
+            .status(status)
+            .version(version)
+            .url(url);
+        *builder.headers_mut().unwrap() = headers;
+        Ok(reqwest::Response::from(
+            builder.body(reqwest::Body::from(body)).unwrap(),
+        ))
+    }
+}
+
+async fn live_bodies_cache() -> (
+    Staged<DynamoDbStore>,
+    CacheMiddleware,
+    ClientWithMiddleware,
+    Arc<AtomicUsize>,
+) {
+    let store = Staged::new(store(&dynamodb().await).await);
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .build();
+    let live = Arc::new(AtomicUsize::new(0));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache.clone())
+        .with(LiveBodies { live: live.clone() })
+        .build();
+    (store, cache, client, live)
+}
+
+/// A request cancelled while its ticket keeps a landed flight alive: once it is gone, nothing
+/// of the flight is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_lookups_release_landed_flights() {
+    let (store, _cache, client, live) = live_bodies_cache().await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/m",
+        Route::ok("m".repeat(5000))
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/m");
+    let a = spawn_request(&client, Method::GET, &url, &[]);
+    gate.arrivals(1).await;
+    store.hold_gets.store(1, SeqCst);
+    let c = spawn_request(&client, Method::GET, &url, &[]);
+    store.a_get_is_held().await;
+    gate.open(1);
+    let a = a.await.unwrap();
+    assert_eq!(a.0, CacheStatus::Stored);
+    drop(a);
+    // The landed flight is kept for `c` ...
+    assert_eq!(
+        live.load(SeqCst),
+        1,
+        "kept for the lookup that began before it"
+    );
+    // ... until `c` is cancelled.
+    c.abort();
+    assert!(c.await.unwrap_err().is_cancelled());
+    assert_eq!(live.load(SeqCst), 0, "nothing kept once no lookup needs it");
+    // Hits and further misses keep nothing either.
+    origin.route("/m2", Route::ok("n").header("cache-control", "max-age=600"));
+    for _ in 0..3 {
+        let r = spawn_request(&client, Method::GET, &origin.url("/m2"), &[])
+            .await
+            .unwrap();
+        drop(r);
+    }
+    assert_eq!(live.load(SeqCst), 0);
+}
+
+/// Landed flights do not accumulate: what one slow or parked lookup keeps alive is bounded. A
+/// request future polled once (its ticket taken) and then left unpolled — a `buffered` stream
+/// whose consumer is busy, a `select!` loop that parks a branch — keeps at most its own key's
+/// landed flight, not every flight that lands afterwards with its whole body (up to 4 MiB).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_parked_request_does_not_keep_every_later_landing() {
+    let (store, _cache, client, live) = live_bodies_cache().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/parked",
+        Route::ok("p").header("cache-control", "max-age=600"),
+    );
+    store.hold_gets.store(1, SeqCst);
+    let mut parked = Box::pin(client.get(origin.url("/parked")).send());
+    // One poll: the ticket is taken before the lookup, which then waits on the network.
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(parked.as_mut().poll(cx))).await;
+    assert!(polled.is_pending());
+    const N: usize = 20;
+    for i in 0..N {
+        let path = format!("/other/{i}");
+        origin.route(
+            &path,
+            Route::ok(vec![b'x'; 64 * 1024]).header("cache-control", "max-age=600"),
+        );
+        let r = spawn_request(&client, Method::GET, &origin.url(&path), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.0, CacheStatus::Stored);
+    }
+    let kept = live.load(SeqCst);
+    drop(parked);
+    assert_eq!(live.load(SeqCst), 0, "all released with the parked request");
+    assert!(
+        kept <= 2,
+        "one parked request kept {kept} landed flights ({} KiB of bodies) of other keys alive",
+        kept * 64
+    );
+}
+
 /// Coalescing is in-process and does not depend on the store: with the circuit breaker open
 /// (DynamoDB failing), 8 concurrent misses for one key still make one origin request — when
 /// the origin needs it most. Nothing is written, so the flight does not land.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_misses_share_one_origin_request_while_the_breaker_is_open() {
-    let proxy = crate::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let proxy = crate::support::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
     let store = store(&client_for(&proxy.endpoint())).await;
     let origin = Origin::start().await;
     let gate = Gate::new();
@@ -281,7 +728,7 @@ async fn concurrent_misses_share_one_origin_request_while_the_breaker_is_open() 
         .circuit_breaker(1, Duration::from_secs(30))
         .build();
     let client = http_client(&cache);
-    proxy.set(crate::fault_proxy::Fault::ServerError);
+    proxy.set(crate::support::fault_proxy::Fault::ServerError);
     let opened = client.get(origin.url("/other")).send().await.unwrap();
     assert_eq!(opened.status(), 404);
     assert_eq!(cache.metrics().breaker_opened, 1);

@@ -1,4 +1,7 @@
-//! The common path: a miss is stored, a hit never reaches the origin and is the same response.
+//! The common path: a miss is stored, a hit never reaches the origin and is the same response
+//! (header fields as the origin sent them, final URL, body), in every store and format, with
+//! a Cache-Status header on request. Each test starts a local origin and a cache on the
+//! embedded DynamoDB or in memory.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{
@@ -458,4 +461,75 @@ async fn hits_keep_the_origins_order_of_header_names() {
         let zulu: Vec<_> = hit.headers().get_all("x-zulu").iter().collect();
         assert_eq!(zulu, ["1", "4"]);
     }
+}
+
+/// RFC 9111 §3, §5.1: a hit carries the header fields as the origin sent them — Date as it
+/// was, bytes that are not ASCII, repeated fields in order — plus its Age, and never the
+/// fields Connection names, which are not stored either.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_and_s5_1_headers_as_the_origin_sent_them() {
+    let (origin, clock, cache, client, store) = origin_and_cache(|b| b).await;
+    let date = "Wed, 02 Sep 2026 10:00:00 GMT";
+    origin.route(
+        "/h",
+        Route::ok("h")
+            .header("cache-control", "max-age=600")
+            .header("date", date)
+            .header("connection", "x-hop")
+            .header("x-hop", "private to the connection")
+            .header("x-utf8", "caf\u{e9}".as_bytes())
+            .header("x-repeat", "a")
+            .header("x-repeat", "b"),
+    );
+    client.get(origin.url("/h")).send().await.unwrap();
+    clock.advance(secs(30));
+    let resp = client.get(origin.url("/h")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.headers()["age"], "30", "§5.1");
+    assert_eq!(
+        resp.headers()["date"],
+        date,
+        "Date is left as the origin sent it"
+    );
+    assert_eq!(resp.headers()["x-utf8"].as_bytes(), "caf\u{e9}".as_bytes());
+    let repeated: Vec<_> = resp.headers().get_all("x-repeat").iter().collect();
+    assert_eq!(repeated, ["a", "b"]);
+    assert!(
+        !resp.headers().contains_key("x-hop"),
+        "§3.1: Connection-listed fields not stored"
+    );
+    let key = cache
+        .key_for(&client.get(origin.url("/h")).build().unwrap())
+        .unwrap();
+    let item = raw_item(&store, &key).await.unwrap();
+    let AttributeValue::M(doc) = &item["value"] else {
+        panic!()
+    };
+    let AttributeValue::M(headers) = &doc["headers"] else {
+        panic!()
+    };
+    assert!(!headers.contains_key("connection") && !headers.contains_key("x-hop"));
+}
+
+/// RFC 9211: a Cache-Status header only when the builder names the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc9211_cache_status_header_is_opt_in() {
+    let (origin, _clock, _cache, client, _store) =
+        origin_and_cache(|b| b.cache_status_header("dyn")).await;
+    origin.route("/c", Route::ok("c").header("cache-control", "max-age=60"));
+    let first = client.get(origin.url("/c")).send().await.unwrap();
+    assert_eq!(
+        first.headers()["cache-status"],
+        "dyn; fwd=uri-miss; fwd-status=200; stored; ttl=60"
+    );
+    let second = client.get(origin.url("/c")).send().await.unwrap();
+    assert_eq!(second.headers()["cache-status"], "dyn; hit; ttl=60");
+
+    let plain = CacheMiddleware::builder(MemoryStore::new()).build();
+    let resp = http_client(&plain)
+        .get(origin.url("/c"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.headers().contains_key("cache-status"));
 }

@@ -1,21 +1,27 @@
 //! The table is shared: anyone with write access can put any item under any key. Items written
-//! with the SDK by "someone else" must read as a miss (`Corrupt`, or nothing), never panic a
-//! request task, never expand without bound, and never be served as a Hit.
+//! with the SDK by "someone else" — wrong types, huge counts, a hostile `header_order`, bodies
+//! in encodings or zstd frames this crate never writes, compression bombs — must read as a
+//! miss (`Corrupt`, or nothing), never panic a request task, never expand or hold memory
+//! without bound, and never be served as a Hit. Each test writes its items into a new table of
+//! the embedded DynamoDB and reads them through the store, the maintenance calls, and a cache
+//! in front of a local origin.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore, StoreError};
+#[cfg(feature = "zstd")]
+use reqwest_dynamodb_cache::codec::{self, ItemFormat, MAX_BODY_SIZE};
+#[cfg(feature = "zstd")]
+use reqwest_dynamodb_cache::{CacheKey, Compression, DynamoDbStore};
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, CacheStore, StoreError, StoredResponse,
+};
 
-use crate::ordered_writes::{entry, key};
 use crate::support::*;
 
 type Attrs = Vec<(&'static str, AttributeValue)>;
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 fn n(v: &str) -> AttributeValue {
     AttributeValue::N(v.into())
@@ -186,7 +192,13 @@ fn zstd_shapes() -> Vec<(&'static str, Attrs)> {
     shapes
 }
 
-async fn write_raw(db: &aws_sdk_dynamodb::Client, table: &str, item_key: String, attrs: Attrs) {
+/// Puts `attrs` under `item_key` in `table`, as someone else would, with the SDK.
+async fn write_raw<N: Into<String>>(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item_key: String,
+    attrs: impl IntoIterator<Item = (N, AttributeValue)>,
+) {
     let mut put = db
         .put_item()
         .table_name(table)
@@ -254,5 +266,463 @@ async fn hostile_items_are_misses_through_the_middleware_then_overwritten() {
             assert_eq!(status(&resp), CacheStatus::Hit, "{what}: overwritten");
             assert_eq!(resp.text().await.unwrap(), format!("origin {i}"), "{what}");
         }
+    }
+}
+
+/// A document item with the headers `x-a: a` and `x-b: b`, and `order` as its `header_order`
+/// (none when `None`).
+fn with_order(order: Option<AttributeValue>) -> HashMap<String, AttributeValue> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-a", http::HeaderValue::from_static("a"));
+    headers.insert("x-b", http::HeaderValue::from_static("b"));
+    let now = std::time::SystemTime::now();
+    let entry = StoredResponse::new(
+        http::StatusCode::OK,
+        "https://e.com/order",
+        headers,
+        bytes::Bytes::from_static(b"body"),
+        now,
+        now + Duration::from_secs(60),
+    );
+    let mut item = reqwest_dynamodb_cache::codec::encode(
+        "unused",
+        &entry,
+        reqwest_dynamodb_cache::ItemFormat::Document,
+        reqwest_dynamodb_cache::Compression::None,
+        false,
+    )
+    .unwrap();
+    item.remove("key");
+    if let Some(AttributeValue::M(value)) = item.get_mut("value") {
+        value.remove("header_order");
+        if let Some(order) = order {
+            value.insert("header_order".into(), order);
+        }
+    }
+    item
+}
+
+/// `header_order` written by someone else: duplicated, huge, wrong-typed, naming absent or
+/// upper-case names. Each is Corrupt or ignored; never a panic, never more headers than the
+/// map holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_header_order_is_corrupt_or_ignored() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let shapes: Vec<(&str, Option<AttributeValue>, bool)> = vec![
+        ("absent", None, true),
+        (
+            "10,000 copies of one name",
+            Some(AttributeValue::L(vec![s("x-b"); 10_000])),
+            true,
+        ),
+        (
+            "10,001 names",
+            Some(AttributeValue::L(vec![s("x-b"); 10_001])),
+            false,
+        ),
+        ("a string", Some(s("x-b")), false),
+        ("a map", Some(AttributeValue::M(HashMap::new())), false),
+        (
+            "numbers",
+            Some(AttributeValue::L(vec![AttributeValue::N("1".into())])),
+            false,
+        ),
+        (
+            "null entries",
+            Some(AttributeValue::L(vec![AttributeValue::Null(true)])),
+            false,
+        ),
+        (
+            "names not in the map, upper case, empty, invalid",
+            Some(AttributeValue::L(vec![
+                s("X-B"),
+                s(""),
+                s("bad name\n"),
+                s("nowhere"),
+                s("x-b"),
+            ])),
+            true,
+        ),
+        (
+            "nested lists",
+            Some(AttributeValue::L(vec![AttributeValue::L(vec![s("x-b")])])),
+            false,
+        ),
+    ];
+    for (i, (what, order, decodes)) in shapes.into_iter().enumerate() {
+        let k = key(5_000 + i as u64);
+        let mut put = db
+            .put_item()
+            .table_name(store.table_name())
+            .item("key", AttributeValue::S(store.item_key(&k)));
+        for (name, value) in with_order(order) {
+            put = put.item(name, value);
+        }
+        put.send().await.unwrap();
+        match store.get(&k).await {
+            Ok(Some(e)) if decodes => {
+                assert_eq!(e.headers.len(), 2, "{what}: {:?}", e.headers);
+                assert_eq!(e.headers["x-b"], "b", "{what}");
+            }
+            Err(StoreError::Corrupt(_)) if !decodes => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compressed bodies: encodings and zstd frames nobody could have written
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "zstd")]
+/// A zstd frame built by hand: 8-byte content size `fcs` (or none), one raw block of
+/// `content`, optionally a dictionary id and a (wrong) checksum.
+fn frame(fcs: Option<u64>, content: &[u8], dict: bool, bad_checksum: bool) -> Vec<u8> {
+    let mut f = vec![0x28, 0xB5, 0x2F, 0xFD];
+    let mut fhd = 0u8;
+    if fcs.is_some() {
+        fhd |= 0b11 << 6;
+    }
+    if bad_checksum {
+        fhd |= 0b100;
+    }
+    if dict {
+        fhd |= 0b01;
+    }
+    f.push(fhd);
+    f.push(0x00); // window descriptor: 1 KiB
+    if dict {
+        f.push(7);
+    }
+    if let Some(n) = fcs {
+        f.extend(n.to_le_bytes());
+    }
+    let header = 1u32 | ((content.len() as u32) << 3); // last block, raw
+    f.extend(&header.to_le_bytes()[..3]);
+    f.extend(content);
+    if bad_checksum {
+        f.extend(0xDEAD_BEEFu32.to_le_bytes());
+    }
+    f
+}
+
+#[cfg(feature = "zstd")]
+/// A good item of `format` with its body (and encoding) replaced.
+fn spoiled(
+    format: ItemFormat,
+    body: Option<AttributeValue>,
+    encoding: Option<AttributeValue>,
+) -> codec::Item {
+    let mut item = codec::encode("k", &entry("", 5), format, Compression::None, true).unwrap();
+    item.remove("key");
+    let target = match item.get_mut("value") {
+        Some(AttributeValue::M(doc)) => doc,
+        _ => &mut item,
+    };
+    match body {
+        Some(b) => target.insert("body".into(), b),
+        None => target.remove("body"),
+    };
+    match encoding {
+        Some(e) => target.insert("body_encoding".into(), e),
+        None => target.remove("body_encoding"),
+    };
+    item
+}
+
+/// `item` under `k` in `store`'s table, as someone else would write it.
+#[cfg(feature = "zstd")]
+async fn write_item(
+    db: &aws_sdk_dynamodb::Client,
+    store: &DynamoDbStore,
+    k: &CacheKey,
+    item: codec::Item,
+) {
+    write_raw(db, store.table_name(), store.item_key(k), item).await;
+}
+
+/// A B attribute, for a slot that may be empty.
+#[cfg(feature = "zstd")]
+fn some_b(v: Vec<u8>) -> Option<AttributeValue> {
+    Some(AttributeValue::B(Blob::new(v)))
+}
+
+/// An S attribute, for a slot that may be empty.
+#[cfg(feature = "zstd")]
+fn some_s(v: &str) -> Option<AttributeValue> {
+    Some(AttributeValue::S(v.into()))
+}
+
+/// Wrong `body_encoding` types and values, frames that lie about their size, truncated,
+/// checksummed wrong, needing a dictionary, concatenated: each a `Corrupt`, never a panic,
+/// never a body.
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_encodings_and_frames_are_corrupt() {
+    let db = dynamodb().await;
+    let hello = frame(Some(5), b"hello", false, false);
+    let mut truncated = zstd::bulk::compress(&b"hello world ".repeat(200), 3).unwrap();
+    truncated.pop();
+    let mut two = zstd::bulk::compress(b"hello", 3).unwrap();
+    two.extend(zstd::bulk::compress(b"world", 3).unwrap());
+    let shapes: Vec<(&str, Option<AttributeValue>, Option<AttributeValue>)> = vec![
+        (
+            "encoding N",
+            some_b(hello.clone()),
+            Some(AttributeValue::N("1".into())),
+        ),
+        (
+            "encoding BOOL",
+            some_b(hello.clone()),
+            Some(AttributeValue::Bool(true)),
+        ),
+        (
+            "encoding NULL",
+            some_b(hello.clone()),
+            Some(AttributeValue::Null(true)),
+        ),
+        (
+            "encoding B",
+            some_b(hello.clone()),
+            some_b(b"zstd".to_vec()),
+        ),
+        (
+            "encoding SS",
+            some_b(hello.clone()),
+            Some(AttributeValue::Ss(vec!["zstd".into()])),
+        ),
+        (
+            "encoding L",
+            some_b(hello.clone()),
+            Some(AttributeValue::L(vec![AttributeValue::S("zstd".into())])),
+        ),
+        (
+            "encoding M",
+            some_b(hello.clone()),
+            Some(AttributeValue::M(HashMap::new())),
+        ),
+        ("encoding ZSTD", some_b(hello.clone()), some_s("ZSTD")),
+        ("encoding 'zstd '", some_b(hello.clone()), some_s("zstd ")),
+        ("encoding empty", some_b(hello.clone()), some_s("")),
+        (
+            "encoding identity",
+            some_b(b"plain".to_vec()),
+            some_s("identity"),
+        ),
+        ("no body, encoding zstd", None, some_s("zstd")),
+        (
+            "body S of frame bytes",
+            some_s(&String::from_utf8_lossy(&hello)),
+            some_s("zstd"),
+        ),
+        (
+            "declares 2^40 bytes",
+            some_b(frame(Some(1 << 40), b"hello", false, false)),
+            some_s("zstd"),
+        ),
+        (
+            "declares 4 MiB, holds 5",
+            some_b(frame(Some(MAX_BODY_SIZE as u64), b"hello", false, false)),
+            some_s("zstd"),
+        ),
+        (
+            "declares 0, holds 5",
+            some_b(frame(Some(0), b"hello", false, false)),
+            some_s("zstd"),
+        ),
+        (
+            "declares 3, holds 5",
+            some_b(frame(Some(3), b"hello", false, false)),
+            some_s("zstd"),
+        ),
+        (
+            "wrong checksum",
+            some_b(frame(Some(5), b"hello", false, true)),
+            some_s("zstd"),
+        ),
+        (
+            "needs a dictionary",
+            some_b(frame(Some(5), b"hello", true, false)),
+            some_s("zstd"),
+        ),
+        ("truncated frame", some_b(truncated), some_s("zstd")),
+        ("two frames", some_b(two), some_s("zstd")),
+        (
+            "frame header only",
+            some_b(hello[..6].to_vec()),
+            some_s("zstd"),
+        ),
+    ];
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        // The hand-made frame itself is good: the shapes spoil exactly one thing.
+        write_item(
+            &db,
+            &store,
+            &key(1),
+            spoiled(format, some_b(hello.clone()), some_s("zstd")),
+        )
+        .await;
+        assert_eq!(
+            &store.get(&key(1)).await.unwrap().unwrap().body[..],
+            b"hello"
+        );
+        for (i, (what, body, encoding)) in shapes.clone().into_iter().enumerate() {
+            let k = key(100 + i as u64);
+            write_item(&db, &store, &k, spoiled(format, body, encoding)).await;
+            match store.get(&k).await {
+                Err(StoreError::Corrupt(_)) => {}
+                other => panic!(
+                    "{format:?} {what}: expected Corrupt, got {:?}",
+                    other.map(|o| o.map(|e| e.body))
+                ),
+            }
+        }
+    }
+}
+
+/// A compressed body that decompresses to nothing — a valid frame of empty content (what
+/// `zstd::bulk::compress(b"")` gives) or a lone skippable frame — is corrupt, not an empty
+/// Hit: this crate never writes one (it compresses only from 1 byte, and only when that is
+/// smaller), so such an item is foreign, or a broken write.
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frame_of_nothing_is_not_an_empty_hit() {
+    let db = dynamodb().await;
+    let empty_frame = zstd::bulk::compress(b"", 3).unwrap();
+    let mut wrong = Vec::new();
+    let mut skippable = vec![0x50, 0x2A, 0x4D, 0x18];
+    skippable.extend(4u32.to_le_bytes());
+    skippable.extend(b"junk");
+    for format in [ItemFormat::Document, ItemFormat::Binary] {
+        let store = DynamoDbStore::builder()
+            .table_name(table_name())
+            .format(format)
+            .build_with_client(db.clone())
+            .await
+            .unwrap();
+        for (i, (what, bytes)) in [
+            ("empty frame", &empty_frame),
+            ("skippable frame", &skippable),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let k = key(i as u64 + 1);
+            write_item(
+                &db,
+                &store,
+                &k,
+                spoiled(format, some_b(bytes.clone()), some_s("zstd")),
+            )
+            .await;
+            let got = store.get(&k).await;
+            if !matches!(got, Err(StoreError::Corrupt(_))) {
+                wrong.push(format!(
+                    "{format:?} {what}: {:?}",
+                    got.map(|o| o.map(|e| e.body))
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// A small body read from a frame without a declared size holds about its own size in memory.
+/// Streaming zstd writers (`zstd -` on a pipe, Python's `ZstdCompressor().stream_writer`,
+/// Java's ZstdOutputStream) write such frames; decompressed into a buffer sized for the 4 MiB
+/// limit and kept whole by `Bytes`, a 5-byte body would hold 4 MiB for as long as the entry
+/// lives (every hit, and in `TieredStore`'s memory tier, which weighs an entry by its body).
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_streamed_frame_does_not_hold_4_mib() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let mut wrong = Vec::new();
+    for (n, (what, packed)) in [
+        // What zstd's own streaming encoder writes (no pledged size).
+        (
+            "zstd::stream::encode_all",
+            zstd::stream::encode_all(&b"hello"[..], 3).unwrap(),
+        ),
+        ("no content size", frame(None, b"hello", false, false)),
+        // u64::MAX is zstd's "unknown" sentinel: same path, and the size goes unchecked.
+        (
+            "content size u64::MAX",
+            frame(Some(u64::MAX), b"hello", false, false),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = key(n as u64 + 1);
+        write_item(
+            &db,
+            &store,
+            &k,
+            spoiled(ItemFormat::Document, some_b(packed), some_s("zstd")),
+        )
+        .await;
+        let body = store.get(&k).await.unwrap().unwrap().body;
+        assert_eq!(&body[..], b"hello");
+        // A uniquely held `Bytes` made from a Vec gives that Vec back, allocation and all.
+        let held: Vec<u8> = body.into();
+        if held.capacity() > 64 * 1024 {
+            wrong.push(format!(
+                "{what}: a 5-byte body holds {} bytes",
+                held.capacity()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Hostile items through the middleware: a miss, the origin's body served, then overwritten.
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_frames_through_the_middleware_are_misses() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = http_client(&cache);
+    let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+    for (i, item) in [
+        spoiled(
+            ItemFormat::Document,
+            some_b(frame(Some(1 << 40), b"hello", false, false)),
+            some_s("zstd"),
+        ),
+        spoiled(ItemFormat::Document, some_b(bomb.clone()), some_s("zstd")),
+        spoiled(ItemFormat::Binary, some_b(bomb), some_s("zstd")),
+        spoiled(
+            ItemFormat::Binary,
+            some_b(b"x".to_vec()),
+            Some(AttributeValue::N("1".into())),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/hostile4/{i}");
+        origin.route(
+            &path,
+            Route::ok(format!("origin {i}")).header("cache-control", "max-age=60"),
+        );
+        let url = origin.url(&path);
+        let k = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
+        write_item(&db, &store, &k, item).await;
+        let resp = client.get(&url).send().await.unwrap();
+        assert_ne!(status(&resp), CacheStatus::Hit);
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"));
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit);
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"));
     }
 }

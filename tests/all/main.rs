@@ -2,36 +2,32 @@
 //! `DYNAMODB_ENDPOINT`) and a real local HTTP origin that counts its requests.
 
 mod caller_requests;
-mod circuit_breaker;
 mod coalescing;
-#[cfg(feature = "zstd")]
 mod compression;
 mod conformance;
+mod credentials;
 mod custom_store;
 mod end_to_end;
-mod fault_proxy;
 mod faults;
 mod freshness;
 mod hostile_items;
+mod invalidation;
 mod item_size;
+mod keys;
 mod lambda;
 mod maintenance;
+mod methods;
 mod namespaces;
 mod ordered_writes;
-mod probes;
-mod probes2;
-mod probes3;
-#[cfg(feature = "zstd")]
-mod probes4;
-mod probes5;
-#[cfg(feature = "zstd")]
-mod probes6;
 mod readme;
+mod redaction;
 mod reliability;
-mod rfc9111;
+mod request_modes;
+mod revalidation;
 mod soak;
+mod stale;
 mod store_errors;
 mod support;
 mod table;
 mod tiered;
-mod trust;
+mod vary;

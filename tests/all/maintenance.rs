@@ -1,8 +1,11 @@
 //! Inspection and maintenance over a table of several MB (many Scan pages), scoped to a
-//! namespace when the table is shared.
+//! namespace when the table is shared, and over items someone else wrote. Each test fills a
+//! new table of the embedded DynamoDB.
 
 use std::time::{Duration, SystemTime};
 
+#[cfg(feature = "serde")]
+use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use reqwest_dynamodb_cache::{CacheKey, CacheMiddleware, CacheStore, DynamoDbStore, Expired};
 
@@ -125,4 +128,28 @@ async fn list_stats_lookups_and_deletes_cover_every_page() {
     // The other namespace was never touched.
     assert_eq!(neighbour.list().await.unwrap().len(), 5);
     assert_eq!(neighbour.stats(now).await.unwrap().entries, 5);
+}
+
+/// `list()` over an item someone else wrote with a `ttl` past year 9999 (but within u64):
+/// `EntrySummary`'s serde output (what `--output json` prints) must not panic.
+#[cfg(feature = "serde")]
+#[tokio::test(flavor = "multi_thread")]
+async fn entry_summary_of_a_far_ttl_serializes() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    db.put_item()
+        .table_name(store.table_name())
+        .item("key", AttributeValue::S(store.item_key(&key(77))))
+        .item("url", s("https://e.com/far"))
+        .item("ttl", AttributeValue::N("400000000000".into()))
+        .send()
+        .await
+        .unwrap();
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let json = std::panic::catch_unwind(|| serde_json::to_string(&listed[0]));
+    assert!(
+        matches!(json, Ok(Ok(_))),
+        "serializing an EntrySummary with a ttl past year 9999 panicked or failed"
+    );
 }

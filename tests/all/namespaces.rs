@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 
 use reqwest_dynamodb_cache::{CacheStore, DynamoDbStore, Expired};
 
-use crate::ordered_writes::{entry, key};
 use crate::support::*;
 
 async fn in_namespace(db: &aws_sdk_dynamodb::Client, table: &str, ns: &str) -> DynamoDbStore {

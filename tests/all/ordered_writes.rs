@@ -14,27 +14,6 @@ use reqwest_dynamodb_cache::{
 
 use crate::support::*;
 
-/// A fresh entry with `body`, at `revision`, made only through the public API.
-pub fn entry(body: &str, revision: u64) -> StoredResponse {
-    let now = SystemTime::now();
-    let mut e = StoredResponse::new(
-        http::StatusCode::OK,
-        "https://api.example.com/thing",
-        http::HeaderMap::new(),
-        Bytes::copy_from_slice(body.as_bytes()),
-        now,
-        now + Duration::from_secs(3600),
-    );
-    e.revision = revision;
-    e.retain_until = Some(now + Duration::from_secs(7200));
-    e
-}
-
-/// The `n`th cache key (64 hex characters, as the middleware makes them).
-pub fn key(n: u64) -> CacheKey {
-    CacheKey::from_string(format!("{n:064x}"))
-}
-
 async fn body_of(store: &impl CacheStore, key: &CacheKey) -> Option<Bytes> {
     store.get(key).await.unwrap().map(|e| e.body)
 }
@@ -461,7 +440,7 @@ async fn a_pending_write_never_outlives_an_invalidation_through_a_wrapper_withou
 /// pre-POST entry) answers the breaker's probe.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalidation_skipped_by_the_breaker_still_hides_the_tiers_entry() {
-    let proxy = crate::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let proxy = crate::support::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
     let clock = clock();
     let tiered = TieredStore::builder(store(&client_for(&proxy.endpoint())).await)
         .clock(clock.clone())
@@ -483,7 +462,7 @@ async fn an_invalidation_skipped_by_the_breaker_still_hides_the_tiers_entry() {
     assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
     assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Hit);
 
-    proxy.set(crate::fault_proxy::Fault::ServerError);
+    proxy.set(crate::support::fault_proxy::Fault::ServerError);
     client.get(origin.url("/other")).send().await.unwrap();
     assert_eq!(cache.metrics().breaker_opened, 1);
     origin.bump("/doc");
@@ -494,7 +473,7 @@ async fn an_invalidation_skipped_by_the_breaker_still_hides_the_tiers_entry() {
     let (after, body) = get(&client, &url, &[]).await;
     assert_ne!(after, CacheStatus::Hit, "{body}");
     assert_eq!(body, Origin::versioned_body("/doc", 1));
-    proxy.set(crate::fault_proxy::Fault::None);
+    proxy.set(crate::support::fault_proxy::Fault::None);
     let (_, body) = get(&client, &url, &[]).await;
     assert_eq!(body, Origin::versioned_body("/doc", 1));
 }

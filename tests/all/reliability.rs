@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, DynamoDbStore, NotStored};
 
-use crate::fault_proxy::{Calls, Fault, FaultProxy};
+use crate::support::fault_proxy::{Calls, Fault, FaultProxy};
 use crate::support::*;
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -370,35 +370,4 @@ async fn absurd_lifetimes_from_the_origin_saturate_instead_of_overflowing() {
     }
     // The odd-ttl item is readable by maintenance too.
     assert!(!store.list().await.unwrap().is_empty());
-}
-
-/// RFC-independent promise: the store budget of a request never exceeds what the caller gave
-/// the request. A stalled DynamoDB, a 3 s store timeout, and a request built with
-/// `.timeout(300 ms)`: the store is given at most those 300 ms, and the origin's answer comes
-/// long before the store timeout.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_callers_own_timeout_bounds_the_store_budget() {
-    let store = store_at(stalled_dynamodb().await).await;
-    let origin = Origin::start().await;
-    origin.route("/x", Route::ok("x").header("cache-control", "max-age=60"));
-    let cache = CacheMiddleware::builder(store)
-        .store_timeout(Duration::from_secs(3))
-        .circuit_breaker(0, Duration::ZERO)
-        .build();
-    let client = http_client(&cache);
-    for method in [reqwest::Method::GET, reqwest::Method::POST] {
-        let started = Instant::now();
-        let resp = client
-            .request(method.clone(), origin.url("/x"))
-            .timeout(Duration::from_millis(300))
-            .send()
-            .await
-            .unwrap();
-        let took = started.elapsed();
-        assert_eq!(resp.status(), 200, "{method}");
-        assert!(
-            took < Duration::from_millis(2500),
-            "{method} took {took:?}: the store held it past the caller's timeout"
-        );
-    }
 }

@@ -13,8 +13,7 @@ use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use reqwest_dynamodb_cache::{BuildError, CacheStore, DynamoDbStore, StoreError};
 
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::ordered_writes::{entry, key};
+use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::*;
 
 /// A client for `endpoint` that does not retry, so a refusal comes back at once.

@@ -1,0 +1,481 @@
+//! Two identities, one URL: a response fetched for one caller is never served to a caller with
+//! other credentials (Authorization, Cookie, an API-key header or query parameter) or another
+//! Host — through a hit, a Vary variant, a coalesced miss, a landed flight, or a HEAD answered
+//! from a GET; with credentials in the key (the default) and, where Vary names the credential,
+//! with them out of it. A shared cache stores only what RFC 9111 §3.5 lets it share and never
+//! replays one caller's Set-Cookie. Each test starts a local origin that echoes what it was
+//! sent (a body shows whose request it answered) and a cache on the embedded DynamoDB or in
+//! memory.
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore, NotStored};
+
+use crate::support::*;
+
+/// `Vary` on a credential header: Bob never receives Alice's body, whether the credential is in
+/// the key or (`credentials_in_key(false)`) only in Vary.
+#[tokio::test(flavor = "multi_thread")]
+async fn vary_on_a_credential_header_never_serves_one_callers_response_to_another() {
+    let db = dynamodb().await;
+    for (header, credentials_in_key) in [
+        ("x-api-key", true),
+        ("x-api-key", false),
+        ("authorization", false),
+        ("authorization", true),
+    ] {
+        let origin = Origin::start().await;
+        origin.route(
+            "/me",
+            Route::ok("")
+                .header("cache-control", "max-age=60")
+                .header("vary", header)
+                .echo(&[header]),
+        );
+        let cache = CacheMiddleware::builder(store(&db).await)
+            .credentials_in_key(credentials_in_key)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/me");
+        let (s, body) = get(&client, &url, &[(header, ALICE)]).await;
+        assert_eq!(s, CacheStatus::Stored);
+        assert!(body.contains(ALICE));
+        let (s, body) = get(&client, &url, &[(header, BOB)]).await;
+        assert!(
+            body.contains(BOB) && !body.contains(ALICE),
+            "{header} in key: {credentials_in_key}: bob got {body:?} ({s:?})"
+        );
+        // Each caller's own entry still serves that caller.
+        let (s, body) = get(&client, &url, &[(header, ALICE)]).await;
+        assert_eq!((s, body.contains(ALICE)), (CacheStatus::Hit, true));
+        let (s, body) = get(&client, &url, &[(header, BOB)]).await;
+        assert_eq!((s, body.contains(BOB)), (CacheStatus::Hit, true));
+    }
+}
+
+/// The same through coalescing: Alice leads, Bob arrives while her request is at the origin.
+/// Bob gets his own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn coalescing_never_hands_a_credentialed_response_to_another_caller() {
+    for credentials_in_key in [true, false] {
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        origin.route(
+            "/me",
+            Route::ok("")
+                .header("cache-control", "max-age=60")
+                .header("vary", "x-api-key")
+                .echo(&["x-api-key"])
+                .gate(&gate),
+        );
+        let cache = CacheMiddleware::builder(MemoryStore::new())
+            .credentials_in_key(credentials_in_key)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/me");
+        let alice = tokio::spawn({
+            let (client, url) = (client.clone(), url.clone());
+            async move { get(&client, &url, &[("x-api-key", ALICE)]).await }
+        });
+        gate.arrivals(1).await; // Alice's request is at the origin: she leads.
+        let bob = tokio::spawn({
+            let (client, url) = (client.clone(), url.clone());
+            async move { get(&client, &url, &[("x-api-key", BOB)]).await }
+        });
+        gate.open(2);
+        let (_, alice_body) = alice.await.unwrap();
+        let (bob_status, bob_body) = bob.await.unwrap();
+        assert!(alice_body.contains(ALICE));
+        assert!(
+            bob_body.contains(BOB) && !bob_body.contains(ALICE),
+            "credentials in key {credentials_in_key}: bob got {bob_body:?} ({bob_status:?})"
+        );
+    }
+}
+
+/// Credential query parameters (any case) are digested into the key, not dropped from it, and
+/// never stored in clear; a credential header likewise.
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_query_parameters_never_share_an_entry_and_never_reach_the_table() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/data",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .echo(&[]),
+    );
+    let cache = CacheMiddleware::builder(store.clone())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    for name in ["api_key", "API_KEY", "Access_Token", "access_token"] {
+        let alice = origin.url(&format!("/data?q=1&{name}={ALICE}"));
+        let bob = origin.url(&format!("/data?q=1&{name}={BOB}"));
+        let (s, body) = get(&client, &alice, &[]).await;
+        assert_eq!(s, CacheStatus::Stored, "{name}");
+        assert!(body.contains(ALICE));
+        let (s, body) = get(&client, &bob, &[]).await;
+        assert_eq!(
+            s,
+            CacheStatus::Stored,
+            "{name}: bob must not hit alice's entry"
+        );
+        assert!(
+            body.contains(BOB) && !body.contains(ALICE),
+            "{name}: {body}"
+        );
+        assert_eq!(get(&client, &alice, &[]).await.0, CacheStatus::Hit);
+
+        let key = cache.key_for(&client.get(&alice).build().unwrap()).unwrap();
+        let mut item = raw_item(&store, &key).await.unwrap();
+        // The body is the origin's answer (it echoes the query); everything the cache adds
+        // must hold no secret.
+        if let Some(aws_sdk_dynamodb::types::AttributeValue::M(value)) = item.get_mut("value") {
+            value.remove("body");
+        }
+        let item = format!("{item:?}");
+        assert!(
+            !item.contains(ALICE),
+            "{name}: the table holds the secret: {item}"
+        );
+        assert!(item.contains("REDACTED-"), "{item}");
+    }
+    // A credential header the same way.
+    let url = origin.url("/data?h=1");
+    assert_eq!(
+        get(&client, &url, &[("X-API-Key", ALICE)]).await.0,
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        get(&client, &url, &[("X-API-Key", BOB)]).await.0,
+        CacheStatus::Stored
+    );
+}
+
+/// A credential made of bytes that are not UTF-8 is a credential too: `api_key=%FF%FE%A1` and
+/// `api_key=%C0%C1%F5` are two callers to the server, so their values are digested as bytes
+/// (after a lossy UTF-8 decode every such value would digest the same).
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_credentials_never_share_an_entry() {
+    let (origin, client) = echoing("/me").await;
+    let (s, alice) = get(&client, &origin.url("/me?api_key=%FF%FE%A1"), &[]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    assert!(alice.contains("%FF%FE%A1"), "{alice}");
+    let (s, bob) = get(&client, &origin.url("/me?api_key=%C0%C1%F5"), &[]).await;
+    assert!(
+        s != CacheStatus::Hit && bob.contains("%C0%C1%F5"),
+        "bob (api_key=%C0%C1%F5) was served alice's (api_key=%FF%FE%A1) response: {s:?} {bob:?}"
+    );
+}
+
+/// Concurrent GETs of one URL with different Host headers (virtual hosts behind one address),
+/// or another Vary variant, each get their own answer, never the leader's.
+#[tokio::test(flavor = "multi_thread")]
+async fn coalescing_respects_the_host_header_and_vary() {
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .header("vary", "accept-language")
+            .echo(&["host", "accept-language"])
+            .gate(&gate),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/");
+    let send = |headers: Vec<(&'static str, &'static str)>| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move { get(&client, &url, &headers).await })
+    };
+    let a = send(vec![("host", "a.example"), ("accept-language", "en")]);
+    gate.arrivals(1).await;
+    let b = send(vec![("host", "b.example"), ("accept-language", "en")]);
+    let c = send(vec![("host", "a.example"), ("accept-language", "fr")]);
+    gate.open(3);
+    let (a, b, c) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
+    assert!(a.1.contains("host=a.example accept-language=en"), "{a:?}");
+    assert!(b.1.contains("host=b.example"), "{b:?}");
+    assert!(c.1.contains("accept-language=fr"), "{c:?}");
+}
+
+/// README: with `credentials_in_key(false)`, "`Vary` on a credential header still tells two
+/// credentials apart" — through the landed-flight path too, private and shared, for
+/// Authorization, X-API-Key and Cookie.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_with_credentials_out_of_key_honours_vary_on_the_credential() {
+    for shared in [false, true] {
+        for header in ["authorization", "x-api-key", "cookie"] {
+            let (store, _cache, client) =
+                staged_memory(|b| b.credentials_in_key(false).shared(shared));
+            let origin = Origin::start().await;
+            let gate = Gate::new();
+            origin.route(
+                "/me",
+                Route::ok("")
+                    .echo(&[header])
+                    // `public`: storable for an authenticated request in shared mode too.
+                    .header("cache-control", "public, max-age=600")
+                    .header("vary", header)
+                    .gate(&gate),
+            );
+            let url = origin.url("/me");
+            let (a, c) = late_joiner_with_urls(
+                &store,
+                &client,
+                &gate,
+                &url,
+                &[(header, ALICE)],
+                &url,
+                &[(header, BOB)],
+            )
+            .await;
+            assert!(a.3.contains(ALICE), "{a:?}");
+            assert!(
+                c.3.contains(BOB) && !c.3.contains(ALICE),
+                "shared {shared}, {header}: bob got {c:?}"
+            );
+        }
+    }
+}
+
+/// README (credentials out of the key, Vary on the credential): a HEAD is answered from a
+/// stored GET only when that GET's response would be served to it — never Alice's GET entry
+/// for Bob's HEAD.
+#[tokio::test(flavor = "multi_thread")]
+async fn head_from_get_with_credentials_out_of_key_honours_vary() {
+    for header in ["authorization", "x-api-key"] {
+        let origin = Origin::start().await;
+        origin.route(
+            "/h",
+            Route::ok("")
+                .echo(&[header])
+                .header("cache-control", "max-age=600")
+                .header("vary", header),
+        );
+        let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+            .credentials_in_key(false)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/h");
+        let (s, body) = get(&client, &url, &[(header, ALICE)]).await;
+        assert_eq!(s, CacheStatus::Stored);
+        assert!(body.contains(ALICE));
+        // Alice's own HEAD is answered from it.
+        let resp = client
+            .head(&url)
+            .header(header, ALICE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit, "{header}");
+        let resp = client.head(&url).header(header, BOB).send().await.unwrap();
+        assert_ne!(
+            status(&resp),
+            CacheStatus::Hit,
+            "{header}: Bob's HEAD answered from Alice's GET"
+        );
+    }
+}
+
+/// A shared cache (RFC 9111 §3.5, §5.2.2.10): a `private` response is not stored, a response
+/// to a request with Authorization only when it says it may be (`public`), and `s-maxage`
+/// overrides `max-age`; a private cache stores the `private` response.
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_cache_rules() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+    origin.route(
+        "/private",
+        Route::ok("p").header("cache-control", "private, max-age=60"),
+    );
+    origin.route(
+        "/s",
+        Route::ok("s").header("cache-control", "max-age=1000, s-maxage=10"),
+    );
+    origin.route(
+        "/auth",
+        Route::ok("a").header("cache-control", "max-age=60"),
+    );
+    origin.route(
+        "/auth-public",
+        Route::ok("a").header("cache-control", "public, max-age=60"),
+    );
+    let resp = client.get(origin.url("/private")).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::NotStored(NotStored::NotStorable),
+        "§3.5 private"
+    );
+    client.get(origin.url("/s")).send().await.unwrap();
+    let authed = |p: &'static str| {
+        client
+            .get(origin.url(p))
+            .header("authorization", "Bearer t")
+            .send()
+    };
+    assert_eq!(
+        status(&authed("/auth").await.unwrap()),
+        CacheStatus::NotStored(NotStored::NotStorable),
+        "§3.5: Authorization without public / s-maxage / must-revalidate"
+    );
+    assert_eq!(
+        status(&authed("/auth-public").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&authed("/auth-public").await.unwrap()),
+        CacheStatus::Hit
+    );
+    clock.advance(secs(11));
+    assert_eq!(
+        status(&client.get(origin.url("/s")).send().await.unwrap()),
+        CacheStatus::Stored,
+        "§5.2.2.10 s-maxage overrides max-age in a shared cache"
+    );
+
+    // The same responses in a private cache.
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/private",
+        Route::ok("p").header("cache-control", "private, max-age=60"),
+    );
+    client.get(origin.url("/private")).send().await.unwrap();
+    let resp = client.get(origin.url("/private")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+}
+
+/// Shared mode, credentials out of the key, no Vary: a response to an Authorization request
+/// that does not say it may be stored (RFC 9111 §3.5), or one that sets a cookie, is never
+/// handed to a late joiner with another credential.
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_shared_mode_never_shares_what_a_shared_cache_may_not_store() {
+    for (header, value_a, value_b, extra) in [
+        ("authorization", ALICE, BOB, None),
+        (
+            "cookie",
+            ALICE,
+            BOB,
+            Some(("set-cookie", "sid=alice-session")),
+        ),
+    ] {
+        let (store, _cache, client) = staged_memory(|b| b.credentials_in_key(false).shared(true));
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        let mut route = Route::ok("")
+            .echo(&[header])
+            .header("cache-control", "max-age=600")
+            .gate(&gate);
+        if let Some((n, v)) = extra {
+            route = route.header(n, v);
+        }
+        origin.route("/me", route);
+        let url = origin.url("/me");
+        let (a, c) = late_joiner_with_urls(
+            &store,
+            &client,
+            &gate,
+            &url,
+            &[(header, value_a)],
+            &url,
+            &[(header, value_b)],
+        )
+        .await;
+        assert!(a.3.contains(ALICE));
+        assert!(
+            c.3.contains(BOB) && !c.3.contains(ALICE) && c.0 != CacheStatus::Coalesced,
+            "{header}: bob got {c:?}"
+        );
+    }
+}
+
+/// A shared cache never replays one caller's Set-Cookie to another — neither
+/// from a stored response nor merged in by a 304.
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_mode_never_replays_one_callers_set_cookie() {
+    let origin = Origin::start().await;
+    let cookie = format!("session={ALICE}");
+    origin.route(
+        "/page",
+        Route::ok("page")
+            .header("cache-control", "max-age=0")
+            .header("set-cookie", &cookie)
+            .etag("\"v1\""),
+    );
+    let store = MemoryStore::new();
+    let cache = CacheMiddleware::builder(store.clone())
+        .shared(true)
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/page");
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::SetCookie));
+    assert_eq!(
+        resp.headers()["set-cookie"],
+        cookie.as_str(),
+        "the caller gets its cookie"
+    );
+
+    // Stored without a cookie; then a 304 that sets Alice's cookie; then Bob.
+    origin.route(
+        "/page",
+        Route::ok("page")
+            .header("cache-control", "max-age=0")
+            .etag("\"v1\""),
+    );
+    assert_eq!(
+        status(&client.get(&url).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    origin.route(
+        "/page",
+        Route::ok("page")
+            .header("cache-control", "max-age=0")
+            .header("set-cookie", &cookie)
+            .etag("\"v1\""),
+    );
+    let alice = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&alice), CacheStatus::Revalidated);
+    assert_eq!(alice.headers()["set-cookie"], cookie.as_str());
+    origin.route(
+        "/page",
+        Route::ok("page")
+            .header("cache-control", "max-age=0")
+            .etag("\"v1\""),
+    );
+    let bob = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&bob), CacheStatus::Revalidated);
+    assert!(
+        bob.headers().get("set-cookie").is_none(),
+        "bob received alice's cookie: {:?}",
+        bob.headers()
+    );
+
+    // Private mode (one identity) stores Set-Cookie, as RFC 9111 §3.1 requires.
+    let origin = Origin::start().await;
+    origin.route(
+        "/p",
+        Route::ok("p")
+            .header("cache-control", "max-age=60")
+            .header("set-cookie", "a=1"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    assert_eq!(
+        status(&client.get(origin.url("/p")).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    let hit = client.get(origin.url("/p")).send().await.unwrap();
+    assert_eq!(
+        (status(&hit), hit.headers()["set-cookie"].to_str().unwrap()),
+        (CacheStatus::Hit, "a=1")
+    );
+}

@@ -1,0 +1,73 @@
+//! Cache keys: which requests share an entry. A key digests the method, the normalized URL and
+//! the headers the user asks to match; normalization merges only what a server cannot tell
+//! apart, and leaving a parameter out of the key is an explicit opt-in to sharing. Each test
+//! starts a local origin and a cache in memory or on the embedded DynamoDB.
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, MemoryStore};
+
+use crate::support::*;
+
+/// Key normalization never merges requests a server tells apart: `%+1` is an invalid escape and
+/// stays one, not read as `%01` (as a hex parse that accepts a sign would read it), so `?q=%+1`
+/// and `?q=%01` are two entries.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_escape_is_not_merged_with_a_valid_one() {
+    let (origin, client) = echoing("/n").await;
+    let (s, first) = get(&client, &origin.url("/n?q=%+1"), &[]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    assert!(first.contains("%+1"), "{first}");
+    let (s, second) = get(&client, &origin.url("/n?q=%01"), &[]).await;
+    assert!(
+        s != CacheStatus::Hit,
+        "?q=%01 was served the response to ?q=%+1: {s:?} {second:?}"
+    );
+}
+
+/// The requests-cache meaning, as an explicit opt-in: excluded parameters are shared.
+#[tokio::test(flavor = "multi_thread")]
+async fn ignored_parameters_are_an_explicit_opt_in_to_sharing() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/data",
+        Route::ok("same").header("cache-control", "max-age=60"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .ignored_parameters(["cachebuster"])
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    assert_eq!(
+        get(&client, &origin.url("/data?cachebuster=1"), &[])
+            .await
+            .0,
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        get(&client, &origin.url("/data?CacheBuster=2"), &[])
+            .await
+            .0,
+        CacheStatus::Hit
+    );
+}
+
+/// `match_headers`: the named request headers are part of the key, each value its own entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn match_headers_split_entries() {
+    let (origin, _clock, _cache, client, _store) =
+        origin_and_cache(|b| b.match_headers([http::header::ACCEPT])).await;
+    origin.route("/j", Route::ok("j").header("cache-control", "max-age=60"));
+    let get = |a: &'static str| client.get(origin.url("/j")).header("accept", a).send();
+    assert_eq!(
+        status(&get("application/json").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&get("text/html").await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&get("application/json").await.unwrap()),
+        CacheStatus::Hit
+    );
+    assert_eq!(status(&get("text/html").await.unwrap()), CacheStatus::Hit);
+}

@@ -1,0 +1,187 @@
+//! What the caller asks of the cache for one request: a `CacheMode` (the fetch API's cache
+//! modes: default, no-cache, reload, force-cache, only-if-cached — a 504 on a miss, RFC 9111
+//! §5.2.1.7 — and no-store) and the request's own Cache-Control directives (RFC 9111 §5.2.1),
+//! for GET and for HEAD, against fresh and stale entries. Each test starts a local origin and
+//! a cache on the embedded DynamoDB or in memory; time is a ManualClock.
+
+use std::time::Duration;
+
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheMode, CacheStatus, MemoryStore};
+
+use crate::support::*;
+
+/// Every mode, for HEAD and GET, against a fresh and a stale stored GET: what is served, and
+/// whether the origin is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mode_with_head_and_get_against_fresh_and_stale_entries() {
+    use CacheStatus::*;
+    // (mode, fresh entry, expected HEAD status, expected GET status)
+    let cases = [
+        (CacheMode::Default, true, Hit, Hit),
+        (CacheMode::ForceCache, true, Hit, Hit),
+        (CacheMode::OnlyIfCached, true, Hit, Hit),
+        (CacheMode::NoCache, true, Stored, Revalidated),
+        (CacheMode::Reload, true, Stored, Stored),
+        (CacheMode::NoStore, true, Bypassed, Bypassed),
+        (CacheMode::ForceCache, false, Stale, Stale),
+        (CacheMode::OnlyIfCached, false, Stale, Stale),
+        (CacheMode::Default, false, Stored, Revalidated),
+        (CacheMode::NoCache, false, Stored, Revalidated),
+        (CacheMode::Reload, false, Stored, Stored),
+    ];
+    for (mode, fresh, head_expected, get_expected) in cases {
+        let origin = Origin::start().await;
+        origin.route(
+            "/m",
+            Route::ok("body")
+                .header("cache-control", "max-age=60")
+                .etag("\"e\""),
+        );
+        let clock = clock();
+        let cache = CacheMiddleware::builder(MemoryStore::new())
+            .clock(clock.clone())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/m");
+        assert_eq!(get(&client, &url, &[]).await.0, Stored);
+        if !fresh {
+            clock.advance(Duration::from_secs(120));
+        }
+        let before = origin.hits("/m");
+        let head = client.head(&url).send_with_mode(mode).await;
+        let from_origin = origin.hits("/m") - before;
+        let expect_origin = !matches!(head_expected, Hit | Stale);
+        assert_eq!(
+            (head.0, from_origin == 1),
+            (head_expected, expect_origin),
+            "HEAD, {mode:?}, fresh: {fresh}"
+        );
+        let got = client.get(&url).send_with_mode(mode).await;
+        assert_eq!(got.0, get_expected, "GET, {mode:?}, fresh: {fresh}");
+        assert_eq!(got.1, "body");
+    }
+}
+
+/// The modes one after another on one entry: only-if-cached on a miss is a 504 without the
+/// origin, no-store bypasses the cache, reload is unconditional, no-cache revalidates, and
+/// force-cache and only-if-cached serve a stale entry without the origin, labelled Stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_request_modes() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/m",
+        Route::ok("m")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=10"),
+    );
+    let get = |mode: Option<CacheMode>| {
+        let mut r = client.get(origin.url("/m"));
+        if let Some(mode) = mode {
+            r = r.with_extension(mode);
+        }
+        r.send()
+    };
+    assert_eq!(
+        status(&get(Some(CacheMode::OnlyIfCached)).await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss
+    );
+    let resp = get(Some(CacheMode::OnlyIfCached)).await.unwrap();
+    assert_eq!(resp.status(), 504, "RFC 9111 §5.2.1.7");
+    assert_eq!(origin.hits("/m"), 0);
+    assert_eq!(
+        status(&get(Some(CacheMode::NoStore)).await.unwrap()),
+        CacheStatus::Bypassed
+    );
+    assert_eq!(status(&get(None).await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get(None).await.unwrap()), CacheStatus::Hit);
+    assert_eq!(
+        status(&get(Some(CacheMode::Reload)).await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert!(
+        !origin.last_headers("/m").contains_key("if-none-match"),
+        "reload is unconditional"
+    );
+    assert_eq!(
+        status(&get(Some(CacheMode::NoCache)).await.unwrap()),
+        CacheStatus::Revalidated
+    );
+    assert_eq!(origin.hits("/m"), 4);
+    clock.advance(secs(60));
+    // Served without the origin, and labelled for what it is: stale.
+    assert_eq!(
+        status(&get(Some(CacheMode::ForceCache)).await.unwrap()),
+        CacheStatus::Stale
+    );
+    assert_eq!(
+        status(&get(Some(CacheMode::OnlyIfCached)).await.unwrap()),
+        CacheStatus::Stale
+    );
+    assert_eq!(origin.hits("/m"), 4, "stale served without the origin");
+}
+
+/// §5.2.1: the request's no-store, only-if-cached, max-age, min-fresh, no-cache and max-stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_1_request_directives() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/d",
+        Route::ok("d")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=100"),
+    );
+    let get = |cc: &'static str| {
+        client
+            .get(origin.url("/d"))
+            .header("cache-control", cc)
+            .send()
+    };
+    assert_eq!(
+        status(&get("no-store").await.unwrap()),
+        CacheStatus::Bypassed,
+        "§5.2.1.5"
+    );
+    assert_eq!(
+        status(&get("only-if-cached").await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss,
+        "§5.2.1.7"
+    );
+    client.get(origin.url("/d")).send().await.unwrap();
+    clock.advance(secs(50));
+    assert_eq!(
+        status(&get("max-age=100").await.unwrap()),
+        CacheStatus::Hit,
+        "§5.2.1.1"
+    );
+    assert_eq!(
+        status(&get("max-age=10").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.1"
+    );
+    clock.advance(secs(50));
+    assert_eq!(
+        status(&get("min-fresh=80").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.3"
+    );
+    assert_eq!(
+        status(&get("no-cache").await.unwrap()),
+        CacheStatus::Revalidated,
+        "§5.2.1.4"
+    );
+    clock.advance(secs(110));
+    assert_eq!(
+        status(&get("max-stale=60").await.unwrap()),
+        CacheStatus::Hit,
+        "§5.2.1.2"
+    );
+    assert_eq!(
+        status(&get("only-if-cached").await.unwrap()),
+        CacheStatus::OnlyIfCachedMiss,
+        "stale"
+    );
+    assert_eq!(
+        status(&get("only-if-cached, max-stale").await.unwrap()),
+        CacheStatus::Hit
+    );
+}

@@ -1,0 +1,59 @@
+//! One request through the cache, and what came back: the `CacheStatus` every response
+//! carries, the HTTP status, the body.
+
+use http::HeaderValue;
+use reqwest_dynamodb_cache::{CacheMode, CacheStatus};
+use reqwest_middleware::ClientWithMiddleware;
+
+/// What the cache did for `resp` (every response carries a `CacheStatus`).
+pub fn status(resp: &reqwest::Response) -> CacheStatus {
+    *resp
+        .extensions()
+        .get::<CacheStatus>()
+        .expect("every response carries a CacheStatus")
+}
+
+/// A GET with `headers`: what the cache did, and the body.
+pub async fn get(
+    client: &ClientWithMiddleware,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (CacheStatus, String) {
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = status(&resp);
+    (status, resp.text().await.unwrap())
+}
+
+/// A GET with byte-valued headers (not necessarily UTF-8): what the cache did, the HTTP
+/// status, the body.
+pub async fn ask(
+    client: &ClientWithMiddleware,
+    url: &str,
+    headers: &[(&str, &[u8])],
+) -> (CacheStatus, u16, String) {
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, HeaderValue::from_bytes(v).unwrap());
+    }
+    let resp = req.send().await.unwrap();
+    let s = status(&resp);
+    let code = resp.status().as_u16();
+    (s, code, resp.text().await.unwrap())
+}
+
+/// Sends with a per-request mode; the status and body.
+pub trait SendWithMode {
+    async fn send_with_mode(self, mode: CacheMode) -> (CacheStatus, String);
+}
+
+impl SendWithMode for reqwest_middleware::RequestBuilder {
+    async fn send_with_mode(self, mode: CacheMode) -> (CacheStatus, String) {
+        let resp = self.with_extension(mode).send().await.unwrap();
+        let s = status(&resp);
+        (s, resp.text().await.unwrap())
+    }
+}
