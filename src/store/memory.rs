@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use crate::{CacheKey, CacheStore, StoreError, StoredResponse};
+use crate::{CacheKey, CacheStore, ConsumedCapacity, StoreError, StoredResponse};
 
 /// What one key holds.
 #[derive(Debug, Clone)]
@@ -117,5 +117,19 @@ impl CacheStore for MemoryStore {
         }
         slots.insert(key.clone(), Slot::Tombstone(revision));
         Ok(())
+    }
+
+    /// No limit: memory holds what the middleware's own body limit lets through.
+    fn max_item_size(&self) -> Option<usize> {
+        None
+    }
+
+    fn max_body_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Memory calls cost no capacity units.
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        None
     }
 }

@@ -35,36 +35,34 @@ pub trait CacheStore: Send + Sync + 'static {
     /// Removes what is stored under `key` because an unsafe request changed the resource
     /// (RFC 9111 §4.4), and refuses any later [`put`](Self::put) of an entry whose
     /// [`revision`](StoredResponse::revision) is older than `revision`
-    /// ([`StoreError::Superseded`]), so a write that was still pending cannot bring the old
-    /// response back. The default only deletes, which leaves that race open: stores shared by
-    /// several writers should override it.
+    /// ([`StoreError::Superseded`]), so a write that was still pending — in another process —
+    /// cannot bring the old response back. The default only deletes. That is harmless for the
+    /// middleware's own writes and reads (it keeps its own record of what it invalidated, and
+    /// never writes or serves anything older, whatever the store does), but a store shared by
+    /// several processes should override it.
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         let _ = revision;
         self.delete(key).await
     }
 
-    /// The largest item this store can hold, in bytes, if it has a limit (DynamoDB: 409,600).
-    /// Default: no limit.
-    fn max_item_size(&self) -> Option<usize> {
-        None
-    }
+    /// The largest item this store can hold, in bytes, if it has a limit (DynamoDB: 409,600);
+    /// `None` for no limit.
+    ///
+    /// This and the next two methods have no default, so that a store which wraps another
+    /// cannot forget to forward them (a forgotten forward would silently cap bodies at the
+    /// item size, or hide the capacity units): a wrapper writes
+    /// `self.inner.max_item_size()`, a store of its own states its limit.
+    fn max_item_size(&self) -> Option<usize>;
 
     /// The largest body this store may be able to hold, if it has a limit: the middleware never
-    /// buffers a larger body to store it. Default: [`max_item_size`](Self::max_item_size); a
+    /// buffers a larger body to store it. Usually [`max_item_size`](Self::max_item_size); a
     /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB).
-    /// **A store that wraps another must forward this and
-    /// [`consumed_capacity`](Self::consumed_capacity)**, as it forwards `max_item_size`: the
-    /// defaults would cap bodies at the item size and hide the units.
-    fn max_body_size(&self) -> Option<usize> {
-        self.max_item_size()
-    }
+    fn max_body_size(&self) -> Option<usize>;
 
     /// The capacity units this store's calls have consumed, if it counts them (DynamoDB does);
-    /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics) reports them. Default:
-    /// `None`.
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        None
-    }
+    /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics) reports them. `None` for a
+    /// store that does not count.
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity>;
 }
 
 /// Read and write capacity units consumed, as DynamoDB bills them (on-demand: read and write

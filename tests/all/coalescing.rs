@@ -228,6 +228,15 @@ impl<S: reqwest_dynamodb_cache::CacheStore> reqwest_dynamodb_cache::CacheStore f
     ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
         self.inner.delete(key).await
     }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
 }
 
 /// A lookup that began before the leader's write and missed it still gets the leader's

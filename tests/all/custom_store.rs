@@ -139,6 +139,14 @@ impl CacheStore for RowStore {
     fn max_item_size(&self) -> Option<usize> {
         Some(1 << 20)
     }
+    /// The body limit is the row limit: nothing here compresses.
+    fn max_body_size(&self) -> Option<usize> {
+        self.max_item_size()
+    }
+    /// Rows cost nothing this store counts.
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        None
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -241,6 +241,15 @@ impl CacheStore for HeldReads {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.inner.invalidate(key, revision).await
     }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -349,9 +358,9 @@ async fn stores_state_their_item_limit_and_wrappers_forward_it() {
     assert_eq!(shared.max_item_size(), Some(100_000));
 }
 
-/// A store wrapper that forwards only `get`, `put` and `delete` (its `invalidate` is the
-/// trait's default: a plain delete, with no ordering), and can hold the next `put` (a slow
-/// write) until the test lets it go.
+/// A store wrapper that forwards only `get`, `put` and `delete` — and its limits, which the
+/// trait makes it state — so its `invalidate` is the trait's default: a plain delete, with no
+/// ordering. It can hold the next `put` (a slow write) until the test lets it go.
 #[derive(Clone)]
 struct ForwardsThree {
     inner: DynamoDbStore,
@@ -377,6 +386,15 @@ impl CacheStore for ForwardsThree {
     }
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
     }
 }
 

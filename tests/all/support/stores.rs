@@ -107,6 +107,15 @@ impl CacheStore for FailingInvalidations {
     async fn invalidate(&self, _key: &CacheKey, _revision: u64) -> Result<(), StoreError> {
         Err(StoreError::Timeout(Duration::from_millis(1)))
     }
+    fn max_item_size(&self) -> Option<usize> {
+        self.0.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.0.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.0.consumed_capacity()
+    }
 }
 
 /// A store whose writes fail (time out); every other call reaches `MemoryStore`.
@@ -127,6 +136,15 @@ impl CacheStore for FailingPuts {
     }
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
     }
 }
 
@@ -190,6 +208,15 @@ impl<S: CacheStore> CacheStore for Held<S> {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.pass(self.hold_all).await;
         self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
     }
 }
 
