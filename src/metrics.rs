@@ -52,6 +52,7 @@ mod export {
                     NotStored::SetCookie => "set_cookie",
                     NotStored::Superseded => "superseded",
                     NotStored::Overloaded => "overloaded",
+                    NotStored::Redirected => "redirected",
                 },
             ),
         };

@@ -98,6 +98,11 @@ pub enum NotStored {
     /// Background writes are on and the limit of pending writes was reached: this write was
     /// dropped (counted as `background_dropped`), the response returned whole.
     Overloaded,
+    /// reqwest followed a redirect below the middleware: the response is another URI's, and
+    /// the redirect's own header fields (its cacheability) were never seen, so it is not
+    /// stored under the request's key. To cache each hop by its own headers, build the reqwest
+    /// client with `redirect::Policy::none()`.
+    Redirected,
 }
 
 #[cfg(all(test, feature = "serde"))]

@@ -32,7 +32,11 @@ impl KeyRules {
         out.push_str(&normalize_percent(url.path()));
         if let Some(query) = url.query() {
             let mut pairs: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> = Vec::new();
-            for pair in query.split('&').filter(|p| !p.is_empty()) {
+            // Empty segments are kept (as parameters with an empty name): RFC 3986 §6.2.3,
+            // a delimiter whose component is empty is not removed, since the origin receives
+            // `/p?`, `?a=1&` and `?a=1&&b=2` as other request targets than `/p`, `?a=1` and
+            // `?a=1&b=2`.
+            for pair in query.split('&') {
                 let (name, value) = match pair.split_once('=') {
                     Some((n, v)) => (n, Some(v)),
                     None => (pair, None),
@@ -139,6 +143,25 @@ mod tests {
             rules.normalized_url(&Url::parse("http://example.com:8080/").unwrap()),
             "http://example.com:8080/"
         );
+    }
+
+    /// RFC 3986 §6.2.3: an empty query or empty query segments are other request targets.
+    #[test]
+    fn empty_query_delimiters_stay_apart() {
+        let rules = KeyRules::default();
+        for (a, b) in [
+            ("/p?", "/p"),
+            ("/p?a=1&", "/p?a=1"),
+            ("/p?a=1&&b=2", "/p?a=1&b=2"),
+            ("/p?&a=1", "/p?a=1"),
+        ] {
+            let url = |path: &str| format!("https://example.com{path}");
+            assert_ne!(
+                key(&rules, Method::GET, &url(a), &[]),
+                key(&rules, Method::GET, &url(b), &[]),
+                "{a} and {b}"
+            );
+        }
     }
 
     #[test]

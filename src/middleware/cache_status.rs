@@ -89,6 +89,7 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
             NotStored::SetCookie => "set-cookie",
             NotStored::Superseded => "superseded",
             NotStored::Overloaded => "overloaded",
+            NotStored::Redirected => "redirected",
         }),
         _ => None,
     };

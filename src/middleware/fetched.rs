@@ -8,6 +8,7 @@ use super::body::{self, Received};
 use super::cache_status::{Fwd, Report};
 use super::coalesce;
 use super::lookup::Fill;
+use super::persist::WriteMode;
 use super::request::{Budget, RequestView};
 use super::response::ttl_secs;
 use super::{new_generation, new_revision, CacheMiddleware, Inner};
@@ -34,18 +35,14 @@ impl CacheMiddleware {
         let plan = match inner.storable(view, &resp, received_at, &fill) {
             Ok(plan) => plan,
             Err(reason) => {
-                if inner.proves_outdated(view, &fill, status, reason) {
-                    // The origin's current answer may not be stored (e.g. `no-store` to a
-                    // reload): what is stored is outdated and must not be served again.
-                    let key = std::slice::from_ref(&view.key);
-                    inner.invalidate_keys(key, new_revision(), budget).await;
-                }
+                inner.retire_if_outdated(view, &fill, status, budget).await;
                 return Ok(inner.finish(resp, CacheStatus::NotStored(reason), report));
             }
         };
         let (received, body) = match body::read(resp, inner.body_limit()).await? {
             body::Read::Complete(parts, body) => (parts, body),
             body::Read::TooLarge(resp) => {
+                inner.retire_if_outdated(view, &fill, status, budget).await;
                 let status = CacheStatus::NotStored(NotStored::TooLarge);
                 return Ok(inner.finish(resp, status, report));
             }
@@ -67,14 +64,23 @@ impl CacheMiddleware {
             l
         });
         let cache_status = if fill.store_ok {
-            self.persist(key, entry, budget, fill.in_background, leader)
-                .await
+            let how = WriteMode {
+                in_background: fill.in_background,
+                retires: inner.proves_outdated(view, &fill, status),
+            };
+            self.persist(key, entry, budget, how, leader).await
         } else {
             // The lookup just failed: skip the write rather than wait on a failing store twice.
             CacheStatus::NotStored(NotStored::StoreFault)
         };
-        if cache_status == CacheStatus::Stored {
-            report.ttl = Some(ttl_secs(plan.expires, received_at));
+        match cache_status {
+            CacheStatus::Stored => report.ttl = Some(ttl_secs(plan.expires, received_at)),
+            // A newer entry or invalidation is stored already; a failing store was skipped.
+            CacheStatus::NotStored(NotStored::Superseded | NotStored::StoreFault) => {}
+            CacheStatus::NotStored(_) => {
+                inner.retire_if_outdated(view, &fill, status, budget).await;
+            }
+            _ => {}
         }
         let resp = received.into_response(reqwest::Body::from(body));
         Ok(inner.finish(resp, cache_status, report))
@@ -82,16 +88,27 @@ impl CacheMiddleware {
 }
 
 impl Inner {
-    /// Whether a response that may not be stored proves the stored entry outdated: it is what
-    /// the stored entry would have answered (not a 304 or 206 to the caller's own validators or
-    /// range, not another variant's answer), and a success or redirect that replaces it.
-    fn proves_outdated(
+    /// A response that is not stored, whatever the reason (`no-store`, the user's filter or
+    /// statuses, too large, no room for background work), may still prove the stored entry
+    /// outdated (RFC 9111 §4: a reload, a `no-cache` request, a revalidation answered in
+    /// full): then the entry is invalidated, so it is never served again.
+    async fn retire_if_outdated(
         &self,
         view: &RequestView,
         fill: &Fill,
         status: http::StatusCode,
-        reason: NotStored,
-    ) -> bool {
+        budget: &Budget,
+    ) {
+        if self.proves_outdated(view, fill, status) {
+            let key = std::slice::from_ref(&view.key);
+            self.invalidate_keys(key, new_revision(), budget).await;
+        }
+    }
+
+    /// Whether a response that is not stored proves the stored entry outdated: it is what the
+    /// stored entry would have answered (not a 304 or 206 to the caller's own validators or
+    /// range, not another variant's answer), and a success or redirect that replaces it.
+    fn proves_outdated(&self, view: &RequestView, fill: &Fill, status: http::StatusCode) -> bool {
         let headers = &view.parts.headers;
         let callers_own = view.range.is_some()
             || headers.contains_key(http::header::IF_NONE_MATCH)
@@ -103,7 +120,6 @@ impl Inner {
             && !callers_own
             && !fill.other_variant
             && fill.fwd != Fwd::VaryMiss
-            && reason == NotStored::NotStorable
             && replacing
     }
 

@@ -1,7 +1,10 @@
 //! RFC 9111 §4.4: a non-error response to an unsafe request invalidates what is stored for its
-//! target URI, and for its Location and Content-Location when they are on the same origin.
+//! target URI, for the URI it finally reached (reqwest follows 307 and 308 below the
+//! middleware, re-sending the request), and for its Location and Content-Location when they are
+//! on the same origin as that URI.
 
-use http::{header, HeaderMap, Method, StatusCode};
+use http::{header, HeaderMap, Method};
+use reqwest::Response;
 use url::Url;
 
 use super::request::Budget;
@@ -23,24 +26,32 @@ impl Inner {
     pub(super) async fn invalidate(
         &self,
         target: &UnsafeTarget,
-        status: StatusCode,
-        response: &HeaderMap,
+        response: &Response,
         budget: &Budget,
     ) {
+        let status = response.status();
         if !(status.is_success() || status.is_redirection()) {
             return;
         }
         let url = &target.url;
         let mut urls = vec![url.clone()];
+        // A request reqwest re-sent through a redirect (307, 308) reached another URI: the
+        // one the response came from changed too.
+        let reached = response.url();
+        if !urls.contains(reached) {
+            urls.push(reached.clone());
+        }
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            // Relative to the URI the response came from (RFC 9110 §10.2.2, §8.7).
             let Some(other) = response
+                .headers()
                 .get(&name)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| url.join(v).ok())
+                .and_then(|v| reached.join(v).ok())
             else {
                 continue;
             };
-            if other.origin() == url.origin() && !urls.contains(&other) {
+            if other.origin() == reached.origin() && !urls.contains(&other) {
                 urls.push(other);
             }
         }

@@ -291,9 +291,7 @@ impl CacheMiddleware {
                 .get::<CacheStatus>()
                 .is_some_and(|s| !s.is_from_cache() || *s == CacheStatus::Revalidated);
             if reached_origin {
-                inner
-                    .invalidate(&target, resp.status(), resp.headers(), &budget)
-                    .await;
+                inner.invalidate(&target, &resp, &budget).await;
             }
         }
         // The caller's own validators and ranges, answered from what is served.
@@ -330,9 +328,7 @@ impl CacheMiddleware {
         let status = resp.status();
         if let Some(target) = target {
             let budget = Budget::for_request(inner.settings.store_timeout, caller_timeout);
-            inner
-                .invalidate(&target, status, resp.headers(), &budget)
-                .await;
+            inner.invalidate(&target, &resp, &budget).await;
             if post {
                 resp = self.keep_post_for_get(&target, resp, &budget).await?;
             }

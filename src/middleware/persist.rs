@@ -2,21 +2,33 @@
 
 use super::coalesce;
 use super::request::Budget;
-use super::CacheMiddleware;
+use super::{new_revision, CacheMiddleware};
 use crate::{CacheKey, CacheStatus, NotStored, StoredResponse};
+
+/// How [`persist`](CacheMiddleware::persist) makes a write.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WriteMode {
+    /// This is background work already: write inline (`flush` waits for the work, not for
+    /// what it queues).
+    pub(super) in_background: bool,
+    /// The entry replaces one it proves outdated, which must go if the entry cannot be stored.
+    pub(super) retires: bool,
+}
 
 impl CacheMiddleware {
     /// Stores `entry` now, or in a background task when background writes are on and this is
     /// not already background work (then the status is `Stored` as soon as the write is
     /// queued; a write that fails later is logged and counted). A coalescing `leader` is
     /// dropped (its flight lands) when the write is done. Every write goes through the
-    /// middleware's own ordering ([`ordering`](super::ordering)).
+    /// middleware's own ordering ([`ordering`](super::ordering)). When `how.retires` (the
+    /// entry replaces an outdated one) and a background write is refused as too large, the outdated
+    /// entry is invalidated; an inline write's caller does that itself.
     pub(super) async fn persist(
         &self,
         key: CacheKey,
         entry: StoredResponse,
         budget: &Budget,
-        in_background: bool,
+        how: WriteMode,
         leader: Option<coalesce::Leader>,
     ) -> CacheStatus {
         let inner = &*self.inner;
@@ -26,7 +38,7 @@ impl CacheMiddleware {
                 leader.stored();
             }
         };
-        if !inner.settings.background_writes || in_background {
+        if !inner.settings.background_writes || how.in_background {
             let status = inner.put(&key, &entry, budget).await;
             landed(leader, status);
             return status;
@@ -37,6 +49,12 @@ impl CacheMiddleware {
             let budget = Budget::new(this.inner.settings.store_timeout);
             let status = this.inner.put(&key, &entry, &budget).await;
             landed(leader, status);
+            if how.retires && status == CacheStatus::NotStored(NotStored::TooLarge) {
+                let keys = std::slice::from_ref(&key);
+                this.inner
+                    .invalidate_keys(keys, new_revision(), &budget)
+                    .await;
+            }
         });
         if queued {
             CacheStatus::Stored

@@ -5,6 +5,7 @@ use reqwest_middleware::Result;
 
 use super::body;
 use super::invalidate::UnsafeTarget;
+use super::persist::WriteMode;
 use super::request::Budget;
 use super::{new_generation, new_revision, CacheMiddleware};
 use crate::{policy, StoredResponse};
@@ -72,7 +73,8 @@ impl CacheMiddleware {
             retain_until: Some(plan.retain_until),
             revision: new_revision(),
         };
-        self.persist(key, entry, budget, false, None).await;
+        self.persist(key, entry, budget, WriteMode::default(), None)
+            .await;
         Ok(received_parts.into_response(reqwest::Body::from(body)))
     }
 }

@@ -31,6 +31,15 @@ impl Inner {
         fill: &Fill,
     ) -> Result<policy::Plan, NotStored> {
         let status = resp.status();
+        // reqwest followed a redirect: the response is another URI's, and the redirect's own
+        // fields (a `no-store`, a short lifetime) were never seen. Stored under the request's
+        // key it would keep answering after the redirect moved on.
+        let keys = &self.settings.keys;
+        if resp.url() != &view.url
+            && keys.normalized_url(resp.url()) != keys.normalized_url(&view.url)
+        {
+            return Err(NotStored::Redirected);
+        }
         // A partial response (RFC 9111 §3.3) is stored only where nothing is: it never
         // replaces a complete one, nor is it combined with another.
         if status == http::StatusCode::PARTIAL_CONTENT

@@ -380,3 +380,95 @@ async fn a_post_between_landing_and_a_late_joiner_is_honoured() {
     let late = late.await.unwrap();
     assert_eq!(text(&late.2), "v2", "{:?}", late.0);
 }
+
+/// RFC 9111 §4: an answer that is not stored still proves the stored one outdated. v1 is
+/// stored; the origin now sends v2, which cannot be stored — too large for `max_body_size`, or
+/// refused by the user's `filter` — to a reload, or to a request with `Cache-Control:
+/// no-cache`. Whatever the reason v2 is not stored, the next plain GET is never served v1.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_is_not_stored_still_retires_the_entry_it_proves_outdated() {
+    let big = "v2".repeat(2048);
+    let cases: [(&str, &str, bool); 3] = [
+        ("too large, to a reload", big.as_str(), false),
+        ("filtered, to a reload", "v2", true),
+        ("filtered, to no-cache", "v2", true),
+    ];
+    let db = dynamodb().await;
+    for (n, (case, v2, refused)) in cases.into_iter().enumerate() {
+        let origin = Origin::start().await;
+        origin.route("/r", Route::ok("v1").header("cache-control", "max-age=600"));
+        let cache = CacheMiddleware::builder(store(&db).await)
+            .max_body_size(1024)
+            .filter(|r| r.headers().get("x-refuse").is_none())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/r");
+        assert_eq!(
+            get(&client, &url, &[]).await.0,
+            CacheStatus::Stored,
+            "{case}"
+        );
+        let mut route = Route::ok(v2.to_owned()).header("cache-control", "max-age=600");
+        if refused {
+            route = route.header("x-refuse", "1");
+        }
+        origin.route("/r", route);
+        let resp = if n < 2 {
+            client
+                .get(&url)
+                .with_extension(CacheMode::Reload)
+                .send()
+                .await
+        } else {
+            client
+                .get(&url)
+                .header("cache-control", "no-cache")
+                .send()
+                .await
+        }
+        .unwrap();
+        assert!(
+            matches!(status(&resp), CacheStatus::NotStored(_)),
+            "{case}: {:?}",
+            status(&resp)
+        );
+        assert_eq!(resp.text().await.unwrap(), v2, "{case}");
+        let (s, body) = get(&client, &url, &[]).await;
+        assert_ne!(s, CacheStatus::Hit, "{case}: the outdated v1 was served");
+        assert_eq!(body, v2, "{case}");
+    }
+}
+
+/// RFC 9111 §4.4: a POST that reqwest re-sends through a 307 changes the URI it reached: GET
+/// /b was stored; POST /a → 307 → POST /b → 200; the next GET /b is not the pre-POST response.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_redirected_with_307_invalidates_the_uri_it_reached() {
+    let origin = Origin::start().await;
+    origin.route("/a", Route::ok("").status(307).header("location", "/b"));
+    origin.route(
+        "/b",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = http_client(&cache);
+    let b = origin.url("/b");
+    assert_eq!(get(&client, &b, &[]).await.0, CacheStatus::Stored);
+    assert_eq!(get(&client, &b, &[]).await.0, CacheStatus::Hit);
+    origin.bump("/b");
+    let post = client
+        .post(origin.url("/a"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((post.status().as_u16(), post.url().path()), (200, "/b"));
+    let (s, body) = get(&client, &b, &[]).await;
+    assert_ne!(
+        s,
+        CacheStatus::Hit,
+        "the pre-POST response was served: {body}"
+    );
+    assert_eq!(body, Origin::versioned_body("/b", 1));
+}

@@ -71,3 +71,35 @@ async fn match_headers_split_entries() {
     );
     assert_eq!(status(&get("text/html").await.unwrap()), CacheStatus::Hit);
 }
+
+/// RFC 3986 §6.2.3: an empty query, or empty query segments, make another request target; the
+/// origin may answer it differently, so it never shares the entry of the target without them.
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_query_delimiters_are_other_request_targets() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/p",
+        Route::ok("")
+            .echo(&[])
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = http_client(&cache);
+    for (first, second) in [
+        ("/p", "/p?"),
+        ("/p?a=1", "/p?a=1&"),
+        ("/p?a=1&b=2", "/p?a=1&&b=2"),
+        ("/p?b=1", "/p?&b=1"),
+    ] {
+        assert_eq!(
+            get(&client, &origin.url(first), &[]).await.0,
+            CacheStatus::Stored
+        );
+        let (s, body) = get(&client, &origin.url(second), &[]).await;
+        assert_eq!(
+            (s, body.as_str()),
+            (CacheStatus::Stored, second),
+            "{first} then {second}"
+        );
+    }
+}

@@ -21,6 +21,7 @@ mod namespaces;
 mod ordered_writes;
 mod readme;
 mod redaction;
+mod redirects;
 mod reliability;
 mod request_modes;
 mod revalidation;
