@@ -5,8 +5,9 @@
 //! 206 for exactly that rest, with the same strong ETag, is combined with the part into the
 //! complete response, which is stored and returned. A 200 is the origin's new representation
 //! and is used as it is. Anything else answers a range the caller never asked for — a 416 (the
-//! representation changed or shrank), a 206 that does not fit, an error — and is never
-//! returned nor stored: the request is made again in full, as the caller sent it.
+//! representation changed or shrank), a 206 that does not fit, an error status, a failed
+//! connection or body — and is never returned nor stored: the request is made again in full,
+//! as the caller sent it.
 
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, StatusCode};
@@ -51,14 +52,25 @@ impl CacheMiddleware {
                 .headers_mut()
                 .insert(header::IF_RANGE, rest.etag.clone());
         }
-        let resp = onward.send_instead(ranged, true).await?;
-        if resp.status() == StatusCode::OK {
-            // The origin's new representation, whole.
-            return self.fetched(view, resp, fill, None, budget).await;
-        }
-        if let Some((received, rest_body)) = inner.rest_in(resp, &rest, part.body.len()).await? {
-            let combined = combine(received, &part.body, rest_body, &rest);
-            return self.fetched(view, combined, fill, None, budget).await;
+        // The ranged request is the cache's own: when it fails (the connection, the body), the
+        // caller's request is made as it was sent, and only that one's error is the caller's.
+        match onward.send_instead(ranged, true).await {
+            Ok(resp) if resp.status() == StatusCode::OK => {
+                // The origin's new representation, whole.
+                return self.fetched(view, resp, fill, None, budget).await;
+            }
+            Ok(resp) => {
+                if let Ok(Some((received, rest_body))) =
+                    inner.rest_in(resp, &rest, part.body.len()).await
+                {
+                    let combined = combine(received, &part.body, rest_body, &rest);
+                    return self.fetched(view, combined, fill, None, budget).await;
+                }
+            }
+            Err(e) => {
+                let error = inner.loggable(&e, &view.url);
+                tracing::debug!(%error, "completion request failed; asking in full");
+            }
         }
         // Not the rest asked for: never the caller's answer, never stored. Asked in full.
         let resp = onward.send(false).await?;

@@ -8,7 +8,7 @@ use reqwest::Response;
 use url::Url;
 
 use super::request::Budget;
-use super::{new_revision, Inner};
+use super::Inner;
 
 /// An unsafe request's target, kept until its response says whether to invalidate.
 pub(super) struct UnsafeTarget {
@@ -27,6 +27,7 @@ impl Inner {
         &self,
         target: &UnsafeTarget,
         response: &Response,
+        revision: u64,
         budget: &Budget,
     ) {
         let status = response.status();
@@ -67,7 +68,7 @@ impl Inner {
                 }
             }
         }
-        self.invalidate_keys(&keys, new_revision(), budget).await;
+        self.invalidate_keys(&keys, revision, budget).await;
         for u in &urls {
             self.counters.invalidated();
             tracing::debug!(url = %self.settings.redactor.redacted_url(u), "invalidated after an unsafe request");

@@ -291,7 +291,9 @@ impl CacheMiddleware {
                 .get::<CacheStatus>()
                 .is_some_and(|s| !s.is_from_cache() || *s == CacheStatus::Revalidated);
             if reached_origin {
-                inner.invalidate(&target, &resp, &budget).await;
+                inner
+                    .invalidate(&target, &resp, new_revision(), &budget)
+                    .await;
             }
         }
         // The caller's own validators and ranges, answered from what is served.
@@ -327,10 +329,19 @@ impl CacheMiddleware {
         let mut resp = next.run(req, extensions).await?;
         let status = resp.status();
         if let Some(target) = target {
+            // Both revisions are taken as the answer arrives, before its body is read: of two
+            // POSTs, the one answered later invalidates (and so refuses) what the one answered
+            // earlier keeps, however long the earlier one's body takes.
+            let invalidated_at = new_revision();
+            let kept_at = new_revision();
             let budget = Budget::for_request(inner.settings.store_timeout, caller_timeout);
-            inner.invalidate(&target, &resp, &budget).await;
+            inner
+                .invalidate(&target, &resp, invalidated_at, &budget)
+                .await;
             if post {
-                resp = self.keep_post_for_get(&target, resp, &budget).await?;
+                resp = self
+                    .keep_post_for_get(&target, resp, kept_at, &budget)
+                    .await?;
             }
         }
         let report = Report {

@@ -7,7 +7,7 @@ use super::body;
 use super::invalidate::UnsafeTarget;
 use super::persist::WriteMode;
 use super::request::Budget;
-use super::{new_generation, new_revision, CacheMiddleware};
+use super::{new_generation, CacheMiddleware};
 use crate::{policy, StoredResponse};
 
 impl CacheMiddleware {
@@ -19,6 +19,7 @@ impl CacheMiddleware {
         &self,
         target: &UnsafeTarget,
         resp: Response,
+        revision: u64,
         budget: &Budget,
     ) -> Result<Response> {
         let inner = &*self.inner;
@@ -71,7 +72,7 @@ impl CacheMiddleware {
             heuristic_max_age: plan.heuristic_max_age,
             generation: new_generation(),
             retain_until: Some(plan.retain_until),
-            revision: new_revision(),
+            revision,
         };
         self.persist(key, entry, budget, WriteMode::default(), None)
             .await;

@@ -957,3 +957,205 @@ async fn an_empty_byte_range_set_is_ignored() {
         assert_eq!(resp.status(), 200, "Range `{field}`");
     }
 }
+
+/// What the origin answers the cache's completion request (`Range: bytes=10-19`,
+/// `If-Range: "v1"`) with, when the stored part is `bytes 0-9/20`.
+#[derive(Clone, Copy, Debug)]
+enum CompletionAnswer {
+    /// A 206 for another range than the one asked for.
+    OtherRange,
+    /// A 206 naming the rest, whose body is shorter than its Content-Range.
+    ShortBody,
+    /// A 206 naming the rest, whose body is longer than its Content-Range.
+    LongBody,
+    /// A 206 for the rest under another strong ETag.
+    OtherEtag,
+    /// A 206 for the rest under the weak form of the ETag.
+    WeakEtag,
+    /// A 304 (unsolicited: the cache sent no validator but If-Range).
+    NotModified,
+    /// A 500.
+    ServerError,
+    /// A 206 naming the rest of a longer representation (`bytes 10-19/30`).
+    OtherLength,
+}
+
+/// An origin holding `0123456789ABCDEFGHIJ` (ETag "v1"): `Range: bytes=0-9` gets the first
+/// part as a 206, a plain GET the whole as a 200, and any other range `answer`.
+async fn completing_origin(answer: CompletionAnswer) -> String {
+    use axum::http::{HeaderMap, Response};
+    let app = axum::Router::new().route(
+        "/c",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            let range = headers.get("range").map(|v| v.to_str().unwrap().to_owned());
+            let builder = Response::builder().header("cache-control", "max-age=3600");
+            let part = |builder: axum::http::response::Builder, range: &str, etag: &str| {
+                builder
+                    .status(206)
+                    .header("content-range", range)
+                    .header("etag", etag)
+            };
+            let body = axum::body::Body::from;
+            match (range.as_deref(), answer) {
+                (None, _) => builder
+                    .status(200)
+                    .header("etag", "\"v1\"")
+                    .body(body("0123456789ABCDEFGHIJ")),
+                (Some("bytes=0-9"), _) => {
+                    part(builder, "bytes 0-9/20", "\"v1\"").body(body("0123456789"))
+                }
+                (Some(_), CompletionAnswer::OtherRange) => {
+                    part(builder, "bytes 5-14/20", "\"v1\"").body(body("56789ABCDE"))
+                }
+                (Some(_), CompletionAnswer::ShortBody) => {
+                    part(builder, "bytes 10-19/20", "\"v1\"").body(body("ABCDE"))
+                }
+                (Some(_), CompletionAnswer::LongBody) => {
+                    part(builder, "bytes 10-19/20", "\"v1\"").body(body("ABCDEFGHIJKLMNO"))
+                }
+                (Some(_), CompletionAnswer::OtherEtag) => {
+                    part(builder, "bytes 10-19/20", "\"v2\"").body(body("abcdefghij"))
+                }
+                (Some(_), CompletionAnswer::WeakEtag) => {
+                    part(builder, "bytes 10-19/20", "W/\"v1\"").body(body("abcdefghij"))
+                }
+                (Some(_), CompletionAnswer::NotModified) => builder
+                    .status(304)
+                    .header("etag", "\"v1\"")
+                    .body(axum::body::Body::empty()),
+                (Some(_), CompletionAnswer::ServerError) => {
+                    builder.status(500).body(body("try again"))
+                }
+                (Some(_), CompletionAnswer::OtherLength) => {
+                    part(builder, "bytes 10-19/30", "\"v1\"").body(body("abcdefghij"))
+                }
+            }
+            .unwrap()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/c")
+}
+
+/// RFC 9110 §14.2, RFC 9111 §3.4: whatever the origin answers the cache's completion of a
+/// stored part with — another range, a body shorter or longer than its Content-Range, another
+/// or a weak ETag, another complete length, an unsolicited 304, a 500 — a plain GET gets the
+/// plain answer (the whole, as the origin sends it to a plain GET), never a part, never a
+/// mixture; and what is stored afterwards serves exactly that whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completion_answered_with_anything_but_the_rest_gets_the_plain_answer() {
+    use CompletionAnswer::*;
+    for answer in [
+        OtherRange,
+        ShortBody,
+        LongBody,
+        OtherEtag,
+        WeakEtag,
+        NotModified,
+        ServerError,
+        OtherLength,
+    ] {
+        let url = completing_origin(answer).await;
+        let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let part = client
+            .get(&url)
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (part.status().as_u16(), status(&part)),
+            (206, CacheStatus::Stored),
+            "{answer:?}"
+        );
+        let plain = client.get(&url).send().await.unwrap();
+        assert_eq!(plain.status().as_u16(), 200, "{answer:?}");
+        assert!(plain.headers().get("content-range").is_none(), "{answer:?}");
+        assert_eq!(
+            plain.text().await.unwrap(),
+            "0123456789ABCDEFGHIJ",
+            "{answer:?}"
+        );
+        let again = client.get(&url).send().await.unwrap();
+        assert_eq!(again.status().as_u16(), 200, "{answer:?}");
+        assert_eq!(
+            again.text().await.unwrap(),
+            "0123456789ABCDEFGHIJ",
+            "{answer:?}: what is stored serves the whole"
+        );
+    }
+}
+
+/// An origin that closes the connection without an answer to any ranged request other than
+/// `bytes=0-9`, and answers `0123456789ABCDEFGHIJ` to a plain GET: a raw TCP server, one
+/// request per connection.
+async fn origin_dropping_completions() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let common = "cache-control: max-age=3600\r\netag: \"v1\"\r\nconnection: close\r\n";
+                let answer = if head.contains("range: bytes=0-9\r\n") {
+                    format!(
+                        "HTTP/1.1 206 Partial Content\r\n{common}content-range: bytes 0-9/20\r\ncontent-length: 10\r\n\r\n0123456789"
+                    )
+                } else if head.contains("range:") {
+                    return; // dropped: no answer at all
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\n{common}content-length: 20\r\n\r\n0123456789ABCDEFGHIJ"
+                    )
+                };
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/c")
+}
+
+/// The cache must never make a request fail that would have succeeded without it: a plain GET
+/// to this origin succeeds, but the completion request the cache sends in its place (a
+/// `Range` the caller never sent) fails at the connection. The caller still gets the plain
+/// answer (the completion's module docs: "an error … the request is made again in full").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completion_request_that_fails_falls_back_to_the_plain_get() {
+    let url = origin_dropping_completions().await;
+    let plain_without_cache = reqwest::get(&url).await.unwrap();
+    assert_eq!(plain_without_cache.status().as_u16(), 200);
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let part = client
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (part.status().as_u16(), status(&part)),
+        (206, CacheStatus::Stored)
+    );
+    let plain = client.get(&url).send().await;
+    let plain = plain.expect("a plain GET the origin answers must not fail through the cache");
+    assert_eq!(plain.status().as_u16(), 200);
+    assert_eq!(plain.text().await.unwrap(), "0123456789ABCDEFGHIJ");
+}

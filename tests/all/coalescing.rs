@@ -761,3 +761,107 @@ async fn concurrent_misses_share_one_origin_request_while_the_breaker_is_open() 
         .iter()
         .all(|r| r.1 == 200 && r.2 == "the one answer"));
 }
+
+/// Two identities race one URL while the circuit breaker skips the store (coalescing still
+/// runs): with credentials in the key they never share a flight; with them out of the key
+/// (`credentials_in_key(false)`), `Vary: Authorization` still tells them apart. Each gets the
+/// answer made for its own request.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_identities_racing_while_the_breaker_is_open_get_their_own_answers() {
+    for credentials_in_key in [true, false] {
+        let proxy = crate::support::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+        let store = store(&client_for(&proxy.endpoint())).await;
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        let mut route = Route::ok("")
+            .echo(&["authorization"])
+            .header("cache-control", "max-age=60")
+            .gate(&gate);
+        if !credentials_in_key {
+            route = route.header("vary", "authorization");
+        }
+        origin.route("/me", route);
+        let cache = CacheMiddleware::builder(store)
+            .clock(clock())
+            .credentials_in_key(credentials_in_key)
+            .store_timeout(Duration::from_secs(5))
+            .circuit_breaker(1, Duration::from_secs(30))
+            .build();
+        let client = http_client(&cache);
+        proxy.set(crate::support::fault_proxy::Fault::ServerError);
+        client.get(origin.url("/other")).send().await.unwrap();
+        assert_eq!(cache.metrics().breaker_opened, 1);
+
+        let skipped = cache.metrics().store_skipped;
+        let spawn = |who: &'static str| {
+            let (client, url) = (client.clone(), origin.url("/me"));
+            tokio::spawn(async move {
+                get(
+                    &client,
+                    &url,
+                    &[("authorization", &format!("Bearer {who}"))],
+                )
+                .await
+            })
+        };
+        let alice = spawn("alice-token");
+        gate.arrivals(1).await;
+        let bob = spawn("bob-token");
+        while cache.metrics().store_skipped < skipped + 2 {
+            tokio::task::yield_now().await;
+        }
+        gate.open(2);
+        let (_, alice) = alice.await.unwrap();
+        let (how, bob) = bob.await.unwrap();
+        assert!(alice.contains("alice-token"), "{alice}");
+        assert!(
+            bob.contains("bob-token") && !bob.contains("alice"),
+            "credentials in key {credentials_in_key}: {how:?} {bob}"
+        );
+        assert_eq!(
+            origin.hits("/me"),
+            2,
+            "credentials in key {credentials_in_key}"
+        );
+    }
+}
+
+/// The leader of a flight is cancelled (its caller drops the future) while the breaker skips
+/// the store: its follower is released, makes its own request, and gets the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_leader_releases_its_follower_while_the_breaker_is_open() {
+    let proxy = crate::support::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let store = store(&client_for(&proxy.endpoint())).await;
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/slow",
+        Route::ok("the answer")
+            .header("cache-control", "max-age=60")
+            .gate(&gate),
+    );
+    let cache = CacheMiddleware::builder(store)
+        .clock(clock())
+        .store_timeout(Duration::from_secs(5))
+        .circuit_breaker(1, Duration::from_secs(30))
+        .build();
+    let client = http_client(&cache);
+    proxy.set(crate::support::fault_proxy::Fault::ServerError);
+    client.get(origin.url("/other")).send().await.unwrap();
+
+    let skipped = cache.metrics().store_skipped;
+    let mut tasks = spawn_gets(&client, &origin.url("/slow"), 1);
+    gate.arrivals(1).await;
+    tasks.extend(spawn_gets(&client, &origin.url("/slow"), 1));
+    while cache.metrics().store_skipped < skipped + 2 {
+        tokio::task::yield_now().await;
+    }
+    let leader = tasks.remove(0);
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    gate.arrivals(1).await;
+    gate.open(2);
+    let follower = results(tasks).await;
+    assert_eq!(follower[0].1, 200, "{follower:?}");
+    assert_eq!(follower[0].2, "the answer", "{follower:?}");
+}

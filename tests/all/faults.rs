@@ -250,3 +250,36 @@ async fn a_wall_clock_set_back_or_forward_does_not_move_the_breakers_cool_down()
     let resp = client.get(origin.url("/x")).send().await.unwrap();
     assert_eq!(status(&resp), CacheStatus::Hit);
 }
+
+/// A cool-down of `Duration::MAX` (and a store timeout of `Duration::MAX`) must not overflow:
+/// the breaker opens, stays open however far both clocks move, and every request still gets
+/// its answer from the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cool_down_of_duration_max_never_panics_and_keeps_requests_answered() {
+    let store = store_at(erroring_dynamodb().await).await;
+    let origin = Origin::start().await;
+    origin.route("/x", Route::ok("x").header("cache-control", "max-age=60"));
+    let clock = clock();
+    let cache = CacheMiddleware::builder(store)
+        .clock(clock.clone())
+        .store_timeout(Duration::MAX)
+        .refresh_timeout(Duration::MAX)
+        .circuit_breaker(1, Duration::MAX)
+        .build();
+    let client = http_client(&cache);
+    for step in [
+        Duration::ZERO,
+        Duration::from_secs(1),
+        Duration::from_secs(100 * 365 * 86_400),
+    ] {
+        clock.advance(step);
+        let resp = client.get(origin.url("/x")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "x");
+    }
+    clock.set(std::time::UNIX_EPOCH);
+    let resp = client.get(origin.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(cache.metrics().breaker_opened, 1);
+    assert!(cache.metrics().store_skipped >= 3);
+}

@@ -495,3 +495,359 @@ async fn an_invalidation_skipped_by_the_breaker_still_hides_the_tiers_entry() {
     let (_, body) = get(&client, &url, &[]).await;
     assert_eq!(body, Origin::versioned_body("/doc", 1));
 }
+
+/// An origin whose `/doc` changes with every POST: the nth POST is answered `state-n` (200,
+/// `Content-Location: /doc`, `max-age=600`: a response a cache may keep for GETs), the first
+/// one's body held until `release` has a permit; a GET is answered the current state.
+async fn origin_changed_by_posts(
+    release: Arc<tokio::sync::Semaphore>,
+    arrived: Arc<tokio::sync::Semaphore>,
+) -> String {
+    use axum::http::Response;
+    let posts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let state = posts.clone();
+    let app = axum::Router::new().route(
+        "/doc",
+        axum::routing::get(move || {
+            let n = state.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                Response::builder()
+                    .header("cache-control", "max-age=600")
+                    .body(axum::body::Body::from(format!("state-{n}")))
+                    .unwrap()
+            }
+        })
+        .post(move || {
+            let n = posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let (release, arrived) = (release.clone(), arrived.clone());
+            async move {
+                arrived.add_permits(1);
+                let body = format!("state-{n}");
+                let stream = futures_util::stream::once(async move {
+                    if n == 1 {
+                        release.acquire().await.unwrap().forget();
+                    }
+                    Ok::<_, std::io::Error>(Bytes::from(body))
+                });
+                Response::builder()
+                    .header("cache-control", "max-age=600")
+                    .header("content-location", "/doc")
+                    .body(axum::body::Body::from_stream(stream))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/doc")
+}
+
+/// Two POSTs to one URL, each answered with a response the cache keeps for GETs (RFC 9111 §4):
+/// the origin answers the first (`state-1`) before the second (`state-2`), but the first's
+/// body arrives last. An older write never replaces a newer entry: a later GET is never
+/// served `state-1`, which the second POST made outdated.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_posts_kept_for_gets_the_older_answer_never_replaces_the_newer() {
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let arrived = Arc::new(tokio::sync::Semaphore::new(0));
+    let url = origin_changed_by_posts(release.clone(), arrived.clone()).await;
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+
+    let first = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let resp = client.post(&url).send().await.unwrap();
+            resp.text().await.unwrap()
+        }
+    });
+    arrived.acquire().await.unwrap().forget();
+    let second = client.post(&url).send().await.unwrap();
+    assert_eq!(second.text().await.unwrap(), "state-2");
+    release.add_permits(1);
+    assert_eq!(first.await.unwrap(), "state-1");
+
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(body, "state-2", "served {how:?}");
+}
+
+/// A [`ForwardsThree`] over `table`, holding nothing yet.
+fn forwards_three(table: &DynamoDbStore) -> ForwardsThree {
+    ForwardsThree {
+        inner: table.clone(),
+        hold_put: Arc::default(),
+        put_held: Arc::new(tokio::sync::Semaphore::new(0)),
+        put_release: Arc::new(tokio::sync::Semaphore::new(0)),
+    }
+}
+
+/// An origin whose `/submit` answers a POST with `Content-Location: /doc`: a POST there
+/// invalidates `/doc` (RFC 9111 §4.4), without going through `/doc`'s gate.
+fn route_submit(origin: &Origin, target: &str) {
+    origin.route(
+        "/submit",
+        Route::ok("done").header("content-location", target),
+    );
+}
+
+/// A revalidation under way when a POST invalidates the URL: its 304 arrives after the
+/// invalidation, through a wrapper whose invalidation is a plain delete. The 304 answers a
+/// request that began before the POST, so it is not stored again: neither this process nor
+/// another is served the pre-POST entry afterwards; and an entry written after the POST (by
+/// another middleware) is served (the ledger never hides a newer entry).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_that_arrives_after_a_post_never_stores_the_pre_post_entry_again() {
+    let table = store(&dynamodb().await).await;
+    let wrapper = forwards_three(&table);
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/doc",
+        Route::ok("the doc")
+            .header("cache-control", "max-age=10")
+            .etag("\"v1\"")
+            .gate(&gate),
+    );
+    route_submit(&origin, "/doc");
+    let clock = clock();
+    let cache = CacheMiddleware::builder(wrapper.clone())
+        .clock(clock.clone())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+    gate.open(1);
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    gate.arrivals(1).await;
+
+    clock.advance(Duration::from_secs(20));
+    let revalidating = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { get(&client, &url, &[]).await }
+    });
+    gate.arrivals(1).await;
+    let post = client.post(origin.url("/submit")).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    gate.open(1);
+    let (how, _) = revalidating.await.unwrap();
+    assert_eq!(how, CacheStatus::Revalidated);
+
+    let other = CacheMiddleware::builder(table.clone())
+        .clock(clock.clone())
+        .build();
+    gate.open(1);
+    let (how, _) = get(&http_client(&other), &url, &[]).await;
+    assert_eq!(how, CacheStatus::Stored, "another process misses");
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        (how, body.as_str()),
+        (CacheStatus::Hit, "the doc"),
+        "the entry written after the POST is served"
+    );
+}
+
+/// A stale-while-revalidate refresh whose write is under way when a POST invalidates the URL,
+/// through a wrapper whose invalidation is a plain delete: the write lands after the delete,
+/// and is invalidated again. Neither process is served the pre-POST entry afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_refresh_written_across_a_post_is_never_served_after_it() {
+    let table = store(&dynamodb().await).await;
+    let wrapper = forwards_three(&table);
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=10, stale-while-revalidate=600"),
+    );
+    route_submit(&origin, "/doc");
+    let clock = clock();
+    let cache = CacheMiddleware::builder(wrapper.clone())
+        .clock(clock.clone())
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+
+    clock.advance(Duration::from_secs(20));
+    wrapper
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (how, _) = get(&client, &url, &[]).await;
+    assert_eq!(how, CacheStatus::StaleWhileRevalidate);
+    wrapper.put_held.acquire().await.unwrap().forget();
+    origin.bump("/doc");
+    let post = client.post(origin.url("/submit")).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    wrapper.put_release.add_permits(1);
+    cache.flush().await;
+
+    let other = CacheMiddleware::builder(table.clone())
+        .clock(clock.clone())
+        .build();
+    let (how, body) = get(&http_client(&other), &url, &[]).await;
+    assert_eq!(
+        (how, body),
+        (CacheStatus::Stored, Origin::versioned_body("/doc", 1)),
+        "another process"
+    );
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        body,
+        Origin::versioned_body("/doc", 1),
+        "this process: {how:?}"
+    );
+}
+
+/// A HEAD after a POST is not answered from a GET entry whose write was pending across the
+/// POST (RFC 9111 §4.3.5 serves HEAD from a stored GET; §4.4 invalidated it), in this process
+/// or another, through a wrapper whose invalidation is a plain delete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_after_a_post_is_never_answered_from_a_get_written_across_it() {
+    let table = store(&dynamodb().await).await;
+    let wrapper = forwards_three(&table);
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    route_submit(&origin, "/doc");
+    let cache = CacheMiddleware::builder(wrapper.clone())
+        .background_writes(true)
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+    wrapper
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    wrapper.put_held.acquire().await.unwrap().forget();
+    origin.bump("/doc");
+    let post = client.post(origin.url("/submit")).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    wrapper.put_release.add_permits(1);
+    cache.flush().await;
+
+    let other = CacheMiddleware::builder(table.clone()).build();
+    for (who, cache) in [("another process", &other), ("this process", &cache)] {
+        // What is served is the POST's version: a miss, or what a miss wrote after the POST.
+        let head = http_client(cache).head(&url).send().await.unwrap();
+        assert_eq!(
+            head.headers()["etag"],
+            "\"1\"",
+            "{who}: {:?}",
+            status(&head)
+        );
+    }
+}
+
+/// A variant's write (another Accept-Language than the primary entry's) pending across a
+/// POST, through a wrapper whose invalidation is a plain delete and whose variant key the POST
+/// never names: after the POST, neither variant is served from before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_variant_written_across_a_post_is_never_served_after_it() {
+    let table = store(&dynamodb().await).await;
+    let wrapper = forwards_three(&table);
+    let origin = Origin::start().await;
+    origin.route(
+        "/v",
+        Route::ok("")
+            .versioned()
+            .echo(&["accept-language"])
+            .header("cache-control", "max-age=600")
+            .header("vary", "accept-language"),
+    );
+    route_submit(&origin, "/v");
+    let cache = CacheMiddleware::builder(wrapper.clone())
+        .background_writes(true)
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/v");
+    let en = [("accept-language", "en")];
+    let fr = [("accept-language", "fr")];
+    assert_eq!(get(&client, &url, &en).await.0, CacheStatus::Stored);
+    cache.flush().await;
+    wrapper
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(get(&client, &url, &fr).await.0, CacheStatus::Stored);
+    wrapper.put_held.acquire().await.unwrap().forget();
+    origin.bump("/v");
+    let post = client.post(origin.url("/submit")).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    wrapper.put_release.add_permits(1);
+    cache.flush().await;
+
+    // What is served is the POST's version (ETag "1"): a miss, or what a miss wrote after it.
+    let other = CacheMiddleware::builder(table.clone()).build();
+    for (who, cache) in [("another process", &other), ("this process", &cache)] {
+        for (name, value) in [fr[0], en[0]] {
+            let resp = http_client(cache)
+                .get(&url)
+                .header(name, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.headers()["etag"],
+                "\"1\"",
+                "{who} {value}: {:?}",
+                status(&resp)
+            );
+            cache.flush().await;
+        }
+    }
+}
+
+/// The ledger never hides what this process wrote after its own invalidation: through the
+/// in-process tier over DynamoDB, a GET after a POST is stored and then a hit (and a HEAD
+/// answered from it); a POST answer kept for GETs is served to the next GET.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_this_process_writes_after_its_own_invalidation_is_served() {
+    let table = store(&dynamodb().await).await;
+    let tiered = TieredStore::builder(table.clone()).build();
+    let origin = Origin::start().await;
+    origin.route(
+        "/doc",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600")
+            .header("content-location", "/doc"),
+    );
+    route_submit(&origin, "/doc");
+    let cache = CacheMiddleware::builder(tiered).build();
+    let client = http_client(&cache);
+    let url = origin.url("/doc");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    origin.bump("/doc");
+    client.post(origin.url("/submit")).send().await.unwrap();
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        (how, body),
+        (CacheStatus::Stored, Origin::versioned_body("/doc", 1))
+    );
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        (how, body),
+        (CacheStatus::Hit, Origin::versioned_body("/doc", 1))
+    );
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(status(&head), CacheStatus::Hit);
+
+    // A POST to the URL itself, answered with what a GET would get: kept for GETs.
+    origin.bump("/doc");
+    let post = client.post(&url).send().await.unwrap();
+    assert_eq!(
+        post.text().await.unwrap(),
+        Origin::versioned_body("/doc", 2)
+    );
+    let (how, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        (how, body),
+        (CacheStatus::Hit, Origin::versioned_body("/doc", 2))
+    );
+}

@@ -604,3 +604,81 @@ async fn a_redaction_key_set_in_code_wins_over_the_environment() {
         "{text}"
     );
 }
+
+/// Secrets on the paths that order writes and coalesce without the store, with the redaction
+/// key from the environment: a write held across a POST (refused, or invalidated again), a
+/// stale-while-revalidate refresh across a POST, and a coalesced miss while the breaker skips
+/// the store. No secret reaches a TRACE line or the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_a_log_line_or_the_table_on_the_ordering_paths() {
+    let log = captured_log();
+    let secrets = ["ordkey-6d2a9f0b3e", "ordtoken-1c7e5a9d42"];
+    let proxy = crate::support::fault_proxy::FaultProxy::start(dynamodb_server().await).await;
+    let table = store(&client_for(&proxy.endpoint())).await;
+    let staged = Staged::new(table.clone());
+    let origin = Origin::start().await;
+    origin.route(
+        "/o",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=10, stale-while-revalidate=600"),
+    );
+    let clock = clock();
+    let cache = CacheMiddleware::builder(staged.clone())
+        .clock(clock.clone())
+        .background_writes(true)
+        .store_timeout(Duration::from_secs(5))
+        .circuit_breaker(1, Duration::from_secs(30))
+        .build_with_redaction_key_env(Some("a-deployment-key-for-ordering".into()));
+    let client = http_client(&cache);
+    let url = origin.url(&format!("/o?api_key={}", secrets[0]));
+    let auth = format!("Bearer {}", secrets[1]);
+    let headers = [("authorization", auth.as_str())];
+
+    // A write held across a POST.
+    staged
+        .hold_puts
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    get(&client, &url, &headers).await;
+    staged.a_put_is_held().await;
+    let mut post = client.post(&url);
+    post = post.header("authorization", &auth);
+    post.send().await.unwrap();
+    staged.put_release.add_permits(1);
+    cache.flush().await;
+    // A stored entry, then a refresh held across a POST.
+    get(&client, &url, &headers).await;
+    cache.flush().await;
+    clock.advance(Duration::from_secs(20));
+    staged
+        .hold_puts
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let (how, _) = get(&client, &url, &headers).await;
+    assert_eq!(how, CacheStatus::StaleWhileRevalidate);
+    staged.a_put_is_held().await;
+    client
+        .post(&url)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    staged.put_release.add_permits(1);
+    cache.flush().await;
+    // The breaker open: coalesced misses without the store.
+    proxy.set(crate::support::fault_proxy::Fault::ServerError);
+    for _ in 0..3 {
+        get(&client, &url, &headers).await;
+    }
+    proxy.set(crate::support::fault_proxy::Fault::None);
+
+    let text = log.text();
+    assert!(
+        text.contains("ordering") || text.contains("http_cache"),
+        "log captured"
+    );
+    let table_text = table_text(&table).await;
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} in the log");
+        assert!(!table_text.contains(secret), "{secret} in the table");
+    }
+}
