@@ -90,7 +90,7 @@ pub(super) fn from_document(
     mut doc: HashMap<String, AttributeValue>,
     retain_until: Option<SystemTime>,
 ) -> Result<StoredResponse, StoreError> {
-    match doc.get("v") {
+    match doc.remove("v") {
         Some(AttributeValue::N(v)) if v == DOCUMENT_VERSION => {}
         Some(AttributeValue::N(_)) => return Err(corrupt("unknown document format version")),
         _ => return Err(corrupt("no format version")),
@@ -127,7 +127,13 @@ pub(super) fn from_document(
         Some(AttributeValue::B(b)) => b.into_inner(),
         _ => return Err(corrupt("`body` missing or neither S nor B")),
     };
-    let body = stored_body(body, doc.remove(BODY_ENCODING_ATTR))?;
+    let encoding = doc.remove(BODY_ENCODING_ATTR);
+    // Every name of a version 1 document has been taken: one left over is not this version's
+    // (a newer layout says so with `v`), and whatever it was meant to change would be lost.
+    if !doc.is_empty() {
+        return Err(corrupt("an attribute no version 1 document has"));
+    }
+    let body = stored_body(body, encoding)?;
     Ok(StoredResponse {
         status,
         version,

@@ -36,8 +36,12 @@
 //! Anything read from the table may have been written by anyone, so decoding is bounded and
 //! never panics: an unknown version, a wrong attribute type, a truncated binary value, more than
 //! [`MAX_HEADER_FIELDS`] header fields or [`MAX_HEADER_BYTES`] of them, a compressed body that
-//! would expand past [`MAX_BODY_SIZE`], an unknown `body_encoding` — each is a
-//! [`StoreError::Corrupt`], which the middleware treats as a miss. Its message says what is wrong, never what the item holds.
+//! would expand past [`MAX_BODY_SIZE`], an unknown `body_encoding`, one of the codec's
+//! attributes where its layout has none (a `body_encoding` beside a document instead of in
+//! it), a name in the document no version 1 document has — each is a
+//! [`StoreError::Corrupt`], which the middleware treats as a miss. Top-level names that are
+//! not the codec's (global tables' `aws:rep:*`, an operator's tag) are left alone: see
+//! `holds_only`. Its message says what is wrong, never what the item holds.
 //!
 //! One concern per file: this module holds the item's attribute names, the entry points
 //! ([`encode`], [`encode_tombstone`], [`decode`]) and the dispatch between the formats;
@@ -109,6 +113,59 @@ pub const TOMBSTONE_ATTR: &str = "tombstone";
 pub const BODY_ENCODING_ATTR: &str = "body_encoding";
 /// The one [`BODY_ENCODING_ATTR`] value: a single zstd frame.
 pub const ZSTD_ENCODING: &str = "zstd";
+
+/// The top-level attributes of a document item ([`ItemFormat::Document`]).
+const DOCUMENT_ITEM: &[&str] = &[
+    KEY_ATTR,
+    VALUE_ATTR,
+    URL_ATTR,
+    STATUS_ATTR,
+    EXPIRES_ATTR,
+    CREATED_ATTR,
+    SIZE_ATTR,
+    REVISION_ATTR,
+    TTL_ATTR,
+];
+/// The top-level attributes of a binary item ([`ItemFormat::Binary`]): a document item's,
+/// and the body with its encoding.
+const BINARY_ITEM: &[&str] = &[
+    KEY_ATTR,
+    VALUE_ATTR,
+    URL_ATTR,
+    STATUS_ATTR,
+    EXPIRES_ATTR,
+    CREATED_ATTR,
+    SIZE_ATTR,
+    REVISION_ATTR,
+    TTL_ATTR,
+    BODY_ATTR,
+    BODY_ENCODING_ATTR,
+];
+/// The top-level attributes of a tombstone.
+const TOMBSTONE_ITEM: &[&str] = &[
+    KEY_ATTR,
+    REVISION_ATTR,
+    TOMBSTONE_ATTR,
+    CREATED_ATTR,
+    EXPIRES_ATTR,
+    TTL_ATTR,
+];
+/// Every top-level name the codec gives a meaning to, in one layout or another: an item may
+/// hold those of its own layout only (see [`holds_only`]).
+const ATTRIBUTES: &[&str] = &[
+    KEY_ATTR,
+    VALUE_ATTR,
+    URL_ATTR,
+    STATUS_ATTR,
+    EXPIRES_ATTR,
+    CREATED_ATTR,
+    SIZE_ATTR,
+    REVISION_ATTR,
+    TTL_ATTR,
+    BODY_ATTR,
+    BODY_ENCODING_ATTR,
+    TOMBSTONE_ATTR,
+];
 
 /// How a response is laid out in its DynamoDB item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,22 +327,7 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
     };
     match item.get(TOMBSTONE_ATTR) {
         None => {}
-        Some(AttributeValue::Bool(true))
-            if !item.contains_key(VALUE_ATTR) && !item.contains_key(BODY_ATTR) =>
-        {
-            if !item.contains_key(REVISION_ATTR) {
-                return Err(corrupt("tombstone without a `revision`"));
-            }
-            let until = match item.get(EXPIRES_ATTR) {
-                Some(AttributeValue::S(s)) => Some(parse_iso(s)?),
-                None => None,
-                Some(_) => return Err(corrupt("`expires` is not S")),
-            };
-            return Ok(Decoded::Tombstone(Tombstone { revision, until }));
-        }
-        Some(AttributeValue::Bool(true)) => {
-            return Err(corrupt("tombstone carrying a value or body"))
-        }
+        Some(AttributeValue::Bool(true)) => return tombstone(&item, revision),
         Some(_) => return Err(corrupt("`tombstone` is not BOOL true")),
     }
     let retain_until = match item.get(TTL_ATTR) {
@@ -299,8 +341,12 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
         None => None,
     };
     let mut entry = match item.remove(VALUE_ATTR) {
-        Some(AttributeValue::M(doc)) => document::from_document(doc, retain_until)?,
+        Some(AttributeValue::M(doc)) => {
+            holds_only(&item, DOCUMENT_ITEM, "a document item")?;
+            document::from_document(doc, retain_until)?
+        }
         Some(AttributeValue::B(blob)) => {
+            holds_only(&item, BINARY_ITEM, "a binary item")?;
             let bytes = blob.into_inner();
             let body = match item.remove(BODY_ATTR) {
                 Some(AttributeValue::B(b)) => b.into_inner(),
@@ -318,6 +364,48 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
     };
     entry.revision = revision;
     Ok(Decoded::Response(entry))
+}
+
+/// An item marked as a tombstone (`tombstone` = true), at `revision`.
+fn tombstone(item: &Item, revision: u64) -> Result<Decoded, StoreError> {
+    if item.contains_key(VALUE_ATTR) || item.contains_key(BODY_ATTR) {
+        return Err(corrupt("tombstone carrying a value or body"));
+    }
+    holds_only(item, TOMBSTONE_ITEM, "a tombstone")?;
+    if !item.contains_key(REVISION_ATTR) {
+        return Err(corrupt("tombstone without a `revision`"));
+    }
+    let until = match item.get(EXPIRES_ATTR) {
+        Some(AttributeValue::S(s)) => Some(parse_iso(s)?),
+        None => None,
+        Some(_) => return Err(corrupt("`expires` is not S")),
+    };
+    Ok(Decoded::Tombstone(Tombstone { revision, until }))
+}
+
+/// Whether `item` holds, of the names the codec gives a meaning to ([`ATTRIBUTES`]), only
+/// those of its `layout`. One of another layout's names changes what the item means to
+/// whoever wrote it — a `body_encoding` beside a document says its body is compressed, where
+/// the document's reader looks for that inside `value` and would serve the compressed bytes —
+/// so the item is one the reader cannot fully account for: corrupt.
+///
+/// Names outside [`ATTRIBUTES`] are left alone, on purpose. Others legitimately add top-level
+/// attributes to items they do not own: DynamoDB global tables (version 2017.11.29) add
+/// `aws:rep:updatetime`, `aws:rep:updateregion` and `aws:rep:deleting` to every item they
+/// replicate, and operators tag items in the console. None of them can change what the cache
+/// serves, because everything that does is in this crate's own names, and a layout that
+/// means something new changes the document's `v` or the binary tag, which this reader
+/// refuses. Refusing them would turn a replicated table into nothing but misses.
+fn holds_only(item: &Item, layout: &[&str], what: &str) -> Result<(), StoreError> {
+    let misplaced = item
+        .keys()
+        .map(String::as_str)
+        .find(|name| ATTRIBUTES.contains(name) && !layout.contains(name));
+    match misplaced {
+        // One of the codec's own names, never the item's content: safe to quote.
+        Some(name) => Err(corrupt(format!("`{name}` has no place in {what}"))),
+        None => Ok(()),
+    }
 }
 
 fn corrupt(msg: impl Into<String>) -> StoreError {
@@ -488,6 +576,88 @@ mod tests {
             let err = response(item).unwrap_err();
             assert!(matches!(err, StoreError::Corrupt(_)));
             assert!(!err.to_string().contains(SECRET), "{err}");
+        }
+    }
+
+    /// `item`'s document map (`value`), to be spoiled.
+    fn doc_of(item: &mut Item) -> &mut HashMap<String, AttributeValue> {
+        match item.get_mut(VALUE_ATTR) {
+            Some(AttributeValue::M(doc)) => doc,
+            _ => panic!("not a document item"),
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_compressed_document_whose_body_encoding_sits_at_the_top_level_is_corrupt() {
+        // Where the binary format keeps it: a document item edited or written by another
+        // program. Read as the document's own body, it is the zstd frame's bytes.
+        let zstd = Compression::Zstd {
+            level: 3,
+            min_body_size: 1,
+        };
+        let e = sample(&b"a body the origin sent, compressible ".repeat(20));
+        let mut item = encode("k", &e, ItemFormat::Document, zstd, true).unwrap();
+        let encoding = doc_of(&mut item).remove(BODY_ENCODING_ATTR).unwrap();
+        item.insert(BODY_ENCODING_ATTR.into(), encoding);
+        match response(item) {
+            Err(StoreError::Corrupt(_)) => {}
+            Ok(served) => panic!("served {} bytes the origin never sent", served.body.len()),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn attributes_a_layout_does_not_hold_are_corrupt_and_foreign_names_are_ignored() {
+        let document = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let binary = encode_ok("k", &sample(b"x"), ItemFormat::Binary, true);
+        let tombstone = encode_tombstone("k", 9, UNIX_EPOCH, true);
+        let s = |v: &str| AttributeValue::S(v.into());
+        let mut hostile = Vec::new();
+        // The binary format's top-level body attributes on a document.
+        for (name, value) in [
+            (BODY_ENCODING_ATTR, s("zstd")),
+            (BODY_ATTR, AttributeValue::B(Blob::new(b"y".to_vec()))),
+        ] {
+            let mut item = document.clone();
+            item.insert(name.into(), value);
+            hostile.push(item);
+        }
+        // An entry's attributes on a tombstone.
+        for (name, value) in [
+            (URL_ATTR, s("https://example.com/")),
+            (STATUS_ATTR, AttributeValue::N("200".into())),
+            (SIZE_ATTR, AttributeValue::N("10".into())),
+            (BODY_ENCODING_ATTR, s("zstd")),
+        ] {
+            let mut item = tombstone.clone();
+            item.insert(name.into(), value);
+            hostile.push(item);
+        }
+        // Inside the document: a top-level attribute, a name no version 1 document has.
+        for name in [REVISION_ATTR, TTL_ATTR, KEY_ATTR, "body_part"] {
+            let mut item = document.clone();
+            doc_of(&mut item).insert(name.into(), AttributeValue::N("1".into()));
+            hostile.push(item);
+        }
+        for item in hostile {
+            assert!(
+                matches!(decode(item.clone()), Err(StoreError::Corrupt(_))),
+                "{item:?}"
+            );
+        }
+        // What others add beside the crate's attributes: global tables' replication
+        // bookkeeping, an operator's note. They change nothing the cache reads.
+        for good in [document, binary, tombstone] {
+            let mut item = good.clone();
+            item.insert("aws:rep:updatetime".into(), AttributeValue::N("1.5".into()));
+            item.insert("aws:rep:updateregion".into(), s("eu-west-1"));
+            item.insert("note".into(), s("kept for the incident review"));
+            match (decode(good).unwrap(), decode(item).unwrap()) {
+                (Decoded::Response(a), Decoded::Response(b)) => assert_same(&a, &b),
+                (Decoded::Tombstone(a), Decoded::Tombstone(b)) => assert_eq!(a, b),
+                _ => panic!("read as something else"),
+            }
         }
     }
 
