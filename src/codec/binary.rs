@@ -116,7 +116,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::codec::fixtures::response;
+    use crate::codec::fixtures::{response, survives};
     use crate::codec::{decode, Item, MAX_HEADER_FIELDS};
 
     /// A binary item whose metadata holds `n` response headers, built field by field as
@@ -160,6 +160,44 @@ mod tests {
         }
         let err = response(binary_with_headers(20_000)).unwrap_err();
         assert!(err.to_string().contains("header fields"), "{err}");
+    }
+
+    #[test]
+    fn hostile_binary_numbers_never_panic() {
+        let mut extremes = Vec::new();
+        for n in [0, 1, u64::MAX - 1, u64::MAX] {
+            extremes.push((200, 11, n, 0, None, 0));
+            extremes.push((200, 11, 0, n, None, 0));
+            extremes.push((200, 11, 0, 0, Some(n), 0));
+            extremes.push((200, 11, 0, 0, None, n));
+        }
+        for status in [0, 99, 1000, u16::MAX] {
+            extremes.push((status, 11, 0, 0, None, 0));
+        }
+        for version in [0, 12, u8::MAX] {
+            extremes.push((200, version, 0, 0, None, 0));
+        }
+        for (status, version, created_at_ms, expires_ms, heuristic_max_age, generation) in extremes
+        {
+            let meta = Meta {
+                status,
+                version,
+                method: "GET".into(),
+                url: "https://e.com/".into(),
+                headers: Vec::new(),
+                request_headers: Vec::new(),
+                created_at_ms,
+                expires_ms,
+                heuristic_max_age,
+                generation,
+            };
+            let mut value = vec![BINARY_TAG];
+            value.extend(bincode::encode_to_vec(&meta, config()).unwrap());
+            survives(Item::from([
+                ("value".to_owned(), AttributeValue::B(Blob::new(value))),
+                ("body".to_owned(), AttributeValue::B(Blob::new(vec![]))),
+            ]));
+        }
     }
 
     proptest! {

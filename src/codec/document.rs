@@ -223,7 +223,9 @@ fn parse_status(n: &str) -> Result<StatusCode, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::fixtures::{encode_ok, response, sample};
+    use crate::codec::fixtures::{
+        encode_ok, response, sample, survives, with_in_document, HOSTILE_NUMBERS, HOSTILE_TIMES,
+    };
     use crate::codec::{Item, ItemFormat};
 
     #[test]
@@ -302,5 +304,47 @@ mod tests {
             )])),
         );
         assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+    }
+
+    /// Each of `values` as the document's `name`, as N and as S: read, sized and written back
+    /// without a panic.
+    fn document_survives(name: &str, values: &[&str]) {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        for value in values {
+            for value in [
+                AttributeValue::N((*value).into()),
+                AttributeValue::S((*value).into()),
+            ] {
+                survives(with_in_document(good.clone(), name, value));
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_statuses_never_panic() {
+        document_survives("status", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_generations_never_panic() {
+        document_survives("generation", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_heuristic_max_ages_never_panic() {
+        document_survives("heuristic_max_age", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_format_versions_never_panic() {
+        document_survives("v", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_times_never_panic() {
+        for name in ["created_at", "expires"] {
+            document_survives(name, HOSTILE_TIMES);
+            document_survives(name, HOSTILE_NUMBERS);
+        }
     }
 }

@@ -5,7 +5,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
-use super::{decode, encode, Compression, Decoded, Item, ItemFormat};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{
+    decode, encode, encoded_size, item_size, read_milliunits, write_milliunits, Compression,
+    Decoded, Item, ItemFormat, VALUE_ATTR,
+};
 use crate::{StoreError, StoredResponse};
 
 pub(super) fn sample(body: &[u8]) -> StoredResponse {
@@ -83,4 +88,66 @@ pub(super) fn layouts() -> Vec<(ItemFormat, Compression)> {
         ));
     }
     all
+}
+
+/// Numbers no version of this crate writes: at and past the integer types' ends, DynamoDB's
+/// largest magnitude, negative, fractional, exponents, and N values that are no number at all
+/// (another server, or a future one, may not check).
+pub(super) const HOSTILE_NUMBERS: &[&str] = &[
+    "18446744073709551615",
+    "18446744073709551614",
+    "18446744073709551616",
+    "4294967295",
+    "99999999999999999999999999999999999999",
+    "9.9999999999999999999999999999999999999E+125",
+    "-9.9999999999999999999999999999999999999E+125",
+    "1e400",
+    "-1",
+    "-0",
+    "0.5",
+    "NaN",
+    "",
+    " 7",
+    "+7",
+];
+
+/// Timestamps no version of this crate writes: past year 9999, before the epoch, in other
+/// forms, none.
+pub(super) const HOSTILE_TIMES: &[&str] = &[
+    "9999-12-31T23:59:59.999Z",
+    "+275760-09-13T00:00:00Z",
+    "99999-01-01T00:00:00Z",
+    "0000-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "2026-02-30T00:00:00Z",
+    "18446744073709551615",
+    "",
+];
+
+/// `item`, read as every reader of the table reads it: sized (the store's capacity count and
+/// the listings), decoded, and what it decodes to written back in every layout and read again.
+/// Whatever it holds, none of this may panic.
+pub(super) fn survives(item: Item) {
+    let size = encoded_size(&item);
+    let _ = (
+        item_size(&item),
+        read_milliunits(size),
+        write_milliunits(size),
+    );
+    if let Ok(Decoded::Response(entry)) = decode(item) {
+        for (format, compression) in layouts() {
+            if let Ok(again) = encode("k", &entry, format, compression, true) {
+                let _ = decode(again);
+            }
+        }
+    }
+}
+
+/// `item` with `name` set to `value` inside its document (`value`).
+pub(super) fn with_in_document(mut item: Item, name: &str, value: AttributeValue) -> Item {
+    match item.get_mut(VALUE_ATTR) {
+        Some(AttributeValue::M(doc)) => doc.insert(name.into(), value),
+        _ => panic!("not a document item"),
+    };
+    item
 }

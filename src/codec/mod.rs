@@ -419,7 +419,9 @@ mod tests {
     use bytes::Bytes;
     use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-    use super::fixtures::{assert_same, encode_ok, layouts, response, sample};
+    use super::fixtures::{
+        assert_same, encode_ok, layouts, response, sample, survives, HOSTILE_NUMBERS, HOSTILE_TIMES,
+    };
     use super::*;
 
     #[test]
@@ -658,6 +660,55 @@ mod tests {
                 (Decoded::Tombstone(a), Decoded::Tombstone(b)) => assert_eq!(a, b),
                 _ => panic!("read as something else"),
             }
+        }
+    }
+
+    /// Every kind of item the top level of which may hold `name`: both formats, a tombstone.
+    fn every_layout() -> Vec<Item> {
+        vec![
+            encode_ok("k", &sample(b"x"), ItemFormat::Document, true),
+            encode_ok("k", &sample(b"x"), ItemFormat::Binary, true),
+            encode_tombstone("k", 9, UNIX_EPOCH, true),
+        ]
+    }
+
+    /// Each of `values` as `name` (of type N, and for good measure S) at the top level of
+    /// every layout: read, sized and written back without a panic.
+    fn top_level_survives(name: &str, values: &[&str]) {
+        for item in every_layout() {
+            for value in values {
+                for value in [
+                    AttributeValue::N((*value).into()),
+                    AttributeValue::S((*value).into()),
+                ] {
+                    let mut hostile = item.clone();
+                    hostile.insert(name.into(), value);
+                    survives(hostile);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_revisions_never_panic() {
+        top_level_survives(REVISION_ATTR, HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_ttls_never_panic() {
+        top_level_survives(TTL_ATTR, HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_top_level_statuses_never_panic() {
+        top_level_survives(STATUS_ATTR, HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_top_level_times_never_panic() {
+        for name in [EXPIRES_ATTR, CREATED_ATTR] {
+            top_level_survives(name, HOSTILE_TIMES);
+            top_level_survives(name, HOSTILE_NUMBERS);
         }
     }
 

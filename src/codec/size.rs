@@ -15,22 +15,31 @@ pub const MAX_ITEM_SIZE: usize = 409_600;
 /// The read units, in thousandths, of an eventually consistent GetItem returning an item of
 /// `size` bytes (or none: `size` 0): half a unit per 4 KB or part of it, at least half a unit.
 pub fn read_milliunits(size: usize) -> u64 {
-    size.div_ceil(4096).max(1) as u64 * 500
+    units(size.div_ceil(4096)).saturating_mul(500)
 }
 
 /// The write units, in thousandths, of a PutItem or DeleteItem of an item of `size` bytes: one
 /// unit per kilobyte or part of it, at least one. (DynamoDB counts the larger of the item
 /// written and the item it replaces.)
 pub fn write_milliunits(size: usize) -> u64 {
-    size.div_ceil(1024).max(1) as u64 * 1000
+    units(size.div_ceil(1024)).saturating_mul(1000)
 }
 
-/// The whole size of an item made by [`encode`](super::encode), from its `size` attribute (counted afresh
-/// when it has none).
+/// A count of units, at least one.
+fn units(n: usize) -> u64 {
+    u64::try_from(n.max(1)).unwrap_or(u64::MAX)
+}
+
+/// The whole size of an item made by [`encode`](super::encode), from its `size` attribute
+/// (counted afresh when it has none). Anyone may have written that attribute: a claim near the
+/// top of `usize` saturates there rather than wrapping to a small size (or, in a debug build,
+/// panicking).
 pub fn encoded_size(item: &Item) -> usize {
     match item.get(SIZE_ATTR) {
         Some(AttributeValue::N(n)) => match n.parse::<usize>() {
-            Ok(rest) => rest + SIZE_ATTR.len() + number_size(n),
+            Ok(rest) => rest
+                .saturating_add(SIZE_ATTR.len())
+                .saturating_add(number_size(n)),
             Err(_) => item_size(item),
         },
         _ => item_size(item),
@@ -40,10 +49,14 @@ pub fn encoded_size(item: &Item) -> usize {
 /// The size DynamoDB counts for an item: the UTF-8 length of every attribute name plus the size
 /// of every value, with 3 bytes of overhead per map or list, 1 byte per element, and numbers
 /// counted by significant digits.
+///
+/// Saturating: the item may have been written by anyone, and a size that wrapped would let it
+/// pass for a small one.
 pub fn item_size(item: &Item) -> usize {
-    item.iter()
-        .map(|(name, v)| name.len() + value_size(v))
-        .sum()
+    total(
+        item.iter()
+            .map(|(name, v)| name.len().saturating_add(value_size(v))),
+    )
 }
 
 fn value_size(v: &AttributeValue) -> usize {
@@ -52,19 +65,24 @@ fn value_size(v: &AttributeValue) -> usize {
         AttributeValue::N(n) => number_size(n),
         AttributeValue::B(b) => b.as_ref().len(),
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
-        AttributeValue::Ns(ns) => ns.iter().map(|n| number_size(n)).sum(),
-        AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
-        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| k.len() + 1 + value_size(v))
-                .sum::<usize>()
+        AttributeValue::Ss(ss) => total(ss.iter().map(String::len)),
+        AttributeValue::Ns(ns) => total(ns.iter().map(|n| number_size(n))),
+        AttributeValue::Bs(bs) => total(bs.iter().map(|b| b.as_ref().len())),
+        AttributeValue::L(items) => {
+            3usize.saturating_add(total(items.iter().map(|v| value_size(v).saturating_add(1))))
         }
+        AttributeValue::M(map) => 3usize.saturating_add(total(
+            map.iter()
+                .map(|(k, v)| k.len().saturating_add(1).saturating_add(value_size(v))),
+        )),
         // A type this SDK version does not know: count it generously.
         _ => MAX_ITEM_SIZE,
     }
+}
+
+/// The sum of `sizes`, saturating at `usize::MAX`.
+fn total(sizes: impl Iterator<Item = usize>) -> usize {
+    sizes.fold(0, usize::saturating_add)
 }
 
 /// A number's size: one byte per two significant digits on each side of the decimal point
@@ -98,7 +116,7 @@ mod tests {
     use aws_sdk_dynamodb::primitives::Blob;
 
     use super::*;
-    use crate::codec::fixtures::{encode_ok, sample};
+    use crate::codec::fixtures::{encode_ok, sample, survives, HOSTILE_NUMBERS};
     use crate::codec::ItemFormat;
 
     #[test]
@@ -141,5 +159,24 @@ mod tests {
             )])),
         ); // 1 + 3 + (1 + 1 + (3 + 1 + 2))
         assert_eq!(item_size(&item), 6 + 4 + 12);
+    }
+
+    #[test]
+    fn a_hostile_size_attribute_never_overflows() {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        for claimed in HOSTILE_NUMBERS {
+            let mut item = good.clone();
+            item.insert(SIZE_ATTR.into(), AttributeValue::N((*claimed).into()));
+            survives(item.clone());
+            let size = encoded_size(&item);
+            match claimed.parse::<usize>() {
+                // A claim near the top saturates; it never wraps to a small size.
+                Ok(n) => assert!(size >= n, "{claimed}: {size}"),
+                // Not a size: counted afresh.
+                Err(_) => assert_eq!(size, item_size(&item), "{claimed}"),
+            }
+        }
+        assert!(write_milliunits(usize::MAX) >= write_milliunits(MAX_ITEM_SIZE));
+        assert!(read_milliunits(usize::MAX) >= read_milliunits(MAX_ITEM_SIZE));
     }
 }

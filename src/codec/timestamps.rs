@@ -26,9 +26,12 @@ pub(super) fn epoch_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the epoch, saturating: a time past what `u64` milliseconds can say
+/// (half a billion years) is written as the largest, which reads back as corrupt (past year
+/// 9999), never wrapped to an earlier time.
 pub(super) fn epoch_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -61,5 +64,17 @@ mod tests {
         let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         item.insert("ttl".into(), AttributeValue::N(u64::MAX.to_string()));
         assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn milliseconds_past_u64_saturate_never_wrap() {
+        let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 1000 + 1);
+        assert_eq!(epoch_millis(far), u64::MAX);
+        let mut e = sample(b"x");
+        e.created_at = far;
+        assert!(matches!(
+            response(encode_ok("k", &e, ItemFormat::Binary, true)),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }
