@@ -104,7 +104,7 @@ impl EntrySummary {
             status: n(codec::STATUS_ATTR)
                 .and_then(|n| u16::try_from(n).ok())
                 .unwrap_or(0),
-            size: codec::encoded_size(item) as u64,
+            size: u64::try_from(codec::encoded_size(item)).unwrap_or(u64::MAX),
             created_at: time(codec::CREATED_ATTR),
             expires: time(codec::EXPIRES_ATTR),
             // Past year 9999 is no time this crate writes or can print: none.
@@ -140,6 +140,24 @@ pub struct TableStats {
     pub unusable: u64,
     /// Tombstones: keys invalidated within the last hour, which refuse older writes.
     pub tombstones: u64,
+}
+
+impl TableStats {
+    /// Adds one listed item to the totals at `now`. Its size is what its `size` attribute
+    /// says, and anyone may have written that: the total saturates rather than overflow.
+    fn count(&mut self, listed: Listed, now: SystemTime) {
+        let e = match listed {
+            Listed::Entry(e) => e,
+            Listed::Tombstone { .. } => {
+                self.tombstones += 1;
+                return;
+            }
+        };
+        self.entries += 1;
+        self.bytes = self.bytes.saturating_add(e.size);
+        self.stale += u64::from(e.expires.is_none_or(|t| t <= now));
+        self.unusable += u64::from(e.ttl.is_some_and(|t| t <= now));
+    }
 }
 
 const PROJECTION: &str = "#k, #u, #s, #z, #c, #e, #t, #x";
@@ -443,20 +461,69 @@ impl DynamoDbStore {
         let mut stats = TableStats::default();
         self.scan(true, None, |items, _| {
             for listed in items.iter().filter_map(Listed::from_item) {
-                let e = match listed {
-                    Listed::Entry(e) => e,
-                    Listed::Tombstone { .. } => {
-                        stats.tombstones += 1;
-                        continue;
-                    }
-                };
-                stats.entries += 1;
-                stats.bytes += e.size;
-                stats.stale += u64::from(e.expires.is_none_or(|t| t <= now));
-                stats.unusable += u64::from(e.ttl.is_some_and(|t| t <= now));
+                stats.count(listed, now);
             }
         })
         .await?;
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{SIZE_ATTR, STATUS_ATTR, TTL_ATTR};
+
+    /// A listed item's top-level attributes, as the listing projects them, with `name` set.
+    fn projected(name: &str, value: AttributeValue) -> Item {
+        let mut item = Item::from([
+            (KEY_ATTR.to_owned(), AttributeValue::S("k".into())),
+            (SIZE_ATTR.to_owned(), AttributeValue::N("350".into())),
+            (STATUS_ATTR.to_owned(), AttributeValue::N("200".into())),
+        ]);
+        item.insert(name.to_owned(), value);
+        item
+    }
+
+    #[test]
+    fn hostile_sizes_saturate_the_totals_never_overflow() {
+        let now = SystemTime::UNIX_EPOCH;
+        let mut stats = TableStats::default();
+        for _ in 0..3 {
+            let item = projected(SIZE_ATTR, AttributeValue::N(u64::MAX.to_string()));
+            stats.count(Listed::from_item(&item).expect("an entry"), now);
+        }
+        assert_eq!(stats.entries, 3);
+        assert_eq!(stats.bytes, u64::MAX);
+    }
+
+    #[test]
+    fn hostile_numbers_in_a_listing_never_panic() {
+        let numbers = [
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999999999999999",
+            "9.9999999999999999999999999999999999999E+125",
+            "-1",
+            "0.5",
+            "NaN",
+            "",
+        ];
+        let mut stats = TableStats::default();
+        for name in [
+            SIZE_ATTR,
+            STATUS_ATTR,
+            TTL_ATTR,
+            codec::EXPIRES_ATTR,
+            codec::CREATED_ATTR,
+        ] {
+            for n in numbers {
+                for value in [AttributeValue::N(n.into()), AttributeValue::S(n.into())] {
+                    if let Some(listed) = Listed::from_item(&projected(name, value)) {
+                        stats.count(listed, SystemTime::UNIX_EPOCH);
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,350 @@
+//! The document format (the default): `value` is a plain DynamoDB map that reads well in the
+//! AWS console.
+//!
+//! Status, URL, method, headers (name → list of values, so repeated headers survive, each S
+//! when it is UTF-8 and B otherwise), `header_order` (the names in the origin's order, since a
+//! map has none), `created_at` / `expires` as ISO-8601, the body as S when it is UTF-8 and as
+//! B otherwise, and a format version `v`: a reader refuses any version it does not know, so a
+//! later layout can never be misread as this one.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+use super::compression::stored_body;
+use super::headers::{append, HeaderBudget};
+use super::timestamps::{iso, parse_iso};
+use super::{corrupt, http_version, BODY_ATTR, BODY_ENCODING_ATTR, MAX_HEADER_FIELDS};
+use crate::{StoreError, StoredResponse};
+
+/// The document format's version; items with any other value are misses.
+const DOCUMENT_VERSION: &str = "1";
+
+/// The document without its body (the caller adds it, compressed or not).
+pub(super) fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
+    let mut doc = HashMap::with_capacity(13);
+    let s = |v: String| AttributeValue::S(v);
+    doc.insert("v".into(), AttributeValue::N(DOCUMENT_VERSION.into()));
+    doc.insert(
+        "status".into(),
+        AttributeValue::N(entry.status.as_u16().to_string()),
+    );
+    doc.insert(
+        "http_version".into(),
+        s(http_version::text(entry.version).into()),
+    );
+    doc.insert("method".into(), s(entry.method.as_str().into()));
+    doc.insert("url".into(), s(entry.url.clone()));
+    doc.insert("headers".into(), headers_doc(&entry.headers));
+    // A map has no order: the origin's order of names is kept beside it.
+    doc.insert(
+        "header_order".into(),
+        AttributeValue::L(
+            entry
+                .headers
+                .keys()
+                .map(|n| AttributeValue::S(n.as_str().to_owned()))
+                .collect(),
+        ),
+    );
+    doc.insert(
+        "request_headers".into(),
+        headers_doc(&entry.request_headers),
+    );
+    doc.insert("created_at".into(), s(iso(entry.created_at)));
+    doc.insert("expires".into(), s(iso(entry.expires)));
+    doc.insert(
+        "generation".into(),
+        AttributeValue::N(entry.generation.to_string()),
+    );
+    if let Some(secs) = entry.heuristic_max_age {
+        doc.insert(
+            "heuristic_max_age".into(),
+            AttributeValue::N(secs.to_string()),
+        );
+    }
+    doc
+}
+
+/// name → list of values, each S when it is valid UTF-8, B otherwise (obs-text bytes kept).
+fn headers_doc(headers: &HeaderMap) -> AttributeValue {
+    let mut map = HashMap::with_capacity(headers.keys_len());
+    for name in headers.keys() {
+        let values = headers
+            .get_all(name)
+            .iter()
+            .map(|v| match v.to_str() {
+                Ok(text) => AttributeValue::S(text.to_owned()),
+                Err(_) => AttributeValue::B(Blob::new(v.as_bytes().to_vec())),
+            })
+            .collect();
+        map.insert(name.as_str().to_owned(), AttributeValue::L(values));
+    }
+    AttributeValue::M(map)
+}
+
+pub(super) fn from_document(
+    mut doc: HashMap<String, AttributeValue>,
+    retain_until: Option<SystemTime>,
+) -> Result<StoredResponse, StoreError> {
+    match doc.remove("v") {
+        Some(AttributeValue::N(v)) if v == DOCUMENT_VERSION => {}
+        Some(AttributeValue::N(_)) => return Err(corrupt("unknown document format version")),
+        _ => return Err(corrupt("no format version")),
+    }
+    let mut take_s = |name: &str| match doc.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(corrupt(format!("`{name}` missing or not S"))),
+    };
+    let method =
+        Method::from_bytes(take_s("method")?.as_bytes()).map_err(|_| corrupt("bad method"))?;
+    let url = take_s("url")?;
+    let version = http_version::from_text(&take_s("http_version")?)?;
+    let created_at = parse_iso(&take_s("created_at")?)?;
+    let expires = parse_iso(&take_s("expires")?)?;
+    let status = match doc.remove("status") {
+        Some(AttributeValue::N(n)) => parse_status(&n)?,
+        _ => return Err(corrupt("`status` missing or not N")),
+    };
+    let generation = match doc.remove("generation") {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt("bad generation"))?,
+        _ => return Err(corrupt("`generation` missing or not N")),
+    };
+    let heuristic_max_age = match doc.remove("heuristic_max_age") {
+        Some(AttributeValue::N(n)) => {
+            Some(n.parse().map_err(|_| corrupt("bad heuristic_max_age"))?)
+        }
+        None => None,
+        Some(_) => return Err(corrupt("`heuristic_max_age` not N")),
+    };
+    let headers = headers_from_doc(doc.remove("headers"), doc.remove("header_order"))?;
+    let request_headers = headers_from_doc(doc.remove("request_headers"), None)?;
+    let body = match doc.remove(BODY_ATTR) {
+        Some(AttributeValue::S(s)) => s.into_bytes(),
+        Some(AttributeValue::B(b)) => b.into_inner(),
+        _ => return Err(corrupt("`body` missing or neither S nor B")),
+    };
+    let encoding = doc.remove(BODY_ENCODING_ATTR);
+    // Every name of a version 1 document has been taken: one left over is not this version's
+    // (a newer layout says so with `v`), and whatever it was meant to change would be lost.
+    if !doc.is_empty() {
+        return Err(corrupt("an attribute no version 1 document has"));
+    }
+    let body = stored_body(body, encoding)?;
+    Ok(StoredResponse {
+        status,
+        version,
+        method,
+        url,
+        headers,
+        request_headers,
+        body,
+        created_at,
+        expires,
+        heuristic_max_age,
+        generation,
+        retain_until,
+        revision: 0,
+    })
+}
+
+/// Headers from their map, names in `order` first (the origin's order, when the item has one;
+/// names it lists that the map lacks, or lists twice, are skipped), then any others by name.
+fn headers_from_doc(
+    value: Option<AttributeValue>,
+    order: Option<AttributeValue>,
+) -> Result<HeaderMap, StoreError> {
+    let Some(AttributeValue::M(mut map)) = value else {
+        return Err(corrupt("headers missing or not M"));
+    };
+    if map.len() > MAX_HEADER_FIELDS {
+        return Err(corrupt(format!(
+            "more than {MAX_HEADER_FIELDS} header fields"
+        )));
+    }
+    let order = match order {
+        None => Vec::new(),
+        Some(AttributeValue::L(names)) if names.len() <= MAX_HEADER_FIELDS => names,
+        Some(_) => {
+            return Err(corrupt(
+                "header_order not a list of at most the field limit",
+            ))
+        }
+    };
+    let mut ordered = Vec::with_capacity(map.len());
+    for name in order {
+        let AttributeValue::S(name) = name else {
+            return Err(corrupt("header_order entry not S"));
+        };
+        if let Some(values) = map.remove(&name) {
+            ordered.push((name, values));
+        }
+    }
+    let mut rest: Vec<(String, AttributeValue)> = map.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    ordered.extend(rest);
+    let mut budget = HeaderBudget::new();
+    let mut headers = HeaderMap::new();
+    for (name, values) in ordered {
+        let AttributeValue::L(values) = values else {
+            return Err(corrupt("header values not L"));
+        };
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| corrupt("bad header name"))?;
+        for v in values {
+            let v = match v {
+                AttributeValue::S(s) => {
+                    budget.take(name.as_str(), s.len())?;
+                    HeaderValue::from_str(&s)
+                }
+                AttributeValue::B(b) => {
+                    budget.take(name.as_str(), b.as_ref().len())?;
+                    HeaderValue::from_bytes(b.as_ref())
+                }
+                _ => return Err(corrupt("header value neither S nor B")),
+            }
+            .map_err(|_| corrupt("bad header value"))?;
+            append(&mut headers, name.clone(), v)?;
+        }
+    }
+    Ok(headers)
+}
+
+fn parse_status(n: &str) -> Result<StatusCode, StoreError> {
+    n.parse::<u16>()
+        .ok()
+        .and_then(|n| StatusCode::from_u16(n).ok())
+        .ok_or_else(|| corrupt("bad status"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::fixtures::{
+        encode_ok, response, sample, survives, with_in_document, HOSTILE_NUMBERS, HOSTILE_TIMES,
+    };
+    use crate::codec::{Item, ItemFormat};
+
+    #[test]
+    fn document_is_readable() {
+        let item = encode_ok("k", &sample(b"hello"), ItemFormat::Document, true);
+        let AttributeValue::M(doc) = &item["value"] else {
+            panic!()
+        };
+        assert_eq!(doc["body"], AttributeValue::S("hello".into()));
+        assert_eq!(doc["v"], AttributeValue::N("1".into()));
+        assert_eq!(
+            doc["created_at"],
+            AttributeValue::S("2026-09-21T14:13:20.123Z".into())
+        );
+        let AttributeValue::M(h) = &doc["headers"] else {
+            panic!()
+        };
+        assert_eq!(
+            h["set-cookie"],
+            AttributeValue::L(vec![
+                AttributeValue::S("a=1".into()),
+                AttributeValue::S("b=2".into())
+            ])
+        );
+        assert_eq!(
+            h["x-bytes"],
+            AttributeValue::L(vec![AttributeValue::B(Blob::new(b"caf\xe9".to_vec()))])
+        );
+        assert_eq!(item["ttl"], AttributeValue::N("1790000100".into()));
+        let binary = encode_ok("k", &sample(&[0xff]), ItemFormat::Document, false);
+        let AttributeValue::M(doc) = &binary["value"] else {
+            panic!()
+        };
+        assert_eq!(doc["body"], AttributeValue::B(Blob::new(vec![0xff])));
+        assert!(!binary.contains_key("ttl"));
+    }
+
+    /// A document item whose `headers` map has `names` distinct names of one value each.
+    fn with_header_names(names: usize) -> Item {
+        let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let Some(AttributeValue::M(doc)) = item.get_mut("value") else {
+            panic!()
+        };
+        let headers = (0..names)
+            .map(|i| {
+                (
+                    format!("x-h{i}"),
+                    AttributeValue::L(vec![AttributeValue::S("v".into())]),
+                )
+            })
+            .collect();
+        doc.insert("headers".into(), AttributeValue::M(headers));
+        item
+    }
+
+    #[test]
+    fn tens_of_thousands_of_header_names_are_corrupt_not_a_panic() {
+        // `HeaderMap::with_capacity(25_000)` panics (its limit is 24,576 names): the decoder
+        // used to ask for the capacity the item claimed.
+        for names in [25_000, 40_000] {
+            let err = response(with_header_names(names)).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        }
+        assert!(response(with_header_names(MAX_HEADER_FIELDS)).is_ok());
+        assert!(response(with_header_names(MAX_HEADER_FIELDS + 1)).is_err());
+        // One name with 40,000 values: the same bound, counted per field.
+        let mut item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let Some(AttributeValue::M(doc)) = item.get_mut("value") else {
+            panic!()
+        };
+        doc.insert(
+            "headers".into(),
+            AttributeValue::M(HashMap::from([(
+                "x-many".to_owned(),
+                AttributeValue::L(vec![AttributeValue::S("v".into()); 40_000]),
+            )])),
+        );
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+    }
+
+    /// Each of `values` as the document's `name`, as N and as S: read, sized and written back
+    /// without a panic.
+    fn document_survives(name: &str, values: &[&str]) {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        for value in values {
+            for value in [
+                AttributeValue::N((*value).into()),
+                AttributeValue::S((*value).into()),
+            ] {
+                survives(with_in_document(good.clone(), name, value));
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_statuses_never_panic() {
+        document_survives("status", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_generations_never_panic() {
+        document_survives("generation", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_heuristic_max_ages_never_panic() {
+        document_survives("heuristic_max_age", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_format_versions_never_panic() {
+        document_survives("v", HOSTILE_NUMBERS);
+    }
+
+    #[test]
+    fn hostile_times_never_panic() {
+        for name in ["created_at", "expires"] {
+            document_survives(name, HOSTILE_TIMES);
+            document_survives(name, HOSTILE_NUMBERS);
+        }
+    }
+}
