@@ -1,8 +1,11 @@
 //! Cache keys, and the redaction of secrets from what is stored and logged.
 //!
-//! A key is the SHA-256 of length-prefixed fields — method, normalized URL, body, the headers the
-//! user asked to match, and the request's credentials — so two different requests cannot produce
-//! the same byte stream, and the key stays 64 hex characters however long the URL. The URL is
+//! A key is the SHA-256 of length-prefixed fields — method, normalized URL, body, an explicit
+//! Host, and the request's credentials — so two different requests cannot produce the same byte
+//! stream, and the key stays 64 hex characters however long the URL. The headers the user asks
+//! to match (`match_headers`) are not in it: the cache varies on them as on Vary, each value a
+//! variant of the URL's entry ([`KeyRules::variant_key`]), so that an invalidation of the URL
+//! reaches every value (RFC 9111 §4.4). The URL is
 //! normalized the way servers treat it (RFC 3986 §6.2.2): scheme and host lower-cased, default
 //! port dropped, percent-encoded unreserved characters decoded (`%7E` is `~`), fragment dropped,
 //! query parameters sorted by name with the order of a name's repeated values kept (`?a=1&a=2`
@@ -92,7 +95,7 @@ impl fmt::Display for CacheKey {
 /// credential and excluded names hold everywhere.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyRules {
-    /// Request headers whose values are part of the key, sorted by name.
+    /// Request headers the cache varies on besides Vary, sorted by name.
     match_headers: Vec<HeaderName>,
     pub(crate) credentials_in_key: bool,
     redactor: Arc<Redactor>,
@@ -120,6 +123,13 @@ impl KeyRules {
         names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         names.dedup();
         self.match_headers = names;
+    }
+
+    /// The request headers the cache varies on besides Vary (`match_headers`). They are not
+    /// part of the URL's key: each value is a variant of the URL's entry, as for Vary, so an
+    /// invalidation of the URL reaches every value (RFC 9111 §4.4).
+    pub(crate) fn match_headers(&self) -> &[HeaderName] {
+        &self.match_headers
     }
 
     /// Digest credentials with `redactor`, the one the middleware redacts with.
@@ -150,19 +160,6 @@ impl KeyRules {
         if let Some(host) = headers.get(http::header::HOST) {
             field(&mut h, b"host");
             field(&mut h, host.as_bytes().to_ascii_lowercase().as_slice());
-        }
-        for name in &self.match_headers {
-            field(&mut h, name.as_str().as_bytes());
-            let values = headers.get_all(name);
-            field(&mut h, &(values.iter().count() as u64).to_be_bytes());
-            for v in values {
-                if self.redactor.is_secret_header(name) {
-                    let tag = self.redactor.tag(name.as_str(), v.as_bytes());
-                    field(&mut h, tag.as_bytes());
-                } else {
-                    field(&mut h, v.as_bytes());
-                }
-            }
         }
         if self.credentials_in_key {
             for name in self.redactor.credential_headers() {
@@ -389,8 +386,10 @@ mod tests {
         );
     }
 
+    /// Match headers select a variant of the URL's entry, as Vary does: the URL's key is one
+    /// for every value (so one invalidation reaches them all), the variant keys differ.
     #[test]
-    fn match_headers_enter_the_key() {
+    fn match_headers_select_variants_of_the_urls_key() {
         let mut rules = KeyRules::default();
         let url = "https://e.com/p";
         assert_eq!(
@@ -398,22 +397,34 @@ mod tests {
             key(&rules, Method::GET, url, &[("accept", "b")])
         );
         rules.set_match_headers(vec![http::header::ACCEPT]);
-        assert_ne!(
+        assert_eq!(
             key(&rules, Method::GET, url, &[("accept", "a")]),
             key(&rules, Method::GET, url, &[("accept", "b")])
         );
+        let primary = CacheKey(key(&rules, Method::GET, url, &[]));
+        let variant = |value: &str| {
+            let headers: HeaderMap = [(http::header::ACCEPT, value.parse().unwrap())]
+                .into_iter()
+                .collect();
+            rules.variant_key(&primary, ["accept"].into_iter(), &headers)
+        };
+        assert_ne!(variant("a"), variant("b"));
     }
 
     #[test]
     fn field_boundaries_cannot_be_forged() {
         // Without length prefixes, ["ab", "c"] and ["a", "bc"] would feed the same bytes.
-        let mut rules = KeyRules::default();
-        rules.set_match_headers(vec![HeaderName::from_static("x-a")]);
+        let rules = KeyRules::default();
         let url = "https://e.com/p";
-        assert_ne!(
-            key(&rules, Method::GET, url, &[("x-a", "ab"), ("x-a", "c")]),
-            key(&rules, Method::GET, url, &[("x-a", "a"), ("x-a", "bc")])
-        );
+        let primary = CacheKey(key(&rules, Method::GET, url, &[]));
+        let variant = |values: [&str; 2]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append("x-a", v.parse().unwrap());
+            }
+            rules.variant_key(&primary, ["x-a"].into_iter(), &headers)
+        };
+        assert_ne!(variant(["ab", "c"]), variant(["a", "bc"]));
         let body = |b: &[u8]| {
             rules
                 .key_for(

@@ -162,10 +162,6 @@ impl Redactor {
         (kind, name)
     }
 
-    pub(super) fn is_secret_header(&self, name: &HeaderName) -> bool {
-        self.credential_headers.contains(name) || self.excluded_headers.contains(name)
-    }
-
     /// The keyed digest that stands for a secret: `REDACTED-` and 128 bits of
     /// HMAC-SHA256(name, value), in hex.
     pub(crate) fn tag(&self, name: &str, value: &[u8]) -> String {

@@ -158,8 +158,10 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Request headers whose values are part of the cache key (as requests-cache's
-    /// `match_headers`). Default: none (Vary is honoured either way).
+    /// Request headers the cache varies on, as requests-cache's `match_headers`: a response is
+    /// served only to requests with the same values. Default: none (Vary is honoured either
+    /// way). They work as an implicit `Vary`: each value is a variant of the URL's entry, so an
+    /// invalidation of the URL (a successful POST) reaches the responses for every value.
     pub fn match_headers<I, H>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = H>,

@@ -135,8 +135,8 @@ impl Inner {
         received_at: std::time::SystemTime,
     ) -> (CacheKey, StoredResponse) {
         let parts = &received.parts;
-        let request_headers = policy::stored_request_headers(&view.parts.headers, &parts.headers);
-        let names: Vec<String> = policy::vary_names(&parts.headers).collect();
+        let request_headers = self.request_headers_to_store(&view.parts.headers, &parts.headers);
+        let names = self.selecting_names(&parts.headers);
         let key = if fill.other_variant && !names.is_empty() {
             let names = names.iter().map(String::as_str);
             self.settings

@@ -197,9 +197,7 @@ impl Inner {
     ) -> Result<Candidate, Mismatch> {
         let (policy, judgement) = self.judge(&entry, view, view.method());
         match judgement {
-            Judgement::NoMatch => Err(Mismatch::Variant(
-                policy::vary_names(&entry.headers).collect(),
-            )),
+            Judgement::NoMatch => Err(Mismatch::Variant(self.selecting_names(&entry.headers))),
             Judgement::Partial => Err(Mismatch::Partial(Box::new(entry))),
             _ => Ok(Candidate {
                 key,
@@ -233,6 +231,8 @@ impl Inner {
         };
         let policy = self.settings.rules.policy_of(entry, parts);
         let judgement = match policy.before_request(parts, view.now) {
+            // Another value of a match header: another variant (see `selecting`).
+            _ if !self.same_match_headers(entry, &view.parts.headers) => Judgement::NoMatch,
             BeforeRequest::Fresh(_) => Judgement::Fresh,
             BeforeRequest::Stale { matches: true, .. } => Judgement::Stale,
             BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,

@@ -37,6 +37,7 @@ mod post_for_get;
 mod request;
 mod response;
 mod revalidate;
+mod selecting;
 mod storable;
 mod store_calls;
 

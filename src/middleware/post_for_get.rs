@@ -65,7 +65,7 @@ impl CacheMiddleware {
             method: http::Method::GET,
             url: redacted_url,
             headers: policy::storable_headers(headers),
-            request_headers: policy::stored_request_headers(&parts.headers, headers),
+            request_headers: inner.request_headers_to_store(&parts.headers, headers),
             body: body.clone(),
             created_at: received,
             expires: plan.expires,

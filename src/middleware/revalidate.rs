@@ -131,7 +131,7 @@ impl CacheMiddleware {
             entry.expires = plan.expires;
             entry.retain_until = Some(plan.retain_until);
             let mut request_headers =
-                policy::stored_request_headers(&view.parts.headers, &entry.headers);
+                inner.request_headers_to_store(&view.parts.headers, &entry.headers);
             // A caller served through language selection keeps the entry selecting what it
             // selected before, so the callers it matched still match it.
             policy::select_language(&mut request_headers, &entry.headers, &entry.request_headers);

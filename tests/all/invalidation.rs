@@ -472,3 +472,39 @@ async fn a_post_redirected_with_307_invalidates_the_uri_it_reached() {
     );
     assert_eq!(body, Origin::versioned_body("/b", 1));
 }
+
+/// RFC 9111 §4.4: the cache MUST invalidate the target URI — every response stored for it, not
+/// only those selected by the unsafe request's own header values. With
+/// `match_headers([accept-language])`, GETs in French and in German are stored; a successful
+/// POST without Accept-Language; neither is served again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalidation_reaches_every_value_of_the_match_headers() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/m",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+        .match_headers([http::header::ACCEPT_LANGUAGE])
+        .build();
+    let client = http_client(&cache);
+    let url = origin.url("/m");
+    for lang in ["fr", "de"] {
+        let lang = [("accept-language", lang)];
+        assert_eq!(get(&client, &url, &lang).await.0, CacheStatus::Stored);
+        assert_eq!(get(&client, &url, &lang).await.0, CacheStatus::Hit);
+    }
+    origin.bump("/m");
+    assert_eq!(client.post(&url).send().await.unwrap().status(), 200);
+    for lang in ["fr", "de"] {
+        let (s, body) = get(&client, &url, &[("accept-language", lang)]).await;
+        assert_ne!(
+            s,
+            CacheStatus::Hit,
+            "{lang}: the pre-POST response was served"
+        );
+        assert_eq!(body, Origin::versioned_body("/m", 1), "{lang}");
+    }
+}
