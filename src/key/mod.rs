@@ -4,7 +4,7 @@
 //! Host, and the request's credentials — so two different requests cannot produce the same byte
 //! stream, and the key stays 64 hex characters however long the URL. The headers the user asks
 //! to match (`match_headers`) are not in it: the cache varies on them as on Vary, each value a
-//! variant of the URL's entry ([`KeyRules::variant_key`]), so that an invalidation of the URL
+//! variant of the URL's entry, so that an invalidation of the URL
 //! reaches every value (RFC 9111 §4.4). The URL is
 //! normalized the way servers treat it (RFC 3986 §6.2.2): scheme and host lower-cased, default
 //! port dropped, percent-encoded unreserved characters decoded (`%7E` is `~`), fragment dropped,

@@ -115,7 +115,7 @@ impl DynamoDbStoreBuilder {
         self
     }
 
-    /// The clock that dates tombstones (see [`CacheStore::invalidate`]); use the middleware's.
+    /// The clock that dates tombstones (see [`CacheStore::invalidate`](crate::CacheStore::invalidate)); use the middleware's.
     /// Default [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -216,7 +216,7 @@ impl DynamoDbStoreBuilder {
     /// [`BuildError::Service`] (with the SDK error as source, e.g. `AccessDeniedException`).
     /// A missing table is created, never an error; with `create_table(false)` no call is made,
     /// so a missing table shows later, as store faults whose
-    /// [`code`](StoreError::code) is `ResourceNotFoundException`.
+    /// [`code`](crate::StoreError::code) is `ResourceNotFoundException`.
     pub async fn build_with_client(self, client: Client) -> Result<DynamoDbStore, BuildError> {
         self.validate()?;
         if client.config().region().is_none() {
