@@ -33,15 +33,21 @@ impl Directive {
         }
     }
 
-    /// The argument as delta-seconds (§1.2.2), `None` when it is not a number that fits a
-    /// `u64`.
+    /// The argument as delta-seconds (§1.2.2), `None` when it is not a number.
     ///
-    /// §1.2.2 says a delta-seconds too large to represent is to be taken as 2^31; here such a
-    /// value reads as no value at all (and the rules fall back to their default), as the cache
-    /// has always read it. Callers clamp what does parse to 2^31.
+    /// §1.2.2: a delta-seconds too large to represent is taken as 2^31, never dropped; one
+    /// beyond a `u64` reads as `u64::MAX` here, and callers clamp every value to 2^31.
     pub(crate) fn seconds(&self) -> Option<u64> {
-        self.value.as_deref()?.parse().ok()
+        delta_seconds(self.value.as_deref()?)
     }
+}
+
+/// `text` as delta-seconds (§1.2.2), a run of digits too large for a `u64` read as
+/// `u64::MAX`.
+fn delta_seconds(text: &str) -> Option<u64> {
+    text.parse().ok().or_else(|| {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(u64::MAX)
+    })
 }
 
 /// A quoted string's content (quotes removed, quoted-pairs resolved), or a token as it is. A
@@ -112,6 +118,22 @@ pub(crate) fn without(line: &str, name: &str) -> String {
     })
 }
 
+/// A field line with the delta-seconds of the directives in `names` (lower case) at most
+/// `max`, the rest as sent: §1.2.2 takes a value too large to represent as 2^31, for readers
+/// that would otherwise read it as no value, or as 0.
+pub(crate) fn clamp_seconds(line: &str, names: &[&str], max: u64) -> String {
+    rewrite(line, |member| {
+        let Some((name, value)) = member.split_once('=') else {
+            return Some(member.to_owned());
+        };
+        let own = name.trim().to_ascii_lowercase();
+        match delta_seconds(&unquote(value.trim())) {
+            Some(s) if s > max && names.contains(&own.as_str()) => Some(format!("{own}={max}")),
+            _ => Some(member.to_owned()),
+        }
+    })
+}
+
 fn rewrite(line: &str, mut member: impl FnMut(&str) -> Option<String>) -> String {
     list::members(line)
         .filter_map(&mut member)
@@ -173,14 +195,16 @@ mod tests {
         assert_eq!(cc(&["max-age=abc"]).seconds("max-age"), None);
         assert_eq!(cc(&["max-age="]).seconds("max-age"), None);
         assert_eq!(cc(&["max-age"]).seconds("max-age"), None);
+        assert_eq!(cc(&["max-age=-5"]).seconds("max-age"), None);
+        assert_eq!(cc(&["max-age=5s"]).seconds("max-age"), None);
         assert_eq!(
             cc(&["max-age=18446744073709551615"]).seconds("max-age"),
             Some(u64::MAX)
         );
-        // Beyond a u64: no value (see `Directive::seconds` for how this differs from §1.2.2).
+        // Beyond a u64: too large to represent, not absent (§1.2.2); callers clamp to 2^31.
         assert_eq!(
             cc(&["max-age=99999999999999999999"]).seconds("max-age"),
-            None
+            Some(u64::MAX)
         );
     }
 
@@ -205,6 +229,14 @@ mod tests {
         assert_eq!(
             without(r#"max-age=60, No-Store, private="no-store, x""#, "no-store"),
             r#"max-age=60,private="no-store, x""#
+        );
+        assert_eq!(
+            clamp_seconds(
+                r#"Max-Age="18446744073709551616", s-maxage=9, stale-if-error=99999"#,
+                &["max-age", "s-maxage"],
+                10
+            ),
+            "max-age=10,s-maxage=9,stale-if-error=99999"
         );
     }
 }

@@ -16,6 +16,6 @@ mod entity_tag;
 pub(crate) mod list;
 mod range;
 
-pub(crate) use cache_control::{lowercase_names, without, CacheControl};
+pub(crate) use cache_control::{clamp_seconds, lowercase_names, without, CacheControl};
 pub(crate) use entity_tag::{tag_list, EntityTag};
 pub(crate) use range::{content_range, ByteRangeSet, ByteSpan, ContentRange};

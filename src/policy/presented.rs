@@ -6,7 +6,7 @@
 //! when something does — and the headers served and stored are never changed.
 
 use std::borrow::Cow;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
@@ -77,8 +77,16 @@ const POLICY_UNDERSTOOD: &[u16] = &[
 ///   the policy compares them exactly);
 /// - `Age` a single delta-seconds (see [`present_age`]);
 /// - `Expires`, `Date` and `Last-Modified` in IMF-fixdate (see [`present_dates`]);
-/// - with `must-understand` and an understood status, `no-store` is ignored (§5.2.2.3).
-fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode, cc: &CacheControl) {
+/// - with `must-understand` and an understood status, `no-store` is ignored (§5.2.2.3);
+/// - `max-age` and `s-maxage` at most 2^31 (§1.2.2: a value too large to represent is taken
+///   as 2^31; the policy reads one beyond a `u64` as 0);
+/// - `must-revalidate` added when `forbids_stale` (see [`Rules::forbids_stale`]).
+fn present_to_policy(
+    headers: &mut Cow<'_, HeaderMap>,
+    status: StatusCode,
+    cc: &CacheControl,
+    forbids_stale: bool,
+) {
     if headers
         .get_all(header::CACHE_CONTROL)
         .iter()
@@ -92,7 +100,24 @@ fn present_to_policy(headers: &mut Cow<'_, HeaderMap>, status: StatusCode, cc: &
         // §5.2.2.3: a cache that understands the status ignores `no-store`.
         rewrite_cache_control(headers.to_mut(), |line| fields::without(line, "no-store"));
     }
+    if cc
+        .iter()
+        .any(|d| LIFETIMES.contains(&d.name.as_str()) && d.seconds().is_some_and(|s| s > MAX_DELTA))
+    {
+        rewrite_cache_control(headers.to_mut(), |line| {
+            fields::clamp_seconds(line, LIFETIMES, MAX_DELTA)
+        });
+    }
+    if forbids_stale {
+        headers.to_mut().append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("must-revalidate"),
+        );
+    }
 }
+
+/// The response directives that state a freshness lifetime (RFC 9111 §5.2.2.1, §5.2.2.10).
+const LIFETIMES: &[&str] = &["max-age", "s-maxage"];
 
 /// `Age` as one delta-seconds: the first member of a list (RFC 9111 §5.1), at most 2^31
 /// (§1.2.2; a value near 2^64 would overflow the policy's arithmetic); removed when invalid.
@@ -180,8 +205,25 @@ impl Rules {
     fn options(&self) -> CacheOptions {
         CacheOptions {
             shared: self.shared,
+            // RFC 8246: `immutable` says a representation will not change while it is fresh;
+            // it gives no freshness lifetime of its own (the policy's default gives 24 h, even
+            // past an Expires already gone, RFC 9111 §5.3).
+            immutable_min_time_to_live: Duration::ZERO,
             ..CacheOptions::default()
         }
+    }
+
+    /// Whether the policy must be shown `must-revalidate` to keep a stale response from a
+    /// request's `max-stale`: RFC 9111 §4.2.4 forbids serving stale under `no-cache`
+    /// (§5.2.2.4) and, in a shared cache, `proxy-revalidate` (§5.2.2.8) and `s-maxage`
+    /// (§5.2.2.10), but the policy honours `max-stale` against `must-revalidate` alone. Not
+    /// when that would change what a shared cache stores for a request with `Authorization`
+    /// (§3.5: `must-revalidate` allows storing it; `public` and `s-maxage` already do).
+    fn forbids_stale(&self, cc: &CacheControl, request: &HeaderMap) -> bool {
+        let authenticated = self.shared && request.contains_key(header::AUTHORIZATION);
+        !self.may_serve_stale(cc)
+            && !cc.has("must-revalidate")
+            && (!authenticated || cc.has("public") || cc.has("s-maxage"))
     }
 
     /// The policy for a response, with `heuristic_max_age` (from `expire_after`) added as a
@@ -200,7 +242,8 @@ impl Rules {
             status: self.status_for_policy(status, headers, &cc),
             headers: Cow::Borrowed(headers),
         };
-        present_to_policy(&mut response.headers, status, &cc);
+        let forbids_stale = self.forbids_stale(&cc, request.headers());
+        present_to_policy(&mut response.headers, status, &cc, forbids_stale);
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
                 response.headers.to_mut().append(header::CACHE_CONTROL, v);

@@ -139,7 +139,7 @@ impl Rules {
     /// RFC 9111 §4.2.4: a cache must not serve a stale response when a directive forbids it
     /// (`must-revalidate`, `no-cache`; in a shared cache also `proxy-revalidate` and
     /// `s-maxage`).
-    fn may_serve_stale(&self, cc: &CacheControl) -> bool {
+    pub(super) fn may_serve_stale(&self, cc: &CacheControl) -> bool {
         !cc.iter().any(|d| {
             let n = d.name.as_str();
             n == "must-revalidate"

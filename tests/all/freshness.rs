@@ -491,3 +491,160 @@ async fn an_empty_first_list_member_of_age_is_skipped() {
     let (s, _, _) = ask(&client, &url, &[]).await;
     assert_eq!(s, CacheStatus::Hit, "Age: \", 5\"");
 }
+
+/// A stored response at `path` (`cache_control` and ETag `"e1"`, body `v1`), then the origin
+/// changed to `v2` / `"e2"`: what the cache answers a GET with `request_headers` once the
+/// clock has moved `after`.
+async fn changed_after(
+    origin: &Origin,
+    client: &reqwest_middleware::ClientWithMiddleware,
+    clock: &reqwest_dynamodb_cache::ManualClock,
+    path: &str,
+    cache_control: &str,
+    after: Duration,
+    request_headers: &[(&str, &str)],
+) -> (CacheStatus, String) {
+    origin.route(
+        path,
+        Route::ok("v1")
+            .header("cache-control", cache_control)
+            .etag("\"e1\""),
+    );
+    let url = origin.url(path);
+    let (first, _) = get(client, &url, &[]).await;
+    assert_eq!(first, CacheStatus::Stored, "{path}: {cache_control}");
+    origin.route(
+        path,
+        Route::ok("v2")
+            .header("cache-control", cache_control)
+            .etag("\"e2\""),
+    );
+    clock.advance(after);
+    get(client, &url, request_headers).await
+}
+
+/// RFC 9111 §5.2.2.4: a `no-cache` response "MUST NOT be used to satisfy any other request
+/// without forwarding it for validation", and §4.2.4: a cache does not serve it stale, even to
+/// a request with `max-stale`.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_2_4_max_stale_does_not_serve_a_no_cache_response_unvalidated() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let mut wrong = Vec::new();
+    let mut i = 0;
+    for cc in ["no-cache", "no-cache, max-age=600"] {
+        for max_stale in ["max-stale", "max-stale=3600"] {
+            i += 1;
+            let path = format!("/no-cache-max-stale-{i}");
+            let (s, body) = changed_after(
+                &origin,
+                &client,
+                &clock,
+                &path,
+                cc,
+                secs(1),
+                &[("cache-control", max_stale)],
+            )
+            .await;
+            if s == CacheStatus::Hit || body != "v2" {
+                wrong.push((cc, max_stale, s, body));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "served without validation: {wrong:?}");
+}
+
+/// RFC 9111 §5.2.2.10 (`s-maxage`) and §5.2.2.8 (`proxy-revalidate`): a shared cache does not
+/// serve the response stale once it is, whatever the request's `max-stale` (§4.2.4).
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_2_8_and_s5_2_2_10_a_shared_cache_does_not_serve_them_stale_to_max_stale() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+    let mut wrong = Vec::new();
+    for (i, cc) in ["s-maxage=1", "max-age=1, proxy-revalidate"]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("/shared-max-stale-{i}");
+        let (s, body) = changed_after(
+            &origin,
+            &client,
+            &clock,
+            &path,
+            cc,
+            secs(10),
+            &[("cache-control", "max-stale")],
+        )
+        .await;
+        if s == CacheStatus::Hit || body != "v2" {
+            wrong.push((cc, s, body));
+        }
+    }
+    assert!(wrong.is_empty(), "served stale: {wrong:?}");
+}
+
+/// RFC 8246 gives `immutable` no freshness lifetime of its own: a response whose Expires is
+/// already past (RFC 9111 §5.3; `Expires: 0` is an invalid date, so past too) is stale on
+/// arrival, `immutable` or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_3_immutable_does_not_outlive_a_past_expires() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let now = clock_now(&clock);
+    let past = httpdate::fmt_http_date(now - secs(3600));
+    let mut wrong = Vec::new();
+    for (i, expires) in [past.as_str(), "0"].into_iter().enumerate() {
+        let path = format!("/immutable-expired-{i}");
+        origin.route(
+            &path,
+            Route::ok("a")
+                .header("cache-control", "immutable")
+                .header("date", httpdate::fmt_http_date(now))
+                .header("expires", expires),
+        );
+        get(&client, &origin.url(&path), &[]).await;
+        clock.advance(secs(10));
+        let (s, _) = get(&client, &origin.url(&path), &[]).await;
+        if s == CacheStatus::Hit {
+            wrong.push(expires.to_owned());
+        }
+    }
+    assert!(wrong.is_empty(), "served fresh: {wrong:?}");
+}
+
+/// RFC 8246: `immutable` says the representation will not change while fresh; it is no
+/// freshness lifetime. A response that states nothing else has none (RFC 9111 §4.2.1).
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_alone_gives_no_freshness_lifetime() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/immutable",
+        Route::ok("a").header("cache-control", "immutable"),
+    );
+    let url = origin.url("/immutable");
+    get(&client, &url, &[]).await;
+    clock.advance(secs(6 * 3600));
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_ne!(s, CacheStatus::Hit, "six hours fresh on `immutable` alone");
+    assert_eq!(origin.hits("/immutable"), 2);
+}
+
+/// RFC 9111 §1.2.2: "If a cache receives a delta-seconds value greater than the greatest
+/// integer it can represent, or if any of its subsequent calculations overflows, the cache
+/// MUST consider the value to be 2147483648 (2^31)": such a response is stored, and fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn s1_2_2_a_delta_seconds_too_large_is_taken_as_2_pow_31() {
+    let huge = format!("max-age={}", "9".repeat(38));
+    for (shared, cc) in [
+        (false, "max-age=18446744073709551616"),
+        (false, huge.as_str()),
+        (false, "max-age=2147483648"),
+        (true, "s-maxage=18446744073709551616"),
+    ] {
+        let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(shared)).await;
+        origin.route("/long", Route::ok("a").header("cache-control", cc));
+        let url = origin.url("/long");
+        let (first, _) = get(&client, &url, &[]).await;
+        assert_eq!(first, CacheStatus::Stored, "{cc} (shared: {shared})");
+        clock.advance(secs(86_400));
+        let (second, _) = get(&client, &url, &[]).await;
+        assert_eq!(second, CacheStatus::Hit, "{cc} (shared: {shared})");
+    }
+}
