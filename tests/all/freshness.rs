@@ -648,3 +648,36 @@ async fn s1_2_2_a_delta_seconds_too_large_is_taken_as_2_pow_31() {
         assert_eq!(second, CacheStatus::Hit, "{cc} (shared: {shared})");
     }
 }
+
+/// RFC 9111 §5.4: "When the Cache-Control header field is also present and understood in a
+/// request, Pragma is ignored": `Pragma: no-cache` beside a request's Cache-Control does not
+/// send a request for a fresh entry to the origin. Alone, it still does.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the middleware lookup to present the request to the policy without Pragma when it has Cache-Control"]
+async fn s5_4_pragma_is_ignored_beside_a_request_cache_control() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/pragma",
+        Route::ok("a").header("cache-control", "max-age=3600"),
+    );
+    let url = origin.url("/pragma");
+    get(&client, &url, &[]).await;
+    clock.advance(secs(10));
+    let mut wrong = Vec::new();
+    for cc in ["max-age=600", "max-stale", "min-fresh=1"] {
+        let (s, _) = get(
+            &client,
+            &url,
+            &[("pragma", "no-cache"), ("cache-control", cc)],
+        )
+        .await;
+        if s != CacheStatus::Hit {
+            wrong.push((cc, s));
+        }
+    }
+    assert!(wrong.is_empty(), "Pragma not ignored: {wrong:?}");
+    let hits = origin.hits("/pragma");
+    let (alone, _) = get(&client, &url, &[("pragma", "no-cache")]).await;
+    assert_ne!(alone, CacheStatus::Hit, "Pragma: no-cache alone");
+    assert_eq!(origin.hits("/pragma"), hits + 1);
+}
