@@ -112,6 +112,11 @@ impl Inner {
         parts.method = method.clone();
         parts.uri = redacted_url.parse().unwrap_or_default();
         parts.headers = redactor.redacted_headers(headers);
+        // RFC 9111 §5.4: when the request has Cache-Control, Pragma is ignored (the rules
+        // engine would read `Pragma: no-cache` all the same).
+        if parts.headers.contains_key(header::CACHE_CONTROL) {
+            parts.headers.remove(header::PRAGMA);
+        }
         if parts
             .headers
             .get_all(header::CACHE_CONTROL)

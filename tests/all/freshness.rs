@@ -653,7 +653,6 @@ async fn s1_2_2_a_delta_seconds_too_large_is_taken_as_2_pow_31() {
 /// request, Pragma is ignored": `Pragma: no-cache` beside a request's Cache-Control does not
 /// send a request for a fresh entry to the origin. Alone, it still does.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the middleware lookup to present the request to the policy without Pragma when it has Cache-Control"]
 async fn s5_4_pragma_is_ignored_beside_a_request_cache_control() {
     let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
     origin.route(
