@@ -55,14 +55,13 @@ impl ByteRangeSet {
 
     fn spec(member: &str) -> Option<RangeSpec> {
         let (first, last) = member.split_once('-')?;
-        let (first, last) = (first.trim(), last.trim());
         if first.is_empty() {
-            return Some(RangeSpec::Suffix(last.parse().ok()?));
+            return Some(RangeSpec::Suffix(position(last)?));
         }
-        let first: u64 = first.parse().ok()?;
+        let first = position(first)?;
         let last = match last {
             "" => None,
-            last => Some(last.parse().ok()?),
+            last => Some(position(last)?),
         };
         // §14.1.1: a last-pos below the first-pos makes the spec invalid, not unsatisfiable.
         if last.is_some_and(|last| last < first) {
@@ -93,6 +92,16 @@ impl ByteRangeSet {
     }
 }
 
+/// A position or length in a range field: `1*DIGIT` (§14.1.1, §14.4), nothing else — not the
+/// sign or the spaces `u64::from_str` and a trim would let through, which would make
+/// `bytes=+0-9` or `bytes=0 - 9` a range the origin, reading the field strictly, ignores.
+fn position(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// A `Content-Range` (§14.4) with a known complete length: the only forms this cache stores,
 /// serves or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,12 +122,12 @@ impl ContentRange {
     pub(crate) fn parse(value: &str) -> Option<Self> {
         let rest = value.trim().strip_prefix("bytes ")?;
         let (span, complete_length) = rest.split_once('/')?;
-        let complete_length: u64 = complete_length.trim().parse().ok()?;
-        if span.trim() == "*" {
+        let complete_length = position(complete_length)?;
+        if span == "*" {
             return Some(ContentRange::Unsatisfied { complete_length });
         }
         let (first, last) = span.split_once('-')?;
-        let (first, last): (u64, u64) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+        let (first, last) = (position(first)?, position(last)?);
         (first <= last && last < complete_length).then_some(ContentRange::Part {
             first,
             last,
@@ -191,6 +200,16 @@ mod tests {
         assert_eq!(s("items=0-1"), None, "another unit: ignored");
         assert_eq!(s("bytes=a-b"), None);
         assert_eq!(spans("bytes=-5", 0), Some(vec![]));
+        // §14.1.1: positions are 1*DIGIT, with no sign and no space inside a spec.
+        for signed in [
+            "bytes=+0-1",
+            "bytes=0-+1",
+            "bytes=-+1",
+            "bytes=0 -1",
+            "bytes=0- 1",
+        ] {
+            assert_eq!(s(signed), None, "{signed}");
+        }
     }
 
     /// §14.1.1: a set has at least one range; §14.1: the unit is case-insensitive; §14.2: a
@@ -224,10 +243,7 @@ mod tests {
             complete_length,
         };
         assert_eq!(ContentRange::parse("bytes 0-9/20"), Some(part(0, 9, 20)));
-        assert_eq!(
-            ContentRange::parse(" bytes 5 - 9 / 10 "),
-            Some(part(5, 9, 10))
-        );
+        assert_eq!(ContentRange::parse(" bytes 5-9/10 "), Some(part(5, 9, 10)));
         assert_eq!(
             ContentRange::parse("bytes */10"),
             Some(ContentRange::Unsatisfied {
@@ -242,6 +258,10 @@ mod tests {
             "bytes 0-1",
             "bytes a-b/10",
             "bytes */*",
+            "bytes +0-9/20",
+            "bytes 0-+9/20",
+            "bytes 0-9/+20",
+            "bytes 5 - 9 / 10",
         ] {
             assert_eq!(ContentRange::parse(nonsense), None, "{nonsense}");
         }

@@ -43,14 +43,7 @@ impl CallerAsks {
         if !matches!(*method, Method::GET | Method::HEAD) {
             return None;
         }
-        let joined = |name: HeaderName| {
-            let values: Vec<&str> = headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            (!values.is_empty()).then(|| values.join(","))
-        };
+        let joined = |name: HeaderName| joined(headers, name);
         let asks = CallerAsks {
             if_none_match: joined(header::IF_NONE_MATCH),
             if_modified_since: headers
@@ -117,6 +110,17 @@ impl CallerAsks {
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|modified| modified <= since)
     }
+}
+
+/// All field lines of `name`, joined into one list (RFC 9110 §5.3); `None` when there is none.
+/// A line that is not visible ASCII is left out, as everywhere a field is read as text.
+pub(super) fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
 }
 
 /// `resp` as a 304: no body, the fields RFC 9110 §15.4.5 names, the same extensions.

@@ -185,14 +185,10 @@ impl Inner {
             mode,
             directives,
             timeout: req.timeout().copied(),
+            // Every Range field line, joined as one list (RFC 9110 §5.3), exactly as the
+            // caller's answer reads them: a stored part is served only for the ranges it holds.
             range: (req.method() == http::Method::GET)
-                .then(|| {
-                    req.headers()
-                        .get(header::RANGE)?
-                        .to_str()
-                        .ok()
-                        .map(str::to_owned)
-                })
+                .then(|| super::caller::joined(req.headers(), header::RANGE))
                 .flatten(),
             now: self.settings.clock.now(),
         })
