@@ -1,7 +1,7 @@
 //! RFC 9111 §4.4: a non-error response to an unsafe request invalidates what is stored for its
 //! target URI, for the URI it finally reached (reqwest follows 307 and 308 below the
-//! middleware, re-sending the request), and for its Location and Content-Location when they are
-//! on the same origin as that URI.
+//! middleware, re-sending the request), and for its Location and Content-Location — each only
+//! when it is on the target URI's own origin.
 
 use http::{header, HeaderMap, Method};
 use reqwest::Response;
@@ -37,9 +37,13 @@ impl Inner {
         let url = &target.url;
         let mut urls = vec![url.clone()];
         // A request reqwest re-sent through a redirect (307, 308) reached another URI: the
-        // one the response came from changed too.
+        // one the response came from changed too — on the target's own origin only. Another
+        // origin, reached through a 303 (which reqwest follows with a GET) or named by a
+        // redirect the target's server chose, is not the target's to invalidate (§4.4 holds
+        // Location and Content-Location to the same rule).
         let reached = response.url();
-        if !urls.contains(reached) {
+        let own_origin = |other: &Url| other.origin() == url.origin();
+        if own_origin(reached) && !urls.contains(reached) {
             urls.push(reached.clone());
         }
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
@@ -52,7 +56,7 @@ impl Inner {
             else {
                 continue;
             };
-            if other.origin() == reached.origin() && !urls.contains(&other) {
+            if own_origin(&other) && !urls.contains(&other) {
                 urls.push(other);
             }
         }

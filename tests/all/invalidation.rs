@@ -473,6 +473,41 @@ async fn a_post_redirected_with_307_invalidates_the_uri_it_reached() {
     assert_eq!(body, Origin::versioned_body("/b", 1));
 }
 
+/// RFC 9111 §4.4 invalidates the target URI and, on its own origin only, the URIs its answer
+/// names. A POST to one origin answered `303 See Other` toward another is followed by reqwest
+/// with a GET the other origin answers: that origin never received the unsafe request, and
+/// invalidating it would let any server wipe another's entries with one redirect.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_sent_to_another_origin_by_303_never_invalidates_that_origin() {
+    let victim = Origin::start().await;
+    victim.route(
+        "/b",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let other = Origin::start().await;
+    other.route(
+        "/a",
+        Route::ok("")
+            .status(303)
+            .header("location", victim.url("/b")),
+    );
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = http_client(&cache);
+    let b = victim.url("/b");
+    assert_eq!(get(&client, &b, &[]).await.0, CacheStatus::Stored);
+    let post = client.post(other.url("/a")).body("x").send().await.unwrap();
+    assert_eq!(post.url().as_str(), b, "reqwest followed the 303");
+    let (s, body) = get(&client, &b, &[]).await;
+    assert_eq!(
+        (s, body),
+        (CacheStatus::Hit, Origin::versioned_body("/b", 0)),
+        "another origin's redirect invalidated the victim's entry"
+    );
+    assert_eq!(victim.hits("/b"), 2, "the first GET and reqwest's 303 GET");
+}
+
 /// RFC 9111 §4.4: the cache MUST invalidate the target URI — every response stored for it, not
 /// only those selected by the unsafe request's own header values. With
 /// `match_headers([accept-language])`, GETs in French and in German are stored; a successful
