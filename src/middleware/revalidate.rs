@@ -116,7 +116,7 @@ impl CacheMiddleware {
     ) -> (Response, CacheStatus) {
         let inner = &*self.inner;
         let received = inner.settings.clock.now();
-        policy::merge_not_modified(&mut entry.headers, not_modified.headers());
+        policy::merge_not_modified(&mut entry.headers, not_modified.headers(), received);
         entry.created_at = received;
         entry.revision = fill.revision;
         let plan = inner.settings.rules.plan(

@@ -75,7 +75,8 @@ const POLICY_UNDERSTOOD: &[u16] = &[
 /// headers are never changed):
 /// - directive names in `Cache-Control` lower-cased (RFC 9111 §5.2: case-insensitive;
 ///   the policy compares them exactly);
-/// - `Age` a single delta-seconds (see [`present_age`]);
+/// - `Age` a single delta-seconds (see [`present_age`]), at least the apparent age (see
+///   [`present_apparent_age`]);
 /// - `Expires`, `Date` and `Last-Modified` in IMF-fixdate (see [`present_dates`]);
 /// - with `must-understand` and an understood status, `no-store` is ignored (§5.2.2.3);
 /// - `max-age` and `s-maxage` at most 2^31 (§1.2.2: a value too large to represent is taken
@@ -83,6 +84,7 @@ const POLICY_UNDERSTOOD: &[u16] = &[
 /// - `must-revalidate` added when `forbids_stale` (see [`Rules::forbids_stale`]).
 fn present_to_policy(
     headers: &mut Cow<'_, HeaderMap>,
+    response_time: SystemTime,
     status: StatusCode,
     cc: &CacheControl,
     forbids_stale: bool,
@@ -96,6 +98,7 @@ fn present_to_policy(
     }
     present_age(headers);
     present_dates(headers);
+    present_apparent_age(headers, response_time);
     if understood(status) && cc.has("must-understand") && cc.has("no-store") {
         // §5.2.2.3: a cache that understands the status ignores `no-store`.
         rewrite_cache_control(headers.to_mut(), |line| fields::without(line, "no-store"));
@@ -145,6 +148,38 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
         None => {
             headers.to_mut().remove(header::AGE);
         }
+    }
+}
+
+/// RFC 9111 §4.2.3: a response's age on arrival is at least its apparent age, the time from
+/// its `Date` to `response_time` (`corrected_initial_age = max(apparent_age,
+/// corrected_age_value)`). The policy counts only `Age` and the time since arrival, so a
+/// response generated an hour before it arrived, with `Expires` a minute after its `Date`,
+/// would be fresh for an hour after its Expires; it is shown an `Age` of at least that hour.
+/// Runs after [`present_age`] and [`present_dates`], on their single delta-seconds and
+/// IMF-fixdate.
+fn present_apparent_age(headers: &mut Cow<'_, HeaderMap>, response_time: SystemTime) {
+    let Some(date) = headers
+        .get(header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    else {
+        return;
+    };
+    // A Date after the arrival (a fast origin clock) gives no apparent age (`max(0, …)`).
+    let Ok(apparent) = response_time.duration_since(date) else {
+        return;
+    };
+    let apparent = apparent.as_secs().min(MAX_DELTA);
+    let age = headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if apparent > age {
+        headers
+            .to_mut()
+            .insert(header::AGE, HeaderValue::from(apparent));
     }
 }
 
@@ -243,7 +278,13 @@ impl Rules {
             headers: Cow::Borrowed(headers),
         };
         let forbids_stale = self.forbids_stale(&cc, request.headers());
-        present_to_policy(&mut response.headers, status, &cc, forbids_stale);
+        present_to_policy(
+            &mut response.headers,
+            response_time,
+            status,
+            &cc,
+            forbids_stale,
+        );
         if let Some(secs) = heuristic_max_age {
             if let Ok(v) = HeaderValue::try_from(format!("max-age={secs}")) {
                 response.headers.to_mut().append(header::CACHE_CONTROL, v);
@@ -309,6 +350,53 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use crate::policy::testing::*;
+
+    /// RFC 9111 §4.2.3: the age on arrival is at least the apparent age, `response_time −
+    /// Date`. Generated an hour before it arrived with Expires a minute after its Date, a
+    /// response is already stale on arrival (the policy alone takes it as fresh for a
+    /// minute); a Date ahead of the arrival (a fast origin clock)
+    /// adds nothing; an `Age` above the apparent age is kept.
+    #[test]
+    fn s4_2_3_the_apparent_age_counts() {
+        let r = rules(None);
+        let an_hour_late = [("date", date(-3600)), ("expires", date(-3540))];
+        let pairs: Vec<(&str, &str)> = an_hour_late.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        // Stale on arrival, with no validator: not stored at all.
+        assert_eq!(fresh_for(&r, 200, &pairs, Duration::ZERO), None);
+        let max_age = [
+            ("date", date(-3600)),
+            ("cache-control", "max-age=3700".into()),
+        ];
+        let pairs: Vec<(&str, &str)> = max_age.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(
+            fresh_for(&r, 200, &pairs, Duration::from_secs(99)),
+            Some(true)
+        );
+        assert_eq!(
+            fresh_for(&r, 200, &pairs, Duration::from_secs(101)),
+            Some(false)
+        );
+        let fast = [("date", date(600)), ("cache-control", "max-age=60".into())];
+        let pairs: Vec<(&str, &str)> = fast.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(
+            fresh_for(&r, 200, &pairs, Duration::from_secs(59)),
+            Some(true)
+        );
+        let aged = [
+            ("date", date(-10)),
+            ("age", "50".into()),
+            ("cache-control", "max-age=60".into()),
+        ];
+        let pairs: Vec<(&str, &str)> = aged.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(
+            fresh_for(&r, 200, &pairs, Duration::from_secs(9)),
+            Some(true)
+        );
+        assert_eq!(
+            fresh_for(&r, 200, &pairs, Duration::from_secs(11)),
+            Some(false)
+        );
+    }
 
     /// RFC 9111 §5.1: `Age` is one delta-seconds; a list is read by its first member
     /// (cache-tests `age-parse-suffix`, `age-parse-prefix`).

@@ -74,11 +74,23 @@ pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) 
     out
 }
 
-/// RFC 9111 §4.3.4: a 304 replaces the stored header fields it carries.
-pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
+/// RFC 9111 §4.3.4: a 304 replaces the stored header fields it carries. A 304 without a valid
+/// `Date` dates the stored response at `received` (RFC 9110 §6.6.1: a recipient caching a
+/// message without one appends it), so the old Date never makes a just-validated response look
+/// as old as the time since it was first generated (its apparent age, RFC 9111 §4.2.3).
+pub(crate) fn merge_not_modified(
+    stored: &mut HeaderMap,
+    not_modified: &HeaderMap,
+    received: std::time::SystemTime,
+) {
     // The response was just validated at the origin: its age starts again from the 304's
     // (RFC 9111 §5.1: the time since it was "generated or successfully validated").
     stored.remove(header::AGE);
+    let dated = not_modified
+        .get(header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| httpdate::parse_http_date(v).is_ok());
+    let had_date = stored.contains_key(header::DATE);
     let fresh = storable_headers(not_modified);
     for name in fresh.keys() {
         if NOT_UPDATED_BY_304.contains(&name.as_str()) {
@@ -87,6 +99,11 @@ pub(crate) fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMa
         stored.remove(name);
         for v in fresh.get_all(name) {
             stored.append(name.clone(), v.clone());
+        }
+    }
+    if had_date && !dated {
+        if let Ok(v) = HeaderValue::try_from(httpdate::fmt_http_date(received)) {
+            stored.insert(header::DATE, v);
         }
     }
 }
@@ -201,8 +218,10 @@ mod tests {
             ("content-length", "0"),
         ]);
         assert!(not_modified_matches(&stored, &nm));
-        merge_not_modified(&mut stored, &nm);
+        let received = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        merge_not_modified(&mut stored, &nm, received);
         assert_eq!(stored["cache-control"], "max-age=60");
+        assert!(!stored.contains_key("date"), "no Date is made up");
         assert_eq!(stored["content-length"], "5");
         assert_eq!(stored.get_all("x-a").iter().count(), 2);
         assert!(!not_modified_matches(
@@ -216,5 +235,30 @@ mod tests {
             &dated,
             &headers(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")])
         ));
+    }
+
+    /// RFC 9110 §6.6.1, RFC 9111 §4.2.3: a 304 without a Date dates the stored response at its
+    /// arrival (else the first Date would make it as old as the time since it was generated);
+    /// a 304's own Date replaces the stored one.
+    #[test]
+    fn a_304_dates_what_it_validated() {
+        let received = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let first = "Mon, 01 Jan 2024 00:00:00 GMT";
+        for (not_modified, expected) in [
+            (headers(&[]), httpdate::fmt_http_date(received)),
+            (
+                headers(&[("date", "not a date")]),
+                httpdate::fmt_http_date(received),
+            ),
+            (
+                headers(&[("date", "Tue, 02 Jan 2024 00:00:00 GMT")]),
+                "Tue, 02 Jan 2024 00:00:00 GMT".to_owned(),
+            ),
+        ] {
+            let mut stored = headers(&[("date", first)]);
+            merge_not_modified(&mut stored, &not_modified, received);
+            assert_eq!(stored.get_all("date").iter().count(), 1);
+            assert_eq!(stored["date"], expected.as_str());
+        }
     }
 }

@@ -27,7 +27,7 @@ async fn proxy_for(origin: &Origin) -> (String, reqwest::Client) {
     let app = common::proxy::app(origin.url(""), client);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(serve(listener, app));
     (format!("http://{addr}"), reqwest::Client::new())
 }
 

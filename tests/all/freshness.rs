@@ -102,7 +102,12 @@ async fn expires_and_age_headers_count() {
     );
     clock.advance(secs(20));
     let resp = client.get(origin.url("/expires")).send().await.unwrap();
-    assert_eq!(status(&resp), CacheStatus::Stored, "31 s > 30 s");
+    assert_eq!(
+        status(&resp),
+        CacheStatus::NotStored(NotStored::NotStorable),
+        "31 s > 30 s: asked again, and the origin's same answer, its Date 31 s before it \
+         arrives, has an apparent age past its lifetime (RFC 9111 §4.2.3)"
+    );
 }
 
 fn clock_now(clock: &reqwest_dynamodb_cache::ManualClock) -> std::time::SystemTime {
@@ -679,4 +684,69 @@ async fn s5_4_pragma_is_ignored_beside_a_request_cache_control() {
     let (alone, _) = get(&client, &url, &[("pragma", "no-cache")]).await;
     assert_ne!(alone, CacheStatus::Hit, "Pragma: no-cache alone");
     assert_eq!(origin.hits("/pragma"), hits + 1);
+}
+
+/// RFC 9111 §4.2.3: a response's age on arrival is at least its apparent age, the time from
+/// its Date to its arrival. Generated an hour before it arrived, with Expires a minute after
+/// its Date's hour, it is fresh for that minute only; two minutes later Expires has passed by
+/// every clock and it is not served without the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_2_3_the_apparent_age_counts() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let now = clock_now(&clock);
+    origin.route(
+        "/late",
+        Route::ok("a")
+            .header("date", httpdate::fmt_http_date(now - secs(3600)))
+            .header("expires", httpdate::fmt_http_date(now + secs(60))),
+    );
+    let url = origin.url("/late");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    clock.advance(secs(30));
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit, "fresh for a minute");
+    assert_eq!(
+        resp.headers()["age"],
+        "3630",
+        "the hour before it arrived counts"
+    );
+    clock.advance(secs(90));
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_ne!(s, CacheStatus::Hit, "served after its Expires");
+    assert_eq!(origin.hits("/late"), 2);
+}
+
+/// RFC 9110 §6.6.1 with §4.2.3: a 304 without a Date dates the response it validated at its
+/// arrival, so the response's first Date does not make it stale again at once. Stored with
+/// `max-age=60`, revalidated two minutes later by a 304 with no Date, it is fresh for another
+/// minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_without_a_date_does_not_age_what_it_validated() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/dated",
+        Route::ok("a")
+            .header("date", httpdate::fmt_http_date(clock_now(&clock)))
+            .header("cache-control", "max-age=60")
+            .etag("\"e1\""),
+    );
+    let url = origin.url("/dated");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    clock.advance(secs(120));
+    // The origin's 304 now carries no Date.
+    origin.route(
+        "/dated",
+        Route::ok("a")
+            .header("cache-control", "max-age=60")
+            .etag("\"e1\""),
+    );
+    let (s, _) = get(&client, &url, &[]).await;
+    assert!(
+        matches!(s, CacheStatus::Revalidated | CacheStatus::Stored),
+        "{s:?}"
+    );
+    assert_eq!(origin.hits("/dated"), 2);
+    clock.advance(secs(30));
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Hit);
+    assert_eq!(origin.hits("/dated"), 2);
 }

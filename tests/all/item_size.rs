@@ -215,7 +215,7 @@ async fn a_body_announced_too_large_is_never_buffered() {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(serve(listener, app));
 
     let db = dynamodb().await;
     let cache = CacheMiddleware::builder(store(&db).await).build();

@@ -539,7 +539,7 @@ async fn origin_changed_by_posts(
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(serve(listener, app));
     format!("http://{addr}/doc")
 }
 

@@ -158,7 +158,7 @@ impl Origin {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(serve(listener, app));
         Origin { addr, state }
     }
 
@@ -289,4 +289,27 @@ async fn serve_route(
         resp.headers_mut().remove("transfer-encoding");
     }
     resp
+}
+
+/// Serves `app` on `listener` as `axum::serve` does, but without the `Date` hyper adds to every
+/// response from the real clock: the tests run the cache on a manual clock, and a real Date
+/// beside it would give each response an apparent age (RFC 9111 §4.2.3) of the difference. A
+/// route that needs a Date sets one.
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().auto_date_header(false);
+            // A connection the client drops mid-response is the test's business, not an error.
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
