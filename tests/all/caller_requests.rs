@@ -1232,3 +1232,26 @@ async fn signed_range_positions_are_no_byte_ranges() {
     }
     assert_eq!(origin.hits("/r"), 1);
 }
+
+/// RFC 9110 §14.1.1 and §5.6.1: positions are `1*DIGIT`, but the range set is a list, with
+/// optional whitespace around its commas, and the unit is case-insensitive; leading zeros are
+/// digits. Strict positions must not turn such valid Ranges away from the stored response.
+#[tokio::test(flavor = "multi_thread")]
+async fn valid_ranges_with_list_whitespace_unit_case_and_leading_zeros_are_served() {
+    let (origin, client, url) =
+        setup(Route::ok("0123456789").header("cache-control", "max-age=3600")).await;
+    for (field, content_range, body) in [
+        ("bytes=002-004", "bytes 2-4/10", &b"234"[..]),
+        ("BYTES=-3", "bytes 7-9/10", &b"789"[..]),
+        ("bytes=\t8-  ", "bytes 8-9/10", &b"89"[..]),
+        ("bytes=0-0 ,\t", "bytes 0-0/10", &b"0"[..]),
+    ] {
+        let (code, cache, got_range, got) = ranged(&client, &url, field).await;
+        assert_eq!(
+            (code, cache, got_range.as_deref(), &got[..]),
+            (206, CacheStatus::Hit, Some(content_range), body),
+            "{field:?}"
+        );
+    }
+    assert_eq!(origin.hits("/r"), 1);
+}

@@ -750,3 +750,65 @@ async fn a_304_without_a_date_does_not_age_what_it_validated() {
     assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Hit);
     assert_eq!(origin.hits("/dated"), 2);
 }
+
+/// RFC 9111 §4.2.3 with RFC 9110 §5.6.7: the apparent age is read from a Date in any of its
+/// three forms (a recipient must accept the obsolete RFC 850 and asctime ones); a Date ahead
+/// of the arrival adds nothing and does not lengthen the lifetime; a Date at the epoch makes
+/// the response stale on arrival without overflowing anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_2_3_apparent_age_from_every_date_form_and_far_dates() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    // The tests' clock is Fri, 15 Jan 2027 08:00:00 GMT: each Date is an hour before.
+    for (path, date) in [
+        ("/imf", "Fri, 15 Jan 2027 07:00:00 GMT"),
+        ("/rfc850", "Friday, 15-Jan-27 07:00:00 GMT"),
+        ("/asctime", "Fri Jan 15 07:00:00 2027"),
+    ] {
+        origin.route(
+            path,
+            Route::ok("a")
+                .header("cache-control", "max-age=3700")
+                .header("date", date),
+        );
+    }
+    origin.route(
+        "/future",
+        Route::ok("f")
+            .header("cache-control", "max-age=60")
+            .header("date", "Fri, 31 Dec 9999 23:59:59 GMT"),
+    );
+    origin.route(
+        "/epoch",
+        Route::ok("e")
+            .header("cache-control", "max-age=60")
+            .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
+            .etag("\"e\""),
+    );
+    for path in ["/imf", "/rfc850", "/asctime", "/future", "/epoch"] {
+        assert_eq!(
+            get(&client, &origin.url(path), &[]).await.0,
+            CacheStatus::Stored,
+            "{path}"
+        );
+    }
+    clock.advance(secs(30));
+    for path in ["/imf", "/rfc850", "/asctime"] {
+        let resp = client.get(origin.url(path)).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit, "{path}");
+        assert_eq!(resp.headers()["age"], "3630", "{path}");
+    }
+    let resp = client.get(origin.url("/future")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.headers()["age"], "30");
+    let (s, _) = get(&client, &origin.url("/epoch"), &[]).await;
+    assert_ne!(
+        s,
+        CacheStatus::Hit,
+        "a response generated in 1970 is not fresh"
+    );
+    clock.advance(secs(71));
+    for path in ["/imf", "/rfc850", "/asctime", "/future"] {
+        let (s, _) = get(&client, &origin.url(path), &[]).await;
+        assert_ne!(s, CacheStatus::Hit, "{path}: past its lifetime");
+    }
+}

@@ -543,3 +543,104 @@ async fn an_invalidation_reaches_every_value_of_the_match_headers() {
         assert_eq!(body, Origin::versioned_body("/m", 1), "{lang}");
     }
 }
+
+/// RFC 9111 §4.4: "A cache MUST invalidate the target URI … when it receives a non-error
+/// status code in response to an unsafe request method". A POST answered `307` (or `308`)
+/// toward another origin is re-sent by reqwest, body and all, to that origin: the second
+/// unsafe request's target URI is there, and its 200 changed it. The same-origin restriction
+/// of §4.4 is for URIs taken from Location and Content-Location, not for a URI the unsafe
+/// request itself was sent to.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "finding: a POST re-sent by a cross-origin 307/308 no longer invalidates the URI it was sent to"]
+async fn a_post_re_sent_to_another_origin_by_307_or_308_invalidates_the_uri_it_reached() {
+    for redirect in [307, 308] {
+        let reached = Origin::start().await;
+        reached.route(
+            "/b",
+            Route::ok("")
+                .versioned()
+                .header("cache-control", "max-age=600"),
+        );
+        let first = Origin::start().await;
+        first.route(
+            "/a",
+            Route::ok("")
+                .status(redirect)
+                .header("location", reached.url("/b")),
+        );
+        let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+        let client = http_client(&cache);
+        let b = reached.url("/b");
+        assert_eq!(get(&client, &b, &[]).await.0, CacheStatus::Stored);
+        reached.bump("/b");
+        let post = client.post(first.url("/a")).body("x").send().await.unwrap();
+        assert_eq!(
+            (post.status().as_u16(), post.url().as_str()),
+            (200, b.as_str()),
+            "{redirect}: reqwest re-sent the POST"
+        );
+        let (s, body) = get(&client, &b, &[]).await;
+        assert_ne!(
+            s,
+            CacheStatus::Hit,
+            "{redirect}: the response from before the POST it received was served: {body}"
+        );
+        assert_eq!(body, Origin::versioned_body("/b", 1), "{redirect}");
+    }
+}
+
+/// RFC 9111 §4.4 with RFC 9110 §4.3.1: origins compare by scheme, host and port, not by how
+/// the URI spells them. A Location naming the target's own origin with an upper-case scheme
+/// is on that origin and is invalidated; one naming the same port on another host
+/// (`localhost` for `127.0.0.1`) is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn location_origins_compare_by_scheme_host_and_port_not_by_spelling() {
+    let origin = Origin::start().await;
+    for path in ["/same", "/other-host"] {
+        origin.route(
+            path,
+            Route::ok("")
+                .versioned()
+                .header("cache-control", "max-age=600"),
+        );
+    }
+    let port = origin.url("").split(':').nth(2).unwrap().to_owned();
+    origin.route(
+        "/post-same",
+        Route::ok("created")
+            .status(201)
+            .header("location", format!("HTTP://127.0.0.1:{port}/same")),
+    );
+    origin.route(
+        "/post-other",
+        Route::ok("created")
+            .status(201)
+            .header("location", format!("http://localhost:{port}/other-host")),
+    );
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = http_client(&cache);
+    for path in ["/same", "/other-host"] {
+        assert_eq!(
+            get(&client, &origin.url(path), &[]).await.0,
+            CacheStatus::Stored
+        );
+        origin.bump(path);
+    }
+    for path in ["/post-same", "/post-other"] {
+        let resp = client
+            .post(origin.url(path))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+    let (s, body) = get(&client, &origin.url("/same"), &[]).await;
+    assert_ne!(s, CacheStatus::Hit, "the own origin's Location: {body}");
+    let (s, _) = get(&client, &origin.url("/other-host"), &[]).await;
+    assert_eq!(
+        s,
+        CacheStatus::Hit,
+        "another host's Location was invalidated"
+    );
+}
