@@ -81,17 +81,37 @@ impl ManualClock {
         self.readings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lets `by` pass: both the wall clock and the monotonic reading move forward.
+    /// Lets `by` pass: both the wall clock and the monotonic reading move forward. A step past
+    /// what `SystemTime` or `Duration` can hold stops both at the largest each can (the clock
+    /// never panics, nor moves one reading without the other).
     pub fn advance(&self, by: Duration) {
         let mut readings = self.readings();
-        readings.0 += by;
-        readings.1 += by;
+        let wall = readings
+            .0
+            .checked_add(by)
+            .unwrap_or_else(|| latest(readings.0));
+        readings.0 = wall;
+        readings.1 = readings.1.saturating_add(by);
     }
 
     /// Sets the wall clock to `to` (a step, forward or back); the monotonic reading stays.
     pub fn set(&self, to: SystemTime) {
         self.readings().0 = to;
     }
+}
+
+/// The latest `SystemTime` at or after `from` that this platform holds: found by halving the
+/// step, as `SystemTime` has no `MAX`.
+fn latest(from: SystemTime) -> SystemTime {
+    let mut at = from;
+    let mut step = Duration::MAX;
+    while step > Duration::ZERO {
+        match at.checked_add(step) {
+            Some(later) => at = later,
+            None => step /= 2,
+        }
+    }
+    at
 }
 
 impl Clock for ManualClock {
@@ -114,5 +134,31 @@ pub(crate) fn rfc3339<S: serde::Serializer>(
     match t.filter(|t| *t <= UNIX_EPOCH + LATEST) {
         Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(t).to_string()),
         None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step too large for `SystemTime` stops the manual clock at the latest time it holds,
+    /// with no panic (which would also poison it for every later reading), and moves the
+    /// monotonic reading too.
+    #[test]
+    fn a_step_past_the_end_of_time_stops_there() {
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
+        clock.advance(Duration::from_secs(5));
+        clock.advance(Duration::MAX);
+        let end = clock.now();
+        assert!(end > SystemTime::UNIX_EPOCH + Duration::from_secs(5));
+        assert!(
+            end.checked_add(Duration::from_nanos(1)).is_none(),
+            "{end:?}"
+        );
+        assert_eq!(clock.monotonic(), Duration::MAX);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.now(), end);
+        clock.set(SystemTime::UNIX_EPOCH);
+        assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
     }
 }
