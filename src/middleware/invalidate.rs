@@ -1,7 +1,7 @@
 //! RFC 9111 §4.4: a non-error response to an unsafe request invalidates what is stored for its
 //! target URI, for the URI it finally reached (reqwest follows 307 and 308 below the
-//! middleware, re-sending the request), and for its Location and Content-Location — each only
-//! when it is on the target URI's own origin.
+//! middleware, re-sending the request, to any origin), and for its Location and
+//! Content-Location when they are on the target URI's own origin.
 
 use http::{header, HeaderMap, Method};
 use reqwest::Response;
@@ -36,14 +36,17 @@ impl Inner {
         }
         let url = &target.url;
         let mut urls = vec![url.clone()];
-        // A request reqwest re-sent through a redirect (307, 308) reached another URI: the
-        // one the response came from changed too — on the target's own origin only. Another
-        // origin, reached through a 303 (which reqwest follows with a GET) or named by a
-        // redirect the target's server chose, is not the target's to invalidate (§4.4 holds
-        // Location and Content-Location to the same rule).
+        // A request reqwest re-sent through a redirect (307, 308) reached another URI, on any
+        // origin: that URI received the unsafe request, and its answer says it changed. The
+        // middleware cannot tell that re-sending from a 303 (which reqwest follows with a GET,
+        // and the method is not in the response), so it invalidates the URI reached either
+        // way: at most one entry per unsafe request, one that reqwest has just fetched anew;
+        // serving the response from before a re-sent POST would be wrong. URIs the answer
+        // names (Location, Content-Location) are invalidated on the target's own origin only
+        // (§4.4: another origin's entries are not a redirecting server's to wipe).
         let reached = response.url();
         let own_origin = |other: &Url| other.origin() == url.origin();
-        if own_origin(reached) && !urls.contains(reached) {
+        if !urls.contains(reached) {
             urls.push(reached.clone());
         }
         for name in [header::LOCATION, header::CONTENT_LOCATION] {

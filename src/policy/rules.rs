@@ -88,11 +88,18 @@ impl Rules {
         let expires = if ttl.is_zero() {
             // Stale on arrival (its Age is past its lifetime): expired when it became stale,
             // so that the stale windows (RFC 5861) count from then, not from its arrival.
+            // The lifetime is what the policy gives a response of no age: without `Age`, and
+            // presented as arriving at its own `Date`, so that no apparent age is added back.
             let mut ageless = headers.clone();
             ageless.remove(header::AGE);
+            let dated = headers
+                .get(header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| httpdate::parse_http_date(v).ok())
+                .map_or(received, |date| date.min(received));
             let lifetime = self
-                .policy(request, status, &ageless, heuristic_max_age, received)
-                .time_to_live(received);
+                .policy(request, status, &ageless, heuristic_max_age, dated)
+                .time_to_live(dated);
             let stale_for = policy.age(received).saturating_sub(lifetime);
             received
                 .checked_sub(stale_for)
