@@ -611,7 +611,7 @@ fn in_process(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
                 get_op(http, url.clone(), size, CacheStatus::Hit),
             );
         }
-        rt.block_on(peer.get(&url).send()).unwrap();
+        rt.block_on(async { peer.get(&url).send().await.unwrap().bytes().await.unwrap() });
         let (peer, url2) = (peer.clone(), url.clone());
         measure(
             &mut group,

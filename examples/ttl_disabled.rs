@@ -28,6 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..2 {
         let resp = client.get(&url).send().await?;
         println!("{:?}", resp.extensions().get::<CacheStatus>().unwrap());
+        // The entry is written when the body has ended.
+        resp.bytes().await?;
     }
     let key = cache.key_for(&client.get(&url).build()?).unwrap();
     let item = common::stored_item(&store, &key)

@@ -72,7 +72,7 @@ pub use key::CacheKey;
 pub use metrics::MetricsSnapshot;
 pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
 pub use mode::CacheMode;
-pub use status::{CacheStatus, NotStored};
+pub use status::{CacheStatus, NotStored, PendingWrite};
 pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats};
 pub use store::memory::MemoryStore;
 pub use store::tiered::{TieredStore, TieredStoreBuilder};

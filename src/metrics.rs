@@ -53,6 +53,7 @@ mod export {
                     NotStored::Superseded => "superseded",
                     NotStored::Overloaded => "overloaded",
                     NotStored::Redirected => "redirected",
+                    NotStored::Incomplete => "incomplete",
                 },
             ),
         };

@@ -32,7 +32,13 @@ pub enum CacheStatus {
     /// stored response ([`CacheMode::ForceCache`](crate::CacheMode::ForceCache),
     /// [`CacheMode::OnlyIfCached`](crate::CacheMode::OnlyIfCached)).
     Stale,
-    /// Fetched from the origin and stored (or, with background writes, queued to be stored).
+    /// Fetched from the origin and admitted to the store. The response is handed over as soon
+    /// as the origin's header fields arrive, and its body streams to the caller while the cache
+    /// keeps a copy; the entry is written when the body has ended whole. Until then the write's
+    /// outcome is not known: the response also carries a [`PendingWrite`] that tells it (a body
+    /// dropped early, or over the limit, is not stored, and the caller still gets every byte).
+    /// Without background writes, the end of the body waits for the write, within what is left
+    /// of the request's store budget.
     Stored,
     /// Another caller's concurrent request for the same key fetched and stored this response;
     /// this caller waited for it instead of asking the origin again.
@@ -103,6 +109,52 @@ pub enum NotStored {
     /// stored under the request's key. To cache each hop by its own headers, build the reqwest
     /// client with `redirect::Policy::none()`.
     Redirected,
+    /// The body did not reach its end through the cache: the caller dropped it early, or it
+    /// failed midway. Nothing of it was stored. Reported by [`PendingWrite`].
+    Incomplete,
+}
+
+/// What became of the write of a response handed out while its body streams: in the
+/// extensions of every response whose [`CacheStatus`] is [`Stored`](CacheStatus::Stored).
+///
+/// ```no_run
+/// # use reqwest_dynamodb_cache::{CacheStatus, PendingWrite};
+/// # async fn f(client: reqwest_middleware::ClientWithMiddleware) -> reqwest_middleware::Result<()> {
+/// let resp = client.get("https://example.com/").send().await?;
+/// let pending = resp.extensions().get::<PendingWrite>().cloned();
+/// let body = resp.bytes().await?;
+/// if let Some(pending) = pending {
+///     // `Stored`, or `NotStored` with the reason (a store fault, too large, superseded, …).
+///     let outcome: CacheStatus = pending.outcome().await;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PendingWrite {
+    outcome: tokio::sync::watch::Receiver<Option<CacheStatus>>,
+}
+
+impl PendingWrite {
+    /// A pending write and the sender that settles it.
+    pub(crate) fn new() -> (tokio::sync::watch::Sender<Option<CacheStatus>>, Self) {
+        let (tx, outcome) = tokio::sync::watch::channel(None);
+        (tx, PendingWrite { outcome })
+    }
+
+    /// The outcome, when it is known: once the body has been read to its end (and the write
+    /// made, or refused) or dropped. Waiting for it while still holding the unread body waits
+    /// forever: read or drop the body first.
+    pub async fn outcome(mut self) -> CacheStatus {
+        match self.outcome.wait_for(Option::is_some).await {
+            Ok(settled) => settled.unwrap_or(CacheStatus::NotStored(NotStored::Incomplete)),
+            Err(_) => CacheStatus::NotStored(NotStored::Incomplete),
+        }
+    }
+
+    /// The outcome if it is known already.
+    pub fn try_outcome(&self) -> Option<CacheStatus> {
+        *self.outcome.borrow()
+    }
 }
 
 #[cfg(all(test, feature = "serde"))]

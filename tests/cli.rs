@@ -79,6 +79,9 @@ async fn list_show_stats_purge_and_clear() {
             .get(format!("{base}{path}"))
             .send()
             .await
+            .unwrap()
+            .bytes()
+            .await
             .unwrap();
     }
 
@@ -170,6 +173,9 @@ async fn show_finds_a_url_that_carried_credentials_and_says_how() {
         .get(&url)
         .send()
         .await
+        .unwrap()
+        .bytes()
+        .await
         .unwrap();
     let (ok, out, err) = cli(&endpoint, &["show", &url]).await;
     assert!(ok, "{err}");
@@ -227,9 +233,13 @@ async fn piping_into_head_is_not_an_error() {
         .with(cache)
         .build();
     for i in 0..1000 {
+        // Read whole: the entry is written when its body has ended.
         client
             .get(format!("{base}/fresh?page={i}"))
             .send()
+            .await
+            .unwrap()
+            .bytes()
             .await
             .unwrap();
     }
@@ -356,6 +366,9 @@ async fn purge_older_than_an_age_before_the_epoch_is_a_clear_error() {
         .build()
         .get(format!("{base}/fresh"))
         .send()
+        .await
+        .unwrap()
+        .bytes()
         .await
         .unwrap();
     let (ok, out, err) = cli(

@@ -33,6 +33,8 @@ async fn stored_then_hit(
     for expected in [CacheStatus::Stored, CacheStatus::Hit] {
         let resp = client.get(url).send().await.unwrap();
         assert_eq!(resp.extensions().get::<CacheStatus>(), Some(&expected));
+        // The entry is written when its body has ended.
+        resp.bytes().await.unwrap();
     }
     client
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// Bounded in count by a semaphore, tracked by a [`TaskTracker`] that `flush` waits on.
@@ -26,15 +26,27 @@ impl Background {
     /// Starts `work` in the background, or returns `false` when the limit of pending work is
     /// reached.
     pub(super) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) -> bool {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+        let Some(permit) = self.permit() else {
             return false;
         };
-        let tracker = super::lock(&self.tracker).clone();
-        tracker.spawn(async move {
+        self.track(async move {
             work.await;
             drop(permit);
         });
         true
+    }
+
+    /// A place in the limit of pending work, if one is free: held by work started with
+    /// [`track`](Self::track) until it is done.
+    pub(super) fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Starts `work`, awaited by `flush` like the rest; not counted against the limit (work a
+    /// request's own path waits for, or that holds a [`permit`](Self::permit)).
+    pub(super) fn track(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let tracker = super::lock(&self.tracker).clone();
+        tracker.spawn(work);
     }
 
     pub(super) async fn flush(&self) {

@@ -1,9 +1,18 @@
-//! Reading an origin response's body for storage, and handing responses back to reqwest.
+//! Reading an origin response's body for storage — whole ([`read`]), or while it streams to
+//! the caller ([`tee`]) — and handing responses back to reqwest.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use futures_util::StreamExt;
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use reqwest::{Response, ResponseBuilderExt};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use url::Url;
 
 /// An origin response taken apart: everything but the body, which is read separately.
@@ -23,8 +32,7 @@ pub(super) enum Read {
 /// Reads `resp`'s body, at most `limit` bytes of it. A body that fails midway is the caller's
 /// error, as it would have been without the cache.
 pub(super) async fn read(resp: Response, limit: usize) -> reqwest::Result<Read> {
-    let url = resp.url().clone();
-    let (parts, mut body) = http::Response::<reqwest::Body>::from(resp).into_parts();
+    let (Received { parts, url }, mut body) = Received::split(resp);
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -40,7 +48,13 @@ pub(super) async fn read(resp: Response, limit: usize) -> reqwest::Result<Read> 
             return Ok(Read::TooLarge(resp));
         }
     }
-    let bytes = match chunks.len() {
+    let bytes = concat(chunks, total);
+    Ok(Read::Complete(Received { parts, url }, bytes))
+}
+
+/// The chunks of a body, as one buffer (copied only when there are several).
+fn concat(mut chunks: Vec<Bytes>, total: usize) -> Bytes {
+    match chunks.len() {
         0 => Bytes::new(),
         1 => chunks.pop().unwrap_or_default(),
         _ => {
@@ -50,11 +64,162 @@ pub(super) async fn read(resp: Response, limit: usize) -> reqwest::Result<Read> 
             }
             all.freeze()
         }
-    };
-    Ok(Read::Complete(Received { parts, url }, bytes))
+    }
+}
+
+/// What becomes of the copy a [`tee`] keeps: told at most once how the body went. Dropped
+/// untold, the body did not end whole (it failed, or the caller dropped it early).
+pub(super) trait Keeper: Send + Sync + 'static {
+    /// The body ended whole, and `body` is all of it. Returns what the end of the caller's
+    /// body waits for, if anything.
+    fn ended(self: Box<Self>, body: Bytes) -> Option<EndWait>;
+    /// The copy passed the limit and was dropped; the caller still gets every byte.
+    fn overflowed(self: Box<Self>);
+}
+
+/// What the end of the caller's body waits for: `done` (sent or dropped), at most `wait`.
+pub(super) struct EndWait {
+    pub(super) done: oneshot::Receiver<()>,
+    pub(super) wait: Duration,
+}
+
+/// What the reading task hands the caller's body: a frame, or (once the copy is dropped) the
+/// rest of the origin's body, to read directly.
+enum Piece {
+    Frame(reqwest::Result<Frame<Bytes>>),
+    Rest(reqwest::Body),
+}
+
+/// `body` handed to the caller as it arrives, frame by frame, while a task reads it and keeps a
+/// copy of its data (at most `limit` bytes) for `keeper`. The first byte never waits for the
+/// cache, and the copy does not wait for the caller: a body within the limit is read to its end
+/// (and `keeper` told) even while the caller holds it unread, so concurrent callers waiting
+/// for it never wait on another caller's reading. Past the limit the copy is dropped and the
+/// caller reads the rest straight from the origin (nothing more is buffered for it). A caller
+/// that drops the body stops the reading.
+pub(super) fn tee(body: reqwest::Body, limit: usize, keeper: Box<dyn Keeper>) -> reqwest::Body {
+    let remaining = body.size_hint().exact();
+    let (tx, rx) = mpsc::unbounded_channel();
+    // In the request's span: what becomes of the copy is traced with the request.
+    tokio::spawn(read_for(body, tx, limit, keeper).in_current_span());
+    reqwest::Body::wrap(Relay {
+        rx,
+        rest: None,
+        remaining,
+        ended: false,
+    })
+}
+
+/// The task of a [`tee`]: reads `body` into the caller's channel and the copy.
+async fn read_for(
+    mut body: reqwest::Body,
+    tx: mpsc::UnboundedSender<Piece>,
+    limit: usize,
+    keeper: Box<dyn Keeper>,
+) {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let frame = {
+            let next = std::pin::pin!(body.frame());
+            let gone = std::pin::pin!(tx.closed());
+            match futures_util::future::select(next, gone).await {
+                Either::Left((frame, _)) => frame,
+                // The caller dropped its body: `keeper` is dropped untold.
+                Either::Right(_) => return,
+            }
+        };
+        let frame = match frame {
+            None => break,
+            Some(Err(e)) => {
+                drop(keeper);
+                let _ = tx.send(Piece::Frame(Err(e)));
+                return;
+            }
+            Some(Ok(frame)) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            total = total.saturating_add(data.len());
+            if total > limit {
+                keeper.overflowed();
+                let _ = tx.send(Piece::Frame(Ok(frame)));
+                let _ = tx.send(Piece::Rest(body));
+                return;
+            }
+            if !data.is_empty() {
+                chunks.push(data.clone());
+            }
+        }
+        if tx.send(Piece::Frame(Ok(frame))).is_err() {
+            return;
+        }
+    }
+    if let Some(end) = keeper.ended(concat(chunks, total)) {
+        let _ = tokio::time::timeout(end.wait, end.done).await;
+    }
+    // `tx` dropped: the caller's body ends.
+}
+
+/// The caller's side of a [`tee`].
+struct Relay {
+    rx: mpsc::UnboundedReceiver<Piece>,
+    rest: Option<reqwest::Body>,
+    /// Bytes still to come, when the origin announced its length.
+    remaining: Option<u64>,
+    ended: bool,
+}
+
+impl Body for Relay {
+    type Data = Bytes;
+    type Error = reqwest::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<reqwest::Result<Frame<Bytes>>>> {
+        let this = &mut *self;
+        let next = loop {
+            if let Some(rest) = &mut this.rest {
+                break ready!(Pin::new(rest).poll_frame(cx));
+            }
+            match ready!(this.rx.poll_recv(cx)) {
+                Some(Piece::Frame(frame)) => break Some(frame),
+                Some(Piece::Rest(rest)) => this.rest = Some(rest),
+                None => break None,
+            }
+        };
+        match &next {
+            None => this.ended = true,
+            Some(Ok(frame)) => {
+                if let (Some(left), Some(data)) = (&mut this.remaining, frame.data_ref()) {
+                    *left = left.saturating_sub(data.len() as u64);
+                }
+            }
+            Some(Err(_)) => {}
+        }
+        Poll::Ready(next)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
 }
 
 impl Received {
+    /// `resp` taken apart: everything but the body, and the body.
+    pub(super) fn split(resp: Response) -> (Self, reqwest::Body) {
+        let url = resp.url().clone();
+        let (parts, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
+        (Received { parts, url }, body)
+    }
+
     /// The response again, with `body`: status, version, headers, extensions and final URL as
     /// the origin's.
     pub(super) fn into_response(self, body: reqwest::Body) -> Response {

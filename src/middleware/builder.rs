@@ -14,7 +14,7 @@ use crate::policy::{ExpireAfter, Rules, UrlPattern};
 use crate::CacheStore;
 
 /// The default [`max_body_size`](CacheMiddlewareBuilder::max_body_size): 10 MiB, lowered to
-/// what the store can hold (DynamoDB: 409,600 bytes).
+/// what the store can hold (DynamoDB: 4 MiB with compression, 409,600 bytes without).
 const DEFAULT_MAX_BODY_SIZE: usize = 10 << 20;
 
 /// Configures a [`CacheMiddleware`]; from [`CacheMiddleware::builder`].
@@ -70,9 +70,10 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Whether writes to the store happen in background tasks, so a miss returns as soon as
-    /// the origin has answered. Default `false`. A failed background write is logged and
-    /// counted. [`CacheMiddleware::flush`] awaits pending writes: in AWS Lambda, call it before
+    /// Whether writes to the store happen in background tasks, so the end of a miss's body
+    /// does not wait for the write (its first byte never does). Default `false`: the end of
+    /// the body waits for the write, within the request's store budget. A failed background
+    /// write is logged and counted. [`CacheMiddleware::flush`] awaits pending writes: in AWS Lambda, call it before
     /// the handler returns, or the write may be frozen with the execution environment.
     pub fn background_writes(mut self, background: bool) -> Self {
         self.settings.background_writes = background;
@@ -149,10 +150,12 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// The largest body that is buffered to be stored. Larger responses stream through
-    /// untouched and are not stored. Default 10 MiB; never more than the store's own item limit
-    /// ([`CacheStore::max_item_size`]: 409,600 bytes for DynamoDB, where no larger body can fit
-    /// in an item).
+    /// The largest body the cache keeps a copy of to store (the body streams to the caller
+    /// either way). A response announced larger is not copied; one whose copy passes the limit
+    /// while streaming is not stored ([`NotStored::TooLarge`](crate::NotStored::TooLarge)).
+    /// Default 10 MiB; never more than the store's own body limit
+    /// ([`CacheStore::max_body_size`]: for DynamoDB 4 MiB with compression, when the compressed
+    /// item fits, and 409,600 bytes without).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
         self

@@ -90,6 +90,7 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
             NotStored::Superseded => "superseded",
             NotStored::Overloaded => "overloaded",
             NotStored::Redirected => "redirected",
+            NotStored::Incomplete => "incomplete",
         }),
         _ => None,
     };

@@ -1,22 +1,25 @@
-//! A response from the origin for a request the cache handles: stored if it may be, returned
-//! whole either way.
+//! A response from the origin for a request the cache handles: handed to the caller as soon as
+//! its header fields arrive, its body streaming while a copy is kept, and stored when the body
+//! has ended whole (see [`streamed`](super::streamed)).
 
 use reqwest::Response;
 use reqwest_middleware::Result;
 
-use super::body::{self, Received};
+use super::body::{tee, Received};
 use super::cache_status::{Fwd, Report};
 use super::coalesce;
 use super::lookup::Fill;
 use super::persist::WriteMode;
 use super::request::{Budget, RequestView};
 use super::response::ttl_secs;
+use super::streamed::StreamedWrite;
 use super::{new_generation, new_revision, CacheMiddleware, Inner};
 use crate::{policy, CacheKey, CacheStatus, NotStored, StoredResponse};
 
 impl CacheMiddleware {
-    /// A response from the origin: store it if it may be, return it whole either way. The
-    /// coalescing `leader`, if any, shares the stored response with its followers.
+    /// A response from the origin: handed back at once, stored (when it may be) once its body
+    /// has ended whole. The coalescing `leader`, if any, shares the stored response with its
+    /// followers when the body has ended.
     pub(super) async fn fetched(
         &self,
         view: &RequestView,
@@ -39,51 +42,45 @@ impl CacheMiddleware {
                 return Ok(inner.finish(resp, CacheStatus::NotStored(reason), report));
             }
         };
-        let (received, body) = match body::read(resp, inner.body_limit()).await? {
-            body::Read::Complete(parts, body) => (parts, body),
-            body::Read::TooLarge(resp) => {
-                inner.retire_if_outdated(view, &fill, status, budget).await;
-                let status = CacheStatus::NotStored(NotStored::TooLarge);
-                return Ok(inner.finish(resp, status, report));
-            }
-        };
-        // A partial body must be the range its Content-Range names.
-        if !policy::is_consistent_part(status, &received.parts.headers, body.len()) {
-            let resp = received.into_response(reqwest::Body::from(body));
+        // A partial body must be the range its Content-Range names: checked now when its
+        // length is announced, at its end otherwise.
+        if resp
+            .content_length()
+            .is_some_and(|n| !policy::is_consistent_part(status, resp.headers(), n as usize))
+        {
             return Ok(inner.finish(resp, CacheStatus::NotStored(NotStored::NotStorable), report));
         }
-        let (key, entry) =
-            inner.entry_for(view, &fill, &received, body.clone(), &plan, received_at);
-        // Shared at once with the followers (whatever becomes of the write), and with later
-        // callers once the write is done: the leader lands when `persist` drops it after a
-        // successful write.
-        let leader = leader.map(|mut l| {
-            l.share(coalesce::Shared {
-                entry: entry.clone(),
-            });
-            l
-        });
-        let cache_status = if fill.store_ok {
-            let how = WriteMode {
+        if !fill.store_ok && leader.is_none() {
+            // The lookup just failed: skip the write rather than wait on a failing store twice.
+            return Ok(inner.finish(resp, CacheStatus::NotStored(NotStored::StoreFault), report));
+        }
+        let (received, body) = Received::split(resp);
+        let (key, entry) = inner.entry_for(view, &fill, &received, &plan, received_at);
+        let write = StreamedWrite {
+            this: self.clone(),
+            key,
+            entry,
+            how: WriteMode {
                 in_background: fill.in_background,
                 retires: inner.proves_outdated(view, &fill, status),
-            };
-            self.persist(key, entry, budget, how, leader).await
-        } else {
-            // The lookup just failed: skip the write rather than wait on a failing store twice.
-            CacheStatus::NotStored(NotStored::StoreFault)
+            },
+            retire: view.key.clone(),
+            leader,
+            wait: budget.left(),
         };
-        match cache_status {
-            CacheStatus::Stored => report.ttl = Some(ttl_secs(plan.expires, received_at)),
-            // A newer entry or invalidation is stored already; a failing store was skipped.
-            CacheStatus::NotStored(NotStored::Superseded | NotStored::StoreFault) => {}
-            CacheStatus::NotStored(_) => {
-                inner.retire_if_outdated(view, &fill, status, budget).await;
-            }
-            _ => {}
+        if !fill.store_ok {
+            // Shared with the followers when the body ends; not written.
+            let body = tee(body, inner.body_limit(), Box::new(write.share_only()));
+            let resp = received.into_response(body);
+            return Ok(inner.finish(resp, CacheStatus::NotStored(NotStored::StoreFault), report));
         }
-        let resp = received.into_response(reqwest::Body::from(body));
-        Ok(inner.finish(resp, cache_status, report))
+        let (keeper, pending) = write.pending();
+        let body = tee(body, inner.body_limit(), Box::new(keeper));
+        let mut resp = received.into_response(body);
+        resp.extensions_mut().insert(pending);
+        report.ttl = Some(ttl_secs(plan.expires, received_at));
+        // Counted when the outcome is known.
+        Ok(inner.label(resp, CacheStatus::Stored, report))
     }
 }
 
@@ -92,7 +89,7 @@ impl Inner {
     /// statuses, too large, no room for background work), may still prove the stored entry
     /// outdated (RFC 9111 §4: a reload, a `no-cache` request, a revalidation answered in
     /// full): then the entry is invalidated, so it is never served again.
-    async fn retire_if_outdated(
+    pub(super) async fn retire_if_outdated(
         &self,
         view: &RequestView,
         fill: &Fill,
@@ -108,7 +105,12 @@ impl Inner {
     /// Whether a response that is not stored proves the stored entry outdated: it is what the
     /// stored entry would have answered (not a 304 or 206 to the caller's own validators or
     /// range, not another variant's answer), and a success or redirect that replaces it.
-    fn proves_outdated(&self, view: &RequestView, fill: &Fill, status: http::StatusCode) -> bool {
+    pub(super) fn proves_outdated(
+        &self,
+        view: &RequestView,
+        fill: &Fill,
+        status: http::StatusCode,
+    ) -> bool {
         let headers = &view.parts.headers;
         let callers_own = view.range.is_some()
             || headers.contains_key(http::header::IF_NONE_MATCH)
@@ -123,14 +125,14 @@ impl Inner {
             && replacing
     }
 
-    /// The entry a fetched response is stored as, and where: under the request's key, or under
-    /// a variant key when the key's primary entry holds another variant.
+    /// The entry a fetched response is stored as (its body still empty: it is set when the body
+    /// has ended), and where: under the request's key, or under a variant key when the key's
+    /// primary entry holds another variant.
     fn entry_for(
         &self,
         view: &RequestView,
         fill: &Fill,
         received: &Received,
-        body: bytes::Bytes,
         plan: &policy::Plan,
         received_at: std::time::SystemTime,
     ) -> (CacheKey, StoredResponse) {
@@ -156,7 +158,7 @@ impl Inner {
                 .to_string(),
             headers: policy::storable_headers(&parts.headers),
             request_headers,
-            body,
+            body: bytes::Bytes::new(),
             created_at: received_at,
             expires: plan.expires,
             heuristic_max_age: plan.heuristic_max_age,

@@ -40,6 +40,7 @@ mod revalidate;
 mod selecting;
 mod storable;
 mod store_calls;
+mod streamed;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};

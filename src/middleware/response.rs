@@ -23,13 +23,19 @@ pub(super) fn ttl_secs(expires: std::time::SystemTime, now: std::time::SystemTim
 
 impl Inner {
     /// Tags `resp` with `status` (extension, counters, trace, optional `Cache-Status` header).
-    pub(super) fn finish(
+    pub(super) fn finish(&self, resp: Response, status: CacheStatus, report: Report) -> Response {
+        self.counters.record(status);
+        self.label(resp, status, report)
+    }
+
+    /// Tags `resp` with `status` without counting it: for a response whose outcome is counted
+    /// when it is known (see [`PendingWrite`](crate::PendingWrite)).
+    pub(super) fn label(
         &self,
         mut resp: Response,
         status: CacheStatus,
         report: Report,
     ) -> Response {
-        self.counters.record(status);
         tracing::debug!(
             url = %self.settings.redactor.redacted_url(resp.url()),
             http.status = resp.status().as_u16(),

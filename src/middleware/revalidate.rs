@@ -281,9 +281,16 @@ impl CacheMiddleware {
             .fetched(view, resp, fill, None, &budget)
             .await
             .map_err(|e| inner.loggable(&e, &view.url))?;
-        match resp.extensions().get::<CacheStatus>() {
-            Some(written) => write_outcome(*written),
-            None => Ok(()),
+        let told = resp.extensions().get::<CacheStatus>().copied();
+        let pending = resp.extensions().get::<crate::PendingWrite>().cloned();
+        // The entry is written when its body has been read to the end.
+        resp.bytes()
+            .await
+            .map_err(|e| inner.loggable(&reqwest_middleware::Error::Reqwest(e), &view.url))?;
+        match (pending, told) {
+            (Some(pending), _) => write_outcome(pending.outcome().await),
+            (None, Some(written)) => write_outcome(written),
+            (None, None) => Ok(()),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::fields::content_range;
 use crate::{policy, ExpireAfter, NotStored};
 
 impl Inner {
-    /// The largest body buffered to be stored: the configured one, within what the store can
+    /// The largest copy of a body kept to be stored: the configured one, within what the store can
     /// hold.
     pub(super) fn body_limit(&self) -> usize {
         match self.settings.store.max_body_size() {

@@ -55,7 +55,7 @@ pub trait CacheStore: Send + Sync + 'static {
     fn max_item_size(&self) -> Option<usize>;
 
     /// The largest body this store may be able to hold, if it has a limit: the middleware never
-    /// buffers a larger body to store it. Usually [`max_item_size`](Self::max_item_size); a
+    /// keeps a larger copy of a body to store it. Usually [`max_item_size`](Self::max_item_size); a
     /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB).
     fn max_body_size(&self) -> Option<usize>;
 

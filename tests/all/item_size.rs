@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest_dynamodb_cache::codec::{self, Compression, ItemFormat, MAX_ITEM_SIZE};
 use reqwest_dynamodb_cache::{
-    CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, NotStored, StoreError, StoredResponse,
+    CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, NotStored, PendingWrite, StoreError,
+    StoredResponse,
 };
 
 use crate::support::*;
@@ -174,11 +175,21 @@ async fn an_unknown_length_body_over_the_limit_streams_through_whole() {
             .header("cache-control", "max-age=60"),
     );
     let cache = CacheMiddleware::builder(uncompressed(&db).await).build();
-    let client = http_client(&cache);
+    let client = streaming_client(&cache);
     let resp = client.get(origin.url("/chunked")).send().await.unwrap();
     assert!(resp.content_length().is_none());
-    assert_eq!(status(&resp), CacheStatus::NotStored(NotStored::TooLarge));
+    // Handed out at once, admitted; the copy passes the limit while the body streams.
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    let pending = resp.extensions().get::<PendingWrite>().cloned().unwrap();
     assert_eq!(resp.bytes().await.unwrap().to_vec(), body);
+    assert_eq!(
+        pending.outcome().await,
+        CacheStatus::NotStored(NotStored::TooLarge)
+    );
+    assert_eq!(cache.metrics().too_large, 1);
+    let again = client.get(origin.url("/chunked")).send().await.unwrap();
+    assert_eq!(again.bytes().await.unwrap().to_vec(), body);
+    assert_eq!(origin.hits("/chunked"), 2, "nothing was stored");
 }
 
 /// An origin whose body announces more than a compressing store can hold (4 MiB), sends 1 KB,
@@ -219,7 +230,7 @@ async fn a_body_announced_too_large_is_never_buffered() {
 
     let db = dynamodb().await;
     let cache = CacheMiddleware::builder(store(&db).await).build();
-    let client = http_client(&cache);
+    let client = streaming_client(&cache);
     let resp = tokio::time::timeout(
         Duration::from_secs(20),
         client.get(format!("http://{addr}/huge")).send(),

@@ -28,6 +28,7 @@ mod revalidation;
 mod soak;
 mod stale;
 mod store_errors;
+mod streaming;
 mod support;
 mod table;
 mod tiered;

@@ -2,7 +2,7 @@
 //! carries, the HTTP status, the body.
 
 use http::HeaderValue;
-use reqwest_dynamodb_cache::{CacheMode, CacheStatus};
+use reqwest_dynamodb_cache::{CacheMode, CacheStatus, PendingWrite};
 use reqwest_middleware::ClientWithMiddleware;
 
 /// What the cache did for `resp` (every response carries a `CacheStatus`).
@@ -24,8 +24,17 @@ pub async fn get(
         req = req.header(*k, *v);
     }
     let resp = req.send().await.unwrap();
-    let status = status(&resp);
-    (status, resp.text().await.unwrap())
+    read(resp).await
+}
+
+/// What the cache did for `resp` and its body, read whole: for a response handed out while
+/// it was being stored, the outcome of that write (known once the body has been read).
+pub async fn read(resp: reqwest::Response) -> (CacheStatus, String) {
+    let told = status(&resp);
+    let pending = resp.extensions().get::<PendingWrite>().cloned();
+    let body = resp.text().await.unwrap();
+    // Known once the body has ended, unless the write outlasted the request's store budget.
+    (pending.and_then(|p| p.try_outcome()).unwrap_or(told), body)
 }
 
 /// A GET with byte-valued headers (not necessarily UTF-8): what the cache did, the HTTP
@@ -40,9 +49,9 @@ pub async fn ask(
         req = req.header(*k, HeaderValue::from_bytes(v).unwrap());
     }
     let resp = req.send().await.unwrap();
-    let s = status(&resp);
     let code = resp.status().as_u16();
-    (s, code, resp.text().await.unwrap())
+    let (s, body) = read(resp).await;
+    (s, code, body)
 }
 
 /// Sends with a per-request mode; the status and body.
@@ -53,7 +62,6 @@ pub trait SendWithMode {
 impl SendWithMode for reqwest_middleware::RequestBuilder {
     async fn send_with_mode(self, mode: CacheMode) -> (CacheStatus, String) {
         let resp = self.with_extension(mode).send().await.unwrap();
-        let s = status(&resp);
-        (s, resp.text().await.unwrap())
+        read(resp).await
     }
 }

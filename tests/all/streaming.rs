@@ -1,0 +1,296 @@
+//! A miss hands the caller the response as soon as the origin's header fields arrive, and each
+//! chunk as it arrives, while the cache keeps a copy; the entry is written when the body has
+//! ended whole (never from part of it), and the outcome is told to the response's
+//! `PendingWrite`. Tests here use the streaming client: each response as the cache hands it out.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, ExpireAfter, MemoryStore, NotStored, PendingWrite,
+};
+use tokio::sync::oneshot;
+
+use crate::support::*;
+
+/// How long a test waits for what must happen at once before it calls it a failure (never a
+/// wait for time to pass: every step is gated).
+const NEVER: Duration = Duration::from_secs(20);
+
+/// An origin whose first response sends `first`, then waits for the test before sending
+/// `rest` (or never ends, when `rest` is `None`); later requests get `first` and `rest` at
+/// once. Chunked: no length is announced.
+struct Paused {
+    url: String,
+    release: Option<oneshot::Sender<()>>,
+    hits: Arc<Mutex<usize>>,
+}
+
+async fn paused_origin(
+    first: &'static str,
+    rest: Option<&'static str>,
+    headers: &[(&'static str, &'static str)],
+) -> Paused {
+    let (release, released) = oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    let hits = Arc::new(Mutex::new(0usize));
+    let counted = hits.clone();
+    let headers = headers.to_vec();
+    let app = axum::Router::new().fallback(move || {
+        let released = released.clone();
+        let headers = headers.clone();
+        *counted.lock().unwrap() += 1;
+        async move {
+            let gate = released.lock().unwrap().take();
+            let head = futures_util::stream::once(async move {
+                Ok::<_, std::io::Error>(Bytes::from_static(first.as_bytes()))
+            });
+            let tail = futures_util::stream::once(async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+                match rest {
+                    Some(rest) => Ok(Bytes::from_static(rest.as_bytes())),
+                    None => std::future::pending().await,
+                }
+            });
+            let mut resp = axum::response::Response::builder();
+            for (name, value) in headers {
+                resp = resp.header(name, value);
+            }
+            resp.body(axum::body::Body::from_stream(
+                futures_util::StreamExt::chain(head, tail),
+            ))
+            .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app));
+    Paused {
+        url: format!("http://{addr}/p"),
+        release: Some(release),
+        hits,
+    }
+}
+
+impl Paused {
+    fn hits(&self) -> usize {
+        *self.hits.lock().unwrap()
+    }
+}
+
+fn pending(resp: &reqwest::Response) -> PendingWrite {
+    resp.extensions()
+        .get::<PendingWrite>()
+        .cloned()
+        .expect("a response handed out while stored carries a PendingWrite")
+}
+
+/// The first byte never waits for the cache: the origin sends its first chunk and pauses; the
+/// caller has the response and that chunk while the origin still holds the rest. When the body
+/// has ended whole, the entry is written: the outcome is `Stored`, and the next request is a
+/// hit with every byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_byte_never_waits_for_the_rest_of_the_body() {
+    let mut origin =
+        paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = streaming_client(&cache);
+    let mut resp = tokio::time::timeout(NEVER, client.get(&origin.url).send())
+        .await
+        .expect("send() waited for the paused body")
+        .unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    let outcome = pending(&resp);
+    let first = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .expect("the first chunk waited for the rest")
+        .unwrap();
+    assert_eq!(first.as_deref(), Some(&b"first "[..]));
+    assert_eq!(
+        outcome.try_outcome(),
+        None,
+        "nothing is written before the end"
+    );
+    origin.release.take().unwrap().send(()).unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"rest");
+    // Without background writes the end of the body waited for the write.
+    assert_eq!(outcome.try_outcome(), Some(CacheStatus::Stored));
+    assert_eq!(
+        get(&client, &origin.url, &[]).await,
+        (CacheStatus::Hit, "first rest".into())
+    );
+    assert_eq!(origin.hits(), 1);
+}
+
+/// A body the caller drops before its end is never stored, in part or whole: the outcome is
+/// `Incomplete`, and the next request goes to the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_dropped_before_its_end_is_never_stored() {
+    let origin = paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = streaming_client(&cache);
+    let mut resp = client.get(&origin.url).send().await.unwrap();
+    let outcome = pending(&resp);
+    assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"first "[..]));
+    drop(resp);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::Incomplete)
+    );
+    assert_eq!(cache.metrics().stored, 0);
+    // (The origin pauses only its first response.)
+    let (s, body) = get(&client, &origin.url, &[]).await;
+    assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
+    assert_eq!(origin.hits(), 2);
+}
+
+/// RFC 9111 §4.2.2 with `expire_after`: an endless event stream with no Cache-Control is
+/// storable by the user's heuristic, yet `send()` returns at once and the caller reads each
+/// event as it comes; nothing is stored while it runs, nor when the caller leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_event_stream_reaches_the_caller_event_by_event() {
+    let origin = paused_origin(
+        "data: one\n\n",
+        None,
+        &[("content-type", "text/event-stream")],
+    )
+    .await;
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .expire_after(ExpireAfter::After(Duration::from_secs(3600)))
+        .build();
+    let client = streaming_client(&cache);
+    let mut resp = tokio::time::timeout(NEVER, client.get(&origin.url).send())
+        .await
+        .expect("send() waited for an endless body")
+        .unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    let outcome = pending(&resp);
+    let event = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.as_deref(), Some(&b"data: one\n\n"[..]));
+    drop(resp);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::Incomplete)
+    );
+}
+
+/// A caller holding a response unread never holds up another caller of the same URL: the
+/// cache reads a body within its limit to the end whatever the caller does, so a concurrent
+/// request is answered (from the leader's response or the store) while the first is still
+/// unread, and the first caller still gets every byte afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_held_unread_never_holds_up_the_next_caller() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/held",
+        Route::ok("whole")
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
+    let client = streaming_client(&cache);
+    let held = client.get(origin.url("/held")).send().await.unwrap();
+    let outcome = pending(&held);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.clone().outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored,
+        "the write waited for the caller's reading"
+    );
+    let next = tokio::time::timeout(NEVER, get(&client, &origin.url("/held"), &[]))
+        .await
+        .expect("the next caller waited for the first caller's reading");
+    assert!(
+        matches!(next.0, CacheStatus::Hit | CacheStatus::Coalesced),
+        "{next:?}"
+    );
+    assert_eq!(next.1, "whole");
+    assert_eq!(held.text().await.unwrap(), "whole");
+    assert_eq!(origin.hits("/held"), 1);
+}
+
+/// An announced length stays known to the caller (`content_length()`) though the body is
+/// streamed, and a write that outlasts the request's store budget does not hold the end of
+/// the body: a store whose writes stall costs the caller at most the store timeout, and the
+/// outcome is the fault, told when the write gives up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_write_holds_the_end_of_the_body_at_most_the_store_budget() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/s",
+        Route::ok("0123456789").header("cache-control", "max-age=600"),
+    );
+    let stalled = Held::writes(MemoryStore::new());
+    let timeout = Duration::from_millis(300);
+    let cache = CacheMiddleware::builder(stalled.clone())
+        .store_timeout(timeout)
+        .circuit_breaker(0, Duration::ZERO)
+        .build();
+    let client = streaming_client(&cache);
+    let started = std::time::Instant::now();
+    let resp = client.get(origin.url("/s")).send().await.unwrap();
+    assert_eq!(resp.content_length(), Some(10));
+    let outcome = pending(&resp);
+    assert_eq!(resp.text().await.unwrap(), "0123456789");
+    let took = started.elapsed();
+    // One budget for the lookup and the wait at the end together; generous slack for a loaded
+    // machine, far below two.
+    assert!(took < timeout * 2, "the caller waited {took:?}");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::StoreFault)
+    );
+    assert_eq!(stalled.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// With background writes the body ends without waiting for the store: the outcome is
+/// `Stored` as soon as the write is queued, and `flush` awaits the write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_write_is_queued_when_the_body_ends_and_flush_awaits_it() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/b",
+        Route::ok("body")
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let held = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(held.clone())
+        .background_writes(true)
+        .build();
+    let client = streaming_client(&cache);
+    let resp = client.get(origin.url("/b")).send().await.unwrap();
+    let outcome = pending(&resp);
+    assert_eq!(
+        tokio::time::timeout(NEVER, resp.text())
+            .await
+            .unwrap()
+            .unwrap(),
+        "body",
+        "the end of the body waited for a background write"
+    );
+    assert_eq!(outcome.try_outcome(), Some(CacheStatus::Stored));
+    held.release.add_permits(1);
+    tokio::time::timeout(NEVER, cache.flush()).await.unwrap();
+    assert_eq!(
+        get(&client, &origin.url("/b"), &[]).await.0,
+        CacheStatus::Hit
+    );
+}
