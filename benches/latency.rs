@@ -17,6 +17,8 @@
 //!   reference JSON, the store at its defaults (compression on).
 //! - `net{d}ms_compression_{kind}`: 100 KB hits with and without compression, against the raw
 //!   GetItem of the uncompressed item.
+//! - `net{d}ms_first_byte`: the time to the first byte of a 10 MB body of unknown length, a
+//!   miss through the cache against the origin directly.
 //! - `net{d}ms_concurrent`: 64 concurrent misses of one URL (coalesced), 64 concurrent hits of
 //!   one hot URL with and without the in-process tier; `target/criterion/concurrency.json`
 //!   gets the GetItems that reached DynamoDB per second.
@@ -180,6 +182,51 @@ fn measure<F>(
     });
 }
 
+/// The body of the first-byte group: 10 MB, more than any store keeps a copy of.
+const LARGE: usize = 10 * 1000 * 1000;
+
+/// `net{d}ms_first_byte`: the time from sending a GET of a 10 MB body of unknown length to its
+/// first chunk, through the cache (a miss: the lookup, then the origin) and from the origin
+/// directly. The rest of the body is dropped unread (nothing is stored).
+fn first_byte(c: &mut Criterion, rt: &Runtime, origin: &str, cache: &CacheMiddleware, delay: u64) {
+    let mut group = c.benchmark_group(format!("net{delay}ms_first_byte"));
+    let base = format!("{origin}/bytes/{LARGE}");
+    let through = client(cache.clone());
+    let direct = reqwest::Client::new();
+    let url = base.clone();
+    measure(
+        &mut group,
+        rt,
+        BenchmarkId::new("dynamodb_miss", LARGE),
+        Clock::Wall,
+        move |n| {
+            let (http, url) = (through.clone(), format!("{url}?n={n}"));
+            Box::pin(async move {
+                let mut resp = http.get(&url).send().await.unwrap();
+                assert_eq!(
+                    resp.extensions().get::<CacheStatus>(),
+                    Some(&CacheStatus::Stored)
+                );
+                assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+            })
+        },
+    );
+    measure(
+        &mut group,
+        rt,
+        BenchmarkId::new("origin", LARGE),
+        Clock::Wall,
+        move |n| {
+            let (http, url) = (direct.clone(), format!("{base}?n={n}"));
+            Box::pin(async move {
+                let mut resp = http.get(&url).send().await.unwrap();
+                assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+            })
+        },
+    );
+    group.finish();
+}
+
 /// A GET through `http` whose body must be `size` bytes and whose status `expected`.
 fn get_op(
     http: ClientWithMiddleware,
@@ -341,6 +388,8 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
         );
     }
     group.finish();
+
+    first_byte(c, rt, origin, &cache, delay);
 
     let mut group = c.benchmark_group(format!("net{delay}ms_miss"));
     for size in SIZES {

@@ -127,7 +127,8 @@ pub fn run(delays: &str) {
 /// `/json/{kind}/{n}`: the first `n` bytes of a reference body, fresh for an hour, ETag `"v1"`
 /// (304 to a matching If-None-Match). `/stale/{kind}/{n}`: the same, stale at once
 /// (`max-age=0`), to measure revalidations. Any POST: 204, for invalidations. Query strings
-/// are ignored, so `?n=…` makes as many distinct URLs as a bench needs.
+/// are ignored, so `?n=…` makes as many distinct URLs as a bench needs. `/bytes/{n}`: a large
+/// body of unknown length, for the time to its first byte.
 fn origin_app() -> axum::Router {
     use axum::extract::Path;
     use axum::http::{HeaderMap, StatusCode};
@@ -162,7 +163,21 @@ fn origin_app() -> axum::Router {
         }
     };
     let invalidate = || async { StatusCode::NO_CONTENT };
+    // `/bytes/{n}`: `n` bytes in 64 KiB chunks, no length announced, fresh for an hour; the
+    // first chunk is sent at once, each next one when the client has taken the one before.
+    let bytes = |Path(n): Path<usize>| async move {
+        let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = (0..n.div_ceil(chunk.len())).map(move |i| {
+            let len = chunk.len().min(n - i * chunk.len());
+            Ok::<_, std::io::Error>(chunk.slice(..len))
+        });
+        (
+            [("cache-control", "max-age=3600")],
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+    };
     axum::Router::new()
+        .route("/bytes/{n}", axum::routing::get(bytes))
         .route(
             "/json/{kind}/{n}",
             axum::routing::get(serve("max-age=3600")).post(invalidate),
