@@ -186,9 +186,17 @@ fn measure<F>(
 const LARGE: usize = 10 * 1000 * 1000;
 
 /// `net{d}ms_first_byte`: the time from sending a GET of a 10 MB body of unknown length to its
-/// first chunk, through the cache (a miss: the lookup, then the origin) and from the origin
-/// directly. The rest of the body is dropped unread (nothing is stored).
-fn first_byte(c: &mut Criterion, rt: &Runtime, origin: &str, cache: &CacheMiddleware, delay: u64) {
+/// first chunk, through the cache (a miss: the lookup, then the origin), against the floor of
+/// a miss done by hand (a GetItem of an absent key, then the origin directly) and against the
+/// origin alone. The rest of the body is dropped unread (nothing is stored).
+fn first_byte(
+    c: &mut Criterion,
+    rt: &Runtime,
+    origin: &str,
+    db: &Client,
+    cache: &CacheMiddleware,
+    delay: u64,
+) {
     let mut group = c.benchmark_group(format!("net{delay}ms_first_byte"));
     let base = format!("{origin}/bytes/{LARGE}");
     let through = client(cache.clone());
@@ -211,19 +219,37 @@ fn first_byte(c: &mut Criterion, rt: &Runtime, origin: &str, cache: &CacheMiddle
             })
         },
     );
-    measure(
-        &mut group,
-        rt,
-        BenchmarkId::new("origin", LARGE),
-        Clock::Wall,
-        move |n| {
-            let (http, url) = (direct.clone(), format!("{base}?n={n}"));
-            Box::pin(async move {
-                let mut resp = http.get(&url).send().await.unwrap();
-                assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
-            })
-        },
-    );
+    for lookup in [true, false] {
+        let (http, base, db) = (direct.clone(), base.clone(), db.clone());
+        let name = if lookup {
+            "get_item_then_origin"
+        } else {
+            "origin"
+        };
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new(name, LARGE),
+            Clock::Wall,
+            move |n| {
+                let (http, url, db) = (http.clone(), format!("{base}?n={n}"), db.clone());
+                Box::pin(async move {
+                    if lookup {
+                        let out = db
+                            .get_item()
+                            .table_name(TABLE)
+                            .key("key", AttributeValue::S(format!("absent-{n}")))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(out.item.is_none());
+                    }
+                    let mut resp = http.get(&url).send().await.unwrap();
+                    assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+                })
+            },
+        );
+    }
     group.finish();
 }
 
@@ -389,7 +415,7 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
     }
     group.finish();
 
-    first_byte(c, rt, origin, &cache, delay);
+    first_byte(c, rt, origin, db, &cache, delay);
 
     let mut group = c.benchmark_group(format!("net{delay}ms_miss"));
     for size in SIZES {
@@ -814,7 +840,8 @@ fn capacity(rt: &Runtime, servers: &Servers, db: &Client) {
                 );
                 row("invalidation", units(), None, &fresh, reqwest::Method::POST);
                 // A stale entry answered 304: GetItem, origin, PutItem of the refreshed entry.
-                rt.block_on(http.get(&stale).send()).unwrap();
+                rt.block_on(async { http.get(&stale).send().await.unwrap().bytes().await })
+                    .unwrap();
                 row(
                     "revalidation",
                     units(),

@@ -58,13 +58,14 @@ rows = []
 for d in DELAYS:
     g = f"net{d}ms_first_byte"
     try:
-        t, o = us(g, "dynamodb_miss", LARGE), us(g, "origin", LARGE)
+        t, f, o = us(g, "dynamodb_miss", LARGE), us(g, "get_item_then_origin", LARGE), us(g, "origin", LARGE)
     except FileNotFoundError:
         continue
-    rows.append((f"{d} ms", [fmt(t), fmt(o), f"{(t - o) / 1000:.2f} ms", f"**{t / o:.2f}**"]))
+    rows.append((f"{d} ms", [fmt(t), fmt(f), f"**{t / f:.2f}**", fmt(o), f"{(t - o) / 1000:.2f} ms"]))
 if rows:
-    table("Time to the first byte of a 10 MB body of unknown length: a miss through the cache against the origin "
-          "(target ≤ 1.05× + 1 ms)", "network", ["miss, first byte", "origin, first byte", "difference", "ratio"], rows)
+    table("Time to the first byte of a 10 MB body of unknown length: a miss through the cache, against a GetItem "
+          "then the origin by hand, and the origin alone", "network",
+          ["miss, first byte", "GetItem + origin", "ratio", "origin alone", "miss − origin"], rows)
 
 # Compression at 100 KB.
 rows = []
