@@ -4,7 +4,7 @@
 //! bounded by the representation, and a stored part is combined only with the bytes it claims.
 //! Each test starts a local origin and a cache in memory or on the embedded DynamoDB.
 
-use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore, MemoryStore};
+use reqwest_dynamodb_cache::{CacheMiddleware, CacheStatus, CacheStore, MemoryStore, NotStored};
 
 use crate::support::*;
 
@@ -533,6 +533,36 @@ async fn ranged(
         .get("content-range")
         .map(|v| v.to_str().unwrap().to_owned());
     (code, cache, content_range, resp.bytes().await.unwrap())
+}
+
+/// The same with no length announced (chunked): the part is handed to the caller while it
+/// streams, so its length is known only at its end — a 5-byte part claiming 10 is still never
+/// stored (the write's outcome says so) nor served from the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_part_shorter_than_its_content_range_is_never_stored() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/short",
+        Route::ok("01234")
+            .status(206)
+            .chunked()
+            .header("content-range", "bytes 0-9/20")
+            .header("cache-control", "max-age=3600"),
+    );
+    let (_cache, client, _store) = dynamo_cache().await;
+    let url = origin.url("/short");
+    let first = ranged(&client, &url, "bytes=0-9").await;
+    assert_eq!(
+        (first.1, &first.3[..]),
+        (
+            CacheStatus::NotStored(NotStored::NotStorable),
+            &b"01234"[..]
+        ),
+        "the origin's bytes, as sent, and not stored"
+    );
+    let again = ranged(&client, &url, "bytes=0-9").await;
+    assert_ne!(again.1, CacheStatus::Hit, "served a 5-byte part as 0-9");
+    assert_eq!(origin.hits("/short"), 2);
 }
 
 /// RFC 9110 §14.4, §15.3.7: a 206's body is exactly the range its Content-Range names. A part

@@ -294,3 +294,47 @@ async fn a_background_write_is_queued_when_the_body_ends_and_flush_awaits_it() {
         CacheStatus::Hit
     );
 }
+
+/// A leader whose caller drops the body before its end releases the callers waiting on it:
+/// each makes its own request and gets the whole body; nothing of the dropped body is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_dropped_before_its_body_ended_releases_its_followers() {
+    let origin = paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let store = CountingStore::new(MemoryStore::new());
+    let cache = CacheMiddleware::builder(store.clone()).build();
+    let client = streaming_client(&cache);
+    let mut leader = client.get(&origin.url).send().await.unwrap();
+    assert_eq!(
+        leader.chunk().await.unwrap().as_deref(),
+        Some(&b"first "[..])
+    );
+    let before = store.gets_done.load(std::sync::atomic::Ordering::SeqCst);
+    let followers: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, url) = (http_client(&cache), origin.url.clone());
+            tokio::spawn(async move { get(&client, &url, &[]).await })
+        })
+        .collect();
+    store.lookups_done(before + 3).await;
+    drop(leader);
+    for follower in followers {
+        let (s, body) = tokio::time::timeout(NEVER, follower)
+            .await
+            .expect("a follower waited on a leader whose caller left")
+            .unwrap();
+        assert_eq!(body, "first rest", "{s:?}");
+        assert!(
+            matches!(
+                s,
+                CacheStatus::Stored
+                    | CacheStatus::NotStored(NotStored::Superseded)
+                    | CacheStatus::Coalesced
+            ),
+            "{s:?}"
+        );
+    }
+    assert_eq!(
+        get(&http_client(&cache), &origin.url, &[]).await,
+        (CacheStatus::Hit, "first rest".into())
+    );
+}
