@@ -88,6 +88,26 @@ fn pending(resp: &reqwest::Response) -> PendingWrite {
         .expect("a response handed out while stored carries a PendingWrite")
 }
 
+/// A GET through `client`: the response as handed out (a miss, admitted: `Stored`), its
+/// pending write, and its first chunk — each of which must come at once.
+async fn first_chunk(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+) -> (reqwest::Response, PendingWrite, Bytes) {
+    let mut resp = tokio::time::timeout(NEVER, client.get(url).send())
+        .await
+        .expect("send() waited for the body")
+        .unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    let outcome = pending(&resp);
+    let first = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .expect("the first chunk waited for the rest")
+        .unwrap()
+        .expect("a first chunk");
+    (resp, outcome, first)
+}
+
 /// The first byte never waits for the cache: the origin sends its first chunk and pauses; the
 /// caller has the response and that chunk while the origin still holds the rest. When the body
 /// has ended whole, the entry is written: the outcome is `Stored`, and the next request is a
@@ -98,17 +118,8 @@ async fn the_first_byte_never_waits_for_the_rest_of_the_body() {
         paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
     let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
     let client = streaming_client(&cache);
-    let mut resp = tokio::time::timeout(NEVER, client.get(&origin.url).send())
-        .await
-        .expect("send() waited for the paused body")
-        .unwrap();
-    assert_eq!(status(&resp), CacheStatus::Stored);
-    let outcome = pending(&resp);
-    let first = tokio::time::timeout(NEVER, resp.chunk())
-        .await
-        .expect("the first chunk waited for the rest")
-        .unwrap();
-    assert_eq!(first.as_deref(), Some(&b"first "[..]));
+    let (mut resp, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
     assert_eq!(
         outcome.try_outcome(),
         None,
@@ -168,17 +179,8 @@ async fn an_endless_event_stream_reaches_the_caller_event_by_event() {
         .expire_after(ExpireAfter::After(Duration::from_secs(3600)))
         .build();
     let client = streaming_client(&cache);
-    let mut resp = tokio::time::timeout(NEVER, client.get(&origin.url).send())
-        .await
-        .expect("send() waited for an endless body")
-        .unwrap();
-    assert_eq!(status(&resp), CacheStatus::Stored);
-    let outcome = pending(&resp);
-    let event = tokio::time::timeout(NEVER, resp.chunk())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(event.as_deref(), Some(&b"data: one\n\n"[..]));
+    let (resp, outcome, event) = first_chunk(&client, &origin.url).await;
+    assert_eq!(event, "data: one\n\n");
     drop(resp);
     assert_eq!(
         tokio::time::timeout(NEVER, outcome.outcome())
