@@ -28,7 +28,7 @@ pub(crate) struct Counters {
 /// Counters exported through the `metrics` facade (feature `metrics`), beside the snapshot.
 #[cfg(feature = "metrics")]
 mod export {
-    use crate::{CacheStatus, NotStored};
+    use crate::CacheStatus;
 
     pub(super) fn response(status: CacheStatus) {
         let (status, reason) = match status {
@@ -41,21 +41,7 @@ mod export {
             CacheStatus::Coalesced => ("coalesced", ""),
             CacheStatus::Bypassed => ("bypassed", ""),
             CacheStatus::OnlyIfCachedMiss => ("only_if_cached_miss", ""),
-            CacheStatus::NotStored(reason) => (
-                "not_stored",
-                match reason {
-                    NotStored::NotStorable => "not_storable",
-                    NotStored::StatusNotAllowed => "status_not_allowed",
-                    NotStored::Filtered => "filtered",
-                    NotStored::TooLarge => "too_large",
-                    NotStored::StoreFault => "store_fault",
-                    NotStored::SetCookie => "set_cookie",
-                    NotStored::Superseded => "superseded",
-                    NotStored::Overloaded => "overloaded",
-                    NotStored::Redirected => "redirected",
-                    NotStored::Incomplete => "incomplete",
-                },
-            ),
+            CacheStatus::NotStored(reason) => ("not_stored", reason.name()),
         };
         metrics::counter!("http_cache_responses_total", "status" => status, "reason" => reason)
             .increment(1);

@@ -114,6 +114,25 @@ pub enum NotStored {
     Incomplete,
 }
 
+impl NotStored {
+    /// The reason in snake case, as serde writes it: the `reason` label of the exported
+    /// metrics, and (hyphenated) the `detail` of the `Cache-Status` header.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            NotStored::NotStorable => "not_storable",
+            NotStored::StatusNotAllowed => "status_not_allowed",
+            NotStored::Filtered => "filtered",
+            NotStored::TooLarge => "too_large",
+            NotStored::StoreFault => "store_fault",
+            NotStored::SetCookie => "set_cookie",
+            NotStored::Superseded => "superseded",
+            NotStored::Overloaded => "overloaded",
+            NotStored::Redirected => "redirected",
+            NotStored::Incomplete => "incomplete",
+        }
+    }
+}
+
 /// What became of the write of a response handed out while its body streams: in the
 /// extensions of every response whose [`CacheStatus`] is [`Stored`](CacheStatus::Stored).
 ///
@@ -162,6 +181,26 @@ mod tests {
     use super::*;
     use crate::{CacheMode, ExpireAfter, ItemFormat, MetricsSnapshot};
     use std::time::Duration;
+
+    /// The names the metrics and the `Cache-Status` header give the reasons are serde's.
+    #[test]
+    fn reason_names_are_serdes() {
+        for reason in [
+            NotStored::NotStorable,
+            NotStored::StatusNotAllowed,
+            NotStored::Filtered,
+            NotStored::TooLarge,
+            NotStored::StoreFault,
+            NotStored::SetCookie,
+            NotStored::Superseded,
+            NotStored::Overloaded,
+            NotStored::Redirected,
+            NotStored::Incomplete,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.name()));
+        }
+    }
 
     #[test]
     fn statuses_and_configuration_round_trip_through_json() {

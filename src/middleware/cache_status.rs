@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, StatusCode};
 
-use crate::{CacheStatus, NotStored};
+use crate::CacheStatus;
 
 /// Why a request went to the origin (RFC 9211 §2.2 `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,23 +80,16 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
         CacheStatus::StaleIfError => Some("stale-if-error"),
         CacheStatus::Stale => Some("stale"),
         CacheStatus::OnlyIfCachedMiss => Some("only-if-cached"),
-        CacheStatus::NotStored(reason) => Some(match reason {
-            NotStored::NotStorable => "not-storable",
-            NotStored::StatusNotAllowed => "status-not-allowed",
-            NotStored::Filtered => "filtered",
-            NotStored::TooLarge => "too-large",
-            NotStored::StoreFault => "store-fault",
-            NotStored::SetCookie => "set-cookie",
-            NotStored::Superseded => "superseded",
-            NotStored::Overloaded => "overloaded",
-            NotStored::Redirected => "redirected",
-            NotStored::Incomplete => "incomplete",
-        }),
+        CacheStatus::NotStored(_) => None,
         _ => None,
     };
     if let Some(detail) = detail {
         out.push_str("; detail=");
         out.push_str(detail);
+    }
+    if let CacheStatus::NotStored(reason) = status {
+        out.push_str("; detail=");
+        out.push_str(&reason.name().replace('_', "-"));
     }
     HeaderValue::try_from(out).ok()
 }
@@ -104,6 +97,24 @@ pub(super) fn header(name: &str, status: CacheStatus, report: &Report) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reason not to store is the entry's `detail`, hyphenated.
+    #[test]
+    fn a_reason_not_to_store_is_the_detail() {
+        let report = Report {
+            fwd: Some((Fwd::UriMiss, Some(StatusCode::OK))),
+            ttl: None,
+        };
+        let reason = crate::NotStored::TooLarge;
+        assert_eq!(
+            header("c", CacheStatus::NotStored(reason), &report).unwrap(),
+            "c; fwd=uri-miss; fwd-status=200; detail=too-large"
+        );
+        assert_eq!(
+            header("c", CacheStatus::StaleIfError, &Report::default()).unwrap(),
+            "c; hit; detail=stale-if-error"
+        );
+    }
 
     #[test]
     fn entries_read_as_rfc_9211_examples() {
