@@ -2,7 +2,7 @@
 //! container, and every invocation, shares one DynamoDB table.
 //!
 //! ```text
-//! cargo lambda build --release --example lambda    # with cargo-lambda, for deployment
+//! cargo lambda build --release --example lambda --features serde    # with cargo-lambda, for deployment
 //! ```
 //!
 //! The invocation event is `{"url": "https://api.example.com/items"}`; the answer says what the
