@@ -340,3 +340,45 @@ async fn a_leader_dropped_before_its_body_ended_releases_its_followers() {
         (CacheStatus::Hit, "first rest".into())
     );
 }
+
+/// A caller cancelled while the end of its body waits for the write does not cancel the write:
+/// the entry is written whole when the store answers, the outcome says so, and the next
+/// request is a hit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_cancelled_while_its_write_is_pending_leaves_the_write_to_finish() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/w",
+        Route::ok("whole").header("cache-control", "max-age=600"),
+    );
+    let held = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(held.clone())
+        .store_timeout(NEVER)
+        .build();
+    let client = streaming_client(&cache);
+    let resp = client.get(origin.url("/w")).send().await.unwrap();
+    let outcome = pending(&resp);
+    let reading = tokio::spawn(resp.bytes());
+    // The lookup and the held write have both been made: the end of the body is waiting.
+    tokio::time::timeout(NEVER, async {
+        while held.calls.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the write was never made");
+    reading.abort();
+    assert!(reading.await.unwrap_err().is_cancelled());
+    held.release.add_permits(1);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored
+    );
+    tokio::time::timeout(NEVER, cache.flush()).await.unwrap();
+    assert_eq!(
+        get(&http_client(&cache), &origin.url("/w"), &[]).await,
+        (CacheStatus::Hit, "whole".into())
+    );
+}
