@@ -9,7 +9,6 @@ use super::body::{tee, Received};
 use super::cache_status::{Fwd, Report};
 use super::coalesce;
 use super::lookup::Fill;
-use super::persist::WriteMode;
 use super::request::{Budget, RequestView};
 use super::response::ttl_secs;
 use super::streamed::StreamedWrite;
@@ -60,11 +59,10 @@ impl CacheMiddleware {
             this: self.clone(),
             key,
             entry,
-            how: WriteMode {
-                in_background: fill.in_background,
-                retires: inner.proves_outdated(view, &fill, status),
-            },
-            retire: view.key.clone(),
+            in_background: fill.in_background,
+            retire: inner
+                .proves_outdated(view, &fill, status)
+                .then(|| view.key.clone()),
             leader,
             wait: budget.left(),
         };
@@ -89,7 +87,7 @@ impl Inner {
     /// statuses, too large, no room for background work), may still prove the stored entry
     /// outdated (RFC 9111 §4: a reload, a `no-cache` request, a revalidation answered in
     /// full): then the entry is invalidated, so it is never served again.
-    pub(super) async fn retire_if_outdated(
+    async fn retire_if_outdated(
         &self,
         view: &RequestView,
         fill: &Fill,
@@ -105,12 +103,7 @@ impl Inner {
     /// Whether a response that is not stored proves the stored entry outdated: it is what the
     /// stored entry would have answered (not a 304 or 206 to the caller's own validators or
     /// range, not another variant's answer), and a success or redirect that replaces it.
-    pub(super) fn proves_outdated(
-        &self,
-        view: &RequestView,
-        fill: &Fill,
-        status: http::StatusCode,
-    ) -> bool {
+    fn proves_outdated(&self, view: &RequestView, fill: &Fill, status: http::StatusCode) -> bool {
         let headers = &view.parts.headers;
         let callers_own = view.range.is_some()
             || headers.contains_key(http::header::IF_NONE_MATCH)

@@ -1,60 +1,33 @@
-//! Writing an entry: now, or in bounded background work.
+//! Writing an entry made whole elsewhere (a 304's merge, a POST answer kept for GETs): now, or
+//! in bounded background work. A fetched response's write is made when its body has ended
+//! (see [`streamed`](super::streamed)).
 
-use super::coalesce;
 use super::request::Budget;
-use super::{new_revision, CacheMiddleware};
+use super::CacheMiddleware;
 use crate::{CacheKey, CacheStatus, NotStored, StoredResponse};
-
-/// How [`persist`](CacheMiddleware::persist) makes a write.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct WriteMode {
-    /// This is background work already: write inline (`flush` waits for the work, not for
-    /// what it queues).
-    pub(super) in_background: bool,
-    /// The entry replaces one it proves outdated, which must go if the entry cannot be stored.
-    pub(super) retires: bool,
-}
 
 impl CacheMiddleware {
     /// Stores `entry` now, or in a background task when background writes are on and this is
-    /// not already background work (then the status is `Stored` as soon as the write is
-    /// queued; a write that fails later is logged and counted). A coalescing `leader` is
-    /// dropped (its flight lands) when the write is done. Every write goes through the
-    /// middleware's own ordering ([`ordering`](super::ordering)). When `how.retires` (the
-    /// entry replaces an outdated one) and a background write is refused as too large, the outdated
-    /// entry is invalidated; an inline write's caller does that itself.
+    /// not already background work (`in_background`: `flush` waits for that work, not for
+    /// what it queues); then the status is `Stored` as soon as the write is queued, and a write
+    /// that fails later is logged and counted. Every write goes through the middleware's own
+    /// ordering ([`ordering`](super::ordering)).
     pub(super) async fn persist(
         &self,
         key: CacheKey,
         entry: StoredResponse,
         budget: &Budget,
-        how: WriteMode,
-        leader: Option<coalesce::Leader>,
+        in_background: bool,
     ) -> CacheStatus {
         let inner = &*self.inner;
-        // The flight lands only if the write succeeded.
-        let landed = |mut leader: Option<coalesce::Leader>, status: CacheStatus| {
-            if let (Some(leader), CacheStatus::Stored) = (&mut leader, status) {
-                leader.stored();
-            }
-        };
-        if !inner.settings.background_writes || how.in_background {
-            let status = inner.put(&key, &entry, budget).await;
-            landed(leader, status);
-            return status;
+        if !inner.settings.background_writes || in_background {
+            return inner.put(&key, &entry, budget).await;
         }
         let this = self.clone();
         let queued = inner.background.spawn(async move {
             // Off the request's path: a budget of its own.
             let budget = Budget::new(this.inner.settings.store_timeout);
-            let status = this.inner.put(&key, &entry, &budget).await;
-            landed(leader, status);
-            if how.retires && status == CacheStatus::NotStored(NotStored::TooLarge) {
-                let keys = std::slice::from_ref(&key);
-                this.inner
-                    .invalidate_keys(keys, new_revision(), &budget)
-                    .await;
-            }
+            this.inner.put(&key, &entry, &budget).await;
         });
         if queued {
             CacheStatus::Stored

@@ -5,7 +5,6 @@ use reqwest_middleware::Result;
 
 use super::body;
 use super::invalidate::UnsafeTarget;
-use super::persist::WriteMode;
 use super::request::Budget;
 use super::{new_generation, CacheMiddleware};
 use crate::{policy, StoredResponse};
@@ -74,8 +73,7 @@ impl CacheMiddleware {
             retain_until: Some(plan.retain_until),
             revision,
         };
-        self.persist(key, entry, budget, WriteMode::default(), None)
-            .await;
+        self.persist(key, entry, budget, false).await;
         Ok(received_parts.into_response(reqwest::Body::from(body)))
     }
 }

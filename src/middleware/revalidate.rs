@@ -10,7 +10,6 @@ use reqwest_middleware::Result;
 use super::cache_status::Fwd;
 use super::lookup::{Candidate, Fill};
 use super::onward::Onward;
-use super::persist::WriteMode;
 use super::request::{Budget, RequestView};
 use super::store_calls::timed;
 use super::{lock, new_revision, CacheMiddleware, Inner};
@@ -141,11 +140,8 @@ impl CacheMiddleware {
                 // The 304's cookie is this caller's: served to it, never stored for others.
                 stored.headers.remove(header::SET_COOKIE);
             }
-            let how = WriteMode {
-                in_background: fill.in_background,
-                retires: false,
-            };
-            self.persist(key.clone(), stored, budget, how, None).await
+            self.persist(key.clone(), stored, budget, fill.in_background)
+                .await
         } else {
             // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
             inner

@@ -25,7 +25,6 @@ use tracing::Instrument;
 
 use super::body::{EndWait, Keeper};
 use super::coalesce;
-use super::persist::WriteMode;
 use super::request::Budget;
 use super::{new_revision, CacheMiddleware};
 use crate::{policy, CacheKey, CacheStatus, NotStored, PendingWrite, StoredResponse};
@@ -37,10 +36,11 @@ pub(super) struct StreamedWrite {
     pub(super) key: CacheKey,
     /// The entry, its body empty until the body has ended.
     pub(super) entry: StoredResponse,
-    pub(super) how: WriteMode,
-    /// The entry this answer proves outdated (when `how.retires`): invalidated if the answer
+    /// This is background work already (a refresh): the write is made in it.
+    pub(super) in_background: bool,
+    /// The entry this answer proves outdated, if it proves one: invalidated if the answer
     /// is not stored.
-    pub(super) retire: CacheKey,
+    pub(super) retire: Option<CacheKey>,
     pub(super) leader: Option<coalesce::Leader>,
     /// How long the end of the body may wait for the write: what the request's store budget
     /// had left when the response was handed out.
@@ -54,7 +54,6 @@ impl StreamedWrite {
         let keeper = Streamed {
             write: self,
             outcome: Some(tx),
-            store: true,
         };
         (keeper, pending)
     }
@@ -64,7 +63,6 @@ impl StreamedWrite {
         Streamed {
             write: self,
             outcome: None,
-            store: false,
         }
     }
 }
@@ -72,9 +70,8 @@ impl StreamedWrite {
 /// A [`tee`](super::body::tee)'s keeper for a response the cache stores.
 pub(super) struct Streamed {
     write: StreamedWrite,
-    /// `None` once settled (or when nothing is written).
+    /// `None` once settled, and from the start when nothing is written.
     outcome: Option<watch::Sender<Option<CacheStatus>>>,
-    store: bool,
 }
 
 impl Streamed {
@@ -101,9 +98,11 @@ impl Streamed {
         if let CacheStatus::NotStored(why) = status {
             // A newer entry or invalidation is stored already; a failing store is not asked
             // again.
-            if w.how.retires && !matches!(why, NotStored::Superseded | NotStored::StoreFault) {
-                let keys = std::slice::from_ref(&w.retire);
-                inner.invalidate_keys(keys, new_revision(), &budget).await;
+            if let Some(retire) = &w.retire {
+                if !matches!(why, NotStored::Superseded | NotStored::StoreFault) {
+                    let keys = std::slice::from_ref(retire);
+                    inner.invalidate_keys(keys, new_revision(), &budget).await;
+                }
             }
         }
         status
@@ -111,11 +110,10 @@ impl Streamed {
 
     /// Retires the entry this answer proves outdated, in tracked work: it is not stored.
     fn retire_later(&self) {
-        if !self.write.how.retires {
+        let Some(key) = self.write.retire.clone() else {
             return;
-        }
+        };
         let this = self.write.this.clone();
-        let key = self.write.retire.clone();
         self.write.this.inner.background.track(async move {
             let budget = Budget::new(this.inner.settings.store_timeout);
             let keys = std::slice::from_ref(&key);
@@ -141,11 +139,10 @@ impl Keeper for Streamed {
                 entry: self.write.entry.clone(),
             });
         }
-        if !self.store {
-            return None;
-        }
+        // Nothing is written when there is no outcome to tell (the store is failing).
+        self.outcome.as_ref()?;
         let inner = self.write.this.inner.clone();
-        let background = inner.settings.background_writes && !self.write.how.in_background;
+        let background = inner.settings.background_writes && !self.write.in_background;
         let permit = if background {
             let Some(permit) = inner.background.permit() else {
                 inner.counters.background_dropped();
@@ -179,9 +176,7 @@ impl Keeper for Streamed {
     fn overflowed(mut self: Box<Self>) {
         self.write.leader = None;
         self.settle(CacheStatus::NotStored(NotStored::TooLarge));
-        if self.store {
-            self.retire_later();
-        }
+        self.retire_later();
     }
 }
 
