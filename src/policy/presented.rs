@@ -97,8 +97,8 @@ fn present_to_policy(
         lowercase_directives(headers.to_mut());
     }
     present_age(headers);
-    present_dates(headers);
-    present_apparent_age(headers, response_time);
+    let date = present_dates(headers);
+    present_apparent_age(headers, date, response_time);
     if understood(status) && cc.has("must-understand") && cc.has("no-store") {
         // §5.2.2.3: a cache that understands the status ignores `no-store`.
         rewrite_cache_control(headers.to_mut(), |line| fields::without(line, "no-store"));
@@ -156,14 +156,14 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
 /// corrected_age_value)`). The policy counts only `Age` and the time since arrival, so a
 /// response generated an hour before it arrived, with `Expires` a minute after its `Date`,
 /// would be fresh for an hour after its Expires; it is shown an `Age` of at least that hour.
-/// Runs after [`present_age`] and [`present_dates`], on their single delta-seconds and
-/// IMF-fixdate.
-fn present_apparent_age(headers: &mut Cow<'_, HeaderMap>, response_time: SystemTime) {
-    let Some(date) = headers
-        .get(header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-    else {
+/// Runs after [`present_age`] (on its single delta-seconds) with the `Date`
+/// [`present_dates`] parsed.
+fn present_apparent_age(
+    headers: &mut Cow<'_, HeaderMap>,
+    date: Option<SystemTime>,
+    response_time: SystemTime,
+) {
+    let Some(date) = date else {
         return;
     };
     // A Date after the arrival (a fast origin clock) gives no apparent age (`max(0, …)`).
@@ -185,8 +185,10 @@ fn present_apparent_age(headers: &mut Cow<'_, HeaderMap>, response_time: SystemT
 
 /// `Expires`, `Date` and `Last-Modified` in IMF-fixdate: the obsolete RFC 850 and asctime forms
 /// are valid (RFC 9110 §5.6.7) and the policy reads only the first; an invalid `Expires` means
-/// already expired (RFC 9111 §5.3), an invalid `Date` or `Last-Modified` is ignored.
-fn present_dates(headers: &mut Cow<'_, HeaderMap>) {
+/// already expired (RFC 9111 §5.3), an invalid `Date` or `Last-Modified` is ignored. Returns
+/// the valid `Date`, if any.
+fn present_dates(headers: &mut Cow<'_, HeaderMap>) -> Option<SystemTime> {
+    let mut date = None;
     for name in [header::EXPIRES, header::DATE, header::LAST_MODIFIED] {
         let Some(value) = headers.get(&name) else {
             continue;
@@ -194,6 +196,9 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) {
         let text = value.to_str().unwrap_or("");
         match httpdate::parse_http_date(text) {
             Ok(t) => {
+                if name == header::DATE {
+                    date = Some(t);
+                }
                 let fixed = httpdate::fmt_http_date(t);
                 if fixed != text {
                     if let Ok(v) = HeaderValue::try_from(fixed) {
@@ -212,6 +217,7 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) {
             }
         }
     }
+    date
 }
 
 /// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent.
