@@ -67,6 +67,23 @@ pub enum StoreError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// An S3 call on the bucket that keeps bodies too large for one item failed (feature
+    /// `s3`): network, throttling (`SlowDown`), permissions, a server error. As for
+    /// [`Service`](Self::Service), the SDK's error is the source and [`code`](Self::code)
+    /// reads its code. An object that is missing or does not match its entry is
+    /// [`Corrupt`](Self::Corrupt) instead: an answer about one entry, not a fault.
+    #[error("S3 {operation} on bucket `{bucket}` failed")]
+    ObjectService {
+        /// The call, e.g. `"GetObject"`.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// S3's error code (e.g. `SlowDown`, `AccessDenied`), when it answered with one.
+        code: Option<String>,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
 }
 
 /// `" on table `name`"`, or nothing.
@@ -111,14 +128,16 @@ impl StoreError {
     /// (a timeout, a refused connection).
     pub fn code(&self) -> Option<&str> {
         match self {
-            StoreError::Service { code, .. } => code.as_deref(),
+            StoreError::Service { code, .. } | StoreError::ObjectService { code, .. } => {
+                code.as_deref()
+            }
             _ => None,
         }
     }
 
     /// Whether the service refused the call for capacity (DynamoDB's `ThrottlingException`,
-    /// `ProvisionedThroughputExceededException`, `RequestLimitExceeded`): the SDK has already
-    /// retried it.
+    /// `ProvisionedThroughputExceededException`, `RequestLimitExceeded`; S3's `SlowDown`): the
+    /// SDK has already retried it.
     pub fn is_throttling(&self) -> bool {
         self.code().is_some_and(|c| THROTTLING_CODES.contains(&c))
     }

@@ -64,6 +64,8 @@ mod store;
 /// reqwest-middleware re-exports reqwest: [`DynamoDbStoreBuilder::build_with_client`] and the
 /// SDK errors behind [`StoreError::Service`] need no dependency of your own.
 pub use aws_sdk_dynamodb;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{Compression, ItemFormat};
 pub use entry::StoredResponse;
@@ -74,6 +76,9 @@ pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
 pub use mode::CacheMode;
 pub use status::{CacheStatus, NotStored, PendingWrite};
 pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats};
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use store::dynamodb::{ObjectTraffic, S3Bodies};
 pub use store::memory::MemoryStore;
 pub use store::tiered::{TieredStore, TieredStoreBuilder};
 pub use store::{CacheStore, ConsumedCapacity};

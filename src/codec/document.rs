@@ -86,9 +86,12 @@ fn headers_doc(headers: &HeaderMap) -> AttributeValue {
     AttributeValue::M(map)
 }
 
+/// The entry a document holds. `in_object`: the item names an S3 object holding the body, so
+/// the document must hold none (the entry's body is then empty).
 pub(super) fn from_document(
     mut doc: HashMap<String, AttributeValue>,
     retain_until: Option<SystemTime>,
+    in_object: bool,
 ) -> Result<StoredResponse, StoreError> {
     match doc.remove("v") {
         Some(AttributeValue::N(v)) if v == DOCUMENT_VERSION => {}
@@ -122,19 +125,24 @@ pub(super) fn from_document(
     };
     let headers = headers_from_doc(doc.remove("headers"), doc.remove("header_order"))?;
     let request_headers = headers_from_doc(doc.remove("request_headers"), None)?;
-    let body = match doc.remove(BODY_ATTR) {
-        Some(AttributeValue::S(s)) => s.into_bytes(),
-        Some(AttributeValue::B(b)) => b.into_inner(),
+    let body = match (doc.remove(BODY_ATTR), in_object) {
+        (Some(AttributeValue::S(s)), false) => s.into_bytes(),
+        (Some(AttributeValue::B(b)), false) => b.into_inner(),
+        (None, true) => Vec::new(),
+        (Some(_), true) => return Err(corrupt("both a `body` and an `object`")),
         _ => return Err(corrupt("`body` missing or neither S nor B")),
     };
     let encoding = doc.remove(BODY_ENCODING_ATTR);
+    if in_object && encoding.is_some() {
+        return Err(corrupt("a `body_encoding` beside an `object`"));
+    }
     // Every name of a version 1 document has been taken: one left over is not this version's
     // (a newer layout says so with `v`), and whatever it was meant to change would be lost.
     if !doc.is_empty() {
         return Err(corrupt("an attribute no version 1 document has"));
     }
     let body = stored_body(body, encoding)?;
-    Ok(StoredResponse {
+    let entry = StoredResponse {
         status,
         version,
         method,
@@ -148,7 +156,8 @@ pub(super) fn from_document(
         generation,
         retain_until,
         revision: 0,
-    })
+    };
+    Ok(entry)
 }
 
 /// Headers from their map, names in `order` first (the origin's order, when the item has one;

@@ -47,6 +47,7 @@ pub(super) fn encode_ok(key: &str, e: &StoredResponse, format: ItemFormat, ttl: 
 pub(super) fn response(item: Item) -> Result<StoredResponse, StoreError> {
     match decode(item)? {
         Decoded::Response(r) => Ok(r),
+        Decoded::InObject(..) => panic!("an entry in an object"),
         Decoded::Tombstone(_) => panic!("a tombstone"),
     }
 }

@@ -66,11 +66,13 @@ mod document;
 mod fixtures;
 mod headers;
 mod http_version;
+mod object;
 mod size;
 mod timestamps;
 
 pub use compression::{Compression, MAX_BODY_SIZE};
 pub use headers::{MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
+pub use object::BodyObject;
 pub use size::{encoded_size, item_size, read_milliunits, write_milliunits, MAX_ITEM_SIZE};
 
 use binary::BINARY_TAG;
@@ -113,6 +115,9 @@ pub const TOMBSTONE_ATTR: &str = "tombstone";
 pub const BODY_ENCODING_ATTR: &str = "body_encoding";
 /// The one [`BODY_ENCODING_ATTR`] value: a single zstd frame.
 pub const ZSTD_ENCODING: &str = "zstd";
+/// Where the body is when it is an S3 object (see [`BodyObject`]): a top-level map, in either
+/// format, and the item holds no `body`.
+pub const OBJECT_ATTR: &str = "object";
 
 /// The top-level attributes of a document item ([`ItemFormat::Document`]).
 const DOCUMENT_ITEM: &[&str] = &[
@@ -125,6 +130,7 @@ const DOCUMENT_ITEM: &[&str] = &[
     SIZE_ATTR,
     REVISION_ATTR,
     TTL_ATTR,
+    OBJECT_ATTR,
 ];
 /// The top-level attributes of a binary item ([`ItemFormat::Binary`]): a document item's,
 /// and the body with its encoding.
@@ -140,6 +146,7 @@ const BINARY_ITEM: &[&str] = &[
     TTL_ATTR,
     BODY_ATTR,
     BODY_ENCODING_ATTR,
+    OBJECT_ATTR,
 ];
 /// The top-level attributes of a tombstone.
 const TOMBSTONE_ITEM: &[&str] = &[
@@ -164,6 +171,7 @@ const ATTRIBUTES: &[&str] = &[
     TTL_ATTR,
     BODY_ATTR,
     BODY_ENCODING_ATTR,
+    OBJECT_ATTR,
     TOMBSTONE_ATTR,
 ];
 
@@ -188,16 +196,20 @@ pub enum ItemFormat {
 pub enum Decoded {
     /// A stored response.
     Response(StoredResponse),
+    /// A stored response whose body is an S3 object: the entry, its body empty, and the
+    /// object the item names (not yet checked against anything).
+    InObject(StoredResponse, BodyObject),
     /// The key was invalidated: nothing is stored, and writes older than the tombstone's
     /// revision are refused.
     Tombstone(Tombstone),
 }
 
 impl Decoded {
-    /// The response, or `None` for a tombstone.
+    /// The response, or `None` for a tombstone. The response of an entry in an object has an
+    /// empty body.
     pub fn into_response(self) -> Option<StoredResponse> {
         match self {
-            Decoded::Response(r) => Some(r),
+            Decoded::Response(r) | Decoded::InObject(r, _) => Some(r),
             Decoded::Tombstone(_) => None,
         }
     }
@@ -227,6 +239,39 @@ pub fn encode(
     compression: Compression,
     ttl: bool,
 ) -> Result<Item, StoreError> {
+    encode_as(key, entry, format, Placement::Inline(compression), ttl)
+}
+
+/// Builds the item for `entry` whose body is kept as `object`: the item holds the pointer
+/// where it would hold the body ([`OBJECT_ATTR`]), and `entry.body` is not read.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_pointing(
+    key: &str,
+    entry: &StoredResponse,
+    object: &BodyObject,
+    format: ItemFormat,
+    ttl: bool,
+) -> Result<Item, StoreError> {
+    encode_as(key, entry, format, Placement::Object(object), ttl)
+}
+
+/// Where an item keeps the body.
+enum Placement<'a> {
+    /// In the item, compressed as it says.
+    Inline(Compression),
+    /// In an S3 object.
+    Object(&'a BodyObject),
+}
+
+fn encode_as(
+    key: &str,
+    entry: &StoredResponse,
+    format: ItemFormat,
+    placement: Placement<'_>,
+    ttl: bool,
+) -> Result<Item, StoreError> {
     headers::encodable(&entry.headers)?;
     headers::encodable(&entry.request_headers)?;
     let mut item = Item::with_capacity(9);
@@ -253,33 +298,46 @@ pub fn encode(
             );
         }
     }
-    let (body, compressed) = compression.apply(&entry.body)?;
-    // The body's attribute, and where the item says it is compressed.
-    let encoding = compressed.then(|| AttributeValue::S(ZSTD_ENCODING.to_owned()));
-    match format {
-        ItemFormat::Document => {
-            let mut doc = document::document(entry);
-            let body = match (compressed, std::str::from_utf8(&body)) {
-                (false, Ok(text)) => AttributeValue::S(text.to_owned()),
+    // The body's attributes: the body and, when compressed, its encoding (in the document's
+    // map, or top-level in a binary item); or the pointer (top-level in either).
+    let placement_is_object = matches!(placement, Placement::Object(_));
+    let body: Vec<(&str, AttributeValue)> = match placement {
+        Placement::Inline(compression) => {
+            let (body, compressed) = compression.apply(&entry.body)?;
+            let body = match (format, compressed, std::str::from_utf8(&body)) {
+                (ItemFormat::Document, false, Ok(text)) => AttributeValue::S(text.to_owned()),
                 _ => AttributeValue::B(Blob::new(body.into_owned())),
             };
-            doc.insert(BODY_ATTR.into(), body);
-            if let Some(encoding) = encoding {
-                doc.insert(BODY_ENCODING_ATTR.into(), encoding);
+            let mut attributes = vec![(BODY_ATTR, body)];
+            if compressed {
+                attributes.push((
+                    BODY_ENCODING_ATTR,
+                    AttributeValue::S(ZSTD_ENCODING.to_owned()),
+                ));
             }
+            attributes
+        }
+        Placement::Object(object) => vec![(OBJECT_ATTR, object.to_attribute())],
+    };
+    let body = body
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value));
+    match (format, placement_is_object) {
+        (ItemFormat::Document, false) => {
+            let mut doc = document::document(entry);
+            doc.extend(body);
             item.insert(VALUE_ATTR.into(), AttributeValue::M(doc));
         }
-        ItemFormat::Binary => {
+        (ItemFormat::Document, true) => {
+            let doc = document::document(entry);
+            item.insert(VALUE_ATTR.into(), AttributeValue::M(doc));
+            item.extend(body);
+        }
+        (ItemFormat::Binary, _) => {
             let mut value = vec![BINARY_TAG];
             value.extend(binary::encode(entry)?);
             item.insert(VALUE_ATTR.into(), AttributeValue::B(Blob::new(value)));
-            item.insert(
-                BODY_ATTR.into(),
-                AttributeValue::B(Blob::new(body.into_owned())),
-            );
-            if let Some(encoding) = encoding {
-                item.insert(BODY_ENCODING_ATTR.into(), encoding);
-            }
+            item.extend(body);
         }
     }
     // Last: the size of everything else (a number cannot always state a size that includes
@@ -340,19 +398,19 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
         Some(_) => return Err(corrupt("`ttl` is not N")),
         None => None,
     };
+    let object = item
+        .remove(OBJECT_ATTR)
+        .map(BodyObject::from_attribute)
+        .transpose()?;
     let mut entry = match item.remove(VALUE_ATTR) {
         Some(AttributeValue::M(doc)) => {
             holds_only(&item, DOCUMENT_ITEM, "a document item")?;
-            document::from_document(doc, retain_until)?
+            document::from_document(doc, retain_until, object.is_some())?
         }
         Some(AttributeValue::B(blob)) => {
             holds_only(&item, BINARY_ITEM, "a binary item")?;
             let bytes = blob.into_inner();
-            let body = match item.remove(BODY_ATTR) {
-                Some(AttributeValue::B(b)) => b.into_inner(),
-                _ => return Err(corrupt("binary item without a B `body`")),
-            };
-            let body = stored_body(body, item.remove(BODY_ENCODING_ATTR))?;
+            let body = binary_body(&mut item, object.is_some())?;
             match bytes.split_first() {
                 Some((&BINARY_TAG, meta)) => binary::decode(meta, body, retain_until)?,
                 Some((tag, _)) => return Err(corrupt(format!("unknown binary format tag {tag}"))),
@@ -363,12 +421,31 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
         None => return Err(corrupt("no `value` attribute")),
     };
     entry.revision = revision;
-    Ok(Decoded::Response(entry))
+    Ok(match object {
+        None => Decoded::Response(entry),
+        Some(object) => Decoded::InObject(entry, object),
+    })
+}
+
+/// A binary item's body, decompressed; empty when the item names an object (`in_object`),
+/// which then must hold neither a body nor its encoding.
+fn binary_body(item: &mut Item, in_object: bool) -> Result<bytes::Bytes, StoreError> {
+    let encoding = item.remove(BODY_ENCODING_ATTR);
+    match (item.remove(BODY_ATTR), in_object) {
+        (Some(AttributeValue::B(b)), false) => stored_body(b.into_inner(), encoding),
+        (None, true) if encoding.is_none() => Ok(bytes::Bytes::new()),
+        (None, true) => Err(corrupt("a `body_encoding` beside an `object`")),
+        (Some(_), true) => Err(corrupt("both a `body` and an `object`")),
+        _ => Err(corrupt("binary item without a B `body`")),
+    }
 }
 
 /// An item marked as a tombstone (`tombstone` = true), at `revision`.
 fn tombstone(item: &Item, revision: u64) -> Result<Decoded, StoreError> {
-    if item.contains_key(VALUE_ATTR) || item.contains_key(BODY_ATTR) {
+    if item.contains_key(VALUE_ATTR)
+        || item.contains_key(BODY_ATTR)
+        || item.contains_key(OBJECT_ATTR)
+    {
         return Err(corrupt("tombstone carrying a value or body"));
     }
     holds_only(item, TOMBSTONE_ITEM, "a tombstone")?;
@@ -438,6 +515,72 @@ mod tests {
                 let item = encode("k", &e, format, compression, true).unwrap();
                 assert_same(&e, &response(item).unwrap());
             }
+        }
+    }
+
+    #[test]
+    fn an_entry_in_an_object_round_trips_in_both_formats_and_holds_no_body() {
+        let object = BodyObject::new("bucket", "http-cache/k/7", 5, [1; 32]);
+        for format in [ItemFormat::Document, ItemFormat::Binary] {
+            let e = sample(b"hello");
+            let item = encode_pointing("k", &e, &object, format, true).unwrap();
+            let holds_body = match (format, &item[VALUE_ATTR]) {
+                (ItemFormat::Document, AttributeValue::M(doc)) => doc.contains_key(BODY_ATTR),
+                _ => item.contains_key(BODY_ATTR),
+            };
+            assert!(!holds_body, "{format:?}");
+            assert!(item.contains_key(OBJECT_ATTR), "{format:?}");
+            match decode(item).unwrap() {
+                Decoded::InObject(back, pointer) => {
+                    assert_eq!(pointer, object);
+                    assert!(back.body.is_empty());
+                    assert_same(
+                        &StoredResponse {
+                            body: Bytes::new(),
+                            ..e
+                        },
+                        &back,
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_pointer_beside_a_body_or_an_encoding_is_corrupt() {
+        let object = BodyObject::new("bucket", "k", 5, [1; 32]).to_attribute();
+        let encoding = AttributeValue::S(ZSTD_ENCODING.into());
+        let mut items = Vec::new();
+        // Document: a pointer beside the body (the document's), or beside an encoding.
+        let mut doc_item = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        doc_item.insert(OBJECT_ATTR.into(), object.clone());
+        items.push(doc_item.clone());
+        if let Some(AttributeValue::M(doc)) = doc_item.get_mut(VALUE_ATTR) {
+            doc.remove(BODY_ATTR);
+            doc.insert(BODY_ENCODING_ATTR.into(), encoding.clone());
+        }
+        items.push(doc_item);
+        // Binary: the same at the top level.
+        let mut bin = encode_ok("k", &sample(b"x"), ItemFormat::Binary, true);
+        bin.insert(OBJECT_ATTR.into(), object.clone());
+        items.push(bin.clone());
+        bin.remove(BODY_ATTR);
+        bin.insert(BODY_ENCODING_ATTR.into(), encoding);
+        items.push(bin);
+        // A pointer inside the document's map (no reader looks there), and a tombstone
+        // carrying one.
+        let mut inside = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        if let Some(AttributeValue::M(doc)) = inside.get_mut(VALUE_ATTR) {
+            doc.remove(BODY_ATTR);
+            doc.insert(OBJECT_ATTR.into(), object.clone());
+        }
+        items.push(inside);
+        let mut tomb = encode_tombstone("k", 1, UNIX_EPOCH, true);
+        tomb.insert(OBJECT_ATTR.into(), object);
+        items.push(tomb);
+        for item in items {
+            assert!(matches!(decode(item), Err(StoreError::Corrupt(_))));
         }
     }
 

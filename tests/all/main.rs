@@ -15,6 +15,8 @@ mod invalidation;
 mod item_size;
 mod keys;
 mod lambda;
+#[cfg(feature = "s3")]
+mod large_bodies;
 mod maintenance;
 mod methods;
 mod namespaces;

@@ -27,6 +27,8 @@ pub struct DynamoDbStoreBuilder {
     active_timeout: Duration,
     max_item_size: usize,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "s3")]
+    large_bodies: Option<super::S3Bodies>,
 }
 
 impl Default for DynamoDbStoreBuilder {
@@ -41,6 +43,8 @@ impl Default for DynamoDbStoreBuilder {
             active_timeout: Duration::from_secs(120),
             max_item_size: MAX_ITEM_SIZE,
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "s3")]
+            large_bodies: None,
         }
     }
 }
@@ -122,6 +126,16 @@ impl DynamoDbStoreBuilder {
         self
     }
 
+    /// Keeps bodies too large for one item (after compression) as S3 objects in this bucket,
+    /// the item holding a pointer to the object (feature `s3`). Default: none, and such bodies
+    /// are not stored. See [`S3Bodies`](super::S3Bodies) and the README's section on large
+    /// bodies (IAM, lifecycle rule, cost).
+    #[cfg(feature = "s3")]
+    pub fn large_bodies(mut self, bodies: super::S3Bodies) -> Self {
+        self.large_bodies = Some(bodies);
+        self
+    }
+
     /// Checks what can be checked without a call.
     fn validate(&self) -> Result<(), BuildError> {
         let name = &self.table_name;
@@ -170,6 +184,13 @@ impl DynamoDbStoreBuilder {
             return Err(BuildError::InvalidOption {
                 option: "namespace",
                 requirement: "must be printable ASCII without spaces (e.g. `app` or `app:v2`)",
+            });
+        }
+        #[cfg(feature = "s3")]
+        if let Some((option, requirement)) = self.large_bodies.as_ref().and_then(|b| b.invalid()) {
+            return Err(BuildError::InvalidOption {
+                option,
+                requirement,
             });
         }
         #[cfg(feature = "zstd")]
@@ -232,6 +253,10 @@ impl DynamoDbStoreBuilder {
                 compression: self.compression,
                 max_item_size: self.max_item_size,
                 clock: self.clock,
+                #[cfg(feature = "s3")]
+                objects: self
+                    .large_bodies
+                    .map(|b| Arc::new(super::objects::Objects::new(b))),
                 read_milliunits: AtomicU64::new(0),
                 write_milliunits: AtomicU64::new(0),
             }),

@@ -48,6 +48,9 @@ pub struct EntrySummary {
     /// When it stops being useful at all (the `ttl` attribute), if the item has one.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::clock::rfc3339"))]
     pub ttl: Option<SystemTime>,
+    /// The size of the body, when it is kept as an S3 object rather than in the item (feature
+    /// `s3`; see [`S3Bodies`](crate::DynamoDbStoreBuilder)).
+    pub object_size: Option<u64>,
 }
 
 /// A listed item: an entry, or a tombstone with when it stops mattering.
@@ -76,6 +79,10 @@ impl Listed {
             return Some(Listed::Tombstone { key, until });
         }
         EntrySummary::from_item(item).map(Listed::Entry)
+    }
+
+    fn has_object(&self) -> bool {
+        matches!(self, Listed::Entry(e) if e.object_size.is_some())
     }
 
     fn entry(self) -> Option<EntrySummary> {
@@ -109,6 +116,10 @@ impl EntrySummary {
             expires: time(codec::EXPIRES_ATTR),
             // Past year 9999 is no time this crate writes or can print: none.
             ttl: n(codec::TTL_ATTR).and_then(|t| crate::clock::since_epoch(Duration::from_secs(t))),
+            object_size: item
+                .get(codec::OBJECT_ATTR)
+                .and_then(|o| codec::BodyObject::from_attribute(o.clone()).ok())
+                .map(|o| o.size),
         })
     }
 }
@@ -140,6 +151,10 @@ pub struct TableStats {
     pub unusable: u64,
     /// Tombstones: keys invalidated within the last hour, which refuse older writes.
     pub tombstones: u64,
+    /// Entries whose body is an S3 object (feature `s3`).
+    pub objects: u64,
+    /// The total size of those bodies, in S3.
+    pub object_bytes: u64,
 }
 
 impl TableStats {
@@ -157,10 +172,14 @@ impl TableStats {
         self.bytes = self.bytes.saturating_add(e.size);
         self.stale += u64::from(e.expires.is_none_or(|t| t <= now));
         self.unusable += u64::from(e.ttl.is_some_and(|t| t <= now));
+        if let Some(size) = e.object_size {
+            self.objects += 1;
+            self.object_bytes = self.object_bytes.saturating_add(size);
+        }
     }
 }
 
-const PROJECTION: &str = "#k, #u, #s, #z, #c, #e, #t, #x";
+const PROJECTION: &str = "#k, #u, #s, #z, #c, #e, #t, #x, #r, #o";
 
 fn projection_names() -> HashMap<String, String> {
     [
@@ -172,6 +191,8 @@ fn projection_names() -> HashMap<String, String> {
         ("#e", codec::EXPIRES_ATTR),
         ("#t", codec::TTL_ATTR),
         ("#x", codec::TOMBSTONE_ATTR),
+        ("#r", codec::REVISION_ATTR),
+        ("#o", codec::OBJECT_ATTR),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
@@ -395,27 +416,33 @@ impl DynamoDbStore {
     }
 
     /// Deletes every item of this store's scope for which `doomed` is true: the keys are
-    /// gathered over all Scan pages first (keys only, not items), then deleted in batches.
+    /// gathered over all Scan pages first (keys only, not items), then deleted in batches;
+    /// then the S3 objects of the deleted entries, when this store keeps bodies there.
     async fn delete_where(
         &self,
         url: Option<&str>,
         doomed: impl Fn(&Listed) -> bool,
     ) -> Result<u64, StoreError> {
         let mut keys = Vec::new();
+        let mut objects = Vec::new();
         self.scan(true, url, |items, _| {
-            keys.extend(
-                items
-                    .iter()
-                    .filter_map(Listed::from_item)
-                    .filter(|e| doomed(e))
-                    .map(|e| match e {
-                        Listed::Entry(e) => e.key,
-                        Listed::Tombstone { key, .. } => key,
-                    }),
-            );
+            for item in &items {
+                let Some(listed) = Listed::from_item(item).filter(|e| doomed(e)) else {
+                    continue;
+                };
+                if listed.has_object() {
+                    objects.extend(self.listed_object(item));
+                }
+                keys.push(match listed {
+                    Listed::Entry(e) => e.key,
+                    Listed::Tombstone { key, .. } => key,
+                });
+            }
         })
         .await?;
-        self.delete_item_keys(keys).await
+        let deleted = self.delete_item_keys(keys).await?;
+        self.delete_objects(objects).await;
+        Ok(deleted)
     }
 
     /// Deletes every stored response for `url` (as stored, that is redacted) in this store's

@@ -10,16 +10,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 mod builder;
 mod maintenance;
+#[cfg(feature = "s3")]
+mod objects;
 mod table;
 
 pub use builder::DynamoDbStoreBuilder;
 
 pub use maintenance::{EntrySummary, Expired, TableStats};
+#[cfg(feature = "s3")]
+pub use objects::{ObjectTraffic, S3Bodies};
 
 use crate::clock::Clock;
 use crate::codec::{self, Compression, ItemFormat, KEY_ATTR, REVISION_ATTR, TOMBSTONE_ATTR};
@@ -75,6 +79,9 @@ struct Inner {
     compression: Compression,
     max_item_size: usize,
     clock: Arc<dyn Clock>,
+    /// Where bodies too large for one item go, if anywhere.
+    #[cfg(feature = "s3")]
+    objects: Option<Arc<objects::Objects>>,
     /// Capacity units consumed, in thousandths: reads, writes.
     read_milliunits: AtomicU64,
     write_milliunits: AtomicU64,
@@ -120,7 +127,9 @@ impl DynamoDbStore {
     }
 
     /// One PutItem of `item` (of `size` bytes) under `condition`, the revision order (see
-    /// [`ordered`]): `Ok(false)` when the condition refused it. Its write units are counted.
+    /// [`ordered`]): `Ok(None)` when the condition refused it, else what the key held before
+    /// (asked for only when bodies may be S3 objects, whose objects are then deleted: see
+    /// [`retire_object`](Self::retire_object)). Its write units are counted.
     async fn put_ordered(
         &self,
         item: codec::Item,
@@ -129,7 +138,7 @@ impl DynamoDbStore {
         revision: u64,
         tombstone: bool,
     ) -> Result<
-        bool,
+        Option<Option<codec::Item>>,
         aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
     > {
         let (names, values) = ordered(revision, tombstone);
@@ -143,12 +152,13 @@ impl DynamoDbStore {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_return_values(self.has_objects().then_some(ReturnValue::AllOld))
             .send()
             .await;
         match sent {
-            Ok(out) => {
+            Ok(mut out) => {
                 self.consumed(Units::Write, out.consumed_capacity(), size);
-                Ok(true)
+                Ok(Some(out.attributes.take()))
             }
             Err(e)
                 if e.as_service_error()
@@ -156,10 +166,32 @@ impl DynamoDbStore {
             {
                 // DynamoDB bills a refused write but reports nothing: count it by the item sent.
                 self.consumed(Units::Write, None, size);
-                Ok(false)
+                Ok(None)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether bodies may be S3 objects (feature `s3`, with a bucket configured).
+    fn has_objects(&self) -> bool {
+        #[cfg(feature = "s3")]
+        return self.inner.objects.is_some();
+        #[cfg(not(feature = "s3"))]
+        false
+    }
+
+    /// After a write under `item_key` replaced `old`: deletes the object `old` pointed at,
+    /// unless it is `keep`, in the background (best effort; see the `objects` module).
+    fn retire_object(&self, item_key: &str, old: Option<codec::Item>, keep: Option<&str>) {
+        #[cfg(feature = "s3")]
+        if let (Some(objects), Some(old)) = (&self.inner.objects, old) {
+            if let Some(key) = objects.retired(item_key, &old, keep) {
+                let objects = objects.clone();
+                tokio::spawn(async move { objects.delete(&key).await });
+            }
+        }
+        #[cfg(not(feature = "s3"))]
+        let _ = (item_key, old, keep);
     }
 
     /// Counts the units of one call: as DynamoDB reported them, or else by its rules for an
@@ -219,6 +251,120 @@ impl DynamoDbStore {
     }
 }
 
+impl DynamoDbStore {
+    /// Stores `response`, whose item would be `size` bytes, with its body as an S3 object: the
+    /// object first, then the item pointing at it. Without a bucket (or over its ceiling):
+    /// [`StoreError::ItemTooLarge`].
+    async fn put_in_object(
+        &self,
+        item_key: &str,
+        response: &StoredResponse,
+        size: usize,
+    ) -> Result<(), StoreError> {
+        let limit = self.inner.max_item_size;
+        #[cfg(feature = "s3")]
+        if let Some(objects) = &self.inner.objects {
+            if response.body.len() <= objects.max_body_size() {
+                let pointer = objects
+                    .put(item_key, response.revision, &response.body)
+                    .await?;
+                let item = codec::encode_pointing(
+                    item_key,
+                    response,
+                    &pointer,
+                    self.inner.format,
+                    self.inner.ttl,
+                )?;
+                let size = codec::encoded_size(&item);
+                let written = if size > limit {
+                    Err(StoreError::ItemTooLarge { size, limit })
+                } else {
+                    self.put_ordered(item, size, PUT_CONDITION, response.revision, false)
+                        .await
+                        .map_err(self.failed("DynamoDB PutItem"))
+                };
+                let unused = |key: String| {
+                    let objects = objects.clone();
+                    tokio::spawn(async move { objects.delete(&key).await });
+                };
+                return match written {
+                    Ok(Some(old)) => {
+                        self.retire_object(item_key, old, Some(&pointer.key));
+                        Ok(())
+                    }
+                    Ok(None) => {
+                        unused(pointer.key);
+                        Err(StoreError::Superseded)
+                    }
+                    Err(e @ StoreError::ItemTooLarge { .. }) => {
+                        unused(pointer.key);
+                        Err(e)
+                    }
+                    // The PutItem may have been written all the same (a timeout): the object
+                    // stays, and the lifecycle rule removes it if nothing points at it.
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        let _ = (item_key, response);
+        Err(StoreError::ItemTooLarge { size, limit })
+    }
+
+    /// `entry` with the body its item's `pointer` names, read from S3; without a bucket
+    /// configured, [`StoreError::Corrupt`] (a miss, overwritten by the next write).
+    async fn with_object_body(
+        &self,
+        key: &CacheKey,
+        mut entry: StoredResponse,
+        pointer: &codec::BodyObject,
+    ) -> Result<StoredResponse, StoreError> {
+        #[cfg(feature = "s3")]
+        if let Some(objects) = &self.inner.objects {
+            entry.body = objects
+                .read(&self.item_key(key), entry.revision, pointer)
+                .await?;
+            return Ok(entry);
+        }
+        let _ = (key, &mut entry, pointer);
+        Err(StoreError::Corrupt(
+            "the entry's body is an S3 object, and this store has no bucket for bodies \
+             (DynamoDbStoreBuilder::large_bodies, feature `s3`)"
+                .to_owned(),
+        ))
+    }
+
+    /// The S3 object a listed item (its key, revision and pointer) names, when this store
+    /// wrote it: maintenance deletes it with the item.
+    fn listed_object(&self, item: &codec::Item) -> Option<String> {
+        #[cfg(feature = "s3")]
+        return self.inner.objects.as_ref()?.listed_object(item);
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = item;
+            None
+        }
+    }
+
+    /// Deletes these objects (best effort, a few at a time: see the `objects` module).
+    async fn delete_objects(&self, keys: Vec<String>) {
+        #[cfg(feature = "s3")]
+        if let Some(objects) = &self.inner.objects {
+            for chunk in keys.chunks(16) {
+                futures_util::future::join_all(chunk.iter().map(|k| objects.delete(k))).await;
+            }
+        }
+        #[cfg(not(feature = "s3"))]
+        let _ = keys;
+    }
+
+    /// What this store's S3 calls have done; `None` without a bucket for bodies (feature
+    /// `s3`). Shared by the store's clones.
+    #[cfg(feature = "s3")]
+    pub fn object_traffic(&self) -> Option<ObjectTraffic> {
+        self.inner.objects.as_ref().map(|o| o.traffic())
+    }
+}
+
 /// Which capacity a call consumes.
 #[derive(Debug, Clone, Copy)]
 enum Units {
@@ -261,34 +407,57 @@ impl CacheStore for DynamoDbStore {
             _ => 0,
         };
         self.consumed(Units::Read, out.consumed_capacity(), size);
-        match out.item.take() {
-            Some(item) => Ok(codec::decode(item)?.into_response()),
-            None => Ok(None),
+        match out.item.take().map(codec::decode).transpose()? {
+            None | Some(codec::Decoded::Tombstone(_)) => Ok(None),
+            Some(codec::Decoded::Response(entry)) => Ok(Some(entry)),
+            Some(codec::Decoded::InObject(entry, pointer)) => {
+                self.with_object_body(key, entry, &pointer).await.map(Some)
+            }
         }
     }
 
     /// Stores `response` unless the key holds a newer entry, or an invalidation of the same
     /// revision or newer ([`StoreError::Superseded`]): one conditional PutItem.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        let item = codec::encode(
-            &self.item_key(key),
-            response,
-            self.inner.format,
-            self.inner.compression,
-            self.inner.ttl,
-        )?;
-        // `encode` states the item's size in it; counting again would walk the item twice.
-        let size = codec::encoded_size(&item);
+        let item_key = self.item_key(key);
         let limit = self.inner.max_item_size;
-        if size > limit {
-            return Err(StoreError::ItemTooLarge { size, limit });
-        }
+        // A body beyond what compression may fit into an item goes to S3 without trying.
+        let inline = response.body.len() <= self.inner.compression.max_body_size(limit);
+        let encoded = if inline {
+            codec::encode(
+                &item_key,
+                response,
+                self.inner.format,
+                self.inner.compression,
+                self.inner.ttl,
+            )
+            .map(|item| {
+                // `encode` states the item's size in it; counting again would walk it twice.
+                let size = codec::encoded_size(&item);
+                (item, size)
+            })
+        } else {
+            Err(StoreError::ItemTooLarge {
+                size: response.body.len(),
+                limit,
+            })
+        };
+        let (item, size) = match encoded {
+            Ok((_, size)) | Err(StoreError::ItemTooLarge { size, .. }) if size > limit => {
+                return self.put_in_object(&item_key, response, size).await;
+            }
+            Ok(encoded) => encoded,
+            Err(e) => return Err(e),
+        };
         match self
             .put_ordered(item, size, PUT_CONDITION, response.revision, false)
             .await
         {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(StoreError::Superseded),
+            Ok(Some(old)) => {
+                self.retire_object(&item_key, old, None);
+                Ok(())
+            }
+            Ok(None) => Err(StoreError::Superseded),
             // The server's own verdict on size, should our count ever disagree with it.
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
@@ -303,17 +472,20 @@ impl CacheStore for DynamoDbStore {
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        let out = self
+        let item_key = self.item_key(key);
+        let mut out = self
             .inner
             .client
             .delete_item()
             .table_name(&self.inner.table)
-            .key(KEY_ATTR, AttributeValue::S(self.item_key(key)))
+            .key(KEY_ATTR, AttributeValue::S(item_key.clone()))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_return_values(self.has_objects().then_some(ReturnValue::AllOld))
             .send()
             .await
             .map_err(self.failed("DynamoDB DeleteItem"))?;
         self.consumed(Units::Write, out.consumed_capacity(), 0);
+        self.retire_object(&item_key, out.attributes.take(), None);
         Ok(())
     }
 
@@ -324,18 +496,17 @@ impl CacheStore for DynamoDbStore {
     /// [`clear`](Self::clear) removes it). When the key already holds a newer entry or an
     /// invalidation at least as new, nothing is written and nothing older remains: `Ok`.
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        let item = codec::encode_tombstone(
-            &self.item_key(key),
-            revision,
-            self.inner.clock.now(),
-            self.inner.ttl,
-        );
+        let item_key = self.item_key(key);
+        let item =
+            codec::encode_tombstone(&item_key, revision, self.inner.clock.now(), self.inner.ttl);
         let size = codec::item_size(&item);
         // Refused by the condition: a newer entry or invalidation is there, which is as good.
-        self.put_ordered(item, size, INVALIDATE_CONDITION, revision, true)
+        let old = self
+            .put_ordered(item, size, INVALIDATE_CONDITION, revision, true)
             .await
-            .map(drop)
-            .map_err(self.failed("DynamoDB PutItem"))
+            .map_err(self.failed("DynamoDB PutItem"))?;
+        self.retire_object(&item_key, old.flatten(), None);
+        Ok(())
     }
 
     /// The configured [`max_item_size`](DynamoDbStoreBuilder::max_item_size): 409,600 bytes
@@ -347,11 +518,15 @@ impl CacheStore for DynamoDbStore {
     /// With compression, [`codec::MAX_BODY_SIZE`] (4 MiB): whether a body fits is known only
     /// once it is compressed. Without, the item limit.
     fn max_body_size(&self) -> Option<usize> {
-        Some(
-            self.inner
-                .compression
-                .max_body_size(self.inner.max_item_size),
-        )
+        let in_items = self
+            .inner
+            .compression
+            .max_body_size(self.inner.max_item_size);
+        #[cfg(feature = "s3")]
+        if let Some(objects) = &self.inner.objects {
+            return Some(in_items.max(objects.max_body_size()));
+        }
+        Some(in_items)
     }
 
     /// The read and write units this store's GetItem, PutItem and DeleteItem calls consumed

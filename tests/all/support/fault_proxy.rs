@@ -1,5 +1,5 @@
-//! A fault-injecting HTTP proxy in front of the embedded DynamoDB: it forwards requests
-//! untouched, or fails them in one of the ways a network and a loaded service fail.
+//! A fault-injecting HTTP proxy in front of the embedded DynamoDB (or S3): it forwards
+//! requests untouched, or fails them in one of the ways a network and a loaded service fail.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,15 @@ pub enum Calls {
     Writes,
 }
 
+/// The API behind the proxy: how its injected errors are written, and what a write is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// JSON errors; a write is a PutItem.
+    DynamoDb,
+    /// XML errors (`SlowDown` for throttling); a write is a PUT.
+    S3,
+}
+
 #[derive(Clone)]
 pub struct FaultProxy {
     pub addr: SocketAddr,
@@ -59,8 +68,13 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// A proxy on 127.0.0.1:0 in front of `upstream`.
+    /// A proxy on 127.0.0.1:0 in front of the DynamoDB at `upstream`.
     pub async fn start(upstream: SocketAddr) -> FaultProxy {
+        FaultProxy::start_for(upstream, Api::DynamoDb).await
+    }
+
+    /// A proxy on 127.0.0.1:0 in front of `upstream`, which serves `api`.
+    pub async fn start_for(upstream: SocketAddr, api: Api) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let fault = Arc::new(Mutex::new((Fault::None, Calls::All)));
@@ -72,7 +86,7 @@ impl FaultProxy {
                 };
                 let fault = shared.clone();
                 tokio::spawn(async move {
-                    let _ = serve(conn, upstream, fault).await;
+                    let _ = serve(conn, upstream, fault, api).await;
                 });
             }
         });
@@ -92,12 +106,21 @@ impl FaultProxy {
     }
 }
 
-/// Reads one HTTP/1.1 message (head and Content-Length body) from `conn`; `None` at EOF.
+/// Reads one HTTP/1.1 message (head and Content-Length body) from `conn`; `None` at EOF. A
+/// request that expects `100 Continue` is told to go on, and loses the expectation: the proxy
+/// forwards it whole.
 async fn read_message(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        if let Some(mut end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            const EXPECT: &[u8] = b"\r\nexpect: 100-continue";
+            let lower = buf[..end].to_ascii_lowercase();
+            if let Some(at) = lower.windows(EXPECT.len()).position(|w| w == EXPECT) {
+                buf.drain(at..at + EXPECT.len());
+                end -= EXPECT.len();
+                conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+            }
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len: usize = head
                 .lines()
@@ -123,12 +146,23 @@ async fn read_message(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> 
     }
 }
 
-fn error_response(status: &str, error_type: &str) -> Vec<u8> {
-    let body = format!(
-        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
-    );
+fn error_response(api: Api, status: &str, error_type: &str) -> Vec<u8> {
+    let (content_type, body) = match api {
+        Api::DynamoDb => (
+            "application/x-amz-json-1.0",
+            format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
+            ),
+        ),
+        Api::S3 => (
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{error_type}</Code><Message>injected fault</Message></Error>"
+            ),
+        ),
+    };
     format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -138,6 +172,7 @@ async fn serve(
     mut conn: TcpStream,
     upstream: SocketAddr,
     fault: Arc<Mutex<(Fault, Calls)>>,
+    api: Api,
 ) -> std::io::Result<()> {
     let mut upstream_conn: Option<TcpStream> = None;
     loop {
@@ -151,7 +186,11 @@ async fn serve(
         // the previous request applies to this one.
         let (mut current, calls) = *fault.lock().unwrap();
         let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
-        if calls == Calls::Writes && !head.contains("x-amz-target: dynamodb_20120810.putitem") {
+        let write = match api {
+            Api::DynamoDb => head.contains("x-amz-target: dynamodb_20120810.putitem"),
+            Api::S3 => head.starts_with("put "),
+        };
+        if calls == Calls::Writes && !write {
             current = Fault::None;
         }
         if current == Fault::Refuse {
@@ -177,13 +216,21 @@ async fn serve(
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return Ok(());
             }
-            Fault::ServerError => {
-                error_response("500 Internal Server Error", "InternalServerError")
+            Fault::ServerError => match api {
+                Api::DynamoDb => {
+                    error_response(api, "500 Internal Server Error", "InternalServerError")
+                }
+                Api::S3 => error_response(api, "500 Internal Server Error", "InternalError"),
+            },
+            Fault::ProvisionedThroughputExceeded | Fault::Throttling if api == Api::S3 => {
+                error_response(api, "503 Slow Down", "SlowDown")
             }
-            Fault::ProvisionedThroughputExceeded => {
-                error_response("400 Bad Request", "ProvisionedThroughputExceededException")
-            }
-            Fault::Throttling => error_response("400 Bad Request", "ThrottlingException"),
+            Fault::ProvisionedThroughputExceeded => error_response(
+                api,
+                "400 Bad Request",
+                "ProvisionedThroughputExceededException",
+            ),
+            Fault::Throttling => error_response(api, "400 Bad Request", "ThrottlingException"),
             Fault::Garbage => {
                 let body = b"\x00\x9f{not json at all";
                 let mut out = format!(

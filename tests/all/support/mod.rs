@@ -10,6 +10,7 @@
 //! - [`caches`] and [`requests`]: the caches the tests start, and one request through them.
 //! - [`flights`]: requests as tasks, and a coalescing flight that lands for a late lookup.
 //! - [`log`]: the cache's TRACE output, captured.
+//! - `s3` (feature `s3`): the embedded S3 that keeps bodies too large for one item.
 
 mod caches;
 mod dynamodb;
@@ -18,6 +19,8 @@ mod flights;
 mod log;
 mod origin;
 mod requests;
+#[cfg(feature = "s3")]
+mod s3;
 mod stores;
 
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub use dynamodb::*;
 pub use flights::*;
 pub use origin::*;
 pub use requests::*;
+#[cfg(feature = "s3")]
+pub use s3::*;
 pub use stores::*;
 
 /// Two callers' secrets (credentials, API keys, cookies): neither may ever see the other's.
@@ -40,8 +45,8 @@ pub fn secs(n: u64) -> Duration {
 }
 
 /// `len` bytes that do not compress (xorshift from `seed`): the same bytes for the same seed.
-/// Only the tests that compress need them.
-#[cfg(feature = "zstd")]
+/// Only the tests that compress, or keep bodies in S3, need them.
+#[cfg(any(feature = "zstd", feature = "s3"))]
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 8);
     let mut x = seed | 1;

@@ -1,0 +1,394 @@
+//! Bodies too large for one item, kept as S3 objects beside the table (feature `s3`).
+//!
+//! The object is written before the item that points at it, so a visible item never names an
+//! object that was not there; its key carries the entry's revision
+//! (`{prefix}{item key}/{revision}`), so a pointer never reads the bytes of another revision's
+//! object. The item records the body's size and SHA-256, which S3 also checks on upload
+//! (`x-amz-checksum-sha256`); a read checks both again, so an object changed or truncated
+//! behind the cache's back is a miss ([`StoreError::Corrupt`]), never served.
+//!
+//! A pointer is read from an item anyone may have written: the store follows it only when it
+//! names exactly the object this store would have written for that key and revision, in its own
+//! bucket, of a size within its limit. Otherwise nothing is read (or deleted) and the item is
+//! a miss, overwritten by the next write.
+//!
+//! Objects of replaced, invalidated and deleted entries are deleted after the item changed
+//! (best effort, in the background: counted, and logged when it fails); a lifecycle rule on
+//! the prefix removes whatever is left, since DynamoDB's TTL cannot reach S3.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+
+use crate::codec::{self, BodyObject, Item};
+use crate::StoreError;
+
+/// The default ceiling on a body kept as an object: 32 MiB.
+const DEFAULT_MAX_OBJECT_BODY: usize = 32 << 20;
+/// The default prefix of the objects' keys.
+const DEFAULT_PREFIX: &str = "http-cache/";
+
+/// Where a [`DynamoDbStore`](crate::DynamoDbStore) keeps bodies too large for one item: a bucket,
+/// a key prefix, and a ceiling (feature `s3`). Give it to
+/// [`DynamoDbStoreBuilder::large_bodies`](crate::DynamoDbStoreBuilder::large_bodies).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use reqwest_dynamodb_cache::{DynamoDbStore, S3Bodies};
+/// let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let store = DynamoDbStore::builder()
+///     .table_name("http_cache")
+///     .large_bodies(S3Bodies::new(aws_sdk_s3::Client::new(&aws), "my-http-cache-bodies"))
+///     .build(&aws)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct S3Bodies {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    max_body_size: usize,
+}
+
+impl S3Bodies {
+    /// Bodies in `bucket`, through `client`, under the prefix `http-cache/`, up to 32 MiB.
+    ///
+    /// The middleware keeps a copy of a body up to this size in memory while it streams the
+    /// body to the caller (one per concurrent miss), and a hit reads the object whole within
+    /// the request's store budget ([`store_timeout`](crate::CacheMiddlewareBuilder::store_timeout),
+    /// 1 s by default): raise the timeout with the ceiling.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        S3Bodies {
+            client,
+            bucket: bucket.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            max_body_size: DEFAULT_MAX_OBJECT_BODY,
+        }
+    }
+
+    /// The prefix of every object key (`{prefix}{item key}/{revision}`, where the item key is
+    /// `{namespace}:{key}` with a namespace). Default `"http-cache/"`. Give the bucket's
+    /// lifecycle rule the same prefix. At most 512 bytes.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The largest body kept as an object, in bytes; larger bodies stream through to the
+    /// caller unstored. Default 32 MiB; zero is refused.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// What cannot work, said before any call.
+    pub(super) fn invalid(&self) -> Option<(&'static str, &'static str)> {
+        let b = &self.bucket;
+        let bucket_ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+            && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && b.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !bucket_ok {
+            return Some((
+                "large_bodies",
+                "S3Bodies needs a bucket name S3 allows: 3 to 63 characters of a-z, 0-9, `.` \
+                 and `-`, beginning and ending with a letter or digit",
+            ));
+        }
+        if self.prefix.len() > 512 {
+            return Some((
+                "large_bodies",
+                "S3Bodies::prefix must be at most 512 bytes (an object key is at most 1,024)",
+            ));
+        }
+        if self.max_body_size == 0 {
+            return Some((
+                "large_bodies",
+                "S3Bodies::max_body_size must be more than zero (the default is 32 MiB)",
+            ));
+        }
+        None
+    }
+}
+
+/// What a store's S3 calls have done, from
+/// [`DynamoDbStore::object_traffic`](crate::DynamoDbStore::object_traffic) (feature `s3`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ObjectTraffic {
+    /// PutObject calls that succeeded.
+    pub puts: u64,
+    /// GetObject calls that succeeded.
+    pub gets: u64,
+    /// Objects deleted (those of replaced, invalidated, deleted, purged or cleared entries).
+    pub deletes: u64,
+    /// Bytes written with PutObject.
+    pub bytes_written: u64,
+    /// Bytes read with GetObject.
+    pub bytes_read: u64,
+    /// Entries whose object was missing: misses, overwritten by the next write.
+    pub missing: u64,
+    /// Entries whose object did not match the size or SHA-256 its item records, or whose item
+    /// named an object this store would not have written: misses, overwritten.
+    pub mismatched: u64,
+    /// Deletes that failed (left to the bucket's lifecycle rule).
+    pub delete_failures: u64,
+}
+
+/// The bucket, and what its calls have done.
+#[derive(Debug)]
+pub(super) struct Objects {
+    config: S3Bodies,
+    puts: AtomicU64,
+    gets: AtomicU64,
+    deletes: AtomicU64,
+    bytes_written: AtomicU64,
+    bytes_read: AtomicU64,
+    missing: AtomicU64,
+    mismatched: AtomicU64,
+    delete_failures: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_add(n)));
+}
+
+#[cfg(feature = "metrics")]
+fn export(name: &'static str, n: u64) {
+    metrics::counter!(name).increment(n);
+}
+
+#[cfg(not(feature = "metrics"))]
+fn export(_: &'static str, _: u64) {}
+
+impl Objects {
+    pub(super) fn new(config: S3Bodies) -> Self {
+        Objects {
+            config,
+            puts: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            deletes: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            missing: AtomicU64::new(0),
+            mismatched: AtomicU64::new(0),
+            delete_failures: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn max_body_size(&self) -> usize {
+        self.config.max_body_size
+    }
+
+    pub(super) fn traffic(&self) -> ObjectTraffic {
+        ObjectTraffic {
+            puts: self.puts.load(Relaxed),
+            gets: self.gets.load(Relaxed),
+            deletes: self.deletes.load(Relaxed),
+            bytes_written: self.bytes_written.load(Relaxed),
+            bytes_read: self.bytes_read.load(Relaxed),
+            missing: self.missing.load(Relaxed),
+            mismatched: self.mismatched.load(Relaxed),
+            delete_failures: self.delete_failures.load(Relaxed),
+        }
+    }
+
+    /// The object key of the entry of `revision` under `item_key`: the only object this store
+    /// ever reads or deletes for that item.
+    fn object_key(&self, item_key: &str, revision: u64) -> String {
+        format!("{}{item_key}/{revision}", self.config.prefix)
+    }
+
+    fn failed<E>(&self, operation: &'static str) -> impl FnOnce(E) -> StoreError + '_
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| StoreError::ObjectService {
+            operation,
+            bucket: self.config.bucket.clone(),
+            code: e.code().map(str::to_owned),
+            source: Box::new(e),
+        }
+    }
+
+    /// Writes `body` as the object of the entry of `revision` under `item_key`, with its
+    /// SHA-256 for S3 to check; the pointer its item is to hold.
+    pub(super) async fn put(
+        &self,
+        item_key: &str,
+        revision: u64,
+        body: &Bytes,
+    ) -> Result<BodyObject, StoreError> {
+        let sha256: [u8; 32] = Sha256::digest(body).into();
+        let key = self.object_key(item_key, revision);
+        self.config
+            .client
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(&key)
+            .content_type("application/octet-stream")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(aws_smithy_types::base64::encode(sha256))
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .map_err(self.failed("PutObject"))?;
+        add(&self.puts, 1);
+        add(&self.bytes_written, body.len() as u64);
+        export("http_cache_s3_puts_total", 1);
+        export("http_cache_s3_bytes_written_total", body.len() as u64);
+        Ok(BodyObject::new(
+            self.config.bucket.clone(),
+            key,
+            body.len() as u64,
+            sha256,
+        ))
+    }
+
+    /// Whether `pointer`, read from the item of `revision` under `item_key`, names the object
+    /// this store would have written for it.
+    fn is_ours(&self, item_key: &str, revision: u64, pointer: &BodyObject) -> bool {
+        pointer.bucket == self.config.bucket
+            && pointer.key == self.object_key(item_key, revision)
+            && pointer.size <= self.config.max_body_size as u64
+    }
+
+    fn mismatch(&self, why: &'static str) -> StoreError {
+        add(&self.mismatched, 1);
+        export("http_cache_s3_mismatched_total", 1);
+        StoreError::Corrupt(why.to_owned())
+    }
+
+    /// The body `pointer` names, read whole and checked against the size and SHA-256 the item
+    /// records. A pointer that is not this store's, an object that is missing, of another
+    /// size or another digest: [`StoreError::Corrupt`] (a miss). S3 failing:
+    /// [`StoreError::ObjectService`].
+    pub(super) async fn read(
+        &self,
+        item_key: &str,
+        revision: u64,
+        pointer: &BodyObject,
+    ) -> Result<Bytes, StoreError> {
+        if !self.is_ours(item_key, revision, pointer) {
+            return Err(self.mismatch(
+                "the item names an object this store did not write for it (another bucket, \
+                 key or revision, or over the size limit)",
+            ));
+        }
+        let got = self
+            .config
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(&pointer.key)
+            .send()
+            .await;
+        let mut out = match got {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                add(&self.missing, 1);
+                export("http_cache_s3_missing_total", 1);
+                return Err(StoreError::Corrupt(
+                    "the entry's S3 object is missing".to_owned(),
+                ));
+            }
+            Err(e) => return Err(self.failed("GetObject")(e)),
+        };
+        add(&self.gets, 1);
+        export("http_cache_s3_gets_total", 1);
+        let size = pointer.size;
+        if out
+            .content_length()
+            .is_some_and(|n| u64::try_from(n) != Ok(size))
+        {
+            return Err(self.mismatch("the entry's S3 object is not the size its item records"));
+        }
+        // `size` is within the configured ceiling (`is_ours`): the buffer is bounded.
+        let mut body = BytesMut::with_capacity(size as usize);
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::ObjectService {
+                operation: "GetObject",
+                bucket: self.config.bucket.clone(),
+                code: None,
+                source: Box::new(e),
+            })?;
+            add(&self.bytes_read, chunk.len() as u64);
+            export("http_cache_s3_bytes_read_total", chunk.len() as u64);
+            if body.len() + chunk.len() > size as usize {
+                return Err(self.mismatch("the entry's S3 object is longer than its item records"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.len() as u64 != size {
+            return Err(self.mismatch("the entry's S3 object is shorter than its item records"));
+        }
+        if <[u8; 32]>::from(Sha256::digest(&body)) != pointer.sha256 {
+            return Err(
+                self.mismatch("the entry's S3 object does not match the SHA-256 its item records")
+            );
+        }
+        Ok(body.freeze())
+    }
+
+    /// The object the item `old` (as it was before a write under `item_key`) pointed at, if
+    /// this store wrote it, unless it is `keep` (the object the write itself points at).
+    pub(super) fn retired(&self, item_key: &str, old: &Item, keep: Option<&str>) -> Option<String> {
+        let revision = match old.get(codec::REVISION_ATTR) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().ok()?,
+            _ => return None,
+        };
+        let pointer = old
+            .get(codec::OBJECT_ATTR)
+            .cloned()
+            .and_then(|v| BodyObject::from_attribute(v).ok())?;
+        (self.is_ours(item_key, revision, &pointer) && keep != Some(pointer.key.as_str()))
+            .then_some(pointer.key)
+    }
+
+    /// Deletes the object `key`, counting the outcome; a failure is logged and left to the
+    /// lifecycle rule.
+    pub(super) async fn delete(&self, key: &str) {
+        let deleted = self
+            .config
+            .client
+            .delete_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {
+                add(&self.deletes, 1);
+                export("http_cache_s3_deletes_total", 1);
+            }
+            Err(e) => {
+                add(&self.delete_failures, 1);
+                export("http_cache_s3_delete_failures_total", 1);
+                let e = self.failed("DeleteObject")(e);
+                tracing::warn!(error = %e, "an unused object was not deleted; the bucket's lifecycle rule will");
+            }
+        }
+    }
+
+    /// The object key of a listed item's pointer, when this store wrote it (for maintenance).
+    pub(super) fn listed_object(&self, item: &Item) -> Option<String> {
+        let key = match item.get(codec::KEY_ATTR) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(k)) => k.clone(),
+            _ => return None,
+        };
+        self.retired(&key, item, None)
+    }
+}

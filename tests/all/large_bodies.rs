@@ -1,0 +1,436 @@
+//! Bodies too large for one item, kept as S3 objects (feature `s3`), against an embedded S3
+//! (s3s-fs) and the embedded DynamoDB: byte-exact round trips, the object written before the
+//! item, objects deleted or changed behind the cache's back, items written by someone else
+//! pointing elsewhere, S3 failing in every way the fault proxy knows, and no secret in an
+//! object key, an object's metadata or a log line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest_dynamodb_cache::{
+    CacheMiddleware, CacheStatus, CacheStore, DynamoDbStore, ManualClock, NotStored, PendingWrite,
+    S3Bodies,
+};
+use reqwest_middleware::ClientWithMiddleware;
+use sha2::Digest;
+
+use crate::support::fault_proxy::{Api, Calls, Fault, FaultProxy};
+use crate::support::*;
+
+/// A body larger than any item, even compressed: 600 KB that do not compress.
+const LARGE: usize = 600 * 1024;
+
+/// A cache over `store`, with a manual clock, a body limit of 32 MiB and `timeout` for the
+/// store; a client through it.
+fn cache_over(
+    store: impl CacheStore,
+    timeout: Duration,
+) -> (CacheMiddleware, ClientWithMiddleware, Arc<ManualClock>) {
+    let clock = clock();
+    let cache = CacheMiddleware::builder(store)
+        .clock(clock.clone())
+        .max_body_size(32 << 20)
+        .store_timeout(timeout)
+        .build();
+    let client = http_client(&cache);
+    (cache, client, clock)
+}
+
+/// A GET: what the cache did and the body's bytes. For a miss being stored, the outcome of
+/// the write, awaited: a write the SDK retries may outlast the wait at the end of the body.
+async fn fetch(client: &ClientWithMiddleware, url: &str) -> (CacheStatus, Bytes) {
+    let resp = client.get(url).send().await.unwrap();
+    let told = status(&resp);
+    let pending = resp.extensions().get::<PendingWrite>().cloned();
+    let body = resp.bytes().await.unwrap();
+    match pending {
+        Some(write) => (write.outcome().await, body),
+        None => (told, body),
+    }
+}
+
+/// An origin serving `body` on `/big`, fresh for ten minutes.
+async fn origin_with(body: &[u8]) -> Origin {
+    let origin = Origin::start().await;
+    origin.route(
+        "/big",
+        Route::ok(body.to_vec()).header("cache-control", "max-age=600"),
+    );
+    origin
+}
+
+/// The item for `url` in `store`'s table.
+async fn item_for(
+    cache: &CacheMiddleware,
+    client: &ClientWithMiddleware,
+    store: &DynamoDbStore,
+    url: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    let key = cache.key_for(&client.get(url).build().unwrap()).unwrap();
+    raw_item(store, &key).await.expect("an item")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_twenty_megabyte_body_round_trips_through_s3_byte_exact_with_no_secret_in_s3() {
+    let log = captured_log();
+    let (_, s3) = s3().await;
+    let store = store_with_bodies_in(&s3, |b| b).await;
+    let (cache, client, _) = cache_over(store.clone(), Duration::from_secs(30));
+    let body = noise(20 << 20, 1);
+    let origin = origin_with(&body).await;
+    let url = format!("{}?api_key={ALICE}", origin.url("/big"));
+
+    let (first, got) = fetch(&client, &url).await;
+    assert_eq!(first, CacheStatus::Stored);
+    assert!(got[..] == body[..], "the miss's body is the origin's");
+    let (second, got) = fetch(&client, &url).await;
+    assert_eq!(second, CacheStatus::Hit);
+    assert!(got[..] == body[..], "the hit's body is byte-exact");
+    assert_eq!(origin.hits("/big"), 1);
+
+    // The item points at the object and holds no body; the object holds the body.
+    let item = item_for(&cache, &client, &store, &url).await;
+    assert!(item.contains_key("object"));
+    assert!(!item.contains_key("body"));
+    let keys = object_keys(&s3).await;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("http-cache/"), "{keys:?}");
+    assert!(object(&s3, &keys[0]).await == body);
+    // No secret in the object's key or anything S3 keeps about it, nor in a log line.
+    let head = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap();
+    let about = format!("{:?} {:?} {:?}", keys, head.metadata(), head.content_type());
+    assert!(!about.contains(ALICE), "{about}");
+    assert!(!log.text().contains(ALICE), "a secret in the log");
+    let traffic = store.object_traffic().unwrap();
+    assert_eq!((traffic.puts, traffic.gets), (1, 1));
+    assert_eq!(traffic.bytes_written, 20 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_fits_an_item_writes_no_object() {
+    let (_, s3) = s3().await;
+    let store = store_with_bodies_in(&s3, |b| b).await;
+    let (_, client, _) = cache_over(store.clone(), Duration::from_secs(5));
+    // Compressible: 1 MiB of JSON fits an item once compressed.
+    let body = br#"{"id":1,"name":"a"},"#.repeat(50_000);
+    let origin = origin_with(&body).await;
+    assert_eq!(
+        fetch(&client, &origin.url("/big")).await.0,
+        CacheStatus::Stored
+    );
+    assert_eq!(fetch(&client, &origin.url("/big")).await.1[..], body[..]);
+    assert!(object_keys(&s3).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_ceiling_streams_through_unstored() {
+    let (_, s3) = s3().await;
+    let store = store_with_bodies_in(&s3, |b| b.max_body_size(LARGE)).await;
+    let (_, client, _) = cache_over(store.clone(), Duration::from_secs(5));
+    let body = noise(LARGE + 1, 2);
+    let origin = origin_with(&body).await;
+    let (status, got) = fetch(&client, &origin.url("/big")).await;
+    assert_eq!(status, CacheStatus::NotStored(NotStored::TooLarge));
+    assert!(got[..] == body[..]);
+    assert!(object_keys(&s3).await.is_empty());
+}
+
+/// Stores one large entry for `/big`; the cache, its client, the store, the origin, the URL
+/// and the body.
+async fn one_large_entry(
+    s3: &aws_sdk_s3::Client,
+) -> (
+    CacheMiddleware,
+    ClientWithMiddleware,
+    DynamoDbStore,
+    Origin,
+    String,
+    Vec<u8>,
+) {
+    let store = store_with_bodies_in(s3, |b| b).await;
+    let (cache, client, _) = cache_over(store.clone(), Duration::from_secs(5));
+    let body = noise(LARGE, 3);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    (cache, client, store, origin, url, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_deleted_behind_the_caches_back_is_a_miss_and_is_replaced() {
+    let (_, s3) = s3().await;
+    let (_, client, store, origin, url, body) = one_large_entry(&s3).await;
+    let keys = object_keys(&s3).await;
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap();
+
+    let (status, got) = fetch(&client, &url).await;
+    assert_eq!(status, CacheStatus::Stored, "a miss, stored again");
+    assert!(got[..] == body[..]);
+    assert_eq!(store.object_traffic().unwrap().missing, 1);
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Hit);
+    assert_eq!(origin.hits("/big"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_whose_bytes_were_changed_is_never_served() {
+    let (_, s3) = s3().await;
+    let (_, client, store, origin, url, body) = one_large_entry(&s3).await;
+    // One byte flipped; one byte short; one byte more.
+    let mut flipped = body.clone();
+    flipped[LARGE / 2] ^= 1;
+    let changes = [
+        flipped,
+        body[..LARGE - 1].to_vec(),
+        [&body[..], b"x"].concat(),
+    ];
+    for (n, changed) in changes.into_iter().enumerate() {
+        // The current entry's object (the replaced one's is deleted in the background).
+        let key = objects_settle_at(&s3, 1).await.remove(0);
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(ByteStream::from(changed))
+            .send()
+            .await
+            .unwrap();
+        let (status, got) = fetch(&client, &url).await;
+        assert_eq!(
+            status,
+            CacheStatus::Stored,
+            "change {n}: a miss, stored again"
+        );
+        assert!(got[..] == body[..], "change {n}: the origin's bytes");
+        assert_eq!(store.object_traffic().unwrap().mismatched, n as u64 + 1);
+    }
+    assert_eq!(origin.hits("/big"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_pointing_at_another_bucket_or_object_is_never_followed() {
+    let (_, s3) = s3().await;
+    let (cache, client, store, origin, url, body) = one_large_entry(&s3).await;
+    let mut item = item_for(&cache, &client, &store, &url).await;
+    let digest = |bytes: &[u8]| hex_digest(&sha2::Sha256::digest(bytes));
+    let other = b"another bucket's object";
+    for (bucket, key, size, sha) in [
+        // Another bucket: the pointer names an object that exists, with its true digest.
+        ("other", "private".to_owned(), other.len(), digest(other)),
+        // This bucket, another key (another entry's object could be there).
+        (
+            BUCKET,
+            "http-cache/elsewhere".to_owned(),
+            LARGE,
+            digest(&body),
+        ),
+    ] {
+        item.insert(
+            "object".into(),
+            AttributeValue::M(
+                [
+                    ("bucket", s(bucket)),
+                    ("key", s(&key)),
+                    ("size", AttributeValue::N(size.to_string())),
+                    ("sha256", s(&sha)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            ),
+        );
+        store
+            .client()
+            .put_item()
+            .table_name(store.table_name())
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+            .unwrap();
+        let gets = store.object_traffic().unwrap().gets;
+        let (status, got) = fetch(&client, &url).await;
+        assert_eq!(
+            status,
+            CacheStatus::Stored,
+            "{bucket}/{key}: a miss, stored again"
+        );
+        assert!(got[..] == body[..]);
+        assert_eq!(
+            store.object_traffic().unwrap().gets,
+            gets,
+            "no GetObject made"
+        );
+    }
+    assert_eq!(origin.hits("/big"), 3);
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_s3_fault_on_a_hit_costs_the_caller_nothing() {
+    let (addr, s3) = s3().await;
+    let proxy = FaultProxy::start_for(addr, Api::S3).await;
+    let through_proxy = s3_client_for(&proxy.endpoint());
+    let store = store_with_bodies_in(&through_proxy, |b| b).await;
+    let (_, client, _) = cache_over(store, Duration::from_millis(500));
+    let body = noise(LARGE, 4);
+    let origin = origin_with(&body).await;
+    for (n, fault) in Fault::ALL.into_iter().enumerate() {
+        proxy.set(Fault::None);
+        let url = format!("{}?n={n}", origin.url("/big"));
+        assert_eq!(
+            fetch(&client, &url).await.0,
+            CacheStatus::Stored,
+            "{fault:?}"
+        );
+        proxy.set(fault);
+        let (status, got) = fetch(&client, &url).await;
+        assert!(got[..] == body[..], "{fault:?}: the origin's body");
+        assert_ne!(status, CacheStatus::Hit, "{fault:?}");
+    }
+    let _ = s3;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_that_cannot_be_written_leaves_no_item() {
+    let (addr, s3) = s3().await;
+    let proxy = FaultProxy::start_for(addr, Api::S3).await;
+    let through_proxy = s3_client_for(&proxy.endpoint());
+    let store = store_with_bodies_in(&through_proxy, |b| b).await;
+    let (cache, client, _) = cache_over(store.clone(), Duration::from_millis(500));
+    let body = noise(LARGE, 5);
+    let origin = origin_with(&body).await;
+    for fault in [
+        Fault::ServerError,
+        Fault::Throttling,
+        Fault::Stall,
+        Fault::Refuse,
+    ] {
+        proxy.set_on(fault, Calls::Writes);
+        let url = origin.url("/big");
+        let (status, got) = fetch(&client, &url).await;
+        assert!(got[..] == body[..], "{fault:?}");
+        assert_eq!(
+            status,
+            CacheStatus::NotStored(NotStored::StoreFault),
+            "{fault:?}"
+        );
+        let key = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
+        assert!(
+            raw_item(&store, &key).await.is_none(),
+            "{fault:?}: no item without its object"
+        );
+    }
+    assert!(object_keys(&s3).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_objects_of_replaced_and_invalidated_entries_are_deleted() {
+    let (_, s3) = s3().await;
+    let store = store_with_bodies_in(&s3, |b| b).await;
+    let (_, client, clock) = cache_over(store.clone(), Duration::from_secs(5));
+    let body = noise(LARGE, 6);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    let first = objects_settle_at(&s3, 1).await;
+    // Stale: fetched again, stored under a new revision, the old object deleted.
+    clock.advance(Duration::from_secs(601));
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    let second = objects_settle_at(&s3, 1).await;
+    assert_ne!(first, second);
+    // A POST invalidates the URL: its tombstone replaces the item, the object is deleted.
+    let resp = client.request(Method::POST, &url).send().await.unwrap();
+    assert!(resp.status().is_success() || resp.status().as_u16() == 405);
+    objects_settle_at(&s3, 0).await;
+    assert!(store.object_traffic().unwrap().deletes >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_misses_of_a_large_body_make_one_request_and_one_object() {
+    let (_, s3) = s3().await;
+    let store = CountingStore::new(store_with_bodies_in(&s3, |b| b).await);
+    let (_, client, _) = cache_over(store.clone(), Duration::from_secs(30));
+    let body = noise(LARGE, 7);
+    let origin = Origin::start().await;
+    let gate = Gate::new();
+    origin.route(
+        "/big",
+        Route::ok(body.clone())
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    let url = origin.url("/big");
+    let leader = spawn_request(&client, Method::GET, &url, &[]);
+    gate.arrivals(1).await;
+    let followers: Vec<_> = (0..7)
+        .map(|_| spawn_request(&client, Method::GET, &url, &[]))
+        .collect();
+    store.lookups_done(8).await;
+    gate.open(10);
+    for task in std::iter::once(leader).chain(followers) {
+        let (_, code, got) = task.await.unwrap();
+        assert_eq!(code, 200);
+        assert!(got[..] == body[..]);
+    }
+    assert_eq!(origin.hits("/big"), 1);
+    objects_settle_at(&s3, 1).await;
+    // And concurrent hits all read it whole.
+    let hits: Vec<_> = (0..8)
+        .map(|_| spawn_request(&client, Method::GET, &url, &[]))
+        .collect();
+    for task in hits {
+        let (status, _, got) = task.await.unwrap();
+        assert_eq!(status, CacheStatus::Hit);
+        assert!(got[..] == body[..]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_in_s3_read_by_a_store_without_a_bucket_is_a_miss_never_an_empty_body() {
+    let (_, s3) = s3().await;
+    let (_, _, with_bucket, origin, url, body) = one_large_entry(&s3).await;
+    let without = DynamoDbStore::builder()
+        .table_name(with_bucket.table_name())
+        .build_with_client(with_bucket.client().clone())
+        .await
+        .unwrap();
+    let (_, client, _) = cache_over(without, Duration::from_secs(5));
+    let (status, got) = fetch(&client, &url).await;
+    assert_ne!(status, CacheStatus::Hit);
+    assert!(got[..] == body[..]);
+    assert_eq!(origin.hits("/big"), 2);
+}
+
+#[tokio::test]
+async fn an_invalid_bucket_or_prefix_is_refused_at_build() {
+    let (_, s3) = s3().await;
+    for bodies in [
+        S3Bodies::new(s3.clone(), "Not_A_Bucket"),
+        S3Bodies::new(s3.clone(), "ab"),
+        S3Bodies::new(s3.clone(), BUCKET).prefix("p".repeat(513)),
+        S3Bodies::new(s3.clone(), BUCKET).max_body_size(0),
+    ] {
+        let err = DynamoDbStore::builder()
+            .large_bodies(bodies)
+            .build_with_client(dynamodb().await)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("S3Bodies"), "{err}");
+    }
+}
