@@ -4,11 +4,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use reqwest_dynamodb_cache::{CacheMiddleware, DynamoDbStore, ManualClock};
+use reqwest_dynamodb_cache::{CacheMiddleware, DynamoDbStore, ManualClock, PendingWrite, S3Bodies};
 
 #[path = "common/embedded.rs"]
 mod embedded;
 use embedded::dynamodb;
+#[path = "common/embedded_s3.rs"]
+mod embedded_s3;
 
 async fn origin() -> String {
     let app = axum::Router::new()
@@ -106,7 +108,7 @@ async fn list_show_stats_purge_and_clear() {
     let (ok, out, _) = cli(&endpoint, &["stats"]).await;
     assert!(ok);
     assert!(
-        out.contains("entries:    2") && out.contains("unusable:   1"),
+        out.contains("entries:      2") && out.contains("unusable:     1"),
         "{out}"
     );
 
@@ -384,4 +386,69 @@ async fn purge_older_than_an_age_before_the_epoch_is_a_clear_error() {
     let (ok, out, _) = cli(&endpoint, &["stats", "--output", "json"]).await;
     let stats: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(ok && stats["entries"] == 1, "nothing deleted: {out}");
+}
+
+/// Entries whose bodies are S3 objects: `stats` counts the objects, `show` reads the body
+/// from S3, and `clear` with `--bucket` deletes the objects with the items.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_are_counted_shown_and_deleted_with_their_entries() {
+    let (endpoint, db) = dynamodb().await;
+    let s3_endpoint = format!("http://{}", embedded_s3::serve().await);
+    let s3 = embedded_s3::client_for(&s3_endpoint);
+    s3.create_bucket().bucket("bodies").send().await.unwrap();
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .large_bodies(S3Bodies::new(s3.clone(), "bodies"))
+        .build_with_client(db)
+        .await
+        .unwrap();
+    // 600 KB that do not compress: no item holds them.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let body: Vec<u8> = (0..600 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let served = body.clone();
+    let app = axum::Router::new().route(
+        "/large",
+        axum::routing::get(move || async move { ([("cache-control", "max-age=3600")], served) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/large", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let cache = CacheMiddleware::builder(store).build();
+    let resp = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build()
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    let write = resp.extensions().get::<PendingWrite>().cloned().unwrap();
+    assert_eq!(resp.bytes().await.unwrap(), body);
+    assert_eq!(
+        write.outcome().await,
+        reqwest_dynamodb_cache::CacheStatus::Stored
+    );
+
+    let with_bucket = ["--bucket", "bodies", "--s3-endpoint-url", &s3_endpoint];
+    let (ok, out, err) = cli(&endpoint, &["stats"]).await;
+    assert!(ok && out.contains("objects:      1"), "{out}");
+    assert!(err.contains("give --bucket"), "{err}");
+    let (ok, out, err) = cli(
+        &endpoint,
+        &[&["show", &url, "--output", "json"][..], &with_bucket].concat(),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["body_bytes"], 600 * 1024, "the body, read from S3");
+    let (ok, out, err) = cli(&endpoint, &[&["clear", "--yes"][..], &with_bucket].concat()).await;
+    assert!(ok && out.contains("deleted 1 entry"), "{out}{err}");
+    let left = s3.list_objects_v2().bucket("bodies").send().await.unwrap();
+    assert!(left.contents().is_empty(), "{left:?}");
 }

@@ -20,9 +20,10 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use reqwest_dynamodb_cache::aws_sdk_dynamodb;
+use reqwest_dynamodb_cache::{aws_sdk_dynamodb, aws_sdk_s3};
 use reqwest_dynamodb_cache::{
-    BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, StoreError, StoredResponse,
+    BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, S3Bodies, StoreError,
+    StoredResponse,
 };
 use serde_json::json;
 
@@ -69,6 +70,17 @@ struct Cli {
     /// The services' `ignored_parameters` (repeat the option).
     #[arg(long = "ignored-parameter", value_name = "NAME", global = true)]
     ignored_parameters: Vec<String>,
+    /// The S3 bucket the services keep large bodies in (`S3Bodies`): `purge` and `clear` then
+    /// delete the objects of the entries they delete, and `show` reads them. Without it those
+    /// objects stay until the bucket's lifecycle rule removes them.
+    #[arg(long, env = "REQWEST_DYNAMODB_CACHE_BUCKET", global = true)]
+    bucket: Option<String>,
+    /// The services' `S3Bodies::prefix`.
+    #[arg(long, default_value = "http-cache/", global = true)]
+    prefix: String,
+    /// An S3 endpoint other than AWS's (an emulator), addressed path-style.
+    #[arg(long, global = true)]
+    s3_endpoint_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -249,12 +261,22 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "no region".into());
-    let store = DynamoDbStore::builder()
+    let mut builder = DynamoDbStore::builder()
         .table_name(&cli.table)
         .namespace(&cli.namespace)
-        .create_table(false)
-        .build(&aws)
-        .await?;
+        .create_table(false);
+    if let Some(bucket) = &cli.bucket {
+        let mut s3 = aws_sdk_s3::config::Builder::from(&aws);
+        if let Some(endpoint) = &cli.s3_endpoint_url {
+            s3 = s3.endpoint_url(endpoint).force_path_style(true);
+        }
+        let bodies = S3Bodies::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket)
+            .prefix(&cli.prefix)
+            // Whatever size the services allowed: maintenance reaches every object.
+            .max_body_size(usize::MAX);
+        builder = builder.large_bodies(bodies);
+    }
+    let store = builder.build(&aws).await?;
     let scope = store.scope();
     let now = SystemTime::now();
     let result = command(cli, &store, &scope, now, out).await;
@@ -399,16 +421,31 @@ async fn stats(
         Output::Json => writeln!(out, "{}", serde_json::to_string(&stats)?)?,
         Output::Text => writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}",
-            stats.entries, stats.bytes, stats.stale, stats.unusable, stats.tombstones
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            stats.entries,
+            stats.bytes,
+            stats.stale,
+            stats.unusable,
+            stats.tombstones,
+            stats.objects,
+            stats.object_bytes
         )?,
         Output::Table => {
-            writeln!(out, "entries:    {}", stats.entries)?;
-            writeln!(out, "bytes:      {}", stats.bytes)?;
-            writeln!(out, "stale:      {}", stats.stale)?;
-            writeln!(out, "unusable:   {}", stats.unusable)?;
-            writeln!(out, "tombstones: {}", stats.tombstones)?;
+            writeln!(out, "entries:      {}", stats.entries)?;
+            writeln!(out, "bytes:        {}", stats.bytes)?;
+            writeln!(out, "stale:        {}", stats.stale)?;
+            writeln!(out, "unusable:     {}", stats.unusable)?;
+            writeln!(out, "tombstones:   {}", stats.tombstones)?;
+            writeln!(out, "objects:      {}", stats.objects)?;
+            writeln!(out, "object bytes: {}", stats.object_bytes)?;
         }
+    }
+    if stats.objects > 0 && store.object_traffic().is_none() {
+        eprintln!(
+            "{} entries keep their body in S3: give --bucket so that purge and clear delete \
+             those objects too",
+            stats.objects
+        );
     }
     Ok(())
 }

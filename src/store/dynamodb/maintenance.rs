@@ -320,6 +320,7 @@ impl DynamoDbStore {
     /// [`CacheMiddleware::key_for`](crate::CacheMiddleware::key_for) and [`get`](crate::CacheStore::get).
     pub async fn get_url(&self, url: &str) -> Result<Vec<(String, StoredResponse)>, StoreError> {
         let mut found = Vec::new();
+        let mut in_objects = Vec::new();
         let mut failure = None;
         self.scan(false, Some(url), |items, _| {
             for item in items {
@@ -329,12 +330,21 @@ impl DynamoDbStore {
                 };
                 match codec::decode(item) {
                     Ok(codec::Decoded::Response(entry)) => found.push((key, entry)),
-                    Ok(_) => {}
+                    Ok(codec::Decoded::InObject(entry, pointer)) => {
+                        in_objects.push((key, entry, pointer))
+                    }
+                    Ok(codec::Decoded::Tombstone(_)) => {}
                     Err(e) => failure = failure.take().or(Some(e)),
                 }
             }
         })
         .await?;
+        for (key, entry, pointer) in in_objects {
+            match self.item_body(&key, entry, &pointer).await {
+                Ok(entry) => found.push((key, entry)),
+                Err(e) => failure = failure.take().or(Some(e)),
+            }
+        }
         match failure {
             Some(e) if found.is_empty() => Err(e),
             _ => Ok(found),

@@ -315,17 +315,25 @@ impl DynamoDbStore {
     async fn with_object_body(
         &self,
         key: &CacheKey,
+        entry: StoredResponse,
+        pointer: &codec::BodyObject,
+    ) -> Result<StoredResponse, StoreError> {
+        self.item_body(&self.item_key(key), entry, pointer).await
+    }
+
+    /// [`with_object_body`](Self::with_object_body) for the item stored under `item_key`.
+    async fn item_body(
+        &self,
+        item_key: &str,
         mut entry: StoredResponse,
         pointer: &codec::BodyObject,
     ) -> Result<StoredResponse, StoreError> {
         #[cfg(feature = "s3")]
         if let Some(objects) = &self.inner.objects {
-            entry.body = objects
-                .read(&self.item_key(key), entry.revision, pointer)
-                .await?;
+            entry.body = objects.read(item_key, entry.revision, pointer).await?;
             return Ok(entry);
         }
-        let _ = (key, &mut entry, pointer);
+        let _ = (item_key, &mut entry, pointer);
         Err(StoreError::Corrupt(
             "the entry's body is an S3 object, and this store has no bucket for bodies \
              (DynamoDbStoreBuilder::large_bodies, feature `s3`)"

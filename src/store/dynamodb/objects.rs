@@ -316,8 +316,9 @@ impl Objects {
         {
             return Err(self.mismatch("the entry's S3 object is not the size its item records"));
         }
-        // `size` is within the configured ceiling (`is_ours`): the buffer is bounded.
-        let mut body = BytesMut::with_capacity(size as usize);
+        // `size` is within the configured ceiling (`is_ours`), and what is read is checked
+        // against it; what is reserved up front is bounded whatever the ceiling.
+        let mut body = BytesMut::with_capacity(size.min(8 << 20) as usize);
         while let Some(chunk) = out.body.next().await {
             let chunk = chunk.map_err(|e| StoreError::ObjectService {
                 operation: "GetObject",
@@ -327,7 +328,7 @@ impl Objects {
             })?;
             add(&self.bytes_read, chunk.len() as u64);
             export("http_cache_s3_bytes_read_total", chunk.len() as u64);
-            if body.len() + chunk.len() > size as usize {
+            if (body.len() + chunk.len()) as u64 > size {
                 return Err(self.mismatch("the entry's S3 object is longer than its item records"));
             }
             body.extend_from_slice(&chunk);
