@@ -29,6 +29,11 @@
 //! `generation` (the URL's primary-entry generation, shared by its Vary variants) and the
 //! redacted `request_headers` the caching rules read.
 //!
+//! A body kept as an S3 object (feature `s3`) is not in the item: a top-level `object` map
+//! ([`BodyObject`]: bucket, key, size, SHA-256) takes the place of `body` (and of
+//! `body_encoding`), in either format, and decodes as [`Decoded::InObject`] with an empty body
+//! for the store to fill. Without `body`, a reader that does not know `object` refuses the item.
+//!
 //! An invalidated key holds a *tombstone* instead: `key`, `revision`, `tombstone` = true,
 //! `created_at` / `expires` (when it was written and when it stops mattering) and `ttl`. It
 //! decodes as [`Decoded::Tombstone`], which a store reads as "nothing stored".
