@@ -434,3 +434,108 @@ async fn an_invalid_bucket_or_prefix_is_refused_at_build() {
         assert!(err.to_string().contains("S3Bodies"), "{err}");
     }
 }
+
+/// Sets `item`'s pointer to these fields and writes it raw.
+async fn point(
+    store: &DynamoDbStore,
+    item: &mut std::collections::HashMap<String, AttributeValue>,
+    fields: [(&str, AttributeValue); 4],
+) {
+    item.insert(
+        "object".into(),
+        AttributeValue::M(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .set_item(Some(item.clone()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pointer_claiming_a_huge_size_is_a_miss_with_nothing_read() {
+    let (_, s3) = s3().await;
+    let (cache, client, store, origin, url, body) = one_large_entry(&s3).await;
+    let mut item = item_for(&cache, &client, &store, &url).await;
+    let AttributeValue::M(pointer) = item["object"].clone() else {
+        panic!("a pointer")
+    };
+    for size in [u64::MAX, (32 << 20) + 1, LARGE as u64 + 1] {
+        let mut fields = pointer.clone();
+        fields.insert("size".into(), AttributeValue::N(size.to_string()));
+        point(
+            &store,
+            &mut item,
+            ["bucket", "key", "size", "sha256"].map(|n| (n, fields[n].clone())),
+        )
+        .await;
+        let (status, got) = fetch(&client, &url).await;
+        assert_eq!(
+            status,
+            CacheStatus::Stored,
+            "size {size}: a miss, stored again"
+        );
+        assert!(got[..] == body[..]);
+    }
+    assert_eq!(origin.hits("/big"), 4);
+    assert!(store.object_traffic().unwrap().mismatched >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_never_deletes_an_object_its_item_does_not_own() {
+    let (_, s3) = s3().await;
+    let db = dynamodb().await;
+    let table = table_name();
+    let in_namespace = |ns: &str| {
+        DynamoDbStore::builder()
+            .table_name(&table)
+            .namespace(ns)
+            .large_bodies(S3Bodies::new(s3.clone(), BUCKET))
+            .build_with_client(db.clone())
+    };
+    let (victim, attacker) = (
+        in_namespace("victim").await.unwrap(),
+        in_namespace("attacker").await.unwrap(),
+    );
+    let body = noise(LARGE, 8);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    for store in [&victim, &attacker] {
+        let (cache, client, _) = cache_over(store.clone(), Duration::from_secs(5));
+        assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+        let _ = cache;
+    }
+    let keys = objects_settle_at(&s3, 2).await;
+    let victims = keys.iter().find(|k| k.contains("victim:")).unwrap().clone();
+    // The attacker's item now names the victim's object (true size and digest).
+    let (cache, client, _) = cache_over(attacker.clone(), Duration::from_secs(5));
+    let mut item = item_for(&cache, &client, &attacker, &url).await;
+    let digest = hex_digest(&sha2::Sha256::digest(&body));
+    point(
+        &attacker,
+        &mut item,
+        [
+            ("bucket", s(BUCKET)),
+            ("key", s(&victims)),
+            ("size", AttributeValue::N(LARGE.to_string())),
+            ("sha256", s(&digest)),
+        ],
+    )
+    .await;
+    // Neither a hit nor a clear of the attacker's namespace reaches the victim's object.
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    assert_eq!(attacker.clear().await.unwrap(), 1);
+    // The victim's object stays. (The attacker's first object is orphaned once its item names
+    // another: nothing is deleted on a pointer's word, so that one is the lifecycle rule's.)
+    let left = object_keys(&s3).await;
+    assert!(left.contains(&victims), "{left:?}");
+    assert!(
+        left.iter().all(|k| k == &victims || k.contains("attacker:")),
+        "{left:?}"
+    );
+    let (_, victim_client, _) = cache_over(victim.clone(), Duration::from_secs(5));
+    assert_eq!(fetch(&victim_client, &url).await.0, CacheStatus::Hit);
+}
