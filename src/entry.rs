@@ -5,6 +5,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
 
+use crate::deferred::Deferred;
+use crate::StoreError;
+
 /// One stored response, as the middleware hands it to a [`CacheStore`](crate::CacheStore) and
 /// gets it back.
 ///
@@ -50,7 +53,11 @@ pub struct StoredResponse {
     pub headers: HeaderMap,
     /// The request headers the caching rules need, redacted.
     pub request_headers: HeaderMap,
-    /// The body, as received (after any decompression reqwest did).
+    /// The body, as received (after any decompression reqwest did). **Empty when the body is
+    /// still in the store** — an entry whose body is an S3 object (feature `s3`), as
+    /// [`DynamoDbStore`](crate::DynamoDbStore)'s `get` returns it, so that a hit streams it
+    /// to the caller: see [`is_body_in_store`](Self::is_body_in_store) and
+    /// [`read_body`](Self::read_body).
     pub body: Bytes,
     /// When the response was received (the policy's response time).
     pub created_at: SystemTime,
@@ -75,6 +82,8 @@ pub struct StoredResponse {
     /// cannot overwrite a newer response or resurrect an invalidated one. `0` for items written
     /// before revisions existed.
     pub revision: u64,
+    /// The body when it is still in the store, read when the response is served.
+    pub(crate) deferred: Option<Deferred>,
 }
 
 impl StoredResponse {
@@ -103,6 +112,37 @@ impl StoredResponse {
             generation: 0,
             retain_until: None,
             revision: 0,
+            deferred: None,
         }
+    }
+
+    /// Whether the body is still in the store ([`body`](Self::body) is then empty).
+    pub fn is_body_in_store(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// The body's length, wherever it is.
+    pub fn body_len(&self) -> u64 {
+        match &self.deferred {
+            Some(deferred) => deferred.len(),
+            None => self.body.len() as u64,
+        }
+    }
+
+    /// The body, read from the store when it is still there (checked against what the entry
+    /// recorded: a body that is not is [`StoreError::Corrupt`]).
+    pub async fn read_body(&self) -> Result<Bytes, StoreError> {
+        match &self.deferred {
+            Some(deferred) => deferred.read().await,
+            None => Ok(self.body.clone()),
+        }
+    }
+
+    /// The entry with its body in memory.
+    pub(crate) async fn into_whole(mut self) -> Result<StoredResponse, StoreError> {
+        if let Some(deferred) = self.deferred.take() {
+            self.body = deferred.read().await?;
+        }
+        Ok(self)
     }
 }

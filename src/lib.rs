@@ -49,6 +49,7 @@
 mod clock;
 #[doc(hidden)] // Not part of the semver surface: see the module docs.
 pub mod codec;
+mod deferred;
 mod entry;
 mod error;
 mod fields;

@@ -106,6 +106,7 @@ pub(super) fn decode(
         generation: meta.generation,
         retain_until,
         revision: 0,
+        deferred: None,
     })
 }
 

@@ -156,6 +156,7 @@ pub(super) fn from_document(
         generation,
         retain_until,
         revision: 0,
+        deferred: None,
     };
     Ok(entry)
 }

@@ -36,6 +36,7 @@ pub(super) fn sample(body: &[u8]) -> StoredResponse {
         generation: 7,
         retain_until: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_100)),
         revision: 1_790_000_000_123_456_789,
+        deferred: None,
     }
 }
 

@@ -938,6 +938,7 @@ mod tests {
                             generation,
                             retain_until: ttl.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
                             revision,
+                            deferred: None,
                         }
                     },
                 )

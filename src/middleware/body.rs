@@ -242,7 +242,7 @@ pub(super) fn response(
     version: http::Version,
     url: Url,
     headers: http::HeaderMap,
-    body: Bytes,
+    body: impl Into<reqwest::Body>,
 ) -> Response {
     let mut builder = http::Response::builder()
         .status(status)
@@ -253,7 +253,7 @@ pub(super) fn response(
     }
     // Every part is a typed value: building cannot fail.
     builder
-        .body(body)
+        .body(body.into())
         .map(Response::from)
         .unwrap_or_else(|_| Response::from(http::Response::new(Bytes::new())))
 }

@@ -158,6 +158,7 @@ impl Inner {
             generation: fill.generation.unwrap_or_else(new_generation),
             retain_until: Some(plan.retain_until),
             revision: fill.revision,
+            deferred: None,
         };
         (key, entry)
     }

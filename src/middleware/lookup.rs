@@ -123,7 +123,8 @@ impl Inner {
                 ..Fill::new(Fwd::Request)
             });
         }
-        let entry = match self.get(&view.key, budget).await {
+        let whole = view.range.is_some();
+        let entry = match self.get(&view.key, budget, whole).await {
             Lookup::Found(entry) if usable(&entry, view) => entry,
             Lookup::Fault => {
                 return Decision::Miss(Fill {
@@ -166,7 +167,7 @@ impl Inner {
                     names.iter().map(String::as_str),
                     &policy::stored_request_headers(&view.parts.headers, &vary_headers(&names)),
                 );
-                let entry = match self.get(&key, budget).await {
+                let entry = match self.get(&key, budget, whole).await {
                     Lookup::Found(e)
                         if usable(&e, view) && Some(e.generation) == fill.generation =>
                     {
@@ -289,7 +290,7 @@ impl Inner {
             return None;
         }
         let key = view.head_get_key.clone()?;
-        let Lookup::Found(entry) = self.get(&key, budget).await else {
+        let Lookup::Found(entry) = self.get(&key, budget, false).await else {
             return None;
         };
         if !usable(&entry, view) {
@@ -318,7 +319,7 @@ impl Inner {
 /// reads never trust the table to have done it. A stored part that is not the range it claims
 /// (an item written by someone else) is of no use either: it is never served as that range.
 fn usable(entry: &StoredResponse, view: &RequestView) -> bool {
-    if !policy::is_consistent_part(entry.status, &entry.headers, entry.body.len()) {
+    if !policy::is_consistent_part(entry.status, &entry.headers, entry.body_len() as usize) {
         tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
         return false;
     }

@@ -72,6 +72,7 @@ impl CacheMiddleware {
             generation: new_generation(),
             retain_until: Some(plan.retain_until),
             revision,
+            deferred: None,
         };
         self.persist(key, entry, budget, false).await;
         Ok(received_parts.into_response(reqwest::Body::from(body)))

@@ -86,10 +86,11 @@ impl Inner {
             HeaderValue::from(policy.age(view.now).as_secs()),
         );
         // A HEAD answered from a stored GET carries the GET's headers and no body.
-        let body = if *view.method() == Method::HEAD {
-            Bytes::new()
-        } else {
-            entry.body
+        let body = match (view.method(), entry.deferred) {
+            (&Method::HEAD, _) => reqwest::Body::from(Bytes::new()),
+            // Still in the store: streams as it is read.
+            (_, Some(deferred)) => deferred.into_body(),
+            (_, None) => reqwest::Body::from(entry.body),
         };
         let resp = body::response(entry.status, entry.version, url, headers, body);
         self.finish(resp, status, report)

@@ -125,7 +125,7 @@ impl CacheMiddleware {
             received,
             view.expire_after,
         );
-        let written = if let Some(plan) = plan {
+        let stored = plan.map(|plan| {
             entry.heuristic_max_age = plan.heuristic_max_age;
             entry.expires = plan.expires;
             entry.retain_until = Some(plan.retain_until);
@@ -140,22 +140,30 @@ impl CacheMiddleware {
                 // The 304's cookie is this caller's: served to it, never stored for others.
                 stored.headers.remove(header::SET_COOKIE);
             }
-            self.persist(key.clone(), stored, budget, fill.in_background)
-                .await
-        } else {
-            // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
-            inner
-                .invalidate_keys(std::slice::from_ref(key), new_revision(), budget)
-                .await;
-            CacheStatus::NotStored(crate::NotStored::NotStorable)
-        };
+            stored
+        });
+        // Served before it is written: a body still in the store (S3) streams from the object
+        // the lookup opened, and the write reads it again before it replaces (and deletes) it.
         let policy = inner.settings.rules.policy_of(&entry, &view.parts);
-        let view = RequestView {
+        let served_view = RequestView {
             now: received,
             ..view.clone()
         };
         let fwd = Some((Fwd::Stale, Some(StatusCode::NOT_MODIFIED)));
-        let resp = inner.serve(&view, entry, &policy, CacheStatus::Revalidated, fwd);
+        let resp = inner.serve(&served_view, entry, &policy, CacheStatus::Revalidated, fwd);
+        let written = match stored {
+            Some(stored) => {
+                self.persist(key.clone(), stored, budget, fill.in_background)
+                    .await
+            }
+            None => {
+                // The 304 made it unstorable (e.g. `no-store` now): it must not stay stored.
+                inner
+                    .invalidate_keys(std::slice::from_ref(key), new_revision(), budget)
+                    .await;
+                CacheStatus::NotStored(crate::NotStored::NotStorable)
+            }
+        };
         (resp, written)
     }
 

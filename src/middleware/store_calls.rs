@@ -93,8 +93,41 @@ impl Inner {
         result.map_err(Unanswered::Failed)
     }
 
-    /// Looks `key` up.
-    pub(super) async fn get(&self, key: &CacheKey, budget: &Budget) -> Lookup {
+    /// Looks `key` up. An entry whose body is still in the store (S3) is read whole, within
+    /// the budget, when `whole` (the caller asked for ranges) or when it is a stored part
+    /// (completed or cut in memory); otherwise its body streams when served.
+    pub(super) async fn get(&self, key: &CacheKey, budget: &Budget, whole: bool) -> Lookup {
+        match self.get_entry(key, budget).await {
+            Lookup::Found(entry)
+                if entry.is_body_in_store()
+                    && (whole || entry.status == http::StatusCode::PARTIAL_CONTENT) =>
+            {
+                match self.call(budget, entry.into_whole()).await {
+                    Ok(entry) => Lookup::Found(entry),
+                    Err(e) => self.not_found(key, e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// What a lookup that failed with `e` is.
+    fn not_found(&self, key: &CacheKey, e: Unanswered) -> Lookup {
+        match e {
+            Unanswered::Failed(StoreError::Corrupt(why)) => {
+                self.counters.corrupt();
+                tracing::warn!(%key, %why, "stored item does not decode; treated as a miss");
+                Lookup::Absent
+            }
+            e => {
+                tracing::warn!(%key, error = %e, "cache lookup failed; going to the origin");
+                Lookup::Fault
+            }
+        }
+    }
+
+    /// Looks `key` up, leaving a body in the store where it is.
+    async fn get_entry(&self, key: &CacheKey, budget: &Budget) -> Lookup {
         let span = tracing::debug_span!(
             "http_cache.lookup",
             %key,
@@ -116,15 +149,7 @@ impl Inner {
                 }
             },
             Ok(None) => Lookup::Absent,
-            Err(Unanswered::Failed(StoreError::Corrupt(why))) => {
-                self.counters.corrupt();
-                tracing::warn!(%key, %why, "stored item does not decode; treated as a miss");
-                Lookup::Absent
-            }
-            Err(e) => {
-                tracing::warn!(%key, error = %e, "cache lookup failed; going to the origin");
-                Lookup::Fault
-            }
+            Err(e) => self.not_found(key, e),
         }
     }
 
@@ -138,7 +163,7 @@ impl Inner {
         let span = tracing::debug_span!(
             "http_cache.store",
             %key,
-            bytes = entry.body.len(),
+            bytes = entry.body_len(),
             elapsed_us = tracing::field::Empty,
         );
         if self.ledger.superseding(key, entry.revision).is_some() {
@@ -160,7 +185,7 @@ impl Inner {
         }
         match result {
             Ok(()) => {
-                self.counters.bytes_stored(entry.body.len());
+                self.counters.bytes_stored(entry.body_len() as usize);
                 CacheStatus::Stored
             }
             Err(Unanswered::Failed(StoreError::ItemTooLarge { size, limit })) => {

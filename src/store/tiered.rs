@@ -210,8 +210,9 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
-    /// Keeps `entry` in memory while fresh, unless memory holds something newer (an entry, or
-    /// an invalidation): one atomic step per key, so a late write or read cannot undo a newer
+    /// Keeps `entry` in memory while fresh (unless its body is still in the shared store),
+    /// unless memory holds something newer (an entry, or an invalidation): one atomic step per
+    /// key, so a late write or read cannot undo a newer
     /// one.
     async fn remember(&self, key: &CacheKey, entry: &StoredResponse) {
         let fresh = entry.expires > self.clock.now();
@@ -220,7 +221,9 @@ impl<S: CacheStore> TieredStore<S> {
             .and_compute_with(|held| async move {
                 if held.is_some_and(|held| !held.value().yields_to(entry)) {
                     Op::Nop
-                } else if fresh {
+                } else if fresh && !entry.is_body_in_store() {
+                    // A body still in the shared store (S3) is read again at each use: memory
+                    // would save nothing, and could not check the object before serving it.
                     Op::Put(Local::Fresh(Arc::new(entry.clone())))
                 } else {
                     Op::Remove

@@ -310,18 +310,29 @@ impl DynamoDbStore {
         Err(StoreError::ItemTooLarge { size, limit })
     }
 
-    /// `entry` with the body its item's `pointer` names, read from S3; without a bucket
-    /// configured, [`StoreError::Corrupt`] (a miss, overwritten by the next write).
+    /// `entry` with the body its item's `pointer` names: opened in S3 (checked, and left to
+    /// stream when served); without a bucket configured, [`StoreError::Corrupt`] (a miss,
+    /// overwritten by the next write).
     async fn with_object_body(
         &self,
         key: &CacheKey,
-        entry: StoredResponse,
+        #[cfg_attr(not(feature = "s3"), allow(unused_mut))] mut entry: StoredResponse,
         pointer: &codec::BodyObject,
     ) -> Result<StoredResponse, StoreError> {
+        #[cfg(feature = "s3")]
+        if let Some(objects) = &self.inner.objects {
+            let deferred = objects
+                .open(&self.item_key(key), entry.revision, pointer)
+                .await?;
+            entry.deferred = Some(deferred);
+            return Ok(entry);
+        }
         self.item_body(&self.item_key(key), entry, pointer).await
     }
 
-    /// [`with_object_body`](Self::with_object_body) for the item stored under `item_key`.
+    /// `entry` with the body its item's `pointer` names, read whole (for maintenance), for the
+    /// item stored under `item_key`; without a bucket, as
+    /// [`with_object_body`](Self::with_object_body).
     async fn item_body(
         &self,
         item_key: &str,
@@ -427,6 +438,15 @@ impl CacheStore for DynamoDbStore {
     /// Stores `response` unless the key holds a newer entry, or an invalidation of the same
     /// revision or newer ([`StoreError::Superseded`]): one conditional PutItem.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        // An entry read from S3 and written again (a revalidated one): its body, read back.
+        let whole;
+        let response = match response.is_body_in_store() {
+            true => {
+                whole = response.clone().into_whole().await?;
+                &whole
+            }
+            false => response,
+        };
         let item_key = self.item_key(key);
         let limit = self.inner.max_item_size;
         // A body beyond what compression may fit into an item goes to S3 without trying.

@@ -4,8 +4,11 @@
 //! object that was not there; its key carries the entry's revision
 //! (`{prefix}{item key}/{revision}`), so a pointer never reads the bytes of another revision's
 //! object. The item records the body's size and SHA-256, which S3 also checks on upload
-//! (`x-amz-checksum-sha256`); a read checks both again, so an object changed or truncated
-//! behind the cache's back is a miss ([`StoreError::Corrupt`]), never served.
+//! (`x-amz-checksum-sha256`). A lookup sends GetObject and checks the size and SHA-256 S3
+//! reports for the object before the entry is a hit, so an object replaced or truncated behind
+//! the cache's back is a miss ([`StoreError::Corrupt`]); the body then streams to the caller,
+//! checked again as it arrives, and a body that still is not the recorded one ends with an
+//! error, never complete.
 //!
 //! A pointer is read from an item anyone may have written: the store follows it only when it
 //! names exactly the object this store would have written for that key and revision, in its own
@@ -17,14 +20,18 @@
 //! the prefix removes whatever is left, since DynamoDB's TTL cannot reach S3.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
-use bytes::{Bytes, BytesMut};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::codec::{self, BodyObject, Item};
+use crate::deferred::{BodySource, Deferred};
 use crate::StoreError;
 
 /// The default ceiling on a body kept as an object: 32 MiB.
@@ -272,16 +279,37 @@ impl Objects {
         StoreError::Corrupt(why.to_owned())
     }
 
-    /// The body `pointer` names, read whole and checked against the size and SHA-256 the item
-    /// records. A pointer that is not this store's, an object that is missing, of another
-    /// size or another digest: [`StoreError::Corrupt`] (a miss). S3 failing:
+    /// The body `pointer` names, for the item of `revision` under `item_key`: GetObject is
+    /// sent and its answer's header fields checked before this returns, and the body then
+    /// streams as it is read, checked again as it arrives (see [`Checked`]). A pointer that is
+    /// not this store's, an object that is missing, or whose size or SHA-256 (as S3 reports
+    /// them) are not the item's: [`StoreError::Corrupt`] (a miss). S3 failing:
     /// [`StoreError::ObjectService`].
-    pub(super) async fn read(
+    pub(super) async fn open(
+        self: &Arc<Self>,
+        item_key: &str,
+        revision: u64,
+        pointer: &BodyObject,
+    ) -> Result<Deferred, StoreError> {
+        let first = self.get_checked(item_key, revision, pointer).await?;
+        let source = ObjectBody {
+            objects: self.clone(),
+            item_key: item_key.to_owned(),
+            revision,
+            pointer: pointer.clone(),
+            first: Mutex::new(Some(first)),
+        };
+        Ok(Deferred::new(pointer.size, Arc::new(source)))
+    }
+
+    /// GetObject of `pointer`'s object, its header fields checked: the body, still unread, and
+    /// the object's ETag (to resume it).
+    async fn get_checked(
         &self,
         item_key: &str,
         revision: u64,
         pointer: &BodyObject,
-    ) -> Result<Bytes, StoreError> {
+    ) -> Result<Opened, StoreError> {
         if !self.is_ours(item_key, revision, pointer) {
             return Err(self.mismatch(
                 "the item names an object this store did not write for it (another bucket, \
@@ -294,9 +322,10 @@ impl Objects {
             .get_object()
             .bucket(&self.config.bucket)
             .key(&pointer.key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
-        let mut out = match got {
+        let out = match got {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 add(&self.missing, 1);
@@ -309,39 +338,58 @@ impl Objects {
         };
         add(&self.gets, 1);
         export("http_cache_s3_gets_total", 1);
-        let size = pointer.size;
-        if out
-            .content_length()
-            .is_some_and(|n| u64::try_from(n) != Ok(size))
-        {
+        if out.content_length().map(u64::try_from) != Some(Ok(pointer.size)) {
             return Err(self.mismatch("the entry's S3 object is not the size its item records"));
         }
-        // `size` is within the configured ceiling (`is_ours`), and what is read is checked
-        // against it; what is reserved up front is bounded whatever the ceiling.
-        let mut body = BytesMut::with_capacity(size.min(8 << 20) as usize);
-        while let Some(chunk) = out.body.next().await {
-            let chunk = chunk.map_err(|e| StoreError::ObjectService {
-                operation: "GetObject",
-                bucket: self.config.bucket.clone(),
-                code: None,
-                source: Box::new(e),
-            })?;
-            add(&self.bytes_read, chunk.len() as u64);
-            export("http_cache_s3_bytes_read_total", chunk.len() as u64);
-            if (body.len() + chunk.len()) as u64 > size {
-                return Err(self.mismatch("the entry's S3 object is longer than its item records"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if body.len() as u64 != size {
-            return Err(self.mismatch("the entry's S3 object is shorter than its item records"));
-        }
-        if <[u8; 32]>::from(Sha256::digest(&body)) != pointer.sha256 {
+        // The object this store wrote carries the SHA-256 it was written with; one replaced
+        // behind the cache's back carries another, or none. Known before any byte is served.
+        let recorded = aws_smithy_types::base64::encode(pointer.sha256);
+        if out.checksum_sha256() != Some(recorded.as_str()) {
             return Err(
-                self.mismatch("the entry's S3 object does not match the SHA-256 its item records")
+                self.mismatch("the entry's S3 object does not carry the SHA-256 its item records")
             );
         }
-        Ok(body.freeze())
+        Ok(Opened {
+            etag: out.e_tag().map(str::to_owned),
+            body: out.body,
+        })
+    }
+
+    /// The rest of an object whose body was cut after `from` bytes: a ranged GetObject of
+    /// `from..`, on condition that the object is still the one of ETag `etag`.
+    async fn get_rest(
+        &self,
+        pointer: &BodyObject,
+        from: u64,
+        etag: &str,
+    ) -> Result<ByteStream, StoreError> {
+        let out = self
+            .config
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(&pointer.key)
+            .range(format!("bytes={from}-"))
+            .if_match(etag)
+            .send()
+            .await
+            .map_err(self.failed("GetObject"))?;
+        add(&self.gets, 1);
+        export("http_cache_s3_gets_total", 1);
+        if out.content_length().map(u64::try_from) != Some(Ok(pointer.size - from)) {
+            return Err(self.mismatch("the rest of the entry's S3 object is not the size left"));
+        }
+        Ok(out.body)
+    }
+
+    /// The body `pointer` names, read whole and checked (for maintenance).
+    pub(super) async fn read(
+        self: &Arc<Self>,
+        item_key: &str,
+        revision: u64,
+        pointer: &BodyObject,
+    ) -> Result<Bytes, StoreError> {
+        self.open(item_key, revision, pointer).await?.read().await
     }
 
     /// The object the item `old` (as it was before a write under `item_key`) pointed at, if
@@ -391,5 +439,151 @@ impl Objects {
             _ => return None,
         };
         self.retired(&key, item, None)
+    }
+}
+
+/// An entry's body in S3, as a [`Deferred`] reads it: the GetObject the lookup opened first,
+/// a new one for each later read.
+struct ObjectBody {
+    objects: Arc<Objects>,
+    item_key: String,
+    revision: u64,
+    pointer: BodyObject,
+    first: Mutex<Option<Opened>>,
+}
+
+/// A GetObject answer whose header fields were checked.
+struct Opened {
+    body: ByteStream,
+    etag: Option<String>,
+}
+
+/// How many times a body cut midway is resumed (each time from where it was cut).
+const RESUMES: u32 = 2;
+
+impl BodySource for ObjectBody {
+    fn stream(&self) -> BoxStream<'static, Result<Bytes, StoreError>> {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let checked = Checked {
+            objects: self.objects.clone(),
+            item_key: self.item_key.clone(),
+            revision: self.revision,
+            pointer: self.pointer.clone(),
+            etag: first.as_ref().and_then(|f| f.etag.clone()),
+            body: first.map(|f| f.body),
+            resumes: RESUMES,
+            hasher: Sha256::new(),
+            read: 0,
+            held: None,
+            done: false,
+        };
+        futures_util::stream::unfold(checked, Checked::next).boxed()
+    }
+}
+
+/// An object's body as it is read, checked: its length against the item's size as each chunk
+/// arrives, and its SHA-256 at the end. One chunk is always held back until the next arrives
+/// (or the end is checked), so a body that is not the recorded one ends with an error and
+/// never with its last byte: a caller can never take it for complete. A body cut midway (a
+/// reset, a stalled stream the SDK gave up on) is resumed from where it was cut, at most
+/// [`RESUMES`] times, only while the object is the one first opened (its ETag); past that, the
+/// body ends with the error.
+struct Checked {
+    objects: Arc<Objects>,
+    item_key: String,
+    revision: u64,
+    pointer: BodyObject,
+    /// The GetObject body; `None` until opened.
+    body: Option<ByteStream>,
+    /// The object's ETag, once opened.
+    etag: Option<String>,
+    resumes: u32,
+    hasher: Sha256,
+    read: u64,
+    held: Option<Bytes>,
+    done: bool,
+}
+
+impl Checked {
+    async fn next(mut self) -> Option<(Result<Bytes, StoreError>, Checked)> {
+        loop {
+            if self.done {
+                return self.held.take().map(|chunk| (Ok(chunk), self));
+            }
+            let body = match self.body.as_mut() {
+                Some(body) => body,
+                None => {
+                    let opened = self
+                        .objects
+                        .get_checked(&self.item_key, self.revision, &self.pointer)
+                        .await;
+                    match opened {
+                        Ok(opened) => {
+                            self.etag = opened.etag;
+                            self.body.insert(opened.body)
+                        }
+                        Err(e) => return self.fail(e),
+                    }
+                }
+            };
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    self.read = self.read.saturating_add(chunk.len() as u64);
+                    add(&self.objects.bytes_read, chunk.len() as u64);
+                    export("http_cache_s3_bytes_read_total", chunk.len() as u64);
+                    if self.read > self.pointer.size {
+                        let e = self
+                            .objects
+                            .mismatch("the entry's S3 object is longer than its item records");
+                        return self.fail(e);
+                    }
+                    self.hasher.update(&chunk);
+                    if let Some(previous) = self.held.replace(chunk) {
+                        return Some((Ok(previous), self));
+                    }
+                }
+                Some(Err(e)) => {
+                    let e = StoreError::ObjectService {
+                        operation: "GetObject",
+                        bucket: self.objects.config.bucket.clone(),
+                        code: None,
+                        source: Box::new(e),
+                    };
+                    match (self.resumes, self.etag.clone()) {
+                        (1.., Some(etag)) if self.read < self.pointer.size => {
+                            self.resumes -= 1;
+                            tracing::debug!(error = %e, read = self.read, "an object's body was cut; resuming");
+                            match self.objects.get_rest(&self.pointer, self.read, &etag).await {
+                                Ok(rest) => self.body = Some(rest),
+                                Err(e) => return self.fail(e),
+                            }
+                        }
+                        _ => return self.fail(e),
+                    }
+                }
+                None => {
+                    let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+                    if self.read != self.pointer.size || digest != self.pointer.sha256 {
+                        let e = self.objects.mismatch(
+                            "the entry's S3 object does not match the size and SHA-256 its \
+                             item records",
+                        );
+                        return self.fail(e);
+                    }
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    /// Ends the stream with `e`, dropping what is held back.
+    fn fail(mut self, e: StoreError) -> Option<(Result<Bytes, StoreError>, Checked)> {
+        self.done = true;
+        self.held = None;
+        Some((Err(e), self))
     }
 }
