@@ -5,6 +5,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
@@ -17,8 +18,9 @@ use crate::StoreError;
 #[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) trait BodySource: Send + Sync + 'static {
     /// The body's bytes, checked as they arrive: a stream that ends with an error, never with
-    /// the last byte, when they are not the bytes the entry recorded.
-    fn stream(&self) -> BoxStream<'static, Result<Bytes, StoreError>>;
+    /// the last byte, when they are not the bytes the entry recorded. `idle`, when given,
+    /// bounds each wait for the store (a chunk, or a new request for the rest).
+    fn stream(&self, idle: Option<Duration>) -> BoxStream<'static, Result<Bytes, StoreError>>;
 }
 
 /// A body of `len` bytes still in the store. Cheap to clone; each
@@ -47,19 +49,21 @@ impl Deferred {
         self.len
     }
 
-    /// The body as a response body of exactly `len` bytes, streaming.
-    pub(crate) fn into_body(self) -> reqwest::Body {
+    /// The body as a response body of exactly `len` bytes, streaming; each wait for the store
+    /// bounded by `idle` (the store timeout).
+    pub(crate) fn into_body(self, idle: Duration) -> reqwest::Body {
         reqwest::Body::wrap(Streaming {
-            stream: std::sync::Mutex::new(self.source.stream()),
+            stream: std::sync::Mutex::new(self.source.stream(Some(idle))),
             remaining: self.len,
         })
     }
 
-    /// The whole body in memory, checked.
+    /// The whole body in memory, checked. Unbounded in time: callers bound it (store calls
+    /// run within the store budget).
     pub(crate) async fn read(&self) -> Result<Bytes, StoreError> {
         // Bounded by `len`, which the store bounded by its ceiling before handing this out.
         let mut out = BytesMut::with_capacity(self.len.min(8 << 20) as usize);
-        let mut stream = self.source.stream();
+        let mut stream = self.source.stream(None);
         while let Some(chunk) = stream.next().await {
             out.extend_from_slice(&chunk?);
         }

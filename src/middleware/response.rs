@@ -89,7 +89,7 @@ impl Inner {
         let body = match (view.method(), entry.deferred) {
             (&Method::HEAD, _) => reqwest::Body::from(Bytes::new()),
             // Still in the store: streams as it is read.
-            (_, Some(deferred)) => deferred.into_body(),
+            (_, Some(deferred)) => deferred.into_body(self.settings.store_timeout),
             (_, None) => reqwest::Body::from(entry.body),
         };
         let resp = body::response(entry.status, entry.version, url, headers, body);

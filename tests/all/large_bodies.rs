@@ -691,3 +691,176 @@ async fn a_memory_tier_never_keeps_a_body_that_is_still_in_s3() {
     assert_eq!(status, CacheStatus::Stored);
     assert!(got[..] == body[..]);
 }
+
+/// An S3 client for `endpoint` that never gives up on a stalled body by itself: only the
+/// cache's own bound can end a stall.
+fn without_stall_protection(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = s3_client_for(endpoint)
+        .config()
+        .to_builder()
+        .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hit_whose_object_stalls_midway_is_resumed_within_the_store_timeout() {
+    let (addr, _) = s3().await;
+    let holder = HoldingProxy::start(addr).await;
+    let s3 = without_stall_protection(&holder.endpoint());
+    let store = store_with_bodies_in(&s3, |b| b).await;
+    let (_, client, _) = cache_over(store, Duration::from_millis(500));
+    let body = noise(LARGE, 22);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    // The next GetObject's answer stops after 100 KB, the connection left open.
+    *holder.stall_get_after.lock().unwrap() = Some(100 * 1024);
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    // Without a bound of its own the cache would wait for ever: the guard only catches a hang.
+    let got = tokio::time::timeout(Duration::from_secs(60), resp.bytes())
+        .await
+        .expect("the stalled body was given up on and resumed")
+        .unwrap();
+    assert!(got[..] == body[..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalidation_while_a_large_write_is_pending_wins() {
+    let (addr, s3) = s3().await;
+    let holder = HoldingProxy::start(addr).await;
+    let store = store_with_bodies_in(&s3_client_for(&holder.endpoint()), |b| b).await;
+    let (_, client, _) = cache_over(store.clone(), Duration::from_secs(10));
+    let body = noise(LARGE, 23);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    holder
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let miss = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { fetch(&client, &url).await }
+    });
+    holder.put_arrived.notified().await;
+    let resp = client.request(Method::POST, &url).send().await.unwrap();
+    let _ = resp.bytes().await;
+    holder.release.notify_one();
+    let (written, got) = miss.await.unwrap();
+    assert!(got[..] == body[..]);
+    assert_ne!(written, CacheStatus::Stored, "stored after an invalidation");
+    objects_settle_at(&s3, 0).await;
+    assert_ne!(fetch(&client, &url).await.0, CacheStatus::Hit);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_writers_racing_leave_the_newer_entry_and_its_object() {
+    let (addr, s3) = s3().await;
+    let holder = HoldingProxy::start(addr).await;
+    let store = store_with_bodies_in(&s3_client_for(&holder.endpoint()), |b| b).await;
+    let (_, older, _) = cache_over(store.clone(), Duration::from_secs(10));
+    let (_, newer, _) = cache_over(store.clone(), Duration::from_secs(10));
+    let (a, b) = (noise(LARGE, 24), noise(LARGE, 25));
+    let origin = origin_with(&a).await;
+    let url = origin.url("/big");
+    // The older revision's PutObject is held until the newer entry has landed.
+    holder
+        .hold_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { fetch(&older, &url).await }
+    });
+    holder.put_arrived.notified().await;
+    origin.route(
+        "/big",
+        Route::ok(b.clone()).header("cache-control", "max-age=600"),
+    );
+    let (written, got) = fetch(&newer, &url).await;
+    assert_eq!(written, CacheStatus::Stored);
+    assert!(got[..] == b[..]);
+    holder.release.notify_one();
+    assert_eq!(
+        first.await.unwrap().0,
+        CacheStatus::NotStored(NotStored::Superseded)
+    );
+    let keys = objects_settle_at(&s3, 1).await;
+    assert!(object(&s3, &keys[0]).await == b);
+    let (_, third, _) = cache_over(store.clone(), Duration::from_secs(10));
+    let (status, got) = fetch(&third, &url).await;
+    assert_eq!(status, CacheStatus::Hit);
+    assert!(got[..] == b[..], "the newer body");
+}
+
+/// A store without a namespace (the CLI's default) lists an item someone else wrote whose key
+/// holds `..` segments: on an S3 that resolves them (s3s-fs, as some S3-compatible services
+/// do), the object key made from it would be another prefix's object.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_item_key_with_dot_segments_never_reaches_another_prefix() {
+    let (_, s3) = s3().await;
+    let victim = store_with_bodies_in(&s3, |b| b.prefix("victim/")).await;
+    let (vcache, vclient, _) = cache_over(victim.clone(), Duration::from_secs(5));
+    let body = noise(LARGE, 26);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    assert_eq!(fetch(&vclient, &url).await.0, CacheStatus::Stored);
+    let victims = objects_settle_at(&s3, 1).await.remove(0);
+    let mut item = item_for(&vcache, &vclient, &victim, &url).await;
+    // victim/{hash}/{rev} is reached from `http-cache/` by the item key `../victim/{hash}`.
+    let (hash, rev) = victims["victim/".len()..].rsplit_once('/').unwrap();
+    let hostile_key = format!("../victim/{hash}");
+    let AttributeValue::M(mut pointer) = item["object"].clone() else {
+        panic!("a pointer")
+    };
+    pointer.insert("key".into(), s(&format!("http-cache/{hostile_key}/{rev}")));
+    item.insert("object".into(), AttributeValue::M(pointer));
+    item.insert("key".into(), s(&hostile_key));
+    let attacker = store_with_bodies_in(&s3, |b| b).await;
+    attacker
+        .client()
+        .put_item()
+        .table_name(attacker.table_name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let gets = attacker.object_traffic().unwrap().gets;
+    let shown = attacker.get_url(&url).await;
+    assert!(shown.is_err(), "the item is refused, not followed");
+    assert_eq!(
+        attacker.object_traffic().unwrap().gets,
+        gets,
+        "no GetObject made"
+    );
+    assert_eq!(attacker.clear().await.unwrap(), 1);
+    assert!(
+        object_keys(&s3).await.contains(&victims),
+        "the victim's object stays"
+    );
+    assert_eq!(attacker.object_traffic().unwrap().deletes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_log_when_s3_fails() {
+    let log = captured_log();
+    let (addr, _) = s3().await;
+    let proxy = FaultProxy::start_for(addr, Api::S3).await;
+    let store = store_with_bodies_in(&s3_client_for(&proxy.endpoint()), |b| b).await;
+    let (_, client, _) = cache_over(store, Duration::from_millis(500));
+    let body = noise(LARGE, 27);
+    let origin = origin_with(&body).await;
+    let url = format!("{}?api_key={ALICE}", origin.url("/big"));
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    for fault in [
+        Fault::ServerError,
+        Fault::Garbage,
+        Fault::CutMidway,
+        Fault::Throttling,
+    ] {
+        proxy.set(fault);
+        let resp = client.get(&url).send().await.unwrap();
+        let _ = resp.bytes().await;
+        proxy.set(Fault::None);
+    }
+    assert!(!log.text().contains(ALICE), "a secret in the log");
+}

@@ -21,6 +21,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
@@ -268,9 +269,13 @@ impl Objects {
     /// Whether `pointer`, read from the item of `revision` under `item_key`, names the object
     /// this store would have written for it.
     fn is_ours(&self, item_key: &str, revision: u64, pointer: &BodyObject) -> bool {
-        pointer.bucket == self.config.bucket
+        is_item_key(item_key)
+            && pointer.bucket == self.config.bucket
             && pointer.key == self.object_key(item_key, revision)
             && pointer.size <= self.config.max_body_size as u64
+            // S3 itself keeps `.` and `..` as they are, but some S3-compatible services resolve
+            // them, which would put the key under another prefix.
+            && !pointer.key.split('/').any(|segment| segment == "." || segment == "..")
     }
 
     fn mismatch(&self, why: &'static str) -> StoreError {
@@ -442,6 +447,19 @@ impl Objects {
     }
 }
 
+/// Whether `item_key` has the shape of the keys this crate writes: 64 lowercase hex digits,
+/// after `{namespace}:` when there is one. Maintenance without a namespace lists any item, and
+/// an item written by someone else may have any key: no object key is made from another.
+fn is_item_key(item_key: &str) -> bool {
+    let Some(split) = item_key.len().checked_sub(64) else {
+        return false;
+    };
+    let (namespace, key) = item_key.split_at_checked(split).unwrap_or(("", ""));
+    key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && key.len() == 64
+        && (namespace.is_empty() || namespace.ends_with(':'))
+}
+
 /// An entry's body in S3, as a [`Deferred`] reads it: the GetObject the lookup opened first,
 /// a new one for each later read.
 struct ObjectBody {
@@ -462,7 +480,7 @@ struct Opened {
 const RESUMES: u32 = 2;
 
 impl BodySource for ObjectBody {
-    fn stream(&self) -> BoxStream<'static, Result<Bytes, StoreError>> {
+    fn stream(&self, idle: Option<Duration>) -> BoxStream<'static, Result<Bytes, StoreError>> {
         let first = self
             .first
             .lock()
@@ -476,6 +494,7 @@ impl BodySource for ObjectBody {
             etag: first.as_ref().and_then(|f| f.etag.clone()),
             body: first.map(|f| f.body),
             resumes: RESUMES,
+            idle,
             hasher: Sha256::new(),
             read: 0,
             held: None,
@@ -502,6 +521,8 @@ struct Checked {
     /// The object's ETag, once opened.
     etag: Option<String>,
     resumes: u32,
+    /// The longest wait for S3 (a chunk, a request), if bounded.
+    idle: Option<Duration>,
     hasher: Sha256,
     read: u64,
     held: Option<Bytes>,
@@ -514,14 +535,14 @@ impl Checked {
             if self.done {
                 return self.held.take().map(|chunk| (Ok(chunk), self));
             }
+            let idle = self.idle;
             let body = match self.body.as_mut() {
                 Some(body) => body,
                 None => {
-                    let opened = self
-                        .objects
-                        .get_checked(&self.item_key, self.revision, &self.pointer)
-                        .await;
-                    match opened {
+                    let opened =
+                        self.objects
+                            .get_checked(&self.item_key, self.revision, &self.pointer);
+                    match within(idle, opened).await {
                         Ok(opened) => {
                             self.etag = opened.etag;
                             self.body.insert(opened.body)
@@ -530,7 +551,23 @@ impl Checked {
                     }
                 }
             };
-            match body.next().await {
+            let bucket = &self.objects.config.bucket;
+            let next = within(idle, async {
+                body.next()
+                    .await
+                    .map(|chunk| {
+                        chunk.map_err(|e| StoreError::ObjectService {
+                            operation: "GetObject",
+                            bucket: bucket.clone(),
+                            code: None,
+                            source: Box::new(e),
+                        })
+                    })
+                    .transpose()
+            })
+            .await
+            .transpose();
+            match next {
                 Some(Ok(chunk)) => {
                     self.read = self.read.saturating_add(chunk.len() as u64);
                     add(&self.objects.bytes_read, chunk.len() as u64);
@@ -546,25 +583,18 @@ impl Checked {
                         return Some((Ok(previous), self));
                     }
                 }
-                Some(Err(e)) => {
-                    let e = StoreError::ObjectService {
-                        operation: "GetObject",
-                        bucket: self.objects.config.bucket.clone(),
-                        code: None,
-                        source: Box::new(e),
-                    };
-                    match (self.resumes, self.etag.clone()) {
-                        (1.., Some(etag)) if self.read < self.pointer.size => {
-                            self.resumes -= 1;
-                            tracing::debug!(error = %e, read = self.read, "an object's body was cut; resuming");
-                            match self.objects.get_rest(&self.pointer, self.read, &etag).await {
-                                Ok(rest) => self.body = Some(rest),
-                                Err(e) => return self.fail(e),
-                            }
+                Some(Err(e)) => match (self.resumes, self.etag.clone()) {
+                    (1.., Some(etag)) if self.read < self.pointer.size => {
+                        self.resumes -= 1;
+                        tracing::debug!(error = %e, read = self.read, "an object's body was cut or stalled; resuming");
+                        let rest = self.objects.get_rest(&self.pointer, self.read, &etag);
+                        match within(idle, rest).await {
+                            Ok(rest) => self.body = Some(rest),
+                            Err(e) => return self.fail(e),
                         }
-                        _ => return self.fail(e),
                     }
-                }
+                    _ => return self.fail(e),
+                },
                 None => {
                     let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
                     if self.read != self.pointer.size || digest != self.pointer.sha256 {
@@ -585,5 +615,18 @@ impl Checked {
         self.done = true;
         self.held = None;
         Some((Err(e), self))
+    }
+}
+
+/// `fut`, within `idle` when given: past it, [`StoreError::Timeout`].
+async fn within<T>(
+    idle: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match idle {
+        Some(idle) => tokio::time::timeout(idle, fut)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(idle))),
+        None => fut.await,
     }
 }
