@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use http_body::{Body, Frame, SizeHint};
@@ -21,6 +22,15 @@ pub(crate) trait BodySource: Send + Sync + 'static {
     /// the last byte, when they are not the bytes the entry recorded. `idle`, when given,
     /// bounds each wait for the store (a chunk, or a new request for the rest).
     fn stream(&self, idle: Option<Duration>) -> BoxStream<'static, Result<Bytes, StoreError>>;
+
+    /// Bytes `first..=last` of the body, read by themselves from the store (the body the
+    /// entry recorded, as the store knows it), within `idle`.
+    fn range(
+        &self,
+        first: u64,
+        last: u64,
+        idle: Duration,
+    ) -> BoxFuture<'static, Result<Bytes, StoreError>>;
 }
 
 /// A body of `len` bytes still in the store. Cheap to clone; each
@@ -56,6 +66,16 @@ impl Deferred {
             stream: std::sync::Mutex::new(self.source.stream(Some(idle))),
             remaining: self.len,
         })
+    }
+
+    /// Bytes `first..=last` of the body, read by themselves.
+    pub(crate) async fn range(
+        &self,
+        first: u64,
+        last: u64,
+        idle: Duration,
+    ) -> Result<Bytes, StoreError> {
+        self.source.range(first, last, idle).await
     }
 
     /// The whole body in memory, checked. Unbounded in time: callers bound it (store calls
@@ -104,4 +124,12 @@ impl Body for Streaming {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
     }
+}
+
+/// On a response served from an entry whose body is still in the store, for a caller that asked
+/// for a range: where to read that range alone, and the longest wait for it.
+#[derive(Clone, Debug)]
+pub(crate) struct RangeSource {
+    pub(crate) body: Deferred,
+    pub(crate) idle: Duration,
 }

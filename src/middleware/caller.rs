@@ -11,6 +11,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use reqwest::Response;
 
+use crate::deferred::RangeSource;
 use crate::fields::{tag_list, ByteRangeSet, ByteSpan, ContentRange, EntityTag};
 use crate::CacheStatus;
 
@@ -149,7 +150,32 @@ pub(super) fn covers(field: &str, (first, last, len): (u64, u64, u64)) -> bool {
 
 /// `resp` cut to the ranges of `set`: 206 with one range, 206 `multipart/byteranges` with
 /// several, 416 when none is satisfiable, `resp` unchanged when the body is not in memory.
-async fn ranged(resp: Response, set: &ByteRangeSet) -> Response {
+async fn ranged(mut resp: Response, set: &ByteRangeSet) -> Response {
+    // A body still in the store, for one range: that range alone is read from the store.
+    let source = resp.extensions_mut().remove::<RangeSource>();
+    if let Some(source) = source.filter(|_| resp.status() == StatusCode::OK) {
+        let len = source.body.len();
+        if let [span] = set.satisfiable(len).as_slice() {
+            match source.body.range(span.first, span.last, source.idle).await {
+                Ok(bytes) => {
+                    let mut r = http::Response::<reqwest::Body>::from(resp);
+                    let held = Held {
+                        body: bytes,
+                        offset: span.first,
+                        len,
+                        is_part: false,
+                    };
+                    single_part(&mut r, &held, *span);
+                    return Response::from(r);
+                }
+                Err(e) => {
+                    // RFC 9110 §14.2 lets a Range be ignored: the whole body, streaming.
+                    tracing::warn!(error = %e, "a range of a stored object could not be read; the whole body is served");
+                    return resp;
+                }
+            }
+        }
+    }
     let (parts, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
     // In memory: collecting cannot fail, and copies nothing.
     let body = match body.collect().await {

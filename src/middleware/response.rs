@@ -11,6 +11,7 @@ use super::body;
 use super::cache_status::{self, Fwd, Report};
 use super::request::RequestView;
 use super::Inner;
+use crate::deferred::RangeSource;
 use crate::{CacheStatus, StoredResponse};
 
 /// Seconds of freshness left at `now`, negative when stale.
@@ -86,13 +87,23 @@ impl Inner {
             HeaderValue::from(policy.age(view.now).as_secs()),
         );
         // A HEAD answered from a stored GET carries the GET's headers and no body.
+        let idle = self.settings.store_timeout;
+        let range = entry
+            .deferred
+            .clone()
+            .filter(|_| view.range.is_some())
+            .map(|body| RangeSource { body, idle });
         let body = match (view.method(), entry.deferred) {
             (&Method::HEAD, _) => reqwest::Body::from(Bytes::new()),
             // Still in the store: streams as it is read.
-            (_, Some(deferred)) => deferred.into_body(self.settings.store_timeout),
+            (_, Some(deferred)) => deferred.into_body(idle),
             (_, None) => reqwest::Body::from(entry.body),
         };
-        let resp = body::response(entry.status, entry.version, url, headers, body);
+        let mut resp = body::response(entry.status, entry.version, url, headers, body);
+        if let Some(range) = range {
+            // The caller's range is read by itself (see `caller::ranged`).
+            resp.extensions_mut().insert(range);
+        }
         self.finish(resp, status, report)
     }
 

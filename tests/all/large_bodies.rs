@@ -601,6 +601,7 @@ async fn maintenance_never_deletes_an_object_its_item_does_not_own() {
 async fn a_range_of_an_entry_in_s3_is_cut_from_the_checked_object() {
     let (_, s3) = s3().await;
     let (_, client, store, origin, url, body) = one_large_entry(&s3).await;
+    let read = store.object_traffic().unwrap().bytes_read;
     let resp = client
         .get(&url)
         .header("range", "bytes=1000-1999")
@@ -610,6 +611,25 @@ async fn a_range_of_an_entry_in_s3_is_cut_from_the_checked_object() {
     assert_eq!(status(&resp), CacheStatus::Hit);
     assert_eq!(resp.status().as_u16(), 206);
     assert!(resp.bytes().await.unwrap()[..] == body[1000..2000]);
+    assert_eq!(
+        store.object_traffic().unwrap().bytes_read - read,
+        1000,
+        "one range is read from S3 by itself"
+    );
+    // Several ranges are cut from the object read whole.
+    let resp = client
+        .get(&url)
+        .header("range", "bytes=0-9, 500000-500009")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (status(&resp), resp.status().as_u16()),
+        (CacheStatus::Hit, 206)
+    );
+    let multipart = resp.bytes().await.unwrap();
+    let holds = |part: &[u8]| multipart.windows(part.len()).any(|w| w == part);
+    assert!(holds(&body[..10]) && holds(&body[500_000..500_010]));
     assert_eq!(origin.hits("/big"), 1);
     // The object, changed behind the cache's back: the range request is a miss, not a cut of
     // the wrong bytes.

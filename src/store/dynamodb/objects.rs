@@ -27,6 +27,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -298,6 +299,7 @@ impl Objects {
     ) -> Result<Deferred, StoreError> {
         let first = self.get_checked(item_key, revision, pointer).await?;
         let source = ObjectBody {
+            etag: first.etag.clone(),
             objects: self.clone(),
             item_key: item_key.to_owned(),
             revision,
@@ -387,6 +389,56 @@ impl Objects {
         Ok(out.body)
     }
 
+    /// Bytes `first..=last` of `pointer`'s object, read by themselves, on condition that the
+    /// object is still the one of ETag `etag` (the one whose SHA-256 the lookup checked).
+    async fn get_range(
+        &self,
+        pointer: &BodyObject,
+        first: u64,
+        last: u64,
+        etag: &str,
+    ) -> Result<Bytes, StoreError> {
+        let want = last.saturating_sub(first).saturating_add(1);
+        if last >= pointer.size || first > last {
+            return Err(StoreError::Corrupt(
+                "a range outside the entry's body".into(),
+            ));
+        }
+        let out = self
+            .config
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(&pointer.key)
+            .range(format!("bytes={first}-{last}"))
+            .if_match(etag)
+            .send()
+            .await
+            .map_err(self.failed("GetObject"))?;
+        add(&self.gets, 1);
+        export("http_cache_s3_gets_total", 1);
+        if out.content_length().map(u64::try_from) != Some(Ok(want)) {
+            return Err(self.mismatch("a range of the entry's S3 object is not the size asked"));
+        }
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::ObjectService {
+                operation: "GetObject",
+                bucket: self.config.bucket.clone(),
+                code: None,
+                source: Box::new(e),
+            })?
+            .into_bytes();
+        add(&self.bytes_read, bytes.len() as u64);
+        export("http_cache_s3_bytes_read_total", bytes.len() as u64);
+        if bytes.len() as u64 != want {
+            return Err(self.mismatch("a range of the entry's S3 object is not the size asked"));
+        }
+        Ok(bytes)
+    }
+
     /// The body `pointer` names, read whole and checked (for maintenance).
     pub(super) async fn read(
         self: &Arc<Self>,
@@ -468,6 +520,8 @@ struct ObjectBody {
     revision: u64,
     pointer: BodyObject,
     first: Mutex<Option<Opened>>,
+    /// The ETag of the object the lookup checked: later reads are of that object only.
+    etag: Option<String>,
 }
 
 /// A GetObject answer whose header fields were checked.
@@ -501,6 +555,26 @@ impl BodySource for ObjectBody {
             done: false,
         };
         futures_util::stream::unfold(checked, Checked::next).boxed()
+    }
+
+    fn range(
+        &self,
+        first: u64,
+        last: u64,
+        idle: Duration,
+    ) -> BoxFuture<'static, Result<Bytes, StoreError>> {
+        let (objects, pointer, etag) = (
+            self.objects.clone(),
+            self.pointer.clone(),
+            self.etag.clone(),
+        );
+        Box::pin(async move {
+            // Without the checked object's ETag nothing ties a range to it.
+            let etag = etag.ok_or_else(|| {
+                StoreError::Corrupt("the entry's S3 object has no ETag to read a range of".into())
+            })?;
+            within(Some(idle), objects.get_range(&pointer, first, last, &etag)).await
+        })
     }
 }
 
