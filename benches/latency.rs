@@ -22,10 +22,15 @@
 //! - `net{d}ms_concurrent`: 64 concurrent misses of one URL (coalesced), 64 concurrent hits of
 //!   one hot URL with and without the in-process tier; `target/criterion/concurrency.json`
 //!   gets the GetItems that reached DynamoDB per second.
+//! - `net{d}ms_s3_hit` (feature `s3`): hits of 1 MB and 10 MB bodies kept in S3 (the embedded
+//!   s3s-fs behind the same delay), read whole, against a raw GetItem of the item then a raw
+//!   GetObject of the object read whole; and the time to their first byte.
 //! - `in_process`: hits of the in-process tier, the memory store and http-cache-reqwest.
 //! - `cpu`: the client process's CPU time (user + system) per operation.
 //!
-//! Before the groups, a capacity pass writes `target/criterion/capacity.json`: read and write
+//! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the peak
+//! resident memory grows while a 100 MB body streams through a miss (with the default body
+//! limit, and with S3 and a 32 MiB limit). Then a capacity pass writes `target/criterion/capacity.json`: read and write
 //! units of a hit, a miss, a revalidation and an invalidation, with and without compression,
 //! and the largest body of each reference kind that fits in one item.
 
@@ -91,9 +96,14 @@ fn main() {
     // The table, created once (through the direct endpoint).
     rt.block_on(store(&stores[&0], "", Compression::default()));
 
+    memory(&rt, &servers, &stores[&0]);
     capacity(&rt, &servers, &stores[&0]);
     for delay in DELAYS_MS {
         network(&mut c, &rt, &servers, &stores[&delay], delay);
+    }
+    #[cfg(feature = "s3")]
+    for delay in DELAYS_MS {
+        large_bodies(&mut c, &rt, &servers, &stores[&delay], delay);
     }
     in_process(&mut c, &rt, &servers, &stores[&0]);
     cpu(&mut c, &rt, &servers, &stores[&0]);
@@ -903,4 +913,194 @@ fn write_json(name: &str, value: &impl serde::Serialize) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), serde_json::to_string_pretty(value).unwrap()).unwrap();
+}
+
+/// The bodies of the S3 groups.
+#[cfg(feature = "s3")]
+const S3_SIZES: [usize; 2] = [1000 * 1000, 10 * 1000 * 1000];
+
+/// `net{d}ms_s3_hit`: hits of bodies kept in S3, with the bucket behind the same one-way delay
+/// as DynamoDB, against the raw calls a hand-written cache would make: GetItem of the item,
+/// then GetObject of its object, read whole. Also the time to the first byte of such a hit.
+#[cfg(feature = "s3")]
+fn large_bodies(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, delay: u64) {
+    let s3 = s3_client(&servers.s3[&delay]);
+    let bucket = format!("bench-{delay}");
+    rt.block_on(async {
+        let _ = s3.create_bucket().bucket(&bucket).send().await;
+    });
+    let store = rt.block_on(async {
+        DynamoDbStore::builder()
+            .table_name(TABLE)
+            .namespace(format!("s3net{delay}"))
+            .large_bodies(reqwest_dynamodb_cache::S3Bodies::new(s3.clone(), &bucket))
+            .build_with_client(db.clone())
+            .await
+            .unwrap()
+    });
+    let cache = CacheMiddleware::builder(store.clone())
+        .max_body_size(32 << 20)
+        .store_timeout(Duration::from_secs(30))
+        .build();
+    let mut group = c.benchmark_group(format!("net{delay}ms_s3_hit"));
+    for size in S3_SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let url = format!("{}/noise/{size}", servers.origin);
+        let item_key = prime(rt, &cache, &store, &url);
+        let object_key = rt.block_on(async {
+            let item = db
+                .get_item()
+                .table_name(TABLE)
+                .key("key", AttributeValue::S(item_key.clone()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .expect("the item");
+            let Some(AttributeValue::M(pointer)) = item.get("object") else {
+                panic!("the body is in S3")
+            };
+            pointer["key"].as_s().unwrap().clone()
+        });
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_s3_hit", size),
+            Clock::Wall,
+            get_op(client(cache.clone()), url.clone(), size, CacheStatus::Hit),
+        );
+        let (raw_db, raw_s3, raw_bucket) = (db.clone(), s3.clone(), bucket.clone());
+        let (raw_item, raw_object) = (item_key.clone(), object_key.clone());
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("raw_get_item_get_object", size),
+            Clock::Wall,
+            move |_| {
+                let (db, s3, bucket) = (raw_db.clone(), raw_s3.clone(), raw_bucket.clone());
+                let (item, object) = (raw_item.clone(), raw_object.clone());
+                Box::pin(async move {
+                    let out = db
+                        .get_item()
+                        .table_name(TABLE)
+                        .key("key", AttributeValue::S(item))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(out.item.is_some());
+                    let body = s3
+                        .get_object()
+                        .bucket(bucket)
+                        .key(object)
+                        .send()
+                        .await
+                        .unwrap()
+                        .body
+                        .collect()
+                        .await
+                        .unwrap();
+                    assert_eq!(body.into_bytes().len(), size);
+                })
+            },
+        );
+        let http = client(cache.clone());
+        let first_url = url.clone();
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_s3_hit_first_byte", size),
+            Clock::Wall,
+            move |_| {
+                let (http, url) = (http.clone(), first_url.clone());
+                Box::pin(async move {
+                    let mut resp = http.get(&url).send().await.unwrap();
+                    assert_eq!(
+                        resp.extensions().get::<CacheStatus>(),
+                        Some(&CacheStatus::Hit)
+                    );
+                    assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// The body of the memory pass: 100 MB of unknown length.
+const HUGE: usize = 100 * 1000 * 1000;
+
+/// The peak resident memory of this process so far, in bytes (`getrusage`'s `ru_maxrss`).
+fn peak_rss() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    (usage.ru_maxrss as u64) * 1024
+}
+
+/// Before anything else (the peak only grows): how much the process's peak resident memory
+/// grows while a 100 MB body of unknown length streams through a miss, read chunk by chunk and
+/// dropped, for each body limit (the copy the cache keeps). `target/criterion/memory.json`.
+fn memory(rt: &Runtime, servers: &Servers, db: &Client) {
+    let mut limits: Vec<(&str, CacheMiddleware)> = Vec::new();
+    let plain = rt.block_on(store(db, "memory", Compression::default()));
+    // The smaller copy first: the peak never comes down.
+    limits.push(("dynamodb_4MiB", CacheMiddleware::builder(plain).build()));
+    #[cfg(feature = "s3")]
+    {
+        let s3 = s3_client(&servers.s3[&0]);
+        rt.block_on(async {
+            let _ = s3.create_bucket().bucket("bench-memory").send().await;
+        });
+        let with_s3 = rt.block_on(async {
+            DynamoDbStore::builder()
+                .table_name(TABLE)
+                .namespace("memory-s3")
+                .large_bodies(reqwest_dynamodb_cache::S3Bodies::new(s3, "bench-memory"))
+                .build_with_client(db.clone())
+                .await
+                .unwrap()
+        });
+        let cache = CacheMiddleware::builder(with_s3)
+            .max_body_size(32 << 20)
+            .store_timeout(Duration::from_secs(30))
+            .build();
+        limits.push(("dynamodb_s3_32MiB", cache));
+    }
+    let mut report = Vec::new();
+    for (n, (name, cache)) in limits.into_iter().enumerate() {
+        let http = client(cache);
+        let url = format!("{}/bytes/{HUGE}?memory={n}", servers.origin);
+        let before = peak_rss();
+        let read = rt.block_on(async {
+            let mut resp = http.get(&url).send().await.unwrap();
+            let mut read = 0usize;
+            while let Some(chunk) = resp.chunk().await.unwrap() {
+                read += chunk.len();
+            }
+            read
+        });
+        assert_eq!(read, HUGE);
+        let grown = peak_rss().saturating_sub(before);
+        println!("memory: {name}: a {HUGE}-byte body streamed through; peak resident memory grew {grown} bytes");
+        report.push(serde_json::json!({"config": name, "body": HUGE, "peak_growth_bytes": grown}));
+    }
+    write_json("memory.json", &report);
+}
+
+/// An S3 client for the embedded S3 at `endpoint`, path-style.
+#[cfg(feature = "s3")]
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -150,3 +150,17 @@ pub fn json(kind: Kind, len: usize) -> Vec<u8> {
     bytes.truncate(len);
     bytes
 }
+
+/// `len` bytes that do not compress (xorshift), the same for the same `len`.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

@@ -21,6 +21,8 @@ pub const SERVER_ENV: &str = "REQWEST_DYNAMODB_CACHE_BENCH_SERVER";
 
 /// The largest reference body the origin serves.
 pub const MAX_BODY: usize = 100 * 1024;
+/// The largest incompressible body the origin serves (`/noise/{n}`).
+pub const NOISE_MAX: usize = 10 * 1000 * 1000;
 
 /// The running server process and where its services listen.
 pub struct Servers {
@@ -28,6 +30,9 @@ pub struct Servers {
     pub origin: String,
     /// DynamoDB endpoint for each one-way delay in milliseconds (0: direct, no proxy).
     pub dynamodb: HashMap<u64, String>,
+    /// The embedded S3's endpoint for each one-way delay (feature `s3`).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub s3: HashMap<u64, String>,
 }
 
 impl Servers {
@@ -59,10 +64,15 @@ impl Servers {
             .iter()
             .map(|d| (*d, pairs[format!("dynamodb{d}").as_str()].to_owned()))
             .collect();
+        let s3 = delays_ms
+            .iter()
+            .filter_map(|d| Some((*d, (*pairs.get(format!("s3{d}").as_str())?).to_owned())))
+            .collect();
         Servers {
             child,
             origin,
             dynamodb,
+            s3,
         }
     }
 }
@@ -110,13 +120,19 @@ pub fn run(delays: &str) {
     let origin = rx.recv().unwrap();
 
     let mut line = format!("origin=http://{origin}");
+    #[cfg(feature = "s3")]
+    let s3 = Some(s3_server());
+    #[cfg(not(feature = "s3"))]
+    let s3: Option<SocketAddr> = None;
     for d in delays {
-        let addr = if d == 0 {
-            dynamodb
-        } else {
-            delay_proxy(dynamodb, Duration::from_millis(d))
+        let proxied = |upstream| match d {
+            0 => upstream,
+            d => delay_proxy(upstream, Duration::from_millis(d)),
         };
-        line.push_str(&format!(" dynamodb{d}=http://{addr}"));
+        line.push_str(&format!(" dynamodb{d}=http://{}", proxied(dynamodb)));
+        if let Some(s3) = s3 {
+            line.push_str(&format!(" s3{d}=http://{}", proxied(s3)));
+        }
     }
     println!("{line}");
     std::io::stdout().flush().unwrap();
@@ -124,6 +140,48 @@ pub fn run(delays: &str) {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
+/// The embedded S3 (s3s-fs over a new temporary directory, credentials `bench` / `bench`) on a
+/// runtime of its own; its address.
+#[cfg(feature = "s3")]
+fn s3_server() -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let root = std::env::temp_dir().join(format!(
+                "reqwest-dynamodb-cache-bench-s3-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&root).unwrap();
+            let service = {
+                let mut b =
+                    s3s::service::S3ServiceBuilder::new(s3s_fs::FileSystem::new(&root).unwrap());
+                b.set_auth(s3s::auth::SimpleAuth::from_single("bench", "bench"));
+                b.build()
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// `/noise/{n}`: `n` bytes that do not compress (the same for every `n`), fresh for an hour,
+/// their length announced: bodies no item holds, for the S3 groups.
 /// `/json/{kind}/{n}`: the first `n` bytes of a reference body, fresh for an hour, ETag `"v1"`
 /// (304 to a matching If-None-Match). `/stale/{kind}/{n}`: the same, stale at once
 /// (`max-age=0`), to measure revalidations. Any POST: 204, for invalidations. Query strings
@@ -176,8 +234,19 @@ fn origin_app() -> axum::Router {
             axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
         )
     };
+    let noise = bytes::Bytes::from(bodies::noise(NOISE_MAX));
+    let noise = move |Path(n): Path<usize>| {
+        let noise = noise.clone();
+        async move {
+            (
+                [("cache-control", "max-age=3600")],
+                noise.slice(..n.min(noise.len())),
+            )
+        }
+    };
     axum::Router::new()
         .route("/bytes/{n}", axum::routing::get(bytes))
+        .route("/noise/{n}", axum::routing::get(noise))
         .route(
             "/json/{kind}/{n}",
             axum::routing::get(serve("max-age=3600")).post(invalidate),

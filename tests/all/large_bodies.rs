@@ -884,3 +884,40 @@ async fn no_secret_reaches_the_log_when_s3_fails() {
     }
     assert!(!log.text().contains(ALICE), "a secret in the log");
 }
+
+/// The object's bytes changed at rest, under S3's own record of its checksum (a disk that rots,
+/// a server that serves another file): the header fields are right, so the hit streams, and
+/// the body ends with an error before its last byte; never complete with the wrong bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_corrupted_at_rest_ends_the_body_with_an_error_never_complete() {
+    let (_, s3, root) = s3_with_root().await;
+    let store = store_with_bodies_in(&s3, |b| b).await;
+    let (_, client, _) = cache_over(store, Duration::from_secs(5));
+    let body = noise(LARGE, 13);
+    let origin = origin_with(&body).await;
+    let url = origin.url("/big");
+    assert_eq!(fetch(&client, &url).await.0, CacheStatus::Stored);
+    let key = objects_settle_at(&s3, 1).await.remove(0);
+    let file = root.join(BUCKET).join(&key);
+    let mut rotten = std::fs::read(&file).unwrap();
+    assert!(rotten == body, "the object is the body, at rest");
+    rotten[LARGE - 10] ^= 0x40;
+    std::fs::write(&file, &rotten).unwrap();
+
+    let mut resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    let mut got = Vec::new();
+    let ended = loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(ended.is_err(), "the body ends with an error");
+    assert!(got.len() < LARGE, "the last bytes are never handed out");
+    assert!(
+        got[..] == body[..got.len()],
+        "what was handed out is the stored body"
+    );
+}

@@ -7,6 +7,12 @@ use std::net::SocketAddr;
 /// served on 127.0.0.1:0 with path-style addressing and the credentials `test` / `test`;
 /// its address. Lives as long as the runtime; the directory is left for the OS to clean.
 pub async fn serve() -> SocketAddr {
+    serve_with_root().await.0
+}
+
+/// [`serve`], and the directory that holds the objects (`{root}/{bucket}/{key}`), for tests
+/// that change an object's bytes at rest.
+pub async fn serve_with_root() -> (SocketAddr, std::path::PathBuf) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -35,7 +41,7 @@ pub async fn serve() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, root)
 }
 
 /// An S3 client for the API at `endpoint`, path-style, with the embedded server's credentials.

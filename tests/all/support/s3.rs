@@ -25,7 +25,13 @@ pub const BUCKET: &str = "bodies";
 /// A new embedded S3 with [`BUCKET`] (and a bucket `other` holding one object): its address
 /// and a client for it.
 pub async fn s3() -> (SocketAddr, aws_sdk_s3::Client) {
-    let addr = embedded_s3::serve().await;
+    let (addr, client, _) = s3_with_root().await;
+    (addr, client)
+}
+
+/// [`s3`], and the directory that holds the objects (`{root}/{BUCKET}/{key}`).
+pub async fn s3_with_root() -> (SocketAddr, aws_sdk_s3::Client, std::path::PathBuf) {
+    let (addr, root) = embedded_s3::serve_with_root().await;
     let client = s3_client_for(&format!("http://{addr}"));
     for bucket in [BUCKET, "other"] {
         client.create_bucket().bucket(bucket).send().await.unwrap();
@@ -38,7 +44,7 @@ pub async fn s3() -> (SocketAddr, aws_sdk_s3::Client) {
         .send()
         .await
         .unwrap();
-    (addr, client)
+    (addr, client, root)
 }
 
 /// A store on a new table of the test's DynamoDB keeping bodies over one item in [`BUCKET`]
