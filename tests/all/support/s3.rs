@@ -15,7 +15,9 @@ use reqwest_dynamodb_cache::{DynamoDbStore, S3Bodies};
 
 use super::{dynamodb, table_name};
 
+// Its `serve` is for the binaries that need no directory; this one uses `serve_with_root`.
 #[path = "../../common/embedded_s3.rs"]
+#[allow(dead_code)]
 mod embedded_s3;
 pub use embedded_s3::client_for as s3_client_for;
 
