@@ -15,6 +15,10 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::StoreError;
 
+/// The longest wait for the store while a body is read whole (a chunk, or a request for the
+/// rest): past it, the read is resumed or fails, and never hangs.
+pub(crate) const READ_IDLE: Duration = Duration::from_secs(10);
+
 /// Where a deferred body is read from.
 #[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) trait BodySource: Send + Sync + 'static {
@@ -78,12 +82,12 @@ impl Deferred {
         self.source.range(first, last, idle).await
     }
 
-    /// The whole body in memory, checked. Unbounded in time: callers bound it (store calls
-    /// run within the store budget).
+    /// The whole body in memory, checked; each wait for the store bounded by [`READ_IDLE`]
+    /// (store calls are bounded by the store budget besides).
     pub(crate) async fn read(&self) -> Result<Bytes, StoreError> {
         // Bounded by `len`, which the store bounded by its ceiling before handing this out.
         let mut out = BytesMut::with_capacity(self.len.min(8 << 20) as usize);
-        let mut stream = self.source.stream(None);
+        let mut stream = self.source.stream(Some(READ_IDLE));
         while let Some(chunk) = stream.next().await {
             out.extend_from_slice(&chunk?);
         }

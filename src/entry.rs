@@ -130,7 +130,9 @@ impl StoredResponse {
     }
 
     /// The body, read from the store when it is still there (checked against what the entry
-    /// recorded: a body that is not is [`StoreError::Corrupt`]).
+    /// recorded: a body that is not is [`StoreError::Corrupt`]). Each wait for the store is
+    /// bounded by 10 s (a stall is resumed, then fails); bound the whole read yourself if it
+    /// must end sooner.
     pub async fn read_body(&self) -> Result<Bytes, StoreError> {
         match &self.deferred {
             Some(deferred) => deferred.read().await,

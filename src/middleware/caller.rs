@@ -155,7 +155,14 @@ async fn ranged(mut resp: Response, set: &ByteRangeSet) -> Response {
     let source = resp.extensions_mut().remove::<RangeSource>();
     if let Some(source) = source.filter(|_| resp.status() == StatusCode::OK) {
         let len = source.body.len();
-        if let [span] = set.satisfiable(len).as_slice() {
+        let spans = set.satisfiable(len);
+        if spans.is_empty() {
+            // Known without reading a byte.
+            let mut r = http::Response::<reqwest::Body>::from(resp);
+            unsatisfiable(&mut r, len);
+            return Response::from(r);
+        }
+        if let [span] = spans.as_slice() {
             match source.body.range(span.first, span.last, source.idle).await {
                 Ok(bytes) => {
                     let mut r = http::Response::<reqwest::Body>::from(resp);
@@ -181,8 +188,14 @@ async fn ranged(mut resp: Response, set: &ByteRangeSet) -> Response {
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            tracing::warn!(error = %e, "an in-memory body failed to read; range not applied");
-            Bytes::new()
+            // A body still in the store that failed as it was read: the caller's body fails
+            // too, never a range cut from what was read.
+            tracing::warn!(error = %e, "a stored body failed to read; range not applied");
+            let failed = futures_util::stream::once(async move { Err::<Bytes, _>(e) });
+            return Response::from(http::Response::from_parts(
+                parts,
+                reqwest::Body::wrap_stream(failed),
+            ));
         }
     };
     // A stored partial response holds `first..=last` of `len` bytes; a complete one, all.

@@ -186,7 +186,24 @@ impl Inner {
                 }
             }
         };
-        self.classify(candidate, fill, view)
+        match self.classify(candidate, fill, view) {
+            // A body still in the store (S3) that the origin may confirm: read now, so that the
+            // answer to a 304 and its write both use this copy (the write replaces the object,
+            // and deletes the one a stream would still be reading).
+            Decision::Revalidate(mut c, fill) if c.entry.is_body_in_store() => {
+                match self.call(budget, c.entry.clone().into_whole()).await {
+                    Ok(whole) => {
+                        c.entry = whole;
+                        Decision::Revalidate(c, fill)
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = %c.key, error = %e, "a stored body could not be read for revalidation; fetched again");
+                        Decision::Miss(fill)
+                    }
+                }
+            }
+            decision => decision,
+        }
     }
 
     /// `entry` with its policy for this request, or the Vary-named fields when it is another
