@@ -69,9 +69,11 @@ impl S3Bodies {
     /// Bodies in `bucket`, through `client`, under the prefix `http-cache/`, up to 32 MiB.
     ///
     /// The middleware keeps a copy of a body up to this size in memory while it streams the
-    /// body to the caller (one per concurrent miss), and a hit reads the object whole within
-    /// the request's store budget ([`store_timeout`](crate::CacheMiddlewareBuilder::store_timeout),
-    /// 1 s by default): raise the timeout with the ceiling.
+    /// body to the caller (one per concurrent miss). A hit streams the object; a stale entry
+    /// (before revalidation), several ranges and a write of a revalidated entry read it whole
+    /// within the request's store budget
+    /// ([`store_timeout`](crate::CacheMiddlewareBuilder::store_timeout), 1 s by default): raise
+    /// the timeout with the ceiling.
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         S3Bodies {
             client,
