@@ -345,8 +345,7 @@ impl Objects {
             }
             Err(e) => return Err(self.failed("GetObject")(e)),
         };
-        add(&self.gets, 1);
-        export("http_cache_s3_gets_total", 1);
+        self.count_get();
         if out.content_length().map(u64::try_from) != Some(Ok(pointer.size)) {
             return Err(self.mismatch("the entry's S3 object is not the size its item records"));
         }
@@ -364,40 +363,49 @@ impl Objects {
         })
     }
 
-    /// The rest of an object whose body was cut after `from` bytes: a ranged GetObject of
-    /// `from..`, on condition that the object is still the one of ETag `etag`.
-    async fn get_rest(
+    /// Bytes `first..` (to `last`, inclusive, when given) of `pointer`'s object, on condition
+    /// that the object is still the one of ETag `etag` (the one the lookup checked): the body,
+    /// unread. Not every S3-compatible service honours If-Match, so the answer must also say
+    /// itself that it is that object, and the bytes asked for.
+    async fn get_span(
         &self,
         pointer: &BodyObject,
-        from: u64,
+        first: u64,
+        last: Option<u64>,
         etag: &str,
     ) -> Result<ByteStream, StoreError> {
+        let last_byte = last.unwrap_or(pointer.size.saturating_sub(1));
+        if last_byte >= pointer.size || first > last_byte {
+            return Err(StoreError::Corrupt(
+                "a range outside the entry's body".into(),
+            ));
+        }
+        let range = match last {
+            Some(last) => format!("bytes={first}-{last}"),
+            None => format!("bytes={first}-"),
+        };
         let out = self
             .config
             .client
             .get_object()
             .bucket(&self.config.bucket)
             .key(&pointer.key)
-            .range(format!("bytes={from}-"))
+            .range(range)
             .if_match(etag)
             .send()
             .await
             .map_err(self.failed("GetObject"))?;
-        add(&self.gets, 1);
-        export("http_cache_s3_gets_total", 1);
-        // Not every S3-compatible service honours If-Match: the answer must say itself that it
-        // is the same object, and the bytes asked for.
+        self.count_get();
         if out.e_tag() != Some(etag)
-            || out.content_length().map(u64::try_from) != Some(Ok(pointer.size - from))
-            || !starts_at(out.content_range(), from)
+            || out.content_length().map(u64::try_from) != Some(Ok(last_byte - first + 1))
+            || !starts_at(out.content_range(), first)
         {
-            return Err(self.mismatch("the rest of the entry's S3 object is another object's"));
+            return Err(self.mismatch("a range of the entry's S3 object is another object's"));
         }
         Ok(out.body)
     }
 
-    /// Bytes `first..=last` of `pointer`'s object, read by themselves, on condition that the
-    /// object is still the one of ETag `etag` (the one whose SHA-256 the lookup checked).
+    /// Bytes `first..=last` of `pointer`'s object, read by themselves ([`get_span`](Self::get_span)).
     async fn get_range(
         &self,
         pointer: &BodyObject,
@@ -405,48 +413,39 @@ impl Objects {
         last: u64,
         etag: &str,
     ) -> Result<Bytes, StoreError> {
-        let want = last.saturating_sub(first).saturating_add(1);
-        if last >= pointer.size || first > last {
-            return Err(StoreError::Corrupt(
-                "a range outside the entry's body".into(),
-            ));
-        }
-        let out = self
-            .config
-            .client
-            .get_object()
-            .bucket(&self.config.bucket)
-            .key(&pointer.key)
-            .range(format!("bytes={first}-{last}"))
-            .if_match(etag)
-            .send()
-            .await
-            .map_err(self.failed("GetObject"))?;
-        add(&self.gets, 1);
-        export("http_cache_s3_gets_total", 1);
-        if out.e_tag() != Some(etag)
-            || out.content_length().map(u64::try_from) != Some(Ok(want))
-            || !starts_at(out.content_range(), first)
-        {
-            return Err(self.mismatch("a range of the entry's S3 object is another object's"));
-        }
-        let bytes = out
-            .body
+        let body = self.get_span(pointer, first, Some(last), etag).await?;
+        let bytes = body
             .collect()
             .await
-            .map_err(|e| StoreError::ObjectService {
-                operation: "GetObject",
-                bucket: self.config.bucket.clone(),
-                code: None,
-                source: Box::new(e),
-            })?
+            .map_err(|e| self.read_failed(e))?
             .into_bytes();
-        add(&self.bytes_read, bytes.len() as u64);
-        export("http_cache_s3_bytes_read_total", bytes.len() as u64);
-        if bytes.len() as u64 != want {
+        self.count_read(bytes.len());
+        if bytes.len() as u64 != last - first + 1 {
             return Err(self.mismatch("a range of the entry's S3 object is not the size asked"));
         }
         Ok(bytes)
+    }
+
+    /// A GetObject counted.
+    fn count_get(&self) {
+        add(&self.gets, 1);
+        export("http_cache_s3_gets_total", 1);
+    }
+
+    /// `n` bytes of object bodies read, counted.
+    fn count_read(&self, n: usize) {
+        add(&self.bytes_read, n as u64);
+        export("http_cache_s3_bytes_read_total", n as u64);
+    }
+
+    /// An object's body that failed as it was read (a reset, a cut).
+    fn read_failed(&self, e: aws_sdk_s3::primitives::ByteStreamError) -> StoreError {
+        StoreError::ObjectService {
+            operation: "GetObject",
+            bucket: self.config.bucket.clone(),
+            code: None,
+            source: Box::new(e),
+        }
     }
 
     /// The body `pointer` names, read whole and checked (for maintenance).
@@ -637,18 +636,11 @@ impl Checked {
                     }
                 }
             };
-            let bucket = &self.objects.config.bucket;
+            let objects = &self.objects;
             let next = within(idle, async {
-                body.next()
-                    .await
-                    .map(|chunk| {
-                        chunk.map_err(|e| StoreError::ObjectService {
-                            operation: "GetObject",
-                            bucket: bucket.clone(),
-                            code: None,
-                            source: Box::new(e),
-                        })
-                    })
+                let chunk = body.next().await;
+                chunk
+                    .map(|c| c.map_err(|e| objects.read_failed(e)))
                     .transpose()
             })
             .await
@@ -656,8 +648,7 @@ impl Checked {
             match next {
                 Some(Ok(chunk)) => {
                     self.read = self.read.saturating_add(chunk.len() as u64);
-                    add(&self.objects.bytes_read, chunk.len() as u64);
-                    export("http_cache_s3_bytes_read_total", chunk.len() as u64);
+                    self.objects.count_read(chunk.len());
                     if self.read > self.pointer.size {
                         let e = self
                             .objects
@@ -673,7 +664,7 @@ impl Checked {
                     (1.., Some(etag)) if self.read < self.pointer.size => {
                         self.resumes -= 1;
                         tracing::debug!(error = %e, read = self.read, "an object's body was cut or stalled; resuming");
-                        let rest = self.objects.get_rest(&self.pointer, self.read, &etag);
+                        let rest = self.objects.get_span(&self.pointer, self.read, None, &etag);
                         match within(idle, rest).await {
                             Ok(rest) => self.body = Some(rest),
                             Err(e) => return self.fail(e),
