@@ -58,6 +58,10 @@ use tokio::runtime::Runtime;
 mod bodies;
 #[path = "support/servers.rs"]
 mod servers;
+// The tests' embedded S3, and a client for it (feature `s3`).
+#[cfg(feature = "s3")]
+#[path = "../tests/common/embedded_s3.rs"]
+mod embedded_s3;
 
 use bodies::Kind;
 use servers::Servers;
@@ -924,7 +928,7 @@ const S3_SIZES: [usize; 2] = [1000 * 1000, 10 * 1000 * 1000];
 /// then GetObject of its object, read whole. Also the time to the first byte of such a hit.
 #[cfg(feature = "s3")]
 fn large_bodies(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, delay: u64) {
-    let s3 = s3_client(&servers.s3[&delay]);
+    let s3 = embedded_s3::client_for(&servers.s3[&delay]);
     let bucket = format!("bench-{delay}");
     rt.block_on(async {
         let _ = s3.create_bucket().bucket(&bucket).send().await;
@@ -1047,7 +1051,7 @@ fn memory(rt: &Runtime, servers: &Servers, db: &Client) {
     limits.push(("dynamodb_4MiB", CacheMiddleware::builder(plain).build()));
     #[cfg(feature = "s3")]
     {
-        let s3 = s3_client(&servers.s3[&0]);
+        let s3 = embedded_s3::client_for(&servers.s3[&0]);
         rt.block_on(async {
             let _ = s3.create_bucket().bucket("bench-memory").send().await;
         });
@@ -1088,19 +1092,4 @@ fn memory(rt: &Runtime, servers: &Servers, db: &Client) {
         report.push(serde_json::json!({"config": name, "body": HUGE, "peak_growth_bytes": grown}));
     }
     write_json("memory.json", &report);
-}
-
-/// An S3 client for the embedded S3 at `endpoint`, path-style.
-#[cfg(feature = "s3")]
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }

@@ -140,8 +140,8 @@ pub fn run(delays: &str) {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
-/// The embedded S3 (s3s-fs over a new temporary directory, credentials `bench` / `bench`) on a
-/// runtime of its own; its address.
+/// The embedded S3 the tests use (s3s-fs over a new temporary directory), on a runtime of its
+/// own; its address.
 #[cfg(feature = "s3")]
 fn s3_server() -> SocketAddr {
     let (tx, rx) = mpsc::channel();
@@ -152,29 +152,8 @@ fn s3_server() -> SocketAddr {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let root = std::env::temp_dir().join(format!(
-                "reqwest-dynamodb-cache-bench-s3-{}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&root).unwrap();
-            let service = {
-                let mut b =
-                    s3s::service::S3ServiceBuilder::new(s3s_fs::FileSystem::new(&root).unwrap());
-                b.set_auth(s3s::auth::SimpleAuth::from_single("bench", "bench"));
-                b.build()
-            };
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let http =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            while let Ok((socket, _)) = listener.accept().await {
-                let conn = http
-                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
-                    .into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
+            tx.send(super::embedded_s3::serve().await).unwrap();
+            std::future::pending::<()>().await
         });
     });
     rx.recv().unwrap()
