@@ -23,6 +23,7 @@ pub(crate) struct Counters {
     breaker_opened: AtomicU64,
     background_dropped: AtomicU64,
     refresh_failures: AtomicU64,
+    reads_shared: AtomicU64,
 }
 
 /// Counters exported through the `metrics` facade (feature `metrics`), beside the snapshot.
@@ -125,6 +126,13 @@ impl Counters {
         self.refresh_failures.fetch_add(1, Relaxed);
     }
 
+    /// A lookup answered by another lookup's read of the same key.
+    pub(crate) fn read_shared(&self) {
+        #[cfg(feature = "metrics")]
+        export::count("http_cache_reads_shared_total", 1);
+        self.reads_shared.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             hits: self.hits.load(Relaxed),
@@ -144,6 +152,7 @@ impl Counters {
             breaker_opened: self.breaker_opened.load(Relaxed),
             background_dropped: self.background_dropped.load(Relaxed),
             refresh_failures: self.refresh_failures.load(Relaxed),
+            reads_shared: self.reads_shared.load(Relaxed),
             read_units: 0.0,
             write_units: 0.0,
         }
@@ -193,6 +202,10 @@ pub struct MetricsSnapshot {
     /// Background refreshes (stale-while-revalidate) that failed or timed out; the next request
     /// for the stale entry tries again.
     pub refresh_failures: u64,
+    /// Lookups answered by a concurrent lookup's read of the same key instead of a store read
+    /// of their own (read single-flight: a hot key costs one read in flight, not one per
+    /// caller).
+    pub reads_shared: u64,
     /// DynamoDB read units the store consumed (GetItem, eventually consistent: half a unit per
     /// 4 KB), as DynamoDB reported them. Counted by the store: every middleware over one store
     /// reports the same figure. Zero for stores that do not count.

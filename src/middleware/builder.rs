@@ -364,6 +364,7 @@ impl CacheMiddlewareBuilder {
                 background: Background::new(settings.background_limit),
                 breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cool_down),
                 flights: Default::default(),
+                reads: Default::default(),
                 ledger: Default::default(),
                 counters: Counters::default(),
                 settings,

@@ -13,7 +13,8 @@
 //! - [`invalidate`]: unsafe methods (RFC 9111 §4.4);
 //! - [`response`]: responses built from stored entries, and the tags every response gets;
 //! - [`store_calls`] and [`breaker`]: every store call bounded by the request's budget and
-//!   skipped while the circuit breaker is open.
+//!   skipped while the circuit breaker is open; [`shared_reads`]: concurrent lookups of one
+//!   key share one read.
 //!
 //! The cache fails open: a store that errors, throttles or times out only sends the request to
 //! the origin. The origin's own errors reach the caller unchanged.
@@ -38,6 +39,7 @@ mod request;
 mod response;
 mod revalidate;
 mod selecting;
+mod shared_reads;
 mod storable;
 mod store_calls;
 mod streamed;
@@ -112,6 +114,8 @@ struct Inner {
     ledger: ordering::Ledger,
     breaker: breaker::Breaker,
     flights: coalesce::Flights,
+    /// Concurrent lookups of one key share one store read.
+    reads: shared_reads::Reads,
     counters: Counters,
 }
 

@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::breaker::Admit;
 use super::request::Budget;
+use super::shared_reads::{Found, Leader, Role};
 use super::Inner;
 use crate::{CacheKey, CacheStatus, NotStored, StoreError, StoredResponse};
 
@@ -126,8 +127,48 @@ impl Inner {
         }
     }
 
-    /// Looks `key` up, leaving a body in the store where it is.
+    /// Looks `key` up, leaving a body in the store where it is. Concurrent lookups of one key
+    /// share one read ([`shared_reads`](super::shared_reads)).
     async fn get_entry(&self, key: &CacheKey, budget: &Budget) -> Lookup {
+        let found = loop {
+            match self.reads.join(key) {
+                Role::Leader(leader) => break self.read(key, budget, leader).await,
+                Role::Follower(follower) => {
+                    tracing::debug!(%key, "lookup follows a read under way");
+                    let started = Instant::now();
+                    let left = budget.left();
+                    let waited = tokio::time::timeout(left, follower.wait()).await;
+                    budget.spend(started.elapsed());
+                    match waited {
+                        Ok(Some(found)) => {
+                            self.counters.read_shared();
+                            break found;
+                        }
+                        // Released: the read was not made; make one (or follow a new one).
+                        Ok(None) => continue,
+                        Err(_) => {
+                            tracing::warn!(%key, "cache lookup (another's read) timed out; going to the origin");
+                            break Found::Fault;
+                        }
+                    }
+                }
+            }
+        };
+        match found {
+            Found::Entry(entry) => match self.ledger.superseding(key, entry.revision) {
+                None => Lookup::Found(entry),
+                Some(_) => {
+                    tracing::debug!(%key, "stored entry is older than this process's invalidation");
+                    Lookup::Absent
+                }
+            },
+            Found::Nothing | Found::Corrupt => Lookup::Absent,
+            Found::Fault => Lookup::Fault,
+        }
+    }
+
+    /// The read a leading lookup makes, handed to the lookups that followed it.
+    async fn read(&self, key: &CacheKey, budget: &Budget, leader: Leader) -> Found {
         let span = tracing::debug_span!(
             "http_cache.lookup",
             %key,
@@ -140,17 +181,26 @@ impl Inner {
         )
         .await;
         span.record("found", matches!(got, Ok(Some(_))));
-        match got {
-            Ok(Some(entry)) => match self.ledger.superseding(key, entry.revision) {
-                None => Lookup::Found(entry),
-                Some(_) => {
-                    tracing::debug!(%key, "stored entry is older than this process's invalidation");
-                    Lookup::Absent
-                }
+        let found = match got {
+            Ok(Some(entry)) => Found::Entry(entry),
+            Ok(None) => Found::Nothing,
+            // Not made: the followers make their own (the leader is dropped unanswered).
+            Err(e @ Unanswered::Skipped(_)) => {
+                self.not_found(key, e);
+                return Found::Fault;
+            }
+            Err(e) => match self.not_found(key, e) {
+                Lookup::Absent => Found::Corrupt,
+                _ => Found::Fault,
             },
-            Ok(None) => Lookup::Absent,
-            Err(e) => self.not_found(key, e),
-        }
+        };
+        leader.answer(|| match &found {
+            Found::Entry(entry) => Found::Entry(entry.clone()),
+            Found::Nothing => Found::Nothing,
+            Found::Corrupt => Found::Corrupt,
+            Found::Fault => Found::Fault,
+        });
+        found
     }
 
     /// Writes `entry`; the status says whether it was stored.
@@ -171,6 +221,8 @@ impl Inner {
             return CacheStatus::NotStored(NotStored::Superseded);
         }
         let result = timed(span, self.call(budget, self.settings.store.put(key, entry))).await;
+        // Lookups from now on must not take a read that began before this write.
+        self.reads.forget(std::slice::from_ref(key));
         if result.is_ok() {
             if let Some(revision) = self.ledger.superseding(key, entry.revision) {
                 // The invalidation was made while the write was under way, and the store may
@@ -213,6 +265,7 @@ impl Inner {
     pub(super) async fn invalidate_keys(&self, keys: &[CacheKey], revision: u64, budget: &Budget) {
         self.ledger.record(keys, revision);
         self.flights.forget(keys);
+        self.reads.forget(keys);
         let store = &self.settings.store;
         let all = futures_util::future::join_all(
             keys.iter()

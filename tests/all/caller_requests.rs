@@ -414,7 +414,7 @@ async fn a_coalesced_caller_is_never_served_another_callers_part() {
         let (client, url) = (client.clone(), url.clone());
         async move { status(&client.get(&url).send().await.unwrap()) }
     });
-    store.lookups_done(2).await; // the plain caller waits on the ranged one
+    store.lookups_done(&cache, 2).await; // the plain caller waits on the ranged one
     gate.open(10);
     // The plain caller's own request starts once the ranged caller's response is shared, so
     // its write may land first and refuse the ranged caller's older one: either is stored.

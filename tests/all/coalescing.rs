@@ -50,16 +50,17 @@ async fn results(tasks: Vec<Task>) -> Vec<(CacheStatus, u16, String)> {
 /// `n` concurrent GETs, gated: the origin holds the first request until every caller's lookup
 /// has returned (so each has led or joined), then answers them all. Statuses and bodies.
 async fn concurrent<S>(
+    cache: &CacheMiddleware,
     client: &reqwest_middleware::ClientWithMiddleware,
     store: &CountingStore<S>,
     gate: &Gate,
     url: String,
     n: usize,
 ) -> Vec<(CacheStatus, u16, String)> {
-    let before = store.gets_done.load(Ordering::SeqCst);
+    let before = store.lookups_returned(cache);
     let tasks = spawn_gets(client, &url, n);
     gate.arrivals(1).await;
-    store.lookups_done(before + n).await;
+    store.lookups_done(cache, before + n).await;
     gate.open(n);
     results(tasks).await
 }
@@ -77,7 +78,7 @@ async fn a_hundred_concurrent_misses_make_one_origin_request_and_one_write() {
     );
     let cache = CacheMiddleware::builder(store.clone()).build();
     let client = http_client(&cache);
-    let results = concurrent(&client, &store, &gate, origin.url("/slow"), 100).await;
+    let results = concurrent(&cache, &client, &store, &gate, origin.url("/slow"), 100).await;
     assert_eq!(origin.hits("/slow"), 1);
     assert_eq!(store.puts.load(Ordering::SeqCst), 1);
     let stored = results
@@ -110,7 +111,7 @@ async fn a_response_that_cannot_be_stored_releases_the_waiters() {
     let client = http_client(&cache);
     let results = tokio::time::timeout(
         Duration::from_secs(30),
-        concurrent(&client, &store, &gate, origin.url("/nostore"), 20),
+        concurrent(&cache, &client, &store, &gate, origin.url("/nostore"), 20),
     )
     .await
     .expect("no waiter hangs");
@@ -149,7 +150,7 @@ async fn waiters_never_get_the_leaders_error() {
     };
     gate.arrivals(1).await;
     let followers = spawn_gets(&client, &origin.url("/e"), 10);
-    store.lookups_done(11).await; // the followers are waiting for the leader
+    store.lookups_done(&cache, 11).await; // the followers are waiting for the leader
     let err = leader.await.unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     // Released by the leader's failure, each makes its own request.

@@ -421,7 +421,7 @@ async fn the_objects_of_replaced_and_invalidated_entries_are_deleted() {
 async fn concurrent_misses_of_a_large_body_make_one_request_and_one_object() {
     let (_, s3) = s3().await;
     let store = CountingStore::new(store_with_bodies_in(&s3, |b| b).await);
-    let (_, client, _) = cache_over(store.clone(), Duration::from_secs(30));
+    let (cache, client, _) = cache_over(store.clone(), Duration::from_secs(30));
     let body = noise(LARGE, 7);
     let origin = Origin::start().await;
     let gate = Gate::new();
@@ -437,7 +437,7 @@ async fn concurrent_misses_of_a_large_body_make_one_request_and_one_object() {
     let followers: Vec<_> = (0..7)
         .map(|_| spawn_request(&client, Method::GET, &url, &[]))
         .collect();
-    store.lookups_done(8).await;
+    store.lookups_done(&cache, 8).await;
     gate.open(10);
     for task in std::iter::once(leader).chain(followers) {
         let (_, code, got) = task.await.unwrap();

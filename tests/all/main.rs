@@ -11,6 +11,7 @@ mod end_to_end;
 mod faults;
 mod freshness;
 mod hostile_items;
+mod hot_keys;
 mod invalidation;
 mod item_size;
 mod keys;

@@ -310,14 +310,14 @@ async fn a_leader_dropped_before_its_body_ended_releases_its_followers() {
         leader.chunk().await.unwrap().as_deref(),
         Some(&b"first "[..])
     );
-    let before = store.gets_done.load(std::sync::atomic::Ordering::SeqCst);
+    let before = store.lookups_returned(&cache);
     let followers: Vec<_> = (0..3)
         .map(|_| {
             let (client, url) = (http_client(&cache), origin.url.clone());
             tokio::spawn(async move { get(&client, &url, &[]).await })
         })
         .collect();
-    store.lookups_done(before + 3).await;
+    store.lookups_done(&cache, before + 3).await;
     drop(leader);
     for follower in followers {
         let (s, body) = tokio::time::timeout(NEVER, follower)

@@ -391,11 +391,11 @@ async fn coalescing_with_the_language_rule_never_crosses_another_vary_field() {
     };
     let leader = spawn("en, de", "alice");
     gate.arrivals(1).await;
-    let before = store.gets_done.load(std::sync::atomic::Ordering::SeqCst);
+    let before = store.lookups_returned(&cache);
     let same = spawn("de", "alice");
     let other = spawn("de", "bob");
     let french = spawn("fr", "alice");
-    store.lookups_done(before + 3).await;
+    store.lookups_done(&cache, before + 3).await;
     gate.open(100);
     let leader = leader.await.unwrap();
     let same = same.await.unwrap();

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest_dynamodb_cache::{
-    CacheKey, CacheStore, ConsumedCapacity, MemoryStore, StoreError, StoredResponse,
+    CacheKey, CacheMiddleware, CacheStore, ConsumedCapacity, MemoryStore, StoreError,
+    StoredResponse,
 };
 
 /// A fresh entry with `body`, at `revision`, made only through the public API.
@@ -52,9 +53,15 @@ impl<S> CountingStore<S> {
         }
     }
 
-    /// Waits until `n` lookups have returned.
-    pub async fn lookups_done(&self, n: usize) {
-        while self.gets_done.load(Ordering::SeqCst) < n {
+    /// Lookups through `cache` that have returned: the reads of this store that returned,
+    /// and the lookups `cache` answered with another lookup's read of the same key.
+    pub fn lookups_returned(&self, cache: &CacheMiddleware) -> usize {
+        self.gets_done.load(Ordering::SeqCst) + cache.metrics().reads_shared as usize
+    }
+
+    /// Waits until `n` lookups through `cache` have returned.
+    pub async fn lookups_done(&self, cache: &CacheMiddleware, n: usize) {
+        while self.lookups_returned(cache) < n {
             tokio::task::yield_now().await;
         }
     }
