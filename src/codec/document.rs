@@ -1,11 +1,16 @@
 //! The document format (the default): `value` is a plain DynamoDB map that reads well in the
 //! AWS console.
 //!
-//! Status, URL, method, headers (name → list of values, so repeated headers survive, each S
+//! Method, HTTP version, headers (name → list of values, so repeated headers survive, each S
 //! when it is UTF-8 and B otherwise), `header_order` (the names in the origin's order, since a
-//! map has none), `created_at` / `expires` as ISO-8601, the body as S when it is UTF-8 and as
-//! B otherwise, and a format version `v`: a reader refuses any version it does not know, so a
-//! later layout can never be misread as this one.
+//! map has none), the redacted request headers the rules read, the generation, the body as S
+//! when it is UTF-8 and as B otherwise, and a format version `v`: a reader refuses any version
+//! it does not know, so a later layout can never be misread as this one.
+//!
+//! Version 2, written now, leaves out what the item holds at its top level for console
+//! queries anyway: `url`, `status`, `created_at` and `expires` are read from there. Version 1
+//! documents held their own copy of the four (about 110 bytes per item, billed on every read
+//! and write); they are still read, from the document, as long as such items exist.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -16,28 +21,27 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use super::compression::stored_body;
 use super::headers::{append, HeaderBudget};
-use super::timestamps::{iso, parse_iso};
-use super::{corrupt, http_version, BODY_ATTR, BODY_ENCODING_ATTR, MAX_HEADER_FIELDS};
+use super::timestamps::parse_iso;
+use super::{
+    corrupt, http_version, Item, BODY_ATTR, BODY_ENCODING_ATTR, CREATED_ATTR, EXPIRES_ATTR,
+    MAX_HEADER_FIELDS, STATUS_ATTR, URL_ATTR,
+};
 use crate::{StoreError, StoredResponse};
 
-/// The document format's version; items with any other value are misses.
-const DOCUMENT_VERSION: &str = "1";
+/// The document format's version written; items with a version other than 1 or 2 are misses.
+const DOCUMENT_VERSION: &str = "2";
 
-/// The document without its body (the caller adds it, compressed or not).
+/// The document without its body (the caller adds it, compressed or not) and without what the
+/// item holds at its top level ([`AT_TOP`]).
 pub(super) fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue> {
-    let mut doc = HashMap::with_capacity(13);
+    let mut doc = HashMap::with_capacity(10);
     let s = |v: String| AttributeValue::S(v);
     doc.insert("v".into(), AttributeValue::N(DOCUMENT_VERSION.into()));
-    doc.insert(
-        "status".into(),
-        AttributeValue::N(entry.status.as_u16().to_string()),
-    );
     doc.insert(
         "http_version".into(),
         s(http_version::text(entry.version).into()),
     );
     doc.insert("method".into(), s(entry.method.as_str().into()));
-    doc.insert("url".into(), s(entry.url.clone()));
     doc.insert("headers".into(), headers_doc(&entry.headers));
     // A map has no order: the origin's order of names is kept beside it.
     doc.insert(
@@ -54,8 +58,6 @@ pub(super) fn document(entry: &StoredResponse) -> HashMap<String, AttributeValue
         "request_headers".into(),
         headers_doc(&entry.request_headers),
     );
-    doc.insert("created_at".into(), s(iso(entry.created_at)));
-    doc.insert("expires".into(), s(iso(entry.expires)));
     doc.insert(
         "generation".into(),
         AttributeValue::N(entry.generation.to_string()),
@@ -86,17 +88,38 @@ fn headers_doc(headers: &HeaderMap) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-/// The entry a document holds. `in_object`: the item names an S3 object holding the body, so
-/// the document must hold none (the entry's body is then empty).
+/// The names a version 2 document leaves to the item's top level, where every version writes
+/// them (same names, same types).
+const AT_TOP: [&str; 4] = [URL_ATTR, STATUS_ATTR, CREATED_ATTR, EXPIRES_ATTR];
+
+/// The entry a document holds; `item` is the rest of the item, whose top-level `url`,
+/// `status`, `created_at` and `expires` a version 2 document reads. `in_object`: the item
+/// names an S3 object holding the body, so the document must hold none (the entry's body is
+/// then empty).
 pub(super) fn from_document(
     mut doc: HashMap<String, AttributeValue>,
+    item: &mut Item,
     retain_until: Option<SystemTime>,
     in_object: bool,
 ) -> Result<StoredResponse, StoreError> {
-    match doc.remove("v") {
-        Some(AttributeValue::N(v)) if v == DOCUMENT_VERSION => {}
+    let from_top = match doc.remove("v") {
+        Some(AttributeValue::N(v)) if v == "2" => true,
+        Some(AttributeValue::N(v)) if v == "1" => false,
         Some(AttributeValue::N(_)) => return Err(corrupt("unknown document format version")),
         _ => return Err(corrupt("no format version")),
+    };
+    if from_top {
+        // One of them inside a version 2 document: the item says two things; refused below
+        // with every other name a document of its version has no place for. Moved in here,
+        // they are read by the same code as a version 1 document's.
+        if let Some(name) = AT_TOP.iter().find(|n| doc.contains_key(**n)) {
+            return Err(corrupt(format!("`{name}` inside a version 2 document")));
+        }
+        for name in AT_TOP {
+            if let Some(v) = item.remove(name) {
+                doc.insert(name.to_owned(), v);
+            }
+        }
     }
     let mut take_s = |name: &str| match doc.remove(name) {
         Some(AttributeValue::S(s)) => Ok(s),
@@ -104,11 +127,11 @@ pub(super) fn from_document(
     };
     let method =
         Method::from_bytes(take_s("method")?.as_bytes()).map_err(|_| corrupt("bad method"))?;
-    let url = take_s("url")?;
+    let url = take_s(URL_ATTR)?;
     let version = http_version::from_text(&take_s("http_version")?)?;
-    let created_at = parse_iso(&take_s("created_at")?)?;
-    let expires = parse_iso(&take_s("expires")?)?;
-    let status = match doc.remove("status") {
+    let created_at = parse_iso(&take_s(CREATED_ATTR)?)?;
+    let expires = parse_iso(&take_s(EXPIRES_ATTR)?)?;
+    let status = match doc.remove(STATUS_ATTR) {
         Some(AttributeValue::N(n)) => parse_status(&n)?,
         _ => return Err(corrupt("`status` missing or not N")),
     };
@@ -136,10 +159,11 @@ pub(super) fn from_document(
     if in_object && encoding.is_some() {
         return Err(corrupt("a `body_encoding` beside an `object`"));
     }
-    // Every name of a version 1 document has been taken: one left over is not this version's
-    // (a newer layout says so with `v`), and whatever it was meant to change would be lost.
+    // Every name of its version's document has been taken: one left over is not this
+    // version's (a newer layout says so with `v`), and whatever it was meant to change would
+    // be lost.
     if !doc.is_empty() {
-        return Err(corrupt("an attribute no version 1 document has"));
+        return Err(corrupt("an attribute no document of its version has"));
     }
     let body = stored_body(body, encoding)?;
     let entry = StoredResponse {
@@ -245,11 +269,15 @@ mod tests {
             panic!()
         };
         assert_eq!(doc["body"], AttributeValue::S("hello".into()));
-        assert_eq!(doc["v"], AttributeValue::N("1".into()));
+        assert_eq!(doc["v"], AttributeValue::N("2".into()));
         assert_eq!(
-            doc["created_at"],
+            item["created_at"],
             AttributeValue::S("2026-09-21T14:13:20.123Z".into())
         );
+        for name in AT_TOP {
+            assert!(!doc.contains_key(name), "`{name}` is held once, at the top");
+            assert!(item.contains_key(name));
+        }
         let AttributeValue::M(h) = &doc["headers"] else {
             panic!()
         };
@@ -316,8 +344,9 @@ mod tests {
         assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
     }
 
-    /// Each of `values` as the document's `name`, as N and as S: read, sized and written back
-    /// without a panic.
+    /// Each of `values` as the document's `name` (for the names a version 2 document leaves
+    /// to the top level: at the top, and inside a version 1 document), as N and as S: read,
+    /// sized and written back without a panic.
     fn document_survives(name: &str, values: &[&str]) {
         let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         for value in values {
@@ -325,8 +354,72 @@ mod tests {
                 AttributeValue::N((*value).into()),
                 AttributeValue::S((*value).into()),
             ] {
-                survives(with_in_document(good.clone(), name, value));
+                if AT_TOP.contains(&name) {
+                    let mut top = good.clone();
+                    top.insert(name.to_owned(), value.clone());
+                    survives(top);
+                    survives(with_in_document(as_version_1(&good), name, value));
+                } else {
+                    survives(with_in_document(good.clone(), name, value));
+                }
             }
+        }
+    }
+
+    /// `item` as version 1 wrote it: the four top-level names copied into the document too.
+    fn as_version_1(item: &Item) -> Item {
+        let mut v1 = item.clone();
+        for name in AT_TOP {
+            v1 = with_in_document(v1, name, item[name].clone());
+        }
+        with_in_document(v1, "v", AttributeValue::N("1".into()))
+    }
+
+    #[test]
+    fn version_1_documents_are_read_from_their_own_copy() {
+        let entry = sample(b"hello");
+        let v2 = encode_ok("k", &entry, ItemFormat::Document, true);
+        let mut v1 = as_version_1(&v2);
+        // Version 1 read its own copy; the top-level ones were console helpers only.
+        v1.insert(
+            URL_ATTR.into(),
+            AttributeValue::S("https://elsewhere/".into()),
+        );
+        v1.remove(STATUS_ATTR);
+        let read = response(v1).unwrap();
+        assert_eq!(read.url, entry.url);
+        assert_eq!(read.status, entry.status);
+        assert_eq!(read.created_at, entry.created_at);
+        assert_eq!(read.expires, entry.expires);
+        assert_eq!(read.body, entry.body);
+    }
+
+    #[test]
+    fn a_version_2_document_needs_the_top_level_four_and_holds_none_itself() {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        assert!(response(good.clone()).is_ok());
+        for name in AT_TOP {
+            let mut missing = good.clone();
+            missing.remove(name);
+            assert!(
+                matches!(response(missing), Err(StoreError::Corrupt(_))),
+                "without a top-level `{name}`"
+            );
+            let twice = with_in_document(good.clone(), name, good[name].clone());
+            assert!(
+                matches!(response(twice), Err(StoreError::Corrupt(_))),
+                "`{name}` inside a version 2 document too"
+            );
+        }
+        for (name, wrong) in [
+            (URL_ATTR, AttributeValue::N("1".into())),
+            (STATUS_ATTR, AttributeValue::S("200".into())),
+            (CREATED_ATTR, AttributeValue::N("1".into())),
+            (EXPIRES_ATTR, AttributeValue::Bool(true)),
+        ] {
+            let mut item = good.clone();
+            item.insert(name.into(), wrong);
+            assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
         }
     }
 

@@ -23,8 +23,9 @@
 //! beside the body: `body_encoding` = `"zstd"` (in the document's map, or top-level next to the
 //! binary format's `body`). Smaller bodies, and bodies zstd cannot shrink, are stored as they
 //! are, so short text stays readable in the console. Both formats also write small top-level
-//! attributes for console queries and maintenance (`url`, `status`, `created_at`, `expires`, and `size`, the
-//! item's size by DynamoDB's rules), the entry's `revision` (N, read by the conditional writes
+//! attributes for console queries and maintenance (`url`, `status`, `created_at`, `expires`,
+//! and `size`, the item's size by DynamoDB's rules; a version 2 document reads the first four
+//! from there rather than hold a copy), the entry's `revision` (N, read by the conditional writes
 //! that keep writes ordered) and, when TTL is on, `ttl` (epoch seconds). The document also holds
 //! `generation` (the URL's primary-entry generation, shared by its Vary variants) and the
 //! redacted `request_headers` the caching rules read.
@@ -410,7 +411,7 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
     let mut entry = match item.remove(VALUE_ATTR) {
         Some(AttributeValue::M(doc)) => {
             holds_only(&item, DOCUMENT_ITEM, "a document item")?;
-            document::from_document(doc, retain_until, object.is_some())?
+            document::from_document(doc, &mut item, retain_until, object.is_some())?
         }
         Some(AttributeValue::B(blob)) => {
             holds_only(&item, BINARY_ITEM, "a binary item")?;
@@ -594,7 +595,7 @@ mod tests {
         let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         let mut newer = good.clone();
         if let Some(AttributeValue::M(doc)) = newer.get_mut("value") {
-            doc.insert("v".into(), AttributeValue::N("2".into()));
+            doc.insert("v".into(), AttributeValue::N("3".into()));
         }
         let mut wrong_type = good.clone();
         wrong_type.insert("value".into(), AttributeValue::S("x".into()));
