@@ -450,4 +450,169 @@ mod tests {
             document_survives(name, HOSTILE_NUMBERS);
         }
     }
+
+    // -----------------------------------------------------------------------------------------
+    // Probes (review of document version 2): items are hostile input.
+    // -----------------------------------------------------------------------------------------
+
+    /// `item`'s document without `name`.
+    fn without_in_document(mut item: Item, name: &str) -> Item {
+        match item.get_mut(crate::codec::VALUE_ATTR) {
+            Some(AttributeValue::M(doc)) => doc.remove(name),
+            _ => panic!("not a document item"),
+        };
+        item
+    }
+
+    /// A version 1 document that lost one of its own four is corrupt, even though the item
+    /// still holds it at the top: version 1 never read the top (the console helpers), and
+    /// must not start to.
+    #[test]
+    fn probe_a_version_1_document_missing_its_own_copy_is_corrupt_whatever_the_top_holds() {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let v1 = as_version_1(&good);
+        assert!(response(v1.clone()).is_ok());
+        for name in AT_TOP {
+            let item = without_in_document(v1.clone(), name);
+            assert!(item.contains_key(name));
+            assert!(
+                matches!(response(item), Err(StoreError::Corrupt(_))),
+                "a version 1 document without its own `{name}`"
+            );
+        }
+        // Its own copies of the wrong type, the top ones right.
+        for (name, wrong) in [
+            (URL_ATTR, AttributeValue::N("1".into())),
+            (STATUS_ATTR, AttributeValue::S("200".into())),
+            (CREATED_ATTR, AttributeValue::N("1".into())),
+            (EXPIRES_ATTR, AttributeValue::Null(true)),
+        ] {
+            let item = with_in_document(v1.clone(), name, wrong);
+            assert!(
+                matches!(response(item), Err(StoreError::Corrupt(_))),
+                "a version 1 document's own `{name}` of the wrong type"
+            );
+        }
+    }
+
+    /// Only `1` and `2`, as N, are versions; nothing that merely reads like 2 is taken for it,
+    /// and a version 2 layout under any other version is refused.
+    #[test]
+    fn probe_versions_are_exactly_1_or_2_as_numbers() {
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        for v in [
+            "2.0", "02", "+2", " 2", "2 ", "3", "0", "-2", "2e0", "", "1.0",
+        ] {
+            let item = with_in_document(good.clone(), "v", AttributeValue::N(v.into()));
+            assert!(
+                matches!(response(item), Err(StoreError::Corrupt(_))),
+                "version {v:?}"
+            );
+        }
+        for wrong in [
+            AttributeValue::S("2".into()),
+            AttributeValue::Ns(vec!["2".into()]),
+            AttributeValue::Bool(true),
+        ] {
+            let item = with_in_document(good.clone(), "v", wrong);
+            assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+        }
+        let item = without_in_document(good.clone(), "v");
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+        // A version 2 document (nothing of the four inside) labelled version 1: corrupt.
+        let item = with_in_document(good, "v", AttributeValue::N("1".into()));
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+    }
+
+    /// A version 2 document reads exactly the four from the top: top-level names that only
+    /// look like document names (method, headers, body, v, generation) change nothing, or the
+    /// item is refused; a wrong value of the four is never replaced by a good one from
+    /// elsewhere.
+    #[test]
+    fn probe_a_version_2_document_takes_only_the_four_from_the_top() {
+        let entry = sample(b"genuine");
+        let good = encode_ok("k", &entry, ItemFormat::Document, true);
+        for (name, value) in [
+            ("method", AttributeValue::S("POST".into())),
+            (
+                "headers",
+                AttributeValue::M(HashMap::from([(
+                    "x-injected".to_owned(),
+                    AttributeValue::L(vec![AttributeValue::S("1".into())]),
+                )])),
+            ),
+            ("v", AttributeValue::N("1".into())),
+            ("generation", AttributeValue::N("7".into())),
+            ("http_version", AttributeValue::S("HTTP/0.9".into())),
+        ] {
+            let mut item = good.clone();
+            item.insert(name.into(), value);
+            match response(item) {
+                Ok(read) => {
+                    assert_eq!(read.method, entry.method, "top-level `{name}`");
+                    assert!(
+                        !read.headers.contains_key("x-injected"),
+                        "top-level `{name}`"
+                    );
+                    assert_eq!(read.generation, entry.generation, "top-level `{name}`");
+                    assert_eq!(read.version, entry.version, "top-level `{name}`");
+                    assert_eq!(read.body, entry.body, "top-level `{name}`");
+                }
+                Err(StoreError::Corrupt(_)) => {}
+                Err(e) => panic!("top-level `{name}`: {e:?}"),
+            }
+        }
+        // A body at the top of a document item says two things: refused.
+        let mut item = good.clone();
+        item.insert(BODY_ATTR.into(), AttributeValue::S("injected".into()));
+        assert!(matches!(response(item), Err(StoreError::Corrupt(_))));
+        // Huge and odd values of the four at the top: no panic, and what decodes is what they say.
+        for (name, value) in [
+            (URL_ATTR, AttributeValue::S("u".repeat(350_000))),
+            (URL_ATTR, AttributeValue::S(String::new())),
+            (URL_ATTR, AttributeValue::Ss(vec!["https://a/".into()])),
+            (STATUS_ATTR, AttributeValue::N("1".repeat(10_000))),
+            (STATUS_ATTR, AttributeValue::N("99".into())),
+            (STATUS_ATTR, AttributeValue::Ns(vec!["200".into()])),
+            (CREATED_ATTR, AttributeValue::S("9".repeat(100_000))),
+            (EXPIRES_ATTR, AttributeValue::L(vec![])),
+            (EXPIRES_ATTR, AttributeValue::M(HashMap::new())),
+        ] {
+            let mut item = good.clone();
+            item.insert(name.into(), value.clone());
+            survives(item.clone());
+            if let Ok(read) = response(item) {
+                if let AttributeValue::S(url) = &value {
+                    if name == URL_ATTR {
+                        assert_eq!(&read.url, url);
+                        continue;
+                    }
+                }
+                panic!("top-level `{name}` = {value:?} decoded");
+            }
+        }
+    }
+
+    /// A tombstone never reads as a version 2 entry, whatever of the four it holds at the top,
+    /// and a version 2 document with `tombstone` beside it is no entry either.
+    #[test]
+    fn probe_tombstones_and_version_2_documents_never_mix() {
+        use crate::codec::{decode, encode_tombstone, Decoded, TOMBSTONE_ATTR};
+        let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
+        let mut item = good.clone();
+        item.insert(TOMBSTONE_ATTR.into(), AttributeValue::Bool(true));
+        assert!(!matches!(decode(item), Ok(Decoded::Response(_))));
+        let mut tomb = encode_tombstone("k", 9, std::time::UNIX_EPOCH, true);
+        for name in [URL_ATTR, STATUS_ATTR] {
+            tomb.insert(name.into(), good[name].clone());
+        }
+        tomb.insert(
+            crate::codec::VALUE_ATTR.into(),
+            AttributeValue::M(HashMap::from([(
+                "v".to_owned(),
+                AttributeValue::N("2".into()),
+            )])),
+        );
+        assert!(matches!(decode(tomb), Err(StoreError::Corrupt(_))));
+    }
 }

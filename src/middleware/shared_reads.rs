@@ -6,21 +6,28 @@
 //! a copy of what it found, so however many callers ask at once, one read is in flight per key.
 //!
 //! What a follower is handed is never older than what it is allowed to see:
-//! - A write or an invalidation of the key by this process closes the key's read to new
-//!   followers ([`Reads::forget`]): a lookup that begins after this process wrote or
-//!   invalidated the key makes a read of its own, begun after. (Invalidations also hold through
-//!   the ledger, which every caller applies to what it is handed.)
+//! - A write or an invalidation of the key anywhere in this process (through any middleware
+//!   over any store) closes the key's reads to new followers ([`writing`]): it is marked as it
+//!   begins and again as it ends, however it ends (cancelled too), and a lookup that begins
+//!   after the mark makes a read of its own, begun after. The marks are process-wide and kept
+//!   only for keys with a read open, so they cost nothing for other keys and hold nothing once
+//!   the reads end. (Invalidations also hold through the ledger, which every caller applies to
+//!   what it is handed.)
 //! - Only the read is shared. Each caller judges the entry for its own request: the ledger, its
 //!   Vary-named fields, its directives and its mode; credentials and explicit Host headers are
 //!   in the key, so callers that differ there never share a read at all.
 //!
-//! A leader that is cancelled, or whose read was not made (the circuit breaker is open, its
-//! store budget spent), releases its followers to read for themselves. A read that failed or
-//! timed out fails its followers too: one read counts once towards the circuit breaker and the
-//! fault counters, and is logged once. Each follower waits no longer than its own budget.
+//! A leader that is cancelled, whose read was not made (the circuit breaker is open, its store
+//! budget spent) or ran out of the leader's own budget, releases its followers to read for
+//! themselves: a leader's budget is not theirs. A read that failed fails its followers too: one
+//! read counts once towards the circuit breaker and the fault counters, and is logged once.
+//! Each follower waits no longer than its own budget. An entry whose body is still in the store
+//! (S3) is not shared: each caller opens and checks the object itself, so that what it is handed
+//! cannot be deleted by a rewrite before it starts reading.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
@@ -61,10 +68,59 @@ struct State {
 struct Open {
     id: u64,
     slot: Slot,
+    /// The process's write mark when the read began.
+    began: u64,
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Process-wide: the last write or invalidation of each key that has a read open in any
+/// middleware. Shared by every middleware, since two middlewares over one store may share a
+/// process: a lookup through one must not be handed a read begun before another's write.
+#[derive(Default)]
+struct Marks {
+    /// Counts up at each mark.
+    sequence: u64,
+    keys: HashMap<CacheKey, Watched>,
+}
+
+struct Watched {
+    /// Reads of the key open (in any middleware).
+    reads: usize,
+    /// The mark of its last write or invalidation (0: none since the first read opened).
+    last: u64,
+}
+
+static MARKS: LazyLock<Mutex<Marks>> = LazyLock::new(Mutex::default);
+
+/// Marks `keys` as written now, when any read of them is open.
+fn mark(keys: &[CacheKey]) {
+    let mut marks = lock(&MARKS);
+    marks.sequence += 1;
+    let now = marks.sequence;
+    for key in keys {
+        if let Some(w) = marks.keys.get_mut(key) {
+            w.last = now;
+        }
+    }
+}
+
+/// A write or invalidation of some keys under way: marked as it begins, and again when this is
+/// dropped (when it ended, or was cancelled: the write may have landed all the same).
+pub(super) struct Writing<'a>(&'a [CacheKey]);
+
+/// Marks `keys` as being written, until the guard is dropped.
+pub(super) fn writing(keys: &[CacheKey]) -> Writing<'_> {
+    mark(keys);
+    Writing(keys)
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        mark(self.0);
+    }
 }
 
 pub(super) enum Role {
@@ -78,6 +134,7 @@ pub(super) struct Leader {
     key: CacheKey,
     id: u64,
     tx: watch::Sender<Option<Arc<Outcome>>>,
+    closed: Cell<bool>,
 }
 
 /// A lookup waiting for another's read.
@@ -86,52 +143,79 @@ pub(super) struct Follower {
 }
 
 impl Reads {
-    /// Leads a read of `key`, or follows the one under way.
+    /// Leads a read of `key`, or follows the one under way when no write or invalidation of
+    /// the key was marked since it began (otherwise a new read replaces it for new lookups).
     pub(super) fn join(&self, key: &CacheKey) -> Role {
         let mut state = lock(&self.state);
         if let Some(open) = state.open.get(key) {
-            return Role::Follower(Follower {
-                slot: open.slot.clone(),
-            });
+            let marks = lock(&MARKS);
+            if marks.keys.get(key).is_none_or(|w| w.last <= open.began) {
+                return Role::Follower(Follower {
+                    slot: open.slot.clone(),
+                });
+            }
         }
+        let began = {
+            let mut marks = lock(&MARKS);
+            marks
+                .keys
+                .entry(key.clone())
+                .or_insert(Watched { reads: 0, last: 0 })
+                .reads += 1;
+            marks.sequence
+        };
         state.sequence += 1;
         let id = state.sequence;
         let (tx, slot) = watch::channel(None);
-        state.open.insert(key.clone(), Open { id, slot });
+        state.open.insert(key.clone(), Open { id, slot, began });
         Role::Leader(Leader {
             state: self.state.clone(),
             key: key.clone(),
             id,
             tx,
+            closed: Cell::new(false),
         })
     }
 
-    /// This process wrote or invalidated `keys`: lookups that begin from now on read anew.
-    /// Followers already waiting get the answer they were waiting for: their lookups began
-    /// before.
+    /// `keys` were written or invalidated: lookups that begin from now on read anew (see
+    /// [`writing`]). Followers already waiting get the answer they were waiting for: their
+    /// lookups began before.
+    #[cfg(test)]
     pub(super) fn forget(&self, keys: &[CacheKey]) {
-        let mut state = lock(&self.state);
-        for key in keys {
-            state.open.remove(key);
-        }
+        mark(keys);
     }
 }
 
 impl Leader {
-    /// Closes the read to new followers; the ones waiting get `found` (built only when one
-    /// waits, so a lone lookup copies nothing).
-    pub(super) fn answer(self, found: impl FnOnce() -> Found) {
+    /// Closes the read to new followers; the ones waiting get what `found` makes (built only
+    /// when one waits, so a lone lookup copies nothing), or are released when it makes
+    /// nothing.
+    pub(super) fn answer(self, found: impl FnOnce() -> Option<Found>) {
         self.close();
         if self.tx.receiver_count() > 0 {
-            self.tx
-                .send_replace(Some(Arc::new(Outcome::Found(found()))));
+            let outcome = match found() {
+                Some(found) => Outcome::Found(found),
+                None => Outcome::Released,
+            };
+            self.tx.send_replace(Some(Arc::new(outcome)));
         }
     }
 
     fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
         let mut state = lock(&self.state);
         if state.open.get(&self.key).is_some_and(|o| o.id == self.id) {
             state.open.remove(&self.key);
+        }
+        drop(state);
+        let mut marks = lock(&MARKS);
+        if let Some(w) = marks.keys.get_mut(&self.key) {
+            w.reads -= 1;
+            if w.reads == 0 {
+                marks.keys.remove(&self.key);
+            }
         }
     }
 }
@@ -189,7 +273,7 @@ mod tests {
             panic!("a concurrent lookup follows")
         };
         assert!(matches!(reads.join(&key("b")), Role::Leader(_)));
-        leader.answer(|| Found::Nothing);
+        leader.answer(|| Some(Found::Nothing));
         assert!(matches!(f.wait().await, Some(Found::Nothing)));
         assert!(matches!(reads.join(&key("a")), Role::Leader(_)));
     }
@@ -220,9 +304,85 @@ mod tests {
             panic!("a lookup after the write reads anew")
         };
         // The old leader's answer closes nothing of the new read's.
-        old.answer(|| Found::Fault);
+        old.answer(|| Some(Found::Fault));
         assert!(matches!(before.wait().await, Some(Found::Fault)));
         assert!(matches!(reads.join(&key("a")), Role::Follower(_)));
         drop(new);
+    }
+
+    /// Probe: no sequence of answers, drops, panics, cancelled followers and forgets leaves a
+    /// key in the map of open reads (it would grow with every key ever read).
+    #[tokio::test]
+    async fn no_sequence_leaves_a_read_open() {
+        let reads = Reads::default();
+        let open = |r: &Reads| lock(&r.state).open.len();
+        // Answered, alone and with a follower that went away.
+        let Role::Leader(l) = reads.join(&key("a")) else {
+            panic!()
+        };
+        l.answer(|| Some(Found::Nothing));
+        let Role::Leader(l) = reads.join(&key("a")) else {
+            panic!()
+        };
+        let Role::Follower(f) = reads.join(&key("a")) else {
+            panic!()
+        };
+        drop(f);
+        l.answer(|| Some(Found::Nothing));
+        // Dropped unanswered (cancelled, or its call skipped).
+        drop(reads.join(&key("b")));
+        // Forgotten in flight while a newer read opened; the older one then goes away.
+        let old = reads.join(&key("c"));
+        reads.forget(&[key("c")]);
+        let new = reads.join(&key("c"));
+        drop(old);
+        assert_eq!(open(&reads), 1, "the newer read is still open");
+        drop(new);
+        // Forgotten in flight, then answered.
+        let Role::Leader(old) = reads.join(&key("d")) else {
+            panic!()
+        };
+        reads.forget(&[key("d")]);
+        old.answer(|| Some(Found::Fault));
+        // Keys never read.
+        reads.forget(&[key("e"), key("f")]);
+        // A leader that panics: dropped while unwinding, it releases its follower.
+        let Role::Leader(l) = reads.join(&key("p")) else {
+            panic!()
+        };
+        let Role::Follower(f) = reads.join(&key("p")) else {
+            panic!()
+        };
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = l;
+            panic!("the leader panicked (probe)");
+        }));
+        assert!(unwound.is_err());
+        assert!(f.wait().await.is_none());
+        assert_eq!(open(&reads), 0, "a key left open");
+    }
+
+    /// Probe: a follower of a read forgotten in flight (a write or invalidation landed) that is
+    /// then released joins the read begun after the write, never the older one.
+    #[tokio::test]
+    async fn a_released_follower_of_a_forgotten_read_joins_only_the_newer_read() {
+        let reads = Reads::default();
+        let Role::Leader(old) = reads.join(&key("a")) else {
+            panic!()
+        };
+        let Role::Follower(before) = reads.join(&key("a")) else {
+            panic!()
+        };
+        reads.forget(&[key("a")]);
+        let Role::Leader(new) = reads.join(&key("a")) else {
+            panic!("a lookup after the write reads anew")
+        };
+        drop(old);
+        assert!(before.wait().await.is_none(), "released");
+        let Role::Follower(again) = reads.join(&key("a")) else {
+            panic!("joins the newer read")
+        };
+        new.answer(|| Some(Found::Corrupt));
+        assert!(matches!(again.wait().await, Some(Found::Corrupt)));
     }
 }

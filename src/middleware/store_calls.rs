@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::breaker::Admit;
 use super::request::Budget;
-use super::shared_reads::{Found, Leader, Role};
+use super::shared_reads::{self, Found, Leader, Role};
 use super::Inner;
 use crate::{CacheKey, CacheStatus, NotStored, StoreError, StoredResponse};
 
@@ -184,8 +184,9 @@ impl Inner {
         let found = match got {
             Ok(Some(entry)) => Found::Entry(entry),
             Ok(None) => Found::Nothing,
-            // Not made: the followers make their own (the leader is dropped unanswered).
-            Err(e @ Unanswered::Skipped(_)) => {
+            // Not made, or out of the leader's own time (a follower's budget may be larger):
+            // the followers make their own (the leader is dropped unanswered).
+            Err(e @ (Unanswered::Skipped(_) | Unanswered::Failed(StoreError::Timeout(_)))) => {
                 self.not_found(key, e);
                 return Found::Fault;
             }
@@ -195,10 +196,12 @@ impl Inner {
             },
         };
         leader.answer(|| match &found {
-            Found::Entry(entry) => Found::Entry(entry.clone()),
-            Found::Nothing => Found::Nothing,
-            Found::Corrupt => Found::Corrupt,
-            Found::Fault => Found::Fault,
+            // Each caller opens a body still in the store itself (see `shared_reads`).
+            Found::Entry(entry) if entry.is_body_in_store() => None,
+            Found::Entry(entry) => Some(Found::Entry(entry.clone())),
+            Found::Nothing => Some(Found::Nothing),
+            Found::Corrupt => Some(Found::Corrupt),
+            Found::Fault => Some(Found::Fault),
         });
         found
     }
@@ -220,9 +223,10 @@ impl Inner {
             tracing::debug!(%key, "this process invalidated the key after the entry's request began");
             return CacheStatus::NotStored(NotStored::Superseded);
         }
+        // Lookups from now on must not take a read that began before this write, whether it
+        // ends or is cancelled (it may have landed all the same).
+        let _writing = shared_reads::writing(std::slice::from_ref(key));
         let result = timed(span, self.call(budget, self.settings.store.put(key, entry))).await;
-        // Lookups from now on must not take a read that began before this write.
-        self.reads.forget(std::slice::from_ref(key));
         if result.is_ok() {
             if let Some(revision) = self.ledger.superseding(key, entry.revision) {
                 // The invalidation was made while the write was under way, and the store may
@@ -265,7 +269,7 @@ impl Inner {
     pub(super) async fn invalidate_keys(&self, keys: &[CacheKey], revision: u64, budget: &Budget) {
         self.ledger.record(keys, revision);
         self.flights.forget(keys);
-        self.reads.forget(keys);
+        let _writing = shared_reads::writing(keys);
         let store = &self.settings.store;
         let all = futures_util::future::join_all(
             keys.iter()

@@ -104,7 +104,7 @@ fn hostile() -> Vec<(&'static str, Attrs)> {
             "unknown document version",
             with_top(
                 "value",
-                AttributeValue::M(HashMap::from([("v".to_owned(), n("2"))])),
+                AttributeValue::M(HashMap::from([("v".to_owned(), n("3"))])),
             ),
         ),
         (
@@ -125,10 +125,9 @@ fn hostile() -> Vec<(&'static str, Attrs)> {
             ],
         ),
     ];
+    // A version 2 document reads its status from the top level.
     let mut document = good_document();
-    if let Some(AttributeValue::M(doc)) = document.get_mut("value") {
-        doc.insert("status".into(), n("99999999999999999999999999999999999999"));
-    }
+    document.insert("status".into(), n("99999999999999999999999999999999999999"));
     shapes.push(("status of 38 digits", leak(document)));
     let mut document = good_document();
     if let Some(AttributeValue::M(doc)) = document.get_mut("value") {
@@ -782,4 +781,96 @@ async fn a_document_with_its_body_encoding_at_the_top_level_is_a_miss_then_overw
     assert_eq!(status(&resp), CacheStatus::Hit);
     assert_eq!(resp.text().await.unwrap(), sent);
     assert_eq!(origin.hits(path), 2);
+}
+
+/// `good_document`'s item as document version 1 wrote it: the four top-level names copied
+/// into the document, `v` = 1.
+fn as_version_1(mut item: HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+    let top: Vec<(String, AttributeValue)> = ["url", "status", "created_at", "expires"]
+        .iter()
+        .map(|n| (n.to_string(), item[*n].clone()))
+        .collect();
+    if let Some(AttributeValue::M(doc)) = item.get_mut("value") {
+        doc.extend(top);
+        doc.insert("v".into(), n("1"));
+    }
+    item
+}
+
+/// Probe (document version 2): items that mix the two versions' layouts, or lose what their
+/// version reads, are misses through the middleware (never a Hit, never the item's body), and
+/// are then overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_documents_of_either_version_that_do_not_account_for_their_four_are_misses() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(60))
+        .build();
+    let client = http_client(&cache);
+    fn in_doc(
+        mut item: HashMap<String, AttributeValue>,
+        edit: &dyn Fn(&mut HashMap<String, AttributeValue>),
+    ) -> HashMap<String, AttributeValue> {
+        if let Some(AttributeValue::M(doc)) = item.get_mut("value") {
+            edit(doc);
+        }
+        item
+    }
+    let mut shapes: Vec<(&str, HashMap<String, AttributeValue>)> = Vec::new();
+    for name in ["url", "status", "created_at", "expires"] {
+        let v1 = as_version_1(good_document());
+        shapes.push((
+            "v1 without its own copy",
+            in_doc(v1, &|doc| {
+                doc.remove(name);
+            }),
+        ));
+        let mut v2 = good_document();
+        v2.remove(name);
+        shapes.push(("v2 without the top-level one", v2));
+        let v2 = good_document();
+        let top = v2[name].clone();
+        shapes.push((
+            "v2 holding one of the four itself",
+            in_doc(v2, &move |doc| {
+                doc.insert(name.into(), top.clone());
+            }),
+        ));
+    }
+    shapes.push((
+        "v3",
+        in_doc(good_document(), &|doc| {
+            doc.insert("v".into(), n("3"));
+        }),
+    ));
+    shapes.push((
+        "a v2 layout labelled v1",
+        in_doc(good_document(), &|doc| {
+            doc.insert("v".into(), n("1"));
+        }),
+    ));
+    for (i, (what, item)) in shapes.into_iter().enumerate() {
+        let path = format!("/mixed/{i}");
+        origin.route(
+            &path,
+            Route::ok(format!("origin {i}")).header("cache-control", "max-age=60"),
+        );
+        let k = cache
+            .key_for(&client.get(origin.url(&path)).build().unwrap())
+            .unwrap();
+        write_raw(&db, store.table_name(), store.item_key(&k), item).await;
+        assert!(
+            matches!(store.get(&k).await, Err(StoreError::Corrupt(_))),
+            "{what}"
+        );
+        let resp = client.get(origin.url(&path)).send().await.unwrap();
+        assert_ne!(status(&resp), CacheStatus::Hit, "{what}");
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"), "{what}");
+        cache.flush().await;
+        let resp = client.get(origin.url(&path)).send().await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit, "{what}: overwritten");
+        assert_eq!(resp.text().await.unwrap(), format!("origin {i}"), "{what}");
+    }
 }

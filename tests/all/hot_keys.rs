@@ -336,7 +336,12 @@ struct FailingReads {
 impl CacheStore for FailingReads {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
         self.inner.get(key).await?;
-        Err(StoreError::Timeout(Duration::from_millis(1)))
+        Err(StoreError::Service {
+            operation: "DynamoDB GetItem",
+            table: None,
+            code: Some("InternalServerError".into()),
+            source: "the store failed (probe)".into(),
+        })
     }
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
         self.inner.put(key, response).await
@@ -396,4 +401,391 @@ async fn a_failed_read_fails_its_followers_once_and_they_are_still_answered() {
     assert_eq!(m.breaker_opened, 0);
     assert_eq!(m.reads_shared, 15);
     assert_eq!(staged.inner.gets.load(SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes from the attacker's side (review of the read single-flight).
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until `task` is done or a lookup of `key` follows a read under way (counting from
+/// the log's length `from`): a probe that must not hang whether or not the lookup joins.
+async fn joined_or_done<T>(key: &CacheKey, from: usize, task: &tokio::task::JoinHandle<T>) {
+    let needle = format!("lookup follows a read under way key={}", key.as_str());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lookup neither followed nor finished"
+        );
+        if task.is_finished() {
+            return;
+        }
+        let seen = {
+            let log = captured_log().0.lock().unwrap();
+            String::from_utf8_lossy(&log[from.min(log.len())..]).contains(&needle)
+        };
+        if seen {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Attack: the leader's caller gave its request a short timeout (`RequestBuilder::timeout`), so
+/// its store budget is short; callers with the full store budget follow its read. The leader's
+/// read outlasting *its own* budget says nothing about the store: the followers, with 120 s
+/// left, must not be failed by it (they read for themselves, as a skipped leader's do).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_whose_own_budget_runs_out_does_not_fail_followers_with_budget_left() {
+    let from = log_len();
+    let (store, cache, client) = hot_cache().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/short",
+        Route::ok("cached").header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/short");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let key = key_of(&cache, &client, &url);
+
+    // The leader's request may take 4 s in all: that is its store budget (the others' is 120 s).
+    store.hold_gets.store(1, SeqCst);
+    let leader = {
+        let req = client.get(&url).timeout(Duration::from_secs(4));
+        tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()).ok() })
+    };
+    store.a_get_is_held().await;
+    let tasks: Vec<_> = (0..3)
+        .map(|_| spawn_request(&client, Method::GET, &url, &[]))
+        .collect();
+    followers(&key, from, 3).await;
+    // The held read is never released: the leader's own budget runs out, and its request goes on
+    // to the origin without the store.
+    let _ = leader.await.unwrap();
+    for t in tasks {
+        let (status, code, body) = t.await.unwrap();
+        assert_eq!((code, text(&body)), (200, "cached".to_owned()));
+        assert_eq!(
+            status,
+            CacheStatus::Hit,
+            "a follower with its whole store budget left was failed by the leader's short budget"
+        );
+    }
+    assert_eq!(
+        origin.hits("/short"),
+        2,
+        "only the first fill and the leader"
+    );
+}
+
+/// Attack: two middlewares over one store in one process (one per client configuration;
+/// `MetricsSnapshot` documents "every middleware over one store"). A lookup through the first
+/// begins after the second invalidated the key (the tombstone is in the store): before the read
+/// single-flight it read the tombstone; it must not be handed a read that began before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_after_another_middleware_on_the_store_invalidated_the_key_reads_anew() {
+    let from = log_len();
+    let (store, cache, client) = hot_cache().await;
+    let other = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .build();
+    let other_client = http_client(&other);
+    let origin = Origin::start().await;
+    origin.route(
+        "/two",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/two");
+    let first = Origin::versioned_body("/two", 0);
+    assert_eq!(
+        get(&client, &url, &[]).await,
+        (CacheStatus::Stored, first.clone())
+    );
+    let key = key_of(&cache, &client, &url);
+
+    store.hold_gets.store(1, SeqCst);
+    let early = spawn_request(&client, Method::GET, &url, &[]);
+    store.a_get_is_held().await;
+    origin.bump("/two");
+    // The other middleware invalidates the URL: its tombstone is in the table when this returns.
+    let post = other_client.post(&url).send().await.unwrap();
+    assert!(post.status().is_success());
+    drop(post);
+    let late = spawn_request(&client, Method::GET, &url, &[]);
+    joined_or_done(&key, from, &late).await;
+    store.get_release.add_permits(1);
+    let (status, _, body) = late.await.unwrap();
+    assert_ne!(
+        text(&body),
+        first,
+        "a lookup that began after the invalidation was served the invalidated response"
+    );
+    assert_ne!(status, CacheStatus::Hit);
+    let _ = early.await.unwrap();
+}
+
+/// A store whose next armed read stops after it has begun, until the test says, and panics.
+#[derive(Clone)]
+struct PanicsOnce {
+    inner: Store,
+    armed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    reading: std::sync::Arc<tokio::sync::Semaphore>,
+    go: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for PanicsOnce {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        let armed = self
+            .armed
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if armed {
+            self.reading.add_permits(1);
+            self.go.acquire().await.unwrap().forget();
+            panic!("the store panicked mid-read (probe)");
+        }
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        self.inner.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+/// Attack: the leader's task panics inside the store call. Its followers are released (the
+/// leader is dropped while unwinding) and read for themselves; the key is not left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_that_panics_releases_its_followers() {
+    let from = log_len();
+    let (staged, _, _) = hot_cache().await;
+    let store = PanicsOnce {
+        inner: staged.clone(),
+        armed: Default::default(),
+        reading: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        go: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route(
+        "/p",
+        Route::ok("survives").header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/p");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let key = key_of(&cache, &client, &url);
+
+    store.armed.store(1, SeqCst);
+    let leader = spawn_request(&client, Method::GET, &url, &[]);
+    store.reading.acquire().await.unwrap().forget();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| spawn_request(&client, Method::GET, &url, &[]))
+        .collect();
+    followers(&key, from, 3).await;
+    store.go.add_permits(1);
+    assert!(leader.await.unwrap_err().is_panic());
+    for t in tasks {
+        let (status, code, body) = promptly(t).await.unwrap();
+        assert_eq!(
+            (status, code, text(&body)),
+            (CacheStatus::Hit, 200, "survives".to_owned())
+        );
+    }
+    // The key is not left open: a lookup now reads (or finishes) promptly.
+    assert_eq!(
+        promptly(get(&client, &url, &[])).await,
+        (CacheStatus::Hit, "survives".to_owned())
+    );
+    assert_eq!(origin.hits("/p"), 1);
+}
+
+/// Attack: three callers share one read of an entry whose body is an S3 object (a deferred
+/// body: the lookup opened one GetObject). Each is handed its response (a hit, headers
+/// first) and reads the body later; meanwhile the entry is written again (a reload: a new
+/// object, and the old one retired). Each caller must still get every byte it was promised —
+/// as it did when each lookup opened its own GetObject.
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread")]
+async fn followers_of_a_body_in_s3_each_get_it_whole_after_the_entry_is_rewritten() {
+    let from = log_len();
+    let (_, s3) = s3().await;
+    let store = Staged::new(CountingStore::new(store_with_bodies_in(&s3, |b| b).await));
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .max_body_size(32 << 20)
+        .build();
+    let client = http_client(&cache);
+    let streaming = streaming_client(&cache);
+    let body = noise(600 * 1024, 11);
+    let origin = Origin::start().await;
+    origin.route(
+        "/big",
+        Route::ok(body.clone()).header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/big");
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    assert_eq!(resp.bytes().await.unwrap().len(), body.len());
+    cache.flush().await;
+    objects_settle_at(&s3, 1).await;
+    let key = key_of(&cache, &client, &url);
+
+    store.hold_gets.store(1, SeqCst);
+    let send = |c: &ClientWithMiddleware| {
+        let req = c.get(&url);
+        tokio::spawn(async move { req.send().await.unwrap() })
+    };
+    let leader = send(&streaming);
+    store.a_get_is_held().await;
+    let f1 = send(&streaming);
+    let f2 = send(&streaming);
+    followers(&key, from, 2).await;
+    store.get_release.add_permits(1);
+    let mut responses = Vec::new();
+    for t in [leader, f1, f2] {
+        let resp = t.await.unwrap();
+        assert_eq!(status(&resp), CacheStatus::Hit);
+        responses.push(resp);
+    }
+    // Joined, then released: a body still in S3 is opened by each caller for itself.
+    assert_eq!(cache.metrics().reads_shared, 0);
+    assert!(store.inner.gets.load(SeqCst) >= 3);
+    // Before they read their bodies, the entry is written again: the old object is retired.
+    let (reload, _) = client.get(&url).send_with_mode(CacheMode::Reload).await;
+    assert_eq!(reload, CacheStatus::Stored);
+    cache.flush().await;
+    objects_settle_at(&s3, 1).await;
+    for (i, resp) in responses.into_iter().enumerate() {
+        match resp.bytes().await {
+            Ok(got) => assert!(got[..] == body[..], "caller {i}: other bytes"),
+            Err(e) => panic!("caller {i} was served a hit whose body then failed: {e:?}"),
+        }
+    }
+}
+
+/// A store whose next armed write reaches the store and then never returns (the caller is
+/// cancelled while it waits for DynamoDB's answer).
+#[derive(Clone)]
+struct HangsAfterPut {
+    inner: Store,
+    armed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    applied: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for HangsAfterPut {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        let result = self.inner.put(key, response).await;
+        if self
+            .armed
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.applied.add_permits(1);
+            std::future::pending::<()>().await;
+        }
+        result
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+/// Attack: a write made inline by a caller (a 304's merge) reaches the store, and the caller is
+/// cancelled while it waits for the store's answer. The key's read that began before the write
+/// must still be closed: a lookup that begins after the write is in the store reads it (before
+/// the single-flight it did), instead of joining the older read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_after_a_cancelled_write_reached_the_store_reads_anew() {
+    let from = log_len();
+    let (staged, _, _) = hot_cache().await;
+    let store = HangsAfterPut {
+        inner: staged.clone(),
+        armed: Default::default(),
+        applied: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    // Stored stale (it must be revalidated), with a validator.
+    origin.route(
+        "/rv",
+        Route::ok("same body")
+            .etag("\"e1\"")
+            .header("cache-control", "max-age=0"),
+    );
+    let url = origin.url("/rv");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let key = key_of(&cache, &client, &url);
+    // From now on the origin confirms it for ten minutes (a 304 with new freshness), gated.
+    let gate = Gate::new();
+    origin.route(
+        "/rv",
+        Route::ok("same body")
+            .etag("\"e1\"")
+            .header("cache-control", "max-age=600")
+            .gate(&gate),
+    );
+    // R reads the stale entry and revalidates at the gated origin.
+    let r = spawn_request(&client, Method::GET, &url, &[]);
+    gate.arrivals(1).await;
+    // Meanwhile another lookup reads the stale entry too, and is held.
+    staged.hold_gets.store(1, SeqCst);
+    let early = spawn_request(&client, Method::GET, &url, &[]);
+    staged.a_get_is_held().await;
+    // R's 304 is merged and written: the write reaches the store, and R is cancelled while it
+    // waits for the answer.
+    store.armed.store(1, SeqCst);
+    gate.open(16);
+    store.applied.acquire().await.unwrap().forget();
+    r.abort();
+    assert!(r.await.unwrap_err().is_cancelled());
+    // The fresh entry is in the store now; a lookup that begins now must read it.
+    let late = spawn_request(&client, Method::GET, &url, &[]);
+    joined_or_done(&key, from, &late).await;
+    staged.get_release.add_permits(1);
+    let (status, code, body) = late.await.unwrap();
+    assert_eq!((code, text(&body)), (200, "same body".to_owned()));
+    assert_eq!(
+        status,
+        CacheStatus::Hit,
+        "joined a read that began before the write: served the older (stale) entry"
+    );
+    let _ = early.await.unwrap();
 }
