@@ -34,6 +34,8 @@ use tokio::sync::watch;
 use crate::{CacheKey, StoredResponse};
 
 /// What a read found, as its followers see it.
+// Moved once per lookup, as `Lookup` is: boxing the entry would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Found {
     Entry(StoredResponse),
     Nothing,
@@ -44,6 +46,8 @@ pub(super) enum Found {
 }
 
 /// What a leader hands its followers.
+// Behind an `Arc` in the channel: never moved.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Found(Found),
     /// The read was not made, or the leader went away: read for yourself.
