@@ -229,18 +229,15 @@ fn headers_from_doc(
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| corrupt("bad header name"))?;
         for v in values {
-            let v = match v {
-                AttributeValue::S(s) => {
-                    budget.take(name.as_str(), s.len())?;
-                    HeaderValue::from_str(&s)
-                }
-                AttributeValue::B(b) => {
-                    budget.take(name.as_str(), b.as_ref().len())?;
-                    HeaderValue::from_bytes(b.as_ref())
-                }
+            // The value's own buffer becomes the header value's: no copy.
+            let bytes = match v {
+                AttributeValue::S(s) => bytes::Bytes::from(s),
+                AttributeValue::B(b) => bytes::Bytes::from(b.into_inner()),
                 _ => return Err(corrupt("header value neither S nor B")),
-            }
-            .map_err(|_| corrupt("bad header value"))?;
+            };
+            budget.take(name.as_str(), bytes.len())?;
+            let v =
+                HeaderValue::from_maybe_shared(bytes).map_err(|_| corrupt("bad header value"))?;
             append(&mut headers, name.clone(), v)?;
         }
     }
