@@ -88,9 +88,9 @@ fn headers_doc(headers: &HeaderMap) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-/// The names a version 2 document leaves to the item's top level, where every version writes
-/// them (same names, same types).
-const AT_TOP: [&str; 4] = [URL_ATTR, STATUS_ATTR, CREATED_ATTR, EXPIRES_ATTR];
+/// The names a version 2 document (and a binary item of tag 2) leaves to the item's top level,
+/// where every version writes them (same names, same types).
+pub(super) const AT_TOP: [&str; 4] = [URL_ATTR, STATUS_ATTR, CREATED_ATTR, EXPIRES_ATTR];
 
 /// The entry a document holds; `item` is the rest of the item, whose top-level `url`,
 /// `status`, `created_at` and `expires` a version 2 document reads. `in_object`: the item
@@ -108,33 +108,22 @@ pub(super) fn from_document(
         Some(AttributeValue::N(_)) => return Err(corrupt("unknown document format version")),
         _ => return Err(corrupt("no format version")),
     };
-    if from_top {
-        // One of them inside a version 2 document: the item says two things; refused below
-        // with every other name a document of its version has no place for. Moved in here,
-        // they are read by the same code as a version 1 document's.
+    let listed = if from_top {
+        // One of them inside a version 2 document too: the item says two things.
         if let Some(name) = AT_TOP.iter().find(|n| doc.contains_key(**n)) {
             return Err(corrupt(format!("`{name}` inside a version 2 document")));
         }
-        for name in AT_TOP {
-            if let Some(v) = item.remove(name) {
-                doc.insert(name.to_owned(), v);
-            }
-        }
-    }
+        take_listed(item)?
+    } else {
+        take_listed(&mut doc)?
+    };
     let mut take_s = |name: &str| match doc.remove(name) {
         Some(AttributeValue::S(s)) => Ok(s),
         _ => Err(corrupt(format!("`{name}` missing or not S"))),
     };
     let method =
         Method::from_bytes(take_s("method")?.as_bytes()).map_err(|_| corrupt("bad method"))?;
-    let url = take_s(URL_ATTR)?;
     let version = http_version::from_text(&take_s("http_version")?)?;
-    let created_at = parse_iso(&take_s(CREATED_ATTR)?)?;
-    let expires = parse_iso(&take_s(EXPIRES_ATTR)?)?;
-    let status = match doc.remove(STATUS_ATTR) {
-        Some(AttributeValue::N(n)) => parse_status(&n)?,
-        _ => return Err(corrupt("`status` missing or not N")),
-    };
     let generation = match doc.remove("generation") {
         Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt("bad generation"))?,
         _ => return Err(corrupt("`generation` missing or not N")),
@@ -167,15 +156,15 @@ pub(super) fn from_document(
     }
     let body = stored_body(body, encoding)?;
     let entry = StoredResponse {
-        status,
+        status: listed.status,
         version,
         method,
-        url,
+        url: listed.url,
         headers,
         request_headers,
         body,
-        created_at,
-        expires,
+        created_at: listed.created_at,
+        expires: listed.expires,
         heuristic_max_age,
         generation,
         retain_until,
@@ -244,11 +233,38 @@ fn headers_from_doc(
     Ok(headers)
 }
 
-fn parse_status(n: &str) -> Result<StatusCode, StoreError> {
-    n.parse::<u16>()
-        .ok()
-        .and_then(|n| StatusCode::from_u16(n).ok())
-        .ok_or_else(|| corrupt("bad status"))
+/// The four attributes every version writes at the top level, and version 1 documents also
+/// inside `value`.
+pub(super) struct Listed {
+    pub(super) url: String,
+    pub(super) status: StatusCode,
+    pub(super) created_at: SystemTime,
+    pub(super) expires: SystemTime,
+}
+
+/// [`Listed`], taken out of `map` (a version 1 document, or the item itself).
+pub(super) fn take_listed(map: &mut Item) -> Result<Listed, StoreError> {
+    let mut take_s = |name: &str| match map.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(corrupt(format!("`{name}` missing or not S"))),
+    };
+    let url = take_s(URL_ATTR)?;
+    let created_at = parse_iso(&take_s(CREATED_ATTR)?)?;
+    let expires = parse_iso(&take_s(EXPIRES_ATTR)?)?;
+    let status = match map.remove(STATUS_ATTR) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<u16>()
+            .ok()
+            .and_then(|n| StatusCode::from_u16(n).ok())
+            .ok_or_else(|| corrupt("bad status"))?,
+        _ => return Err(corrupt("`status` missing or not N")),
+    };
+    Ok(Listed {
+        url,
+        status,
+        created_at,
+        expires,
+    })
 }
 
 #[cfg(test)]

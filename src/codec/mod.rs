@@ -81,7 +81,7 @@ pub use headers::{MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 pub use object::BodyObject;
 pub use size::{encoded_size, item_size, read_milliunits, write_milliunits, MAX_ITEM_SIZE};
 
-use binary::BINARY_TAG;
+use binary::{BINARY_TAG, BINARY_TAG_V1};
 use compression::stored_body;
 use timestamps::{epoch_secs, iso, parse_iso};
 
@@ -418,7 +418,8 @@ pub fn decode(mut item: Item) -> Result<Decoded, StoreError> {
             let bytes = blob.into_inner();
             let body = binary_body(&mut item, object.is_some())?;
             match bytes.split_first() {
-                Some((&BINARY_TAG, meta)) => binary::decode(meta, body, retain_until)?,
+                Some((&BINARY_TAG, meta)) => binary::decode(meta, body, retain_until, &mut item)?,
+                Some((&BINARY_TAG_V1, meta)) => binary::decode_v1(meta, body, retain_until)?,
                 Some((tag, _)) => return Err(corrupt(format!("unknown binary format tag {tag}"))),
                 None => return Err(corrupt("empty binary value")),
             }
