@@ -36,6 +36,7 @@ use crate::{CacheKey, StoredResponse};
 /// What a read found, as its followers see it.
 // Moved once per lookup, as `Lookup` is: boxing the entry would only add an allocation.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub(super) enum Found {
     Entry(StoredResponse),
     Nothing,
@@ -191,15 +192,15 @@ impl Reads {
 }
 
 impl Leader {
-    /// Closes the read to new followers; the ones waiting get what `found` makes (built only
-    /// when one waits, so a lone lookup copies nothing), or are released when it makes
-    /// nothing.
-    pub(super) fn answer(self, found: impl FnOnce() -> Option<Found>) {
+    /// Closes the read to new followers and hands the ones waiting a copy of `found` (made
+    /// only when one waits, so a lone lookup copies nothing). An entry whose body is still in
+    /// the store is not shared: they are released to open it themselves.
+    pub(super) fn answer(self, found: &Found) {
         self.close();
         if self.tx.receiver_count() > 0 {
-            let outcome = match found() {
-                Some(found) => Outcome::Found(found),
-                None => Outcome::Released,
+            let outcome = match found {
+                Found::Entry(entry) if entry.is_body_in_store() => Outcome::Released,
+                found => Outcome::Found(found.clone()),
             };
             self.tx.send_replace(Some(Arc::new(outcome)));
         }
@@ -249,12 +250,7 @@ impl Follower {
         };
         match &*outcome {
             Outcome::Released => None,
-            Outcome::Found(found) => Some(match found {
-                Found::Entry(entry) => Found::Entry(entry.clone()),
-                Found::Nothing => Found::Nothing,
-                Found::Corrupt => Found::Corrupt,
-                Found::Fault => Found::Fault,
-            }),
+            Outcome::Found(found) => Some(found.clone()),
         }
     }
 }
@@ -263,130 +259,130 @@ impl Follower {
 mod tests {
     use super::*;
 
+    /// A key of this module's tests. The write marks are process-wide and tests run at once:
+    /// each test uses keys of its own.
     fn key(s: &str) -> CacheKey {
-        CacheKey::from_string(s.to_owned())
+        CacheKey::from_string(format!("shared-reads-test-{s}"))
+    }
+
+    /// A read of `key` with a follower, overtaken by a write: the older leader, its follower,
+    /// and the leader of the read begun after the write.
+    fn overtaken(reads: &Reads, key: &CacheKey) -> (Leader, Follower, Leader) {
+        let Role::Leader(old) = reads.join(key) else {
+            panic!("the first lookup leads")
+        };
+        let Role::Follower(before) = reads.join(key) else {
+            panic!("a concurrent lookup follows")
+        };
+        reads.forget(std::slice::from_ref(key));
+        let Role::Leader(new) = reads.join(key) else {
+            panic!("a lookup after the write reads anew")
+        };
+        (old, before, new)
     }
 
     #[tokio::test]
     async fn followers_share_the_leaders_answer_and_a_later_lookup_reads_again() {
         let reads = Reads::default();
-        let Role::Leader(leader) = reads.join(&key("a")) else {
+        let Role::Leader(leader) = reads.join(&key("1a")) else {
             panic!("the first lookup leads")
         };
-        let Role::Follower(f) = reads.join(&key("a")) else {
+        let Role::Follower(f) = reads.join(&key("1a")) else {
             panic!("a concurrent lookup follows")
         };
-        assert!(matches!(reads.join(&key("b")), Role::Leader(_)));
-        leader.answer(|| Some(Found::Nothing));
+        assert!(matches!(reads.join(&key("1b")), Role::Leader(_)));
+        leader.answer(&Found::Nothing);
         assert!(matches!(f.wait().await, Some(Found::Nothing)));
-        assert!(matches!(reads.join(&key("a")), Role::Leader(_)));
+        assert!(matches!(reads.join(&key("1a")), Role::Leader(_)));
     }
 
     #[tokio::test]
     async fn a_dropped_leader_releases_its_followers() {
         let reads = Reads::default();
-        let leader = reads.join(&key("a"));
-        let Role::Follower(f) = reads.join(&key("a")) else {
+        let leader = reads.join(&key("2a"));
+        let Role::Follower(f) = reads.join(&key("2a")) else {
             panic!()
         };
         drop(leader);
         assert!(f.wait().await.is_none());
-        assert!(matches!(reads.join(&key("a")), Role::Leader(_)));
+        assert!(matches!(reads.join(&key("2a")), Role::Leader(_)));
     }
 
     #[tokio::test]
     async fn a_forgotten_read_takes_no_more_followers_but_answers_its_own() {
         let reads = Reads::default();
-        let Role::Leader(old) = reads.join(&key("a")) else {
-            panic!()
-        };
-        let Role::Follower(before) = reads.join(&key("a")) else {
-            panic!()
-        };
-        reads.forget(&[key("a")]);
-        let Role::Leader(new) = reads.join(&key("a")) else {
-            panic!("a lookup after the write reads anew")
-        };
+        let (old, before, new) = overtaken(&reads, &key("3a"));
         // The old leader's answer closes nothing of the new read's.
-        old.answer(|| Some(Found::Fault));
+        old.answer(&Found::Fault);
         assert!(matches!(before.wait().await, Some(Found::Fault)));
-        assert!(matches!(reads.join(&key("a")), Role::Follower(_)));
+        assert!(matches!(reads.join(&key("3a")), Role::Follower(_)));
         drop(new);
     }
 
-    /// Probe: no sequence of answers, drops, panics, cancelled followers and forgets leaves a
+    /// No sequence of answers, drops, panics, cancelled followers and forgets leaves a
     /// key in the map of open reads (it would grow with every key ever read).
     #[tokio::test]
     async fn no_sequence_leaves_a_read_open() {
         let reads = Reads::default();
         let open = |r: &Reads| lock(&r.state).open.len();
         // Answered, alone and with a follower that went away.
-        let Role::Leader(l) = reads.join(&key("a")) else {
+        let Role::Leader(l) = reads.join(&key("4a")) else {
             panic!()
         };
-        l.answer(|| Some(Found::Nothing));
-        let Role::Leader(l) = reads.join(&key("a")) else {
+        l.answer(&Found::Nothing);
+        let Role::Leader(l) = reads.join(&key("4a")) else {
             panic!()
         };
-        let Role::Follower(f) = reads.join(&key("a")) else {
+        let Role::Follower(f) = reads.join(&key("4a")) else {
             panic!()
         };
         drop(f);
-        l.answer(|| Some(Found::Nothing));
+        l.answer(&Found::Nothing);
         // Dropped unanswered (cancelled, or its call skipped).
-        drop(reads.join(&key("b")));
+        drop(reads.join(&key("4b")));
         // Forgotten in flight while a newer read opened; the older one then goes away.
-        let old = reads.join(&key("c"));
-        reads.forget(&[key("c")]);
-        let new = reads.join(&key("c"));
+        let old = reads.join(&key("4c"));
+        reads.forget(&[key("4c")]);
+        let new = reads.join(&key("4c"));
         drop(old);
         assert_eq!(open(&reads), 1, "the newer read is still open");
         drop(new);
         // Forgotten in flight, then answered.
-        let Role::Leader(old) = reads.join(&key("d")) else {
+        let Role::Leader(old) = reads.join(&key("4d")) else {
             panic!()
         };
-        reads.forget(&[key("d")]);
-        old.answer(|| Some(Found::Fault));
+        reads.forget(&[key("4d")]);
+        old.answer(&Found::Fault);
         // Keys never read.
-        reads.forget(&[key("e"), key("f")]);
+        reads.forget(&[key("4e"), key("4f")]);
         // A leader that panics: dropped while unwinding, it releases its follower.
-        let Role::Leader(l) = reads.join(&key("p")) else {
+        let Role::Leader(l) = reads.join(&key("4p")) else {
             panic!()
         };
-        let Role::Follower(f) = reads.join(&key("p")) else {
+        let Role::Follower(f) = reads.join(&key("4p")) else {
             panic!()
         };
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             let _held = l;
-            panic!("the leader panicked (probe)");
+            panic!("the leader panicked (test)");
         }));
         assert!(unwound.is_err());
         assert!(f.wait().await.is_none());
         assert_eq!(open(&reads), 0, "a key left open");
     }
 
-    /// Probe: a follower of a read forgotten in flight (a write or invalidation landed) that is
+    /// A follower of a read forgotten in flight (a write or invalidation landed) that is
     /// then released joins the read begun after the write, never the older one.
     #[tokio::test]
     async fn a_released_follower_of_a_forgotten_read_joins_only_the_newer_read() {
         let reads = Reads::default();
-        let Role::Leader(old) = reads.join(&key("a")) else {
-            panic!()
-        };
-        let Role::Follower(before) = reads.join(&key("a")) else {
-            panic!()
-        };
-        reads.forget(&[key("a")]);
-        let Role::Leader(new) = reads.join(&key("a")) else {
-            panic!("a lookup after the write reads anew")
-        };
+        let (old, before, new) = overtaken(&reads, &key("5a"));
         drop(old);
         assert!(before.wait().await.is_none(), "released");
-        let Role::Follower(again) = reads.join(&key("a")) else {
+        let Role::Follower(again) = reads.join(&key("5a")) else {
             panic!("joins the newer read")
         };
-        new.answer(|| Some(Found::Corrupt));
+        new.answer(&Found::Corrupt);
         assert!(matches!(again.wait().await, Some(Found::Corrupt)));
     }
 }

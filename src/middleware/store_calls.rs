@@ -195,14 +195,7 @@ impl Inner {
                 _ => Found::Fault,
             },
         };
-        leader.answer(|| match &found {
-            // Each caller opens a body still in the store itself (see `shared_reads`).
-            Found::Entry(entry) if entry.is_body_in_store() => None,
-            Found::Entry(entry) => Some(Found::Entry(entry.clone())),
-            Found::Nothing => Some(Found::Nothing),
-            Found::Corrupt => Some(Found::Corrupt),
-            Found::Fault => Some(Found::Fault),
-        });
+        leader.answer(&found);
         found
     }
 
