@@ -168,6 +168,7 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
+    use crate::codec::document::AT_TOP;
     use crate::codec::fixtures::{assert_same, encode_ok, response, sample, survives};
     use crate::codec::{decode, Item, ItemFormat, MAX_HEADER_FIELDS};
 
@@ -292,7 +293,7 @@ mod tests {
         v1.remove("status");
         assert_same(&response(v1).unwrap(), &e);
         // Tag 2 needs all four at the top, of their types.
-        for name in ["url", "status", "created_at", "expires"] {
+        for name in AT_TOP {
             let mut missing = item.clone();
             missing.remove(name);
             assert!(

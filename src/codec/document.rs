@@ -464,10 +464,6 @@ mod tests {
         }
     }
 
-    // -----------------------------------------------------------------------------------------
-    // Probes (review of document version 2): items are hostile input.
-    // -----------------------------------------------------------------------------------------
-
     /// `item`'s document without `name`.
     fn without_in_document(mut item: Item, name: &str) -> Item {
         match item.get_mut(crate::codec::VALUE_ATTR) {
@@ -481,7 +477,7 @@ mod tests {
     /// still holds it at the top: version 1 never read the top (the console helpers), and
     /// must not start to.
     #[test]
-    fn probe_a_version_1_document_missing_its_own_copy_is_corrupt_whatever_the_top_holds() {
+    fn a_version_1_document_missing_its_own_copy_is_corrupt_whatever_the_top_holds() {
         let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         let v1 = as_version_1(&good);
         assert!(response(v1.clone()).is_ok());
@@ -511,7 +507,7 @@ mod tests {
     /// Only `1` and `2`, as N, are versions; nothing that merely reads like 2 is taken for it,
     /// and a version 2 layout under any other version is refused.
     #[test]
-    fn probe_versions_are_exactly_1_or_2_as_numbers() {
+    fn versions_are_exactly_1_or_2_as_numbers() {
         let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         for v in [
             "2.0", "02", "+2", " 2", "2 ", "3", "0", "-2", "2e0", "", "1.0",
@@ -542,7 +538,7 @@ mod tests {
     /// item is refused; a wrong value of the four is never replaced by a good one from
     /// elsewhere.
     #[test]
-    fn probe_a_version_2_document_takes_only_the_four_from_the_top() {
+    fn a_version_2_document_takes_only_the_four_from_the_top() {
         let entry = sample(b"genuine");
         let good = encode_ok("k", &entry, ItemFormat::Document, true);
         for (name, value) in [
@@ -609,7 +605,7 @@ mod tests {
     /// A tombstone never reads as a version 2 entry, whatever of the four it holds at the top,
     /// and a version 2 document with `tombstone` beside it is no entry either.
     #[test]
-    fn probe_tombstones_and_version_2_documents_never_mix() {
+    fn tombstones_and_version_2_documents_never_mix() {
         use crate::codec::{decode, encode_tombstone, Decoded, TOMBSTONE_ATTR};
         let good = encode_ok("k", &sample(b"x"), ItemFormat::Document, true);
         let mut item = good.clone();

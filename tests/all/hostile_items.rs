@@ -797,11 +797,11 @@ fn as_version_1(mut item: HashMap<String, AttributeValue>) -> HashMap<String, At
     item
 }
 
-/// Probe (document version 2): items that mix the two versions' layouts, or lose what their
+/// Items that mix the two versions' layouts, or lose what their
 /// version reads, are misses through the middleware (never a Hit, never the item's body), and
 /// are then overwritten.
 #[tokio::test(flavor = "multi_thread")]
-async fn probe_documents_of_either_version_that_do_not_account_for_their_four_are_misses() {
+async fn documents_of_either_version_that_do_not_account_for_their_four_are_misses() {
     let db = dynamodb().await;
     let store = store(&db).await;
     let origin = Origin::start().await;

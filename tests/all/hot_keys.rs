@@ -11,10 +11,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest_dynamodb_cache::{
-    CacheKey, CacheMiddleware, CacheMode, CacheStatus, CacheStore, ConsumedCapacity, DynamoDbStore,
-    StoreError, StoredResponse,
-};
+use reqwest_dynamodb_cache::{CacheKey, CacheMiddleware, CacheMode, CacheStatus, DynamoDbStore};
 use reqwest_middleware::ClientWithMiddleware;
 
 use crate::support::*;
@@ -29,6 +26,19 @@ async fn hot_cache() -> (Store, CacheMiddleware, ClientWithMiddleware) {
         .build();
     let client = http_client(&cache);
     (store, cache, client)
+}
+
+/// Starts a GET whose store read is held once it has read (`store.get_release` lets it go).
+async fn held_get(
+    store: &Store,
+    client: &ClientWithMiddleware,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> tokio::task::JoinHandle<Answer> {
+    store.hold_gets.store(1, SeqCst);
+    let task = spawn_request(client, Method::GET, url, headers);
+    store.a_get_is_held().await;
+    task
 }
 
 fn reads(store: &Store) -> usize {
@@ -140,9 +150,7 @@ async fn a_lookup_after_this_process_wrote_the_key_reads_anew() {
     );
 
     // A read of version 1 is under way (it has read, and is held)...
-    store.hold_gets.store(1, SeqCst);
-    let early = spawn_request(&client, Method::GET, &url, &[]);
-    store.a_get_is_held().await;
+    let early = held_get(&store, &client, &url, &[]).await;
     // ...while this process fetches and writes version 2.
     origin.bump("/v");
     let reload = client.get(&url).send_with_mode(CacheMode::Reload).await;
@@ -179,9 +187,7 @@ async fn a_lookup_after_this_process_invalidated_the_key_reads_anew() {
         (CacheStatus::Stored, first.clone())
     );
 
-    store.hold_gets.store(1, SeqCst);
-    let early = spawn_request(&client, Method::GET, &url, &[]);
-    store.a_get_is_held().await;
+    let early = held_get(&store, &client, &url, &[]).await;
     origin.bump("/inv");
     let post = client.post(&url).send().await.unwrap();
     assert!(post.status().is_success());
@@ -219,9 +225,7 @@ async fn callers_with_other_credentials_never_share_a_read() {
     assert!(alice_body.contains(ALICE));
 
     // Alice's read is held; Bob asks meanwhile, then Alice again.
-    store.hold_gets.store(1, SeqCst);
-    let a = spawn_request(&client, Method::GET, &url, &alice);
-    store.a_get_is_held().await;
+    let a = held_get(&store, &client, &url, &alice).await;
     let b = spawn_request(&client, Method::GET, &url, &bob);
     let a2 = spawn_request(&client, Method::GET, &url, &alice);
     followers(&key_with(&cache, &client, &url, &alice), from, 1).await;
@@ -235,6 +239,17 @@ async fn callers_with_other_credentials_never_share_a_read() {
         assert!(text(&body).contains(ALICE) && !text(&body).contains(BOB));
     }
     assert_eq!(cache.metrics().reads_shared, 1);
+    // What the cache traced for these requests (each line carries the request's span, its
+    // redacted URL) names neither secret.
+    let origin_host = url.trim_end_matches("/me").to_owned();
+    let log = captured_log().text();
+    let ours: Vec<&str> = log.lines().filter(|l| l.contains(&origin_host)).collect();
+    assert!(!ours.is_empty(), "the requests were traced");
+    let leaks: Vec<&&str> = ours
+        .iter()
+        .filter(|l| l.contains(ALICE) || l.contains(BOB))
+        .collect();
+    assert!(leaks.is_empty(), "a secret in the trace: {leaks:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,9 +270,7 @@ async fn vary_directives_and_methods_are_judged_per_caller() {
     assert!(en_body.contains("=en"));
     let hits_before = origin.hits("/lang");
 
-    store.hold_gets.store(1, SeqCst);
-    let leader = spawn_request(&client, Method::GET, &url, &en);
-    store.a_get_is_held().await;
+    let leader = held_get(&store, &client, &url, &en).await;
     // Share the read of the URL's entry: another language, a caller that demands validation,
     // and one more like the leader.
     let fr = spawn_request(&client, Method::GET, &url, &[("accept-language", "fr")]);
@@ -309,9 +322,7 @@ async fn a_cancelled_leader_does_not_strand_its_followers() {
     let key = key_of(&cache, &client, &url);
     let before = reads(&store);
 
-    store.hold_gets.store(1, SeqCst);
-    let leader = spawn_request(&client, Method::GET, &url, &[]);
-    store.a_get_is_held().await;
+    let leader = held_get(&store, &client, &url, &[]).await;
     let follower = spawn_request(&client, Method::GET, &url, &[]);
     followers(&key, from, 1).await;
     leader.abort();
@@ -326,54 +337,10 @@ async fn a_cancelled_leader_does_not_strand_its_followers() {
     assert_eq!(cache.metrics().reads_shared, 0);
 }
 
-/// A store whose reads wait at a gate and then fail.
-#[derive(Clone)]
-struct FailingReads {
-    inner: Staged<CountingStore<DynamoDbStore>>,
-}
-
-#[async_trait::async_trait]
-impl CacheStore for FailingReads {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.inner.get(key).await?;
-        Err(StoreError::Service {
-            operation: "DynamoDB GetItem",
-            table: None,
-            code: Some("InternalServerError".into()),
-            source: "the store failed (probe)".into(),
-        })
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.inner.put(key, response).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_read_fails_its_followers_once_and_they_are_still_answered() {
     let from = log_len();
-    let (staged, _, _) = hot_cache().await;
-    let store = FailingReads {
-        inner: staged.clone(),
-    };
-    let cache = CacheMiddleware::builder(store)
-        .store_timeout(Duration::from_secs(120))
-        .build();
-    let client = http_client(&cache);
+    let (staged, cache, client) = hot_cache().await;
     let origin = Origin::start().await;
     origin.route(
         "/f",
@@ -383,6 +350,7 @@ async fn a_failed_read_fails_its_followers_once_and_they_are_still_answered() {
     let key = key_of(&cache, &client, &url);
 
     staged.hold_gets.store(1, SeqCst);
+    staged.fail_gets.store(1, SeqCst);
     let tasks: Vec<_> = (0..16)
         .map(|_| spawn_request(&client, Method::GET, &url, &[]))
         .collect();
@@ -403,12 +371,8 @@ async fn a_failed_read_fails_its_followers_once_and_they_are_still_answered() {
     assert_eq!(staged.inner.gets.load(SeqCst), 1);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Probes from the attacker's side (review of the read single-flight).
-// ---------------------------------------------------------------------------------------------
-
 /// Waits until `task` is done or a lookup of `key` follows a read under way (counting from
-/// the log's length `from`): a probe that must not hang whether or not the lookup joins.
+/// the log's length `from`): a step that must not hang whether or not the lookup joins.
 async fn joined_or_done<T>(key: &CacheKey, from: usize, task: &tokio::task::JoinHandle<T>) {
     let needle = format!("lookup follows a read under way key={}", key.as_str());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -505,9 +469,7 @@ async fn a_lookup_after_another_middleware_on_the_store_invalidated_the_key_read
     );
     let key = key_of(&cache, &client, &url);
 
-    store.hold_gets.store(1, SeqCst);
-    let early = spawn_request(&client, Method::GET, &url, &[]);
-    store.a_get_is_held().await;
+    let early = held_get(&store, &client, &url, &[]).await;
     origin.bump("/two");
     // The other middleware invalidates the URL: its tombstone is in the table when this returns.
     let post = other_client.post(&url).send().await.unwrap();
@@ -526,65 +488,12 @@ async fn a_lookup_after_another_middleware_on_the_store_invalidated_the_key_read
     let _ = early.await.unwrap();
 }
 
-/// A store whose next armed read stops after it has begun, until the test says, and panics.
-#[derive(Clone)]
-struct PanicsOnce {
-    inner: Store,
-    armed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    reading: std::sync::Arc<tokio::sync::Semaphore>,
-    go: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl CacheStore for PanicsOnce {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        let armed = self
-            .armed
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if armed {
-            self.reading.add_permits(1);
-            self.go.acquire().await.unwrap().forget();
-            panic!("the store panicked mid-read (probe)");
-        }
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.inner.put(key, response).await
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
-
 /// Attack: the leader's task panics inside the store call. Its followers are released (the
 /// leader is dropped while unwinding) and read for themselves; the key is not left open.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_leader_that_panics_releases_its_followers() {
     let from = log_len();
-    let (staged, _, _) = hot_cache().await;
-    let store = PanicsOnce {
-        inner: staged.clone(),
-        armed: Default::default(),
-        reading: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
-        go: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
-    };
-    let cache = CacheMiddleware::builder(store.clone())
-        .store_timeout(Duration::from_secs(120))
-        .build();
-    let client = http_client(&cache);
+    let (store, cache, client) = hot_cache().await;
     let origin = Origin::start().await;
     origin.route(
         "/p",
@@ -594,14 +503,15 @@ async fn a_leader_that_panics_releases_its_followers() {
     assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
     let key = key_of(&cache, &client, &url);
 
-    store.armed.store(1, SeqCst);
+    store.hold_gets.store(1, SeqCst);
+    store.panic_gets.store(1, SeqCst);
     let leader = spawn_request(&client, Method::GET, &url, &[]);
-    store.reading.acquire().await.unwrap().forget();
+    store.a_get_is_held().await;
     let tasks: Vec<_> = (0..3)
         .map(|_| spawn_request(&client, Method::GET, &url, &[]))
         .collect();
     followers(&key, from, 3).await;
-    store.go.add_permits(1);
+    store.get_release.add_permits(1);
     assert!(leader.await.unwrap_err().is_panic());
     for t in tasks {
         let (status, code, body) = promptly(t).await.unwrap();
@@ -682,49 +592,6 @@ async fn followers_of_a_body_in_s3_each_get_it_whole_after_the_entry_is_rewritte
     }
 }
 
-/// A store whose next armed write reaches the store and then never returns (the caller is
-/// cancelled while it waits for DynamoDB's answer).
-#[derive(Clone)]
-struct HangsAfterPut {
-    inner: Store,
-    armed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    applied: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl CacheStore for HangsAfterPut {
-    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        let result = self.inner.put(key, response).await;
-        if self
-            .armed
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            self.applied.add_permits(1);
-            std::future::pending::<()>().await;
-        }
-        result
-    }
-    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
-
 /// Attack: a write made inline by a caller (a 304's merge) reaches the store, and the caller is
 /// cancelled while it waits for the store's answer. The key's read that began before the write
 /// must still be closed: a lookup that begins after the write is in the store reads it (before
@@ -732,16 +599,7 @@ impl CacheStore for HangsAfterPut {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lookup_after_a_cancelled_write_reached_the_store_reads_anew() {
     let from = log_len();
-    let (staged, _, _) = hot_cache().await;
-    let store = HangsAfterPut {
-        inner: staged.clone(),
-        armed: Default::default(),
-        applied: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
-    };
-    let cache = CacheMiddleware::builder(store.clone())
-        .store_timeout(Duration::from_secs(120))
-        .build();
-    let client = http_client(&cache);
+    let (staged, cache, client) = hot_cache().await;
     let origin = Origin::start().await;
     // Stored stale (it must be revalidated), with a validator.
     origin.route(
@@ -766,14 +624,12 @@ async fn a_lookup_after_a_cancelled_write_reached_the_store_reads_anew() {
     let r = spawn_request(&client, Method::GET, &url, &[]);
     gate.arrivals(1).await;
     // Meanwhile another lookup reads the stale entry too, and is held.
-    staged.hold_gets.store(1, SeqCst);
-    let early = spawn_request(&client, Method::GET, &url, &[]);
-    staged.a_get_is_held().await;
+    let early = held_get(&staged, &client, &url, &[]).await;
     // R's 304 is merged and written: the write reaches the store, and R is cancelled while it
     // waits for the answer.
-    store.armed.store(1, SeqCst);
+    staged.hang_puts.store(1, SeqCst);
     gate.open(16);
-    store.applied.acquire().await.unwrap().forget();
+    staged.put_applied.acquire().await.unwrap().forget();
     r.abort();
     assert!(r.await.unwrap_err().is_cancelled());
     // The fresh entry is in the store now; a lookup that begins now must read it.

@@ -229,17 +229,23 @@ impl<S: CacheStore> CacheStore for Held<S> {
 
 /// A store whose calls the test can hold: a held `get` reads first, then waits for a permit of
 /// `get_release` (a lookup that began before something and answers after it); a held `put`
-/// waits for `put_release` before writing (a slow write). Counts are how many of the next calls
-/// to hold.
+/// waits for `put_release` before writing (a slow write). After reading (and any hold), a `get`
+/// may fail (`fail_gets`, a service error) or panic (`panic_gets`); after writing, a `put` may
+/// never return (`hang_puts`: the write is in the store, its caller never hears so), adding a
+/// permit to `put_applied`. Counts are how many of the next calls to treat so.
 #[derive(Clone)]
 pub struct Staged<S> {
     pub inner: S,
     pub hold_gets: Arc<AtomicUsize>,
     pub get_held: Arc<tokio::sync::Semaphore>,
     pub get_release: Arc<tokio::sync::Semaphore>,
+    pub fail_gets: Arc<AtomicUsize>,
+    pub panic_gets: Arc<AtomicUsize>,
     pub hold_puts: Arc<AtomicUsize>,
     pub put_held: Arc<tokio::sync::Semaphore>,
     pub put_release: Arc<tokio::sync::Semaphore>,
+    pub hang_puts: Arc<AtomicUsize>,
+    pub put_applied: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Staged<S> {
@@ -249,9 +255,13 @@ impl<S> Staged<S> {
             hold_gets: Arc::default(),
             get_held: Arc::new(tokio::sync::Semaphore::new(0)),
             get_release: Arc::new(tokio::sync::Semaphore::new(0)),
+            fail_gets: Arc::default(),
+            panic_gets: Arc::default(),
             hold_puts: Arc::default(),
             put_held: Arc::new(tokio::sync::Semaphore::new(0)),
             put_release: Arc::new(tokio::sync::Semaphore::new(0)),
+            hang_puts: Arc::default(),
+            put_applied: Arc::new(tokio::sync::Semaphore::new(0)),
         }
     }
 
@@ -278,6 +288,17 @@ impl<S: CacheStore> CacheStore for Staged<S> {
             self.get_held.add_permits(1);
             self.get_release.acquire().await.unwrap().forget();
         }
+        if take_one(&self.panic_gets) {
+            panic!("the store panicked mid-read (test)");
+        }
+        if take_one(&self.fail_gets) {
+            return Err(StoreError::Service {
+                operation: "DynamoDB GetItem",
+                table: None,
+                code: Some("InternalServerError".into()),
+                source: "the store failed (test)".into(),
+            });
+        }
         got
     }
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
@@ -285,7 +306,12 @@ impl<S: CacheStore> CacheStore for Staged<S> {
             self.put_held.add_permits(1);
             self.put_release.acquire().await.unwrap().forget();
         }
-        self.inner.put(key, response).await
+        let written = self.inner.put(key, response).await;
+        if take_one(&self.hang_puts) {
+            self.put_applied.add_permits(1);
+            std::future::pending::<()>().await;
+        }
+        written
     }
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
