@@ -442,6 +442,44 @@ async fn a_leader_whose_own_budget_runs_out_does_not_fail_followers_with_budget_
     );
 }
 
+/// Attack: the read a caller follows is held far past that caller's own deadline (its
+/// `RequestBuilder::timeout`, which bounds its store budget). One store timeout per request: it
+/// stops waiting when its own budget is spent and is answered by the origin, while the read it
+/// followed is still held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_waits_no_longer_than_its_own_budget() {
+    let from = log_len();
+    let (store, cache, client) = hot_cache().await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/slow-read",
+        Route::ok("fresh from the origin").header("cache-control", "max-age=600"),
+    );
+    let url = origin.url("/slow-read");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let key = key_of(&cache, &client, &url);
+
+    let leader = held_get(&store, &client, &url, &[]).await;
+    let follower = {
+        let req = client.get(&url).timeout(Duration::from_secs(2));
+        tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            (status(&resp), resp.text().await.unwrap())
+        })
+    };
+    followers(&key, from, 1).await;
+    let (status, body) = promptly(follower).await.unwrap();
+    assert_eq!(body, "fresh from the origin");
+    assert_ne!(
+        status,
+        CacheStatus::Hit,
+        "it did not wait for the held read"
+    );
+    assert_eq!(cache.metrics().reads_shared, 0);
+    store.get_release.add_permits(1);
+    assert_eq!(leader.await.unwrap().0, CacheStatus::Hit);
+}
+
 /// Attack: two middlewares over one store in one process (one per client configuration;
 /// `MetricsSnapshot` documents "every middleware over one store"). A lookup through the first
 /// begins after the second invalidated the key (the tombstone is in the store): before the read
