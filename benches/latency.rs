@@ -26,7 +26,9 @@
 //!   s3s-fs behind the same delay), read whole, against a raw GetItem of the item then a raw
 //!   GetObject of the object read whole; and the time to their first byte.
 //! - `in_process`: hits of the in-process tier, the memory store and http-cache-reqwest.
-//! - `cpu`: the client process's CPU time (user + system) per operation.
+//! - `cpu`: the client process's CPU time (user + system) per operation, with where a hit's
+//!   goes: the store's read alone (`store_get`), decoding alone (`decode`), a middleware that
+//!   answers from a fixed body (`middleware_floor`), and hits of uncompressed items.
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body
@@ -317,6 +319,38 @@ fn get_item_op(db: Client, item_key: String) -> impl Fn(u64) -> BoxFuture + Clon
                 .unwrap();
             assert!(out.item.is_some());
         })
+    }
+}
+
+/// The item under `item_key`, read raw.
+async fn raw_item(db: &Client, item_key: &str) -> codec::Item {
+    db.get_item()
+        .table_name(TABLE)
+        .key("key", AttributeValue::S(item_key.to_owned()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the item is stored")
+}
+
+/// A middleware that answers every request with one fixed body and reaches nothing: what any
+/// reqwest-middleware cache pays for a request it answers itself, before its own work.
+struct Fixed(bytes::Bytes);
+
+#[async_trait]
+impl reqwest_middleware::Middleware for Fixed {
+    async fn handle(
+        &self,
+        _: reqwest::Request,
+        _: &mut http::Extensions,
+        _: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let resp = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(self.0.clone())
+            .unwrap();
+        Ok(resp.into())
     }
 }
 
@@ -725,6 +759,8 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
     let s = rt.block_on(store(db, "cpu", Compression::default()));
     let cache = CacheMiddleware::builder(s.clone()).build();
     let tiered = CacheMiddleware::builder(TieredStore::builder(s.clone()).build()).build();
+    let s_plain = rt.block_on(store(db, "cpu-plain", Compression::None));
+    let plain = CacheMiddleware::builder(s_plain.clone()).build();
     let mut group = c.benchmark_group("cpu");
     group.measurement_time(Duration::from_secs(1));
     for size in SIZES {
@@ -753,6 +789,68 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
             BenchmarkId::new("tiered_hit", size),
             Clock::Cpu,
             get_op(tier, url.clone(), size, CacheStatus::Hit),
+        );
+        // Where a hit's CPU goes beyond the raw read: the store's own read (the SDK call,
+        // consumed capacity, decoding), decoding alone, and what any reqwest-middleware cache
+        // pays for a request it answers itself.
+        let key = cache
+            .key_for(&client(cache.clone()).get(&url).build().unwrap())
+            .unwrap();
+        let (store_get, item_key) = (s.clone(), s.item_key(&key));
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("store_get", size),
+            Clock::Cpu,
+            move |_| -> BoxFuture {
+                let (s, key) = (store_get.clone(), key.clone());
+                Box::pin(async move {
+                    let entry = s.get(&key).await.unwrap().unwrap();
+                    assert_eq!(entry.body.len(), size);
+                })
+            },
+        );
+        let item = rt.block_on(raw_item(db, &item_key));
+        group.bench_function(BenchmarkId::new("decode", size), |b| {
+            b.iter_batched(
+                || item.clone(),
+                |item| match codec::decode(item).unwrap() {
+                    codec::Decoded::Response(entry) => assert_eq!(entry.body.len(), size),
+                    _ => unreachable!("a stored response"),
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        let fixed = client(Fixed(bytes::Bytes::from(vec![b'x'; size])));
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("middleware_floor", size),
+            Clock::Cpu,
+            move |_| -> BoxFuture {
+                let (http, url) = (fixed.clone(), url.clone());
+                Box::pin(async move {
+                    let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+                    assert_eq!(body.len(), size);
+                })
+            },
+        );
+        // The same hit from an uncompressed item: what decompression adds.
+        let url = format!("{origin}/json/random/{size}?uncompressed");
+        let item_key = prime(rt, &plain, &s_plain, &url);
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("raw_get_item_uncompressed", size),
+            Clock::Cpu,
+            get_item_op(db.clone(), item_key),
+        );
+        measure(
+            &mut group,
+            rt,
+            BenchmarkId::new("dynamodb_hit_uncompressed", size),
+            Clock::Cpu,
+            get_op(client(plain.clone()), url, size, CacheStatus::Hit),
         );
         let base = format!("{origin}/json/random/{size}");
         let template = template(rt, &cache, &s, &format!("{base}?cpu-template"));
