@@ -373,6 +373,34 @@ mod tests {
     }
 
     #[test]
+    fn a_name_both_credential_and_excluded_is_a_credential() {
+        let mut redactor = Redactor::default();
+        redactor.set_excluded([
+            "API_Key".to_string(),
+            "x-api-key".to_string(),
+            "t".to_string(),
+        ]);
+        assert_eq!(redactor.overlap(), ["api_key", "x-api-key"]);
+        let mut rules = KeyRules::default();
+        rules.share_redactor(Arc::new(redactor));
+        let k = |url: &str, h: &[(&str, &str)]| key(&rules, Method::GET, url, h);
+        assert_ne!(
+            k("https://e.com/p?api_key=alice", &[]),
+            k("https://e.com/p?api_key=bob", &[])
+        );
+        assert_ne!(
+            k("https://e.com/p?API_KEY=alice", &[]),
+            k("https://e.com/p?API_KEY=bob", &[])
+        );
+        assert_eq!(k("https://e.com/p?t=1", &[]), k("https://e.com/p?t=2", &[]));
+        let url = "https://e.com/p";
+        assert_ne!(
+            k(url, &[("x-api-key", "alice")]),
+            k(url, &[("x-api-key", "bob")])
+        );
+    }
+
+    #[test]
     fn an_explicit_host_header_splits_the_key() {
         let rules = KeyRules::default();
         let url = "http://127.0.0.1/p";

@@ -139,6 +139,26 @@ impl Redactor {
         (self.excluded_names, self.excluded_headers) = names_and_headers(names);
     }
 
+    /// The names given as both credential and excluded parameters (or headers): they are
+    /// credentials.
+    pub(crate) fn overlap(&self) -> Vec<&str> {
+        let headers = self
+            .excluded_headers
+            .iter()
+            .filter(|h| self.credential_headers.contains(h));
+        let names = self
+            .excluded_names
+            .iter()
+            .filter(|n| self.credential_names.contains(n));
+        let mut both: Vec<&str> = names
+            .map(String::as_str)
+            .chain(headers.map(HeaderName::as_str))
+            .collect();
+        both.sort_unstable();
+        both.dedup();
+        both
+    }
+
     pub(crate) fn set_key(&mut self, key: &[u8]) {
         self.hmac = hmac_with(key);
     }
@@ -152,10 +172,12 @@ impl Redactor {
     /// digest is keyed by: `api%5Fkey` and `API_KEY` are one name.
     pub(super) fn param(&self, raw_name: &str) -> (Param, String) {
         let name = String::from_utf8_lossy(&decode_component(raw_name)).to_ascii_lowercase();
-        let kind = if self.excluded_names.contains(&name) {
-            Param::Excluded
-        } else if self.credential_names.contains(&name) {
+        // A name in both lists is a credential: listing an API key among the ignored
+        // parameters (a requests-cache habit) must not make callers with different keys share.
+        let kind = if self.credential_names.contains(&name) {
             Param::Credential
+        } else if self.excluded_names.contains(&name) {
+            Param::Excluded
         } else {
             Param::Plain
         };

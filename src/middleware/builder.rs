@@ -180,7 +180,8 @@ impl CacheMiddlewareBuilder {
     /// into the key (a response fetched with one is never served to a request with another)
     /// and replaced by their digest in everything stored or logged. Replaces the default,
     /// [`DEFAULT_CREDENTIAL_PARAMETERS`](crate::key::DEFAULT_CREDENTIAL_PARAMETERS)
-    /// (requests-cache's: `Authorization`, `X-API-KEY`, `access_token`, `api_key`). Names match
+    /// (requests-cache's: `Authorization`, `X-API-KEY`, `access_token`, `api_key`): to add a
+    /// name, list the defaults with it. Names match
     /// case-insensitively (`API_KEY=` and `Api_Key=` alike). `Authorization`,
     /// `Proxy-Authorization`, `Cookie` and a URL's user name and password are credentials
     /// whatever this says.
@@ -200,6 +201,13 @@ impl CacheMiddlewareBuilder {
     /// are still replaced by their digest in everything stored or logged. Default: none. Names
     /// match case-insensitively. For credentials, use
     /// [`credential_parameters`](Self::credential_parameters) instead, which keeps callers apart.
+    ///
+    /// A name that is also a credential parameter (the defaults included: `api_key`,
+    /// `access_token`, `X-API-KEY`, `Authorization`) stays a credential, and
+    /// [`build`](Self::build) logs a warning: requests-cache lists API keys among its ignored
+    /// parameters, and carried over here that habit would make callers with different keys share
+    /// entries. To share entries across a credential on purpose, leave it out of
+    /// `credential_parameters` or turn off [`credentials_in_key`](Self::credentials_in_key).
     pub fn ignored_parameters<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -355,6 +363,13 @@ impl CacheMiddlewareBuilder {
             if let Some(key) = key_from_env(value) {
                 self.redactor().set_key(&key);
             }
+        }
+        let both = self.settings.redactor.overlap();
+        if !both.is_empty() {
+            tracing::warn!(
+                names = ?both,
+                "named in both credential_parameters and ignored_parameters: treated as credentials (callers with different values never share an entry)"
+            );
         }
         let mut settings = self.settings;
         settings.keys.share_redactor(Arc::clone(&settings.redactor));

@@ -154,6 +154,96 @@ async fn credential_query_parameters_never_share_an_entry_and_never_reach_the_ta
     );
 }
 
+/// A requests-cache habit carried over: API keys listed among the ignored parameters. A name
+/// that is both an ignored and a credential parameter (the defaults' `api_key`, `X-API-Key`, or
+/// one named in both lists) stays a credential: Alice and Bob, racing for one URL, each get
+/// their own answer, neither secret reaches the table, and building the cache warns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_listed_among_ignored_parameters_stays_a_credential() {
+    let log = captured_log();
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    origin.route(
+        "/data",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .echo(&["x-api-key", "x-tenant"]),
+    );
+    let cache = CacheMiddleware::builder(store.clone())
+        .credential_parameters(["api_key", "X-API-Key", "tenant_token", "X-Tenant"])
+        .ignored_parameters([
+            "API_KEY",
+            "tenant_token",
+            "x-api-key",
+            "x-tenant",
+            "utm_source",
+        ])
+        .clock(clock())
+        .build();
+    let warning = log
+        .text()
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("ignored_parameters"))
+        .map(str::to_owned);
+    let warning = warning.unwrap_or_else(|| panic!("no warning: {}", log.text()));
+    for name in ["api_key", "tenant_token", "x-api-key", "x-tenant"] {
+        assert!(warning.contains(name), "{warning}");
+    }
+    assert!(!warning.contains("utm_source"), "{warning}");
+    let client = http_client(&cache);
+    for (query, header) in [
+        (Some("api_key"), None),
+        (Some("TENANT_TOKEN"), None),
+        (None, Some("X-API-Key")),
+        (None, Some("X-Tenant")),
+    ] {
+        let request = |who: &str| {
+            let url = match query {
+                Some(name) => origin.url(&format!("/data?{name}={who}&utm_source={who}")),
+                None => origin.url(&format!("/data?h=1&utm_source={who}")),
+            };
+            let mut req = client.get(&url);
+            if let Some(h) = header {
+                req = req.header(h, who);
+            }
+            req
+        };
+        let send = |who: &'static str| {
+            let req = request(who);
+            async move {
+                let resp = req.send().await.unwrap();
+                let s = status(&resp);
+                (s, resp.text().await.unwrap())
+            }
+        };
+        // At once: a coalesced miss or a shared read must not cross the two either.
+        let ((_, alice), (_, bob)) = tokio::join!(send(ALICE), send(BOB));
+        assert!(
+            alice.contains(ALICE) && !alice.contains(BOB),
+            "{query:?} {header:?}: {alice}"
+        );
+        assert!(
+            bob.contains(BOB) && !bob.contains(ALICE),
+            "{query:?} {header:?}: {bob}"
+        );
+        // Then one after the other: each is a hit of its own entry.
+        let (s, again) = send(BOB).await;
+        assert_eq!(s, CacheStatus::Hit, "{query:?} {header:?}");
+        assert!(again.contains(BOB) && !again.contains(ALICE), "{again}");
+        for who in [ALICE, BOB] {
+            let key = cache.key_for(&request(who).build().unwrap()).unwrap();
+            let mut item = raw_item(&store, &key).await.expect("stored");
+            // The body is the origin's echo; everything the cache adds must hold no secret.
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::M(value)) = item.get_mut("value") {
+                value.remove("body");
+            }
+            let item = format!("{item:?}");
+            assert!(!item.contains(ALICE) && !item.contains(BOB), "{item}");
+        }
+    }
+}
+
 /// A credential made of bytes that are not UTF-8 is a credential too: `api_key=%FF%FE%A1` and
 /// `api_key=%C0%C1%F5` are two callers to the server, so their values are digested as bytes
 /// (after a lossy UTF-8 decode every such value would digest the same).
