@@ -28,7 +28,9 @@
 //! - `in_process`: hits of the in-process tier, the memory store and http-cache-reqwest.
 //! - `cpu`: the client process's CPU time (user + system) per operation, with where a hit's
 //!   goes: the store's read alone (`store_get`), decoding alone (`decode`), a middleware that
-//!   answers from a fixed body (`middleware_floor`), and hits of uncompressed items.
+//!   answers from a fixed body (`middleware_floor`), hits of uncompressed items, and an
+//!   in-memory hit answered at once, after a yield and after a sleep (beside the yield and the
+//!   sleep alone).
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body
@@ -351,6 +353,72 @@ impl reqwest_middleware::Middleware for Fixed {
             .body(self.0.clone())
             .unwrap();
         Ok(resp.into())
+    }
+}
+
+/// What a hit costs when its store read waits: the same in-memory hit answered at once, after
+/// one `yield_now`, and after a 50 µs sleep, beside the yield and the sleep alone.
+fn suspension(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, origin: &str, size: usize) {
+    for (label, wait) in [
+        ("memory_hit", Wait::None),
+        ("memory_hit_after_yield", Wait::Yield),
+        ("memory_hit_after_sleep", Wait::Sleep),
+    ] {
+        let http = client(CacheMiddleware::builder(Waiting(MemoryStore::new(), wait)).build());
+        let url = format!("{origin}/json/random/{size}?memory");
+        rt.block_on(async { http.get(&url).send().await.unwrap().bytes().await.unwrap() });
+        let op = get_op(http, url, size, CacheStatus::Hit);
+        measure(group, rt, BenchmarkId::new(label, size), Clock::Cpu, op);
+    }
+    for (label, wait) in [("yield", Wait::Yield), ("sleep", Wait::Sleep)] {
+        let op = move |_| -> BoxFuture { Box::pin(wait.wait()) };
+        measure(group, rt, BenchmarkId::new(label, size), Clock::Cpu, op);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    None,
+    Yield,
+    Sleep,
+}
+
+impl Wait {
+    async fn wait(self) {
+        match self {
+            Wait::None => {}
+            Wait::Yield => tokio::task::yield_now().await,
+            Wait::Sleep => tokio::time::sleep(Duration::from_micros(50)).await,
+        }
+    }
+}
+
+/// A [`MemoryStore`] whose reads wait first.
+struct Waiting(MemoryStore, Wait);
+
+#[async_trait]
+impl CacheStore for Waiting {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.1.wait().await;
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        self.0.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.0.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.0.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.0.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.0.consumed_capacity()
     }
 }
 
@@ -835,6 +903,9 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
                 })
             },
         );
+        if size == SIZES[0] {
+            suspension(&mut group, rt, origin, size);
+        }
         // The same hit from an uncompressed item: what decompression adds.
         let url = format!("{origin}/json/random/{size}?uncompressed");
         let item_key = prime(rt, &plain, &s_plain, &url);
