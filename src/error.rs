@@ -67,6 +67,16 @@ pub enum StoreError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// A maintenance call was given an item key outside the store's scope (another namespace,
+    /// or not a cache key): nothing was done. Use a store of that namespace, or one without a
+    /// namespace, which spans the whole table.
+    #[error("item key `{key}` is outside {scope}; nothing was deleted (use a store of its namespace, or one without a namespace)")]
+    OutOfScope {
+        /// The first key given that is outside the scope.
+        key: String,
+        /// The store's scope, as [`DynamoDbStore::scope`](crate::DynamoDbStore::scope) says it.
+        scope: String,
+    },
     /// An S3 call on the bucket that keeps bodies too large for one item failed (feature
     /// `s3`): network, throttling (`SlowDown`), permissions, a server error. As for
     /// [`Service`](Self::Service), the SDK's error is the source and [`code`](Self::code)

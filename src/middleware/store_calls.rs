@@ -49,6 +49,7 @@ fn is_fault(e: &StoreError) -> bool {
             | StoreError::ItemTooLarge { .. }
             | StoreError::Encode(_)
             | StoreError::Superseded
+            | StoreError::OutOfScope { .. }
     )
 }
 

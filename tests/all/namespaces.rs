@@ -87,6 +87,29 @@ async fn a_namespace_never_reaches_one_it_is_a_prefix_of() {
             .unwrap(),
         4
     );
+    // Keys given by hand: one of `app:v2`'s among `app`'s own, and one that is not a cache
+    // key, are refused before anything is deleted.
+    fill(&app, 4, now).await;
+    let own: Vec<String> = app
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for foreign in [v2.item_key(&key(0)), format!("app:{}", "G".repeat(64))] {
+        let keys = own.iter().cloned().chain([foreign.clone()]);
+        match app.delete_item_keys(keys).await {
+            Err(reqwest_dynamodb_cache::StoreError::OutOfScope { key, scope }) => {
+                assert_eq!(key, foreign);
+                assert!(scope.contains("namespace `app`"), "{scope}");
+            }
+            other => panic!("{foreign}: {other:?}"),
+        }
+        assert_eq!(app.list().await.unwrap().len(), 4, "nothing deleted");
+    }
+    assert_eq!(v2.list().await.unwrap().len(), 6);
+    assert_eq!(app.delete_item_keys(own).await.unwrap(), 4);
     fill(&app, 4, now).await;
     assert_eq!(app.clear().await.unwrap(), 4);
     assert_eq!(v2.list().await.unwrap().len(), 6, "app:v2 untouched");

@@ -6,7 +6,7 @@
 //! namespace `app` never reaches `app:v2`'s items. **Without a namespace it reaches the whole
 //! table**, every namespace included. Deletes go out in BatchWriteItem requests of 25, and
 //! unprocessed items are retried with back-off. A Scan reads (and is billed for) every item of
-//! the table, whatever it returns: see the README's section on operating the cache.
+//! the table, whatever it returns: see `docs/operating.md`.
 //!
 //! Tombstones (what [`invalidate`](crate::CacheStore::invalidate) leaves) are not entries:
 //! [`list`](DynamoDbStore::list), [`get_url`](DynamoDbStore::get_url),
@@ -366,14 +366,24 @@ impl DynamoDbStore {
             .is_some_and(|i| !i.is_empty() && !i.contains_key(codec::TOMBSTONE_ATTR)))
     }
 
-    /// Deletes the items with these partition keys (as stored: namespace included, and not
-    /// checked against this store's scope: any key given is deleted), 25 to a BatchWriteItem,
-    /// retrying unprocessed items with back-off. Returns how many were deleted.
+    /// Deletes the items with these partition keys (as stored: namespace included), 25 to a
+    /// BatchWriteItem, retrying unprocessed items with back-off. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfScope`], before anything is deleted, when a key is outside this
+    /// store's scope ([`owns_item_key`](Self::owns_item_key)): a store with a namespace deletes
+    /// only its own items.
     pub async fn delete_item_keys(
         &self,
         keys: impl IntoIterator<Item = String>,
     ) -> Result<u64, StoreError> {
         let keys: Vec<String> = keys.into_iter().collect();
+        if let Some(key) = keys.iter().find(|k| !self.owns_item_key(k)) {
+            return Err(StoreError::OutOfScope {
+                key: key.clone(),
+                scope: self.scope(),
+            });
+        }
         let mut deleted = 0u64;
         for chunk in keys.chunks(25) {
             let mut pending: Vec<WriteRequest> = chunk
