@@ -88,3 +88,14 @@ pub use store::{CacheStore, ConsumedCapacity};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The pages under `docs/` are doctested as the README is.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/storage.md")]
+#[doc = include_str!("../docs/keys-and-secrets.md")]
+#[doc = include_str!("../docs/faults.md")]
+#[doc = include_str!("../docs/operating.md")]
+#[doc = include_str!("../docs/requests-cache.md")]
+#[doc = include_str!("../docs/rfc9111.md")]
+#[doc = include_str!("../docs/dependencies.md")]
+struct DocsDoctests;

@@ -8,8 +8,8 @@
 //! unquoted tags) and strict where the RFC makes a difference to the answer (an invalid
 //! `Range` is ignored, an unsatisfiable one is not).
 //!
-//! Why not the `headers` or `http-range-header` crates is said in the README's dependency
-//! section.
+//! Why not the `headers` or `http-range-header` crates is said in `docs/dependencies.md`
+//! (the dependency table).
 
 mod cache_control;
 mod entity_tag;

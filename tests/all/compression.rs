@@ -58,7 +58,7 @@ fn body_encoding(item: &codec::Item) -> Option<&AttributeValue> {
     }
 }
 
-/// The largest bodies README promises fit in one item with the default compression.
+/// The largest bodies README.md and docs/storage.md promise fit in one item with the default compression.
 #[cfg(feature = "zstd")]
 const SEQUENTIAL_FITS: usize = 2_300_000;
 #[cfg(feature = "zstd")]

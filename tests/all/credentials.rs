@@ -294,7 +294,7 @@ async fn coalescing_respects_the_host_header_and_vary() {
     assert!(c.1.contains("accept-language=fr"), "{c:?}");
 }
 
-/// README: with `credentials_in_key(false)`, "`Vary` on a credential header still tells two
+/// docs/keys-and-secrets.md: with `credentials_in_key(false)`, "`Vary` on a credential header still tells two
 /// credentials apart" — through the landed-flight path too, private and shared, for
 /// Authorization, X-API-Key and Cookie.
 #[tokio::test(flavor = "multi_thread")]
@@ -334,7 +334,7 @@ async fn landed_with_credentials_out_of_key_honours_vary_on_the_credential() {
     }
 }
 
-/// README (credentials out of the key, Vary on the credential): a HEAD is answered from a
+/// docs/keys-and-secrets.md (credentials out of the key, Vary on the credential): a HEAD is answered from a
 /// stored GET only when that GET's response would be served to it — never Alice's GET entry
 /// for Bob's HEAD.
 #[tokio::test(flavor = "multi_thread")]

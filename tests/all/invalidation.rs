@@ -140,7 +140,7 @@ async fn a_pending_write_never_resurrects_an_invalidated_entry() {
     );
 }
 
-/// README: "a pending write — a slow background write, a refresh — can never bring an
+/// docs/faults.md: "a pending write — a slow background write, a refresh — can never bring an
 /// invalidated response back". A stale-while-revalidate refresh whose 304 is still on its way
 /// when a POST invalidates the URL must not write the old entry back, in memory or in
 /// DynamoDB: a revision stamped when the 304 arrives would be newer than the invalidation.
@@ -284,7 +284,7 @@ async fn held_get_then_post(
     (url, first)
 }
 
-/// RFC 9111 §4.4 / README: a response older than an invalidation is never served to a request
+/// RFC 9111 §4.4 / docs/faults.md: a response older than an invalidation is never served to a request
 /// made after it. A coalescing flight stays open (joinable) until its write is done; a GET made
 /// after a POST has completed must not follow the flight opened before the POST — with
 /// background writes, one client doing GET, POST, GET while the first write is queued or slow.
@@ -344,8 +344,9 @@ async fn a_flight_open_during_a_post_does_not_land_for_requests_after_the_post()
     assert_eq!(origin.hits("/doc"), 3, "GET, POST, and the late GET");
 }
 
-/// The README's case: landing, then a POST, then the late joiner (whose lookup began before the
-/// landing): `forget` drops the landed flight, the joiner goes to the origin.
+/// The case the README names under `coalesce`: landing, then a POST, then the late joiner
+/// (whose lookup began before the landing): `forget` drops the landed flight, the joiner goes
+/// to the origin.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_between_landing_and_a_late_joiner_is_honoured() {
     let (store, _cache, client) = staged_dynamodb(|b| b).await;

@@ -128,7 +128,7 @@ async fn stale_if_error_logs_a_redacted_origin_error() {
     );
 }
 
-/// README: no secret in any log line, TRACE included — here on a landed-flight serve, a
+/// docs/keys-and-secrets.md: no secret in any log line, TRACE included — here on a landed-flight serve, a
 /// compressed write and hit, a corrupt compressed item read back, a body too large even
 /// compressed, a response stale on arrival (Age past its lifetime) served under
 /// stale-while-revalidate with its refresh, language selection, a 304 merge, and the capacity
@@ -290,7 +290,7 @@ async fn no_secret_reaches_a_log_line_on_landed_compressed_and_revalidated_paths
     }
 }
 
-/// README: no secret reaches the table — on the landed path, a 304 merge and language
+/// docs/keys-and-secrets.md: no secret reaches the table — on the landed path, a 304 merge and language
 /// selection with credentials out of the key (where the key no longer digests them) the
 /// stored items still carry only digests.
 #[tokio::test(flavor = "multi_thread")]
@@ -339,7 +339,7 @@ async fn no_secret_in_the_table_with_credentials_out_of_key() {
     }
 }
 
-/// README "Keys and secrets": a hit returns the caller's own URL unless the stored response
+/// docs/keys-and-secrets.md: a hit returns the caller's own URL unless the stored response
 /// came through a redirect. With `credentials_in_key(false)` two callers whose URLs differ only
 /// in a credential parameter share the entry; Bob's hit, and his landed-flight serve, carry
 /// his own URL — not Alice's stored one, whose `api_key=REDACTED-…` digest, made with the

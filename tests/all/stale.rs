@@ -262,7 +262,7 @@ async fn a_failed_background_refresh_is_retried_and_a_hung_one_is_bounded() {
     gate.open(10);
 }
 
-/// README, Faults: "a background refresh fails … the next request for the entry tries
+/// docs/faults.md: "a background refresh fails … the next request for the entry tries
 /// again". A refresh whose write fails is not done: the next stale request refreshes again,
 /// rather than every later request getting the stale entry with no refresh.
 #[tokio::test(flavor = "multi_thread")]

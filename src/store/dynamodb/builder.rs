@@ -128,7 +128,7 @@ impl DynamoDbStoreBuilder {
 
     /// Keeps bodies too large for one item (after compression) as S3 objects in this bucket,
     /// the item holding a pointer to the object (feature `s3`). Default: none, and such bodies
-    /// are not stored. See [`S3Bodies`](super::S3Bodies) and the README's section on large
+    /// are not stored. See [`S3Bodies`](super::S3Bodies) and `docs/storage.md` on large
     /// bodies (IAM, lifecycle rule, cost).
     #[cfg(feature = "s3")]
     pub fn large_bodies(mut self, bodies: super::S3Bodies) -> Self {
