@@ -170,13 +170,17 @@ pub struct MetricsSnapshot {
     pub hits: u64,
     /// Stale entries revalidated with a 304.
     pub revalidated: u64,
-    /// Stale responses served (stale-while-revalidate and stale-if-error).
+    /// Stale responses served: stale-while-revalidate, stale-if-error, and
+    /// [`CacheStatus::Stale`] (a stale entry a `ForceCache` or `OnlyIfCached` mode allowed).
     pub stale_served: u64,
     /// Responses served from another caller's concurrent origin request.
     pub coalesced: u64,
     /// 504s answered for only-if-cached requests with nothing usable stored.
     pub only_if_cached_misses: u64,
-    /// Stored responses deleted after unsafe requests (RFC 9111 §4.4).
+    /// URLs invalidated after unsafe requests (RFC 9111 §4.4), one per URL whatever the store
+    /// answered: what is stored for it is replaced by a tombstone (DynamoDB, `MemoryStore`),
+    /// which reads as a miss and refuses older writes; a store that does not override
+    /// [`CacheStore::invalidate`](crate::CacheStore::invalidate) deletes it.
     pub invalidated: u64,
     /// Origin responses stored.
     pub stored: u64,

@@ -40,8 +40,10 @@ pub enum CacheStatus {
     /// Without background writes, the end of the body waits for the write, within what is left
     /// of the request's store budget.
     Stored,
-    /// Another caller's concurrent request for the same key fetched and stored this response;
-    /// this caller waited for it instead of asking the origin again.
+    /// Another caller's concurrent request for the same key fetched this response and admitted
+    /// it to the store; this caller waited for its body to end whole instead of asking the
+    /// origin again. It is handed over from memory, before that caller's write is done (the
+    /// write may still fail).
     Coalesced,
     /// Fetched from the origin and not stored, for the reason given.
     NotStored(NotStored),
@@ -59,7 +61,11 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    /// Whether the body came from the store: a hit, a revalidated entry, or a stale one.
+    /// Whether the response is a stored one rather than this request's own origin response:
+    /// `true` for a hit, a revalidated entry (the origin answered 304), a stale one
+    /// (`StaleWhileRevalidate`, `StaleIfError`, `Stale`) and a `Coalesced` one (another
+    /// caller's response, handed over in memory once admitted to the store); `false` for
+    /// `Stored`, `NotStored`, `Bypassed` and `OnlyIfCachedMiss`.
     pub fn is_from_cache(&self) -> bool {
         matches!(
             self,
@@ -87,9 +93,11 @@ pub enum NotStored {
     StatusNotAllowed,
     /// The [`filter`](crate::CacheMiddlewareBuilder::filter) said no.
     Filtered,
-    /// Its body (announced by Content-Length, or counted while reading) or the whole item is
-    /// over the size a DynamoDB item can hold, or it has more header fields than a stored
-    /// item may; it was returned whole, streamed through.
+    /// Its body (announced by Content-Length, or counted while reading) is over the
+    /// [`max_body_size`](crate::CacheMiddlewareBuilder::max_body_size) (lowered to the store's
+    /// body limit), or the store found the whole item too large for it (a DynamoDB item holds
+    /// 409,600 bytes), or it has more header fields than a stored item may; it was returned
+    /// whole, streamed through.
     TooLarge,
     /// The store failed or timed out (on the lookup or the write), or the circuit breaker is
     /// skipping it after repeated faults; the fault is logged and counted.

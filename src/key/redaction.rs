@@ -21,7 +21,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 use url::Url;
 
-/// The prefix of the value stored in place of a secret; a hex digest of the secret follows.
+/// The prefix of the value stored in place of a secret; `-` and the secret's keyed digest
+/// follow (HMAC-SHA256 with the redaction key, its first 16 bytes in hex).
 pub const REDACTED: &str = "REDACTED";
 
 /// requests-cache's default credential parameters: credentials commonly passed as query

@@ -14,7 +14,8 @@ use crate::policy::{ExpireAfter, Rules, UrlPattern};
 use crate::CacheStore;
 
 /// The default [`max_body_size`](CacheMiddlewareBuilder::max_body_size): 10 MiB, lowered to
-/// what the store can hold (DynamoDB: 4 MiB with compression, 409,600 bytes without).
+/// the store's body limit (DynamoDB: 4 MiB with compression, the item size without, the S3
+/// limit when larger bodies go to S3).
 const DEFAULT_MAX_BODY_SIZE: usize = 10 << 20;
 
 /// Configures a [`CacheMiddleware`]; from [`CacheMiddleware::builder`].
@@ -62,7 +63,8 @@ impl CacheMiddlewareBuilder {
 
     /// Whether concurrent misses for one key share one origin request and one write. Default
     /// `true`. The first caller goes to the origin; the others wait for it and are served its
-    /// response ([`CacheStatus::Coalesced`](crate::CacheStatus::Coalesced)) when it was stored
+    /// response ([`CacheStatus::Coalesced`](crate::CacheStatus::Coalesced)) when it was
+    /// admitted to the store (once its body has ended whole; the write may still be under way)
     /// and their Vary-named headers match; otherwise (not storable, too large, an error, the
     /// first caller cancelled) they make their own requests.
     pub fn coalesce(mut self, coalesce: bool) -> Self {
@@ -153,9 +155,14 @@ impl CacheMiddlewareBuilder {
     /// The largest body the cache keeps a copy of to store (the body streams to the caller
     /// either way). A response announced larger is not copied; one whose copy passes the limit
     /// while streaming is not stored ([`NotStored::TooLarge`](crate::NotStored::TooLarge)).
-    /// Default 10 MiB; never more than the store's own body limit
-    /// ([`CacheStore::max_body_size`]: for DynamoDB 4 MiB with compression, when the compressed
-    /// item fits, and 409,600 bytes without).
+    /// Default 10 MiB. A larger value than the store's own body limit
+    /// ([`CacheStore::max_body_size`]) is lowered to it; a store without a limit
+    /// ([`MemoryStore`](crate::MemoryStore)) takes this value as it is. For DynamoDB that limit
+    /// is 4 MiB with compression (the default with the `zstd` feature; the body is stored only
+    /// if the compressed item fits) and the item size without (409,600 bytes unless
+    /// [`max_item_size`](crate::DynamoDbStoreBuilder::max_item_size) lowers it); with large
+    /// bodies kept in S3 (feature `s3`), the larger of that and the S3 limit (`S3Bodies`'s
+    /// `max_body_size`, default 32 MiB).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
         self

@@ -153,9 +153,12 @@ impl CacheMiddleware {
 
     /// The URL as this cache stores and logs it: user information and fragment removed,
     /// credential and ignored parameters replaced by their keyed digest (with this
-    /// middleware's [`redaction_key`](CacheMiddlewareBuilder::redaction_key)). Maintenance
-    /// tools use it to find what is stored for a URL that carried secrets
-    /// ([`DynamoDbStore::get_url`](crate::DynamoDbStore::get_url) takes the stored form).
+    /// middleware's [`redaction_key`](CacheMiddlewareBuilder::redaction_key)); otherwise as
+    /// the `url` crate writes it, parameters in their order (not the key's normalized form).
+    /// [`DynamoDbStore::get_url`](crate::DynamoDbStore::get_url) and
+    /// [`delete_url`](crate::DynamoDbStore::delete_url) match this form exactly: pass them
+    /// `stored_url(&url).as_str()`, since a URL that carries a secret (`?api_key=…`) matches
+    /// nothing as it is.
     pub fn stored_url(&self, url: &url::Url) -> url::Url {
         self.inner.settings.redactor.redacted_url(url)
     }

@@ -13,7 +13,8 @@ use std::time::Duration;
 /// `Cache-Control` always wins, and `no-store` / `no-cache` keep their meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpireAfter {
-    /// Fresh forever (until deleted).
+    /// Fresh for ten years (3,650 days) after it was received: in practice, until it is
+    /// deleted, invalidated or replaced.
     Never,
     /// Stale at once: stored only if it can be revalidated (it has an ETag or Last-Modified),
     /// and then revalidated on every use.

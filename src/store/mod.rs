@@ -56,7 +56,9 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// The largest body this store may be able to hold, if it has a limit: the middleware never
     /// keeps a larger copy of a body to store it. Usually [`max_item_size`](Self::max_item_size); a
-    /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB).
+    /// store that compresses bodies may hold larger ones (DynamoDB with compression: 4 MiB), and
+    /// one that keeps large bodies elsewhere larger still (DynamoDB with S3 bodies: the larger
+    /// of that and the bucket's limit).
     fn max_body_size(&self) -> Option<usize>;
 
     /// The capacity units this store's calls have consumed, if it counts them (DynamoDB does);
