@@ -77,6 +77,14 @@ pub enum StoreError {
         /// The store's scope, as [`DynamoDbStore::scope`](crate::DynamoDbStore::scope) says it.
         scope: String,
     },
+    /// A maintenance walk was stopped on request ([`Walk::stop_on`](crate::Walk::stop_on))
+    /// between two requests; `done` says how far it came. What was deleted stays deleted;
+    /// running the call again goes on from there.
+    #[error("stopped on request: {done}")]
+    Stopped {
+        /// What the walk had done when it stopped.
+        done: crate::WalkProgress,
+    },
     /// An S3 call on the bucket that keeps bodies too large for one item failed (feature
     /// `s3`): network, throttling (`SlowDown`), permissions, a server error. As for
     /// [`Service`](Self::Service), the SDK's error is the source and [`code`](Self::code)
@@ -109,6 +117,12 @@ impl fmt::Display for OnTable<'_> {
 }
 
 impl StoreError {
+    /// The [`code`](Self::code) of a maintenance delete that DynamoDB kept returning
+    /// unprocessed (BatchWriteItem's `UnprocessedItems`) after every retry: the table is
+    /// throttling the deletes; lower the walk's write ceiling ([`Walk`](crate::Walk)) or retry
+    /// later.
+    pub const UNPROCESSED: &'static str = "UnprocessedItems";
+
     /// Wraps any service error, for stores outside this crate: `Display` is "store call
     /// failed", `source()` is `err`.
     pub fn service(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {

@@ -40,8 +40,15 @@
 //!
 //! The pieces, one module each: [`key`] (cache keys), `policy` (freshness, wrapping
 //! `http-cache-semantics`), [`StoredResponse`] (the stored model), [`CacheStore`] with
-//! [`DynamoDbStore`] and [`MemoryStore`], [`codec`] (entry ⇄ DynamoDB item) and
+//! [`DynamoDbStore`] and [`MemoryStore`], the item codec (entry ⇄ DynamoDB item, in the
+//! [`ItemFormat`] and with the [`Compression`] the store is built with) and
 //! [`CacheMiddleware`], which strings them together.
+//!
+//! With the `serde` feature: `Serialize` and `Deserialize` for [`CacheStatus`], [`NotStored`],
+//! [`CacheMode`], [`ExpireAfter`] (`"never"`, `"immediately"` or a humantime duration such as
+//! `"1h 30m"`), [`ItemFormat`] and [`Compression`] (for configuration files),
+//! [`MetricsSnapshot`], [`ConsumedCapacity`], [`TableStats`] and, with `s3`, `ObjectTraffic`;
+//! `Serialize` only for [`EntrySummary`] (times as RFC 3339 strings).
 #![deny(missing_docs, unreachable_pub, unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms)]
@@ -76,7 +83,9 @@ pub use metrics::MetricsSnapshot;
 pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
 pub use mode::CacheMode;
 pub use status::{CacheStatus, NotStored, PendingWrite};
-pub use store::dynamodb::{DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats};
+pub use store::dynamodb::{
+    DynamoDbStore, DynamoDbStoreBuilder, EntrySummary, Expired, TableStats, Walk, WalkProgress,
+};
 #[cfg(feature = "s3")]
 #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use store::dynamodb::{ObjectTraffic, S3Bodies};

@@ -93,9 +93,15 @@ async fn list_show_stats_purge_and_clear() {
         out.contains(&format!("{base}/fresh")) && out.contains(&format!("{base}/old")),
         "{out}"
     );
+    // On a pipe, no progress (a script reads stdout; a log would fill with it), only the count.
     assert!(
-        err.contains("scanned 2 items") && err.contains("2 entries"),
-        "progress on stderr: {err}"
+        !err.contains("scanned") && err.contains("2 entries"),
+        "no progress on a pipe: {err}"
+    );
+    let (ok, _, err) = cli(&endpoint, &["--progress", "always", "list"]).await;
+    assert!(
+        ok && err.contains("scanned 2 items, matched 2, deleted 0; ") && err.contains("read"),
+        "progress when asked: {err}"
     );
 
     let (ok, out, err) = cli(&endpoint, &["show", &format!("{base}/fresh")]).await;
@@ -145,6 +151,14 @@ async fn list_show_stats_purge_and_clear() {
     let (ok, out, _) = cli(&endpoint, &["purge", "--unusable", "--yes"]).await;
     assert!(ok);
     assert!(out.contains("deleted 1 entry\n"), "{out}");
+    // `--stale` (and its old name `--expired`) reaches entries no longer fresh: none now.
+    for flag in ["--stale", "--expired"] {
+        let (ok, out, err) = cli(&endpoint, &["purge", flag, "--yes"]).await;
+        assert!(
+            ok && out.contains("deleted 0 entries\n"),
+            "{flag}: {out} {err}"
+        );
+    }
 
     let (ok, _, err) = cli(&endpoint, &["clear"]).await;
     assert!(
@@ -451,4 +465,111 @@ async fn objects_are_counted_shown_and_deleted_with_their_entries() {
     assert!(ok && out.contains("deleted 1 entry"), "{out}{err}");
     let left = s3.list_objects_v2().bucket("bodies").send().await.unwrap();
     assert!(left.contents().is_empty(), "{left:?}");
+}
+
+/// A purge of a large table paced by `--max-read-units` and `--page-size`, interrupted by
+/// Ctrl-C once it has begun (gated on its first progress line, never on time): it stops after
+/// the request under way, fails naming what it did, and what it says it deleted is exactly
+/// what is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_a_paced_purge_and_says_what_was_done() {
+    use std::io::{BufRead, BufReader};
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    // Forty stale tombstones (a `ttl` long past): everything `purge --stale` deletes.
+    for n in 0..40 {
+        db.put_item()
+            .table_name("cli_test")
+            .item("key", s(&format!("{n:064x}")))
+            .item(
+                "tombstone",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .item("revision", n_attr("1"))
+            .item("ttl", n_attr("1000"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let args = [
+        "--endpoint-url",
+        &endpoint,
+        "--table",
+        "cli_test",
+        "--region",
+        "us-east-1",
+        "--progress",
+        "always",
+        "--max-read-units",
+        "1",
+        "--page-size",
+        "1",
+        "purge",
+        "--stale",
+        "--yes",
+    ]
+    .map(String::from);
+    let (ok, err) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut err = String::new();
+        // The first progress line: the walk has begun, and paces itself to one unit a second.
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            err.push_str(&line);
+            err.push('\n');
+            if line.starts_with("scanned ") {
+                break;
+            }
+        }
+        // SAFETY: kill sends a signal to a process this test started and still owns.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        for line in lines {
+            err.push_str(&line.unwrap());
+            err.push('\n');
+        }
+        (child.wait().unwrap().success(), err)
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "an interrupted purge fails: {err}");
+    let stopped = err
+        .lines()
+        .find(|l| l.contains("stopped on request: scanned"))
+        .unwrap_or_else(|| panic!("no stop message: {err}"));
+    let deleted: u64 = stopped
+        .split("deleted ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stopped}"));
+    let left = db
+        .scan()
+        .table_name("cli_test")
+        .send()
+        .await
+        .unwrap()
+        .count() as u64;
+    assert!(deleted < 40, "stopped before the end: {stopped}");
+    assert_eq!(left, 40 - deleted, "{stopped}");
+}
+
+fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.into())
+}
+
+fn n_attr(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(v.into())
 }

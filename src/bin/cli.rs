@@ -7,13 +7,17 @@
 //! reqwest-dynamodb-cache list --output json | jq -r 'select(.status >= 400) | .url'
 //! reqwest-dynamodb-cache show 'https://api.example.com/items?api_key=…'
 //! reqwest-dynamodb-cache --namespace app purge --unusable
+//! reqwest-dynamodb-cache --max-read-units 50 --page-size 200 purge --stale
 //! reqwest-dynamodb-cache --endpoint-url http://127.0.0.1:8000 stats
 //! ```
 //!
 //! AWS credentials and region come from the usual environment (`AWS_PROFILE`,
 //! `AWS_ACCESS_KEY_ID`, `AWS_REGION`, …). With `--endpoint-url` and no credentials in the
 //! environment, placeholder credentials are used (local emulators accept any), and the tool
-//! says so. Scans print their progress on stderr; results go to stdout.
+//! says so. On a terminal, scans print their progress on stderr (items scanned, matched and
+//! deleted, capacity units spent); results go to stdout. Ctrl-C stops a scan after the request
+//! under way and says what was done; `--max-read-units`, `--max-write-units` and
+//! `--page-size` keep a scan of a large table from taking the live service's capacity.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -23,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use reqwest_dynamodb_cache::{aws_sdk_dynamodb, aws_sdk_s3};
 use reqwest_dynamodb_cache::{
     BuildError, CacheMiddleware, DynamoDbStore, Expired, MemoryStore, S3Bodies, StoreError,
-    StoredResponse,
+    StoredResponse, Walk,
 };
 use serde_json::json;
 
@@ -81,8 +85,30 @@ struct Cli {
     /// An S3 endpoint other than AWS's (an emulator), addressed path-style.
     #[arg(long, global = true)]
     s3_endpoint_url: Option<String>,
+    /// Progress of a scan on stderr (items scanned, matched, deleted, units spent): `auto`
+    /// shows it when stderr is a terminal and the output is not JSON.
+    #[arg(long, value_enum, default_value_t = Progress::Auto, global = true)]
+    progress: Progress,
+    /// Most read units per second the Scan may spend (averaged), so a scan of a large table
+    /// leaves capacity to the live service. Default: as fast as DynamoDB serves.
+    #[arg(long, value_name = "UNITS", global = true)]
+    max_read_units: Option<f64>,
+    /// Most write units per second the deletes of `purge` and `clear` may spend (averaged).
+    #[arg(long, value_name = "UNITS", global = true)]
+    max_write_units: Option<f64>,
+    /// Most items one Scan request evaluates (as the AWS CLI's --page-size): smaller pages
+    /// spend capacity in smaller steps. Default: DynamoDB's, 1 MB of items.
+    #[arg(long, value_name = "ITEMS", global = true)]
+    page_size: Option<u32>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Progress {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,11 +132,13 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Delete expired entries (asks first, naming the table and scope, unless --yes).
+    /// Delete stale, unusable or old entries (asks first, naming the table and scope, unless
+    /// --yes).
     Purge {
-        /// Entries no longer fresh, including those that could still be revalidated.
-        #[arg(long, conflicts_with_all = ["unusable", "older_than"])]
-        expired: bool,
+        /// Entries no longer fresh, including those that could still be revalidated
+        /// (`--expired` is the old name).
+        #[arg(long, alias = "expired", conflicts_with_all = ["unusable", "older_than"])]
+        stale: bool,
         /// Only entries past their `ttl` (useless to the cache).
         #[arg(long, conflicts_with = "older_than")]
         unusable: bool,
@@ -133,12 +161,6 @@ enum Command {
 }
 
 type Failure = Box<dyn std::error::Error>;
-
-fn progress(scanned: u64) {
-    let items = if scanned == 1 { "item" } else { "items" };
-    eprint!("\rscanned {scanned} {items}");
-    let _ = std::io::stderr().flush();
-}
 
 /// A time as RFC 3339, `-` for none or for one past year 9999 (an item written by someone
 /// else may say anything; humantime cannot write such a time).
@@ -230,6 +252,17 @@ fn confirm(yes: bool, what: &str, scope: &str) -> Result<(), Failure> {
 }
 
 async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
+    // Ctrl-C stops a scan after the request under way; the error then says what was done.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_interrupt = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping after the request under way…");
+            on_interrupt.cancel();
+        }
+    });
+    // The handler is in place before anything is scanned.
+    tokio::task::yield_now().await;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &cli.endpoint_url {
         loader = loader.endpoint_url(endpoint);
@@ -277,13 +310,62 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
         builder = builder.large_bodies(bodies);
     }
     let store = builder.build(&aws).await?;
+    let store = store.walking(walk(&cli, &stop));
     let scope = store.scope();
     let now = SystemTime::now();
+    let in_place = store_progress_in_place(&cli);
     let result = command(cli, &store, &scope, now, out).await;
+    if in_place {
+        // The progress line ends before anything else is printed.
+        eprintln!();
+    }
     result.map_err(|e| match missing_table(&*e) {
         true => format!("table `{}` does not exist in {region}", store.table_name()).into(),
         false => e,
     })
+}
+
+/// How the tool's scans walk the table: the capacity ceilings and page size asked for, the
+/// stop, and progress on stderr when it is a terminal and the output is not JSON (nothing on a
+/// pipe: a script reads stdout, and a log would fill with carriage returns).
+fn walk(cli: &Cli, stop: &tokio_util::sync::CancellationToken) -> Walk {
+    let mut walk = Walk::default().stop_on(stop.clone());
+    if let Some(units) = cli.max_read_units {
+        walk = walk.read_units_per_second(units);
+    }
+    if let Some(units) = cli.max_write_units {
+        walk = walk.write_units_per_second(units);
+    }
+    if let Some(items) = cli.page_size {
+        walk = walk.page_size(items);
+    }
+    let shown = match cli.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal() && cli.output != Output::Json,
+    };
+    if shown {
+        let terminal = std::io::stderr().is_terminal();
+        walk = walk.progress(move |p| {
+            // On a terminal, one line rewritten in place; elsewhere, a line each.
+            match terminal {
+                true => eprint!("\r{p}\x1b[K"),
+                false => eprintln!("{p}"),
+            }
+            let _ = std::io::stderr().flush();
+        });
+    }
+    walk
+}
+
+/// Whether progress is drawn on one terminal line, which wants a newline after it.
+fn store_progress_in_place(cli: &Cli) -> bool {
+    std::io::stderr().is_terminal()
+        && match cli.progress {
+            Progress::Always => true,
+            Progress::Never => false,
+            Progress::Auto => cli.output != Output::Json,
+        }
 }
 
 /// Whether `e` (or its cause) is DynamoDB's ResourceNotFoundException.
@@ -321,12 +403,12 @@ async fn command(
             show(&rules.build(), store, &url, full, output, out).await?
         }
         Command::Purge {
-            expired,
+            stale,
             unusable,
             older_than,
             yes,
         } => {
-            let deleted = purge(store, scope, now, (expired, unusable, older_than), yes).await?;
+            let deleted = purge(store, scope, now, (stale, unusable, older_than), yes).await?;
             deleted_line(out, output, deleted)?;
         }
         Command::Clear { yes } => {
@@ -347,8 +429,7 @@ async fn list(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     eprintln!("{scope}");
-    let list = store.list_with_progress(progress).await?;
-    eprintln!();
+    let list = store.list().await?;
     if output == Output::Table {
         let header = ["key", "status", "size", "created", "expires", "ttl", "url"];
         writeln!(out, "{}", row(header.map(String::from), output))?;
@@ -373,23 +454,23 @@ async fn list(
     Ok(())
 }
 
-/// `purge`: what the flags (`--expired`, `--unusable`, `--older-than`) name, once confirmed;
+/// `purge`: what the flags (`--stale`, `--unusable`, `--older-than`) name, once confirmed;
 /// how many entries were deleted.
 async fn purge(
     store: &DynamoDbStore,
     scope: &str,
     now: SystemTime,
-    (expired, unusable, older_than): (bool, bool, Option<Duration>),
+    (stale, unusable, older_than): (bool, bool, Option<Duration>),
     yes: bool,
 ) -> Result<u64, Failure> {
-    let what = match (expired, unusable, older_than) {
+    let what = match (stale, unusable, older_than) {
         (true, _, _) => "delete every entry that is no longer fresh".to_string(),
         (_, true, _) => "delete every entry past its ttl".to_string(),
         (_, _, Some(age)) => format!(
             "delete every entry received more than {} ago",
             humantime::format_duration(age)
         ),
-        _ => return Err("say what to purge: --expired, --unusable or --older-than".into()),
+        _ => return Err("say what to purge: --stale, --unusable or --older-than".into()),
     };
     // Checked before asking: an age reaching back before the epoch names nothing.
     let cutoff = match older_than {
@@ -399,7 +480,7 @@ async fn purge(
         None => None,
     };
     confirm(yes, &what, scope)?;
-    Ok(match (expired, unusable, cutoff) {
+    Ok(match (stale, unusable, cutoff) {
         (true, _, _) => store.purge_expired(Expired::Stale, now).await?,
         (_, true, _) => store.purge_expired(Expired::Unusable, now).await?,
         (_, _, Some(cutoff)) => store.delete_older_than(cutoff).await?,

@@ -50,6 +50,7 @@ fn is_fault(e: &StoreError) -> bool {
             | StoreError::Encode(_)
             | StoreError::Superseded
             | StoreError::OutOfScope { .. }
+            | StoreError::Stopped { .. }
     )
 }
 

@@ -130,6 +130,81 @@ async fn list_stats_lookups_and_deletes_cover_every_page() {
     assert_eq!(neighbour.stats(now).await.unwrap().entries, 5);
 }
 
+/// A walk under a read ceiling never spends faster than it: each Scan page begins only once
+/// the units of the pages before it fit the ceiling since the walk began (a lower bound on
+/// time, so a slow machine cannot fail it). Progress comes after every page, with what
+/// DynamoDB reported, and the neighbour namespace's items are scanned but never matched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_keeps_under_its_read_ceiling_and_reports_each_page() {
+    use std::sync::{Arc, Mutex};
+    let db = dynamodb().await;
+    let table = table_name();
+    let store = filled(&db, &table, "app", 12, 3_000).await;
+    filled(&db, &table, "other", 3, 1_000).await;
+    const CEILING: f64 = 40.0;
+    let began = tokio::time::Instant::now();
+    let seen: Arc<Mutex<Vec<(Duration, reqwest_dynamodb_cache::WalkProgress)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .read_units_per_second(CEILING)
+        .page_size(2)
+        .progress(move |p| record.lock().unwrap().push((began.elapsed(), *p)));
+    let stats = store.walking(walk).stats(SystemTime::now()).await.unwrap();
+    assert_eq!(stats.entries, 12);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 8, "a report per page of two: {}", seen.len());
+    let last = seen.last().unwrap().1;
+    assert_eq!((last.scanned, last.matched, last.deleted), (15, 12, 0));
+    // Half a unit per 4 KB a page reads, its items' sizes summed: about 45 KB in all.
+    assert!(last.read_units >= 5.0, "{last:?}");
+    for pair in seen.windows(2) {
+        let (before, (at, _)) = (pair[0].1, pair[1]);
+        let due = Duration::from_secs_f64(before.read_units / CEILING);
+        assert!(
+            at >= due,
+            "a page after {before:?} came at {at:?}, due {due:?}"
+        );
+        assert!(pair[1].1.scanned > before.scanned);
+    }
+    // The store's own calls are not walked: a plain store spends without waiting.
+    assert_eq!(store.stats(SystemTime::now()).await.unwrap().entries, 12);
+}
+
+/// Stopped from its own progress report after the first page: the purge fails with
+/// `Stopped`, having deleted exactly what it says, and running it again finishes the job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_purge_says_what_it_deleted_and_goes_on_when_run_again() {
+    let db = dynamodb().await;
+    let table = table_name();
+    let store = filled(&db, &table, "app", 20, 1_000).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_first = stop.clone();
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .page_size(4)
+        .stop_on(stop)
+        .progress(move |p| {
+            if p.deleted > 0 {
+                on_first.cancel();
+            }
+        });
+    let now = SystemTime::now();
+    let done = match store.walking(walk).clear().await {
+        Err(reqwest_dynamodb_cache::StoreError::Stopped { done }) => done,
+        other => panic!("{other:?}"),
+    };
+    assert!(done.deleted > 0 && done.deleted < 20, "{done:?}");
+    assert!(done.write_units >= done.deleted as f64, "{done:?}");
+    let text = reqwest_dynamodb_cache::StoreError::Stopped { done }.to_string();
+    assert!(
+        text.contains(&format!("deleted {}", done.deleted)),
+        "{text}"
+    );
+    let left = store.list().await.unwrap().len() as u64;
+    assert_eq!(left, 20 - done.deleted);
+    assert_eq!(store.clear().await.unwrap(), left);
+    assert_eq!(store.stats(now).await.unwrap().entries, 0);
+}
+
 /// `list()` over an item someone else wrote with a `ttl` past year 9999 (but within u64):
 /// `EntrySummary`'s serde output (what `--output json` prints) must not panic.
 #[cfg(feature = "serde")]

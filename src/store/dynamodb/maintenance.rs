@@ -15,13 +15,197 @@
 //! those past their lifetime and [`clear`](DynamoDbStore::clear) removes them all.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, DeleteRequest, ReturnConsumedCapacity, WriteRequest,
+};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{DynamoDbStore, KEY_LEN};
 use crate::codec::{self, Item, KEY_ATTR};
 use crate::{CacheKey, StoreError, StoredResponse};
+
+/// How this store's maintenance calls walk the table: a progress callback, a way to stop
+/// between requests, and ceilings on the capacity they spend. Set with
+/// [`DynamoDbStore::walking`]; the default reports nothing, never stops and spends what
+/// DynamoDB serves.
+///
+/// ```no_run
+/// # async fn f(store: reqwest_dynamodb_cache::DynamoDbStore) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+/// use reqwest_dynamodb_cache::{Expired, Walk};
+/// let stop = tokio_util::sync::CancellationToken::new();
+/// let walk = Walk::default()
+///     .read_units_per_second(50.0)   // the Scan's pace, averaged
+///     .write_units_per_second(100.0) // the deletes'
+///     .stop_on(stop.clone())         // cancel it to stop after the request under way
+///     .progress(|p| eprintln!("scanned {}, deleted {}", p.scanned, p.deleted));
+/// let deleted = store.walking(walk).purge_expired(Expired::Stale, std::time::SystemTime::now()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Walk {
+    progress: Option<Arc<Report>>,
+    stop: Option<CancellationToken>,
+    read_units_per_second: Option<f64>,
+    write_units_per_second: Option<f64>,
+    page_size: Option<i32>,
+}
+
+/// What [`Walk::progress`] calls.
+type Report = dyn Fn(&WalkProgress) + Send + Sync;
+
+impl fmt::Debug for Walk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Walk")
+            .field("progress", &self.progress.is_some())
+            .field("stop", &self.stop.is_some())
+            .field("read_units_per_second", &self.read_units_per_second)
+            .field("write_units_per_second", &self.write_units_per_second)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl Walk {
+    /// Called after every Scan page and every batch of deletes with how far the walk has come.
+    pub fn progress(mut self, f: impl Fn(&WalkProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Stops the walk once `token` is cancelled, after the request under way: the call returns
+    /// [`StoreError::Stopped`] with what was done. Nothing is left half-done: each delete
+    /// either happened or did not, and running the call again goes on from there.
+    pub fn stop_on(mut self, token: CancellationToken) -> Self {
+        self.stop = Some(token);
+        self
+    }
+
+    /// A ceiling on the read units the Scan spends per second, averaged from the walk's start
+    /// (the walk waits between pages to keep under it). A page reads up to 1 MB (128 units):
+    /// with a low ceiling, set a [`page_size`](Self::page_size) too, so that each request
+    /// spends little at once. Non-positive or non-finite values mean no ceiling.
+    pub fn read_units_per_second(mut self, units: f64) -> Self {
+        self.read_units_per_second = Some(units).filter(|u| u.is_finite() && *u > 0.0);
+        self
+    }
+
+    /// A ceiling on the write units the deletes spend per second, averaged from the walk's
+    /// start. Non-positive or non-finite values mean no ceiling.
+    pub fn write_units_per_second(mut self, units: f64) -> Self {
+        self.write_units_per_second = Some(units).filter(|u| u.is_finite() && *u > 0.0);
+        self
+    }
+
+    /// The most items one Scan request evaluates (its `Limit`, as the AWS CLI's
+    /// `--page-size`): smaller pages spend capacity in smaller steps. Default: DynamoDB's,
+    /// 1 MB of items. Zero means the default.
+    pub fn page_size(mut self, items: u32) -> Self {
+        self.page_size = i32::try_from(items).ok().filter(|n| *n > 0);
+        self
+    }
+}
+
+/// How far a maintenance walk has come: handed to [`Walk::progress`], and carried by
+/// [`StoreError::Stopped`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WalkProgress {
+    /// Items the Scan read (the whole table's, whatever the scope).
+    pub scanned: u64,
+    /// Items in scope that the call acts on (listed, counted, or to be deleted).
+    pub matched: u64,
+    /// Items deleted.
+    pub deleted: u64,
+    /// Read units the Scan consumed, as DynamoDB reported them.
+    pub read_units: f64,
+    /// Write units the deletes consumed, as DynamoDB reported them.
+    pub write_units: f64,
+}
+
+impl fmt::Display for WalkProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "scanned {} {}, matched {}, deleted {}; {} read and {} write units",
+            self.scanned,
+            if self.scanned == 1 { "item" } else { "items" },
+            self.matched,
+            self.deleted,
+            units(self.read_units),
+            units(self.write_units),
+        )
+    }
+}
+
+/// Units as people read them: whole when whole, else one decimal.
+fn units(u: f64) -> String {
+    if u.fract() == 0.0 {
+        format!("{u:.0}")
+    } else {
+        format!("{u:.1}")
+    }
+}
+
+/// Units one call consumed, as DynamoDB reported them (nothing believable: none).
+fn consumed(reported: Option<&ConsumedCapacity>) -> f64 {
+    reported
+        .and_then(|c| c.capacity_units())
+        .filter(|u| u.is_finite() && (0.0..=100_000.0).contains(u))
+        .unwrap_or(0.0)
+}
+
+/// One walk under way: its settings, what it has done, and its clock.
+struct Walking<'a> {
+    walk: &'a Walk,
+    began: Instant,
+    done: WalkProgress,
+}
+
+impl<'a> Walking<'a> {
+    fn new(walk: &'a Walk) -> Self {
+        Walking {
+            walk,
+            began: Instant::now(),
+            done: WalkProgress::default(),
+        }
+    }
+
+    fn report(&self) {
+        if let Some(f) = &self.walk.progress {
+            f(&self.done);
+        }
+    }
+
+    /// Before a request: stopped if asked to, else waits for the ceiling on `spent` units
+    /// (averaged from the start) to allow another request.
+    async fn pace(&self, spent: f64, ceiling: Option<f64>) -> Result<(), StoreError> {
+        self.check()?;
+        let Some(ceiling) = ceiling else {
+            return Ok(());
+        };
+        let due = self.began + Duration::from_secs_f64((spent / ceiling).min(86_400.0));
+        match &self.walk.stop {
+            // Woken early by a stop: the check below then says so.
+            Some(stop) => {
+                let _ = tokio::time::timeout_at(due, stop.cancelled()).await;
+            }
+            None => tokio::time::sleep_until(due).await,
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match &self.walk.stop {
+            Some(stop) if stop.is_cancelled() => Err(StoreError::Stopped { done: self.done }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One entry as listed: what the top-level attributes say, without reading the body.
 ///
@@ -49,7 +233,7 @@ pub struct EntrySummary {
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::clock::rfc3339"))]
     pub ttl: Option<SystemTime>,
     /// The size of the body, when it is kept as an S3 object rather than in the item (feature
-    /// `s3`; see [`S3Bodies`](crate::DynamoDbStoreBuilder)).
+    /// `s3`; see `DynamoDbStoreBuilder::large_bodies`).
     pub object_size: Option<u64>,
 }
 
@@ -149,7 +333,8 @@ pub struct TableStats {
     pub stale: u64,
     /// Entries past their `ttl`.
     pub unusable: u64,
-    /// Tombstones: keys invalidated within the last hour, which refuse older writes.
+    /// Tombstones: invalidated keys, which refuse older writes for an hour; counted until
+    /// DynamoDB's TTL (or [`purge_expired`](DynamoDbStore::purge_expired)) removes them.
     pub tombstones: u64,
     /// Entries whose body is an S3 object (feature `s3`).
     pub objects: u64,
@@ -199,6 +384,63 @@ fn projection_names() -> HashMap<String, String> {
     .collect()
 }
 
+/// A Scan of a store's scope, page by page.
+struct Pages<'s> {
+    store: &'s DynamoDbStore,
+    summaries: bool,
+    filter: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    start: Option<Item>,
+    done: bool,
+}
+
+impl Pages<'_> {
+    /// The next page's items in scope, `None` after the last page. Paced under the walk's read
+    /// ceiling; what it read is counted in `walking`.
+    async fn next(&mut self, walking: &mut Walking<'_>) -> Result<Option<Vec<Item>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let ceiling = walking.walk.read_units_per_second;
+        walking.pace(walking.done.read_units, ceiling).await?;
+        let store = self.store;
+        let mut req = store
+            .inner
+            .client
+            .scan()
+            .table_name(&store.inner.table)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_limit(walking.walk.page_size)
+            .set_exclusive_start_key(self.start.take());
+        if self.summaries {
+            req = req.projection_expression(PROJECTION);
+        }
+        if let Some(filter) = &self.filter {
+            req = req.filter_expression(filter);
+        }
+        if !self.names.is_empty() {
+            req = req.set_expression_attribute_names(Some(self.names.clone()));
+        }
+        if !self.values.is_empty() {
+            req = req.set_expression_attribute_values(Some(self.values.clone()));
+        }
+        let out = req.send().await.map_err(store.failed("DynamoDB Scan"))?;
+        walking.done.scanned += u64::try_from(out.scanned_count()).unwrap_or(0);
+        walking.done.read_units += consumed(out.consumed_capacity());
+        match out.last_evaluated_key {
+            Some(next) if !next.is_empty() => self.start = Some(next),
+            _ => self.done = true,
+        }
+        let mut items = out.items.unwrap_or_default();
+        items.retain(|item| match item.get(KEY_ATTR) {
+            Some(AttributeValue::S(k)) => store.owns_item_key(k),
+            _ => false,
+        });
+        Ok(Some(items))
+    }
+}
+
 /// Deletes BatchWriteItem kept returning unprocessed, however long we retried.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} deletes still unprocessed after {1} retries")]
@@ -222,15 +464,20 @@ impl DynamoDbStore {
         }
     }
 
-    /// Walks every Scan page of this store's scope, handing each page's items to `on_page`
-    /// (with the number of items scanned so far). `summaries` projects only the top-level
+    /// This store, its maintenance calls (listing, stats, lookups by URL, deletes, purges)
+    /// walking the table as `walk` says: reporting progress, stopping when asked, and keeping
+    /// under ceilings on the capacity they spend. The store's data-plane calls (the cache's
+    /// reads and writes) are not affected.
+    pub fn walking(&self, walk: Walk) -> DynamoDbStore {
+        DynamoDbStore {
+            inner: Arc::clone(&self.inner),
+            walk,
+        }
+    }
+
+    /// The Scan of this store's scope, page by page. `summaries` projects only the top-level
     /// attributes; otherwise whole items come back. `url` keeps only entries for it.
-    async fn scan(
-        &self,
-        summaries: bool,
-        url: Option<&str>,
-        mut on_page: impl FnMut(Vec<Item>, u64),
-    ) -> Result<u64, StoreError> {
+    fn pages(&self, summaries: bool, url: Option<&str>) -> Pages<'_> {
         let mut names = projection_names();
         let mut values = HashMap::new();
         let mut filters = Vec::new();
@@ -251,39 +498,14 @@ impl DynamoDbStore {
         if !summaries {
             names.retain(|k, _| filters.iter().any(|f| f.contains(k.as_str())));
         }
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        let mut scanned = 0u64;
-        loop {
-            let mut req = self
-                .inner
-                .client
-                .scan()
-                .table_name(&self.inner.table)
-                .set_exclusive_start_key(start.take());
-            if summaries {
-                req = req.projection_expression(PROJECTION);
-            }
-            if !filters.is_empty() {
-                req = req.filter_expression(filters.join(" AND "));
-            }
-            if !names.is_empty() {
-                req = req.set_expression_attribute_names(Some(names.clone()));
-            }
-            if !values.is_empty() {
-                req = req.set_expression_attribute_values(Some(values.clone()));
-            }
-            let out = req.send().await.map_err(self.failed("DynamoDB Scan"))?;
-            scanned += out.scanned_count() as u64;
-            let mut items = out.items.unwrap_or_default();
-            items.retain(|item| match item.get(KEY_ATTR) {
-                Some(AttributeValue::S(k)) => self.owns_item_key(k),
-                _ => false,
-            });
-            on_page(items, scanned);
-            match out.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(scanned),
-            }
+        Pages {
+            store: self,
+            summaries,
+            filter: Some(filters.join(" AND ")).filter(|f| !f.is_empty()),
+            names,
+            values,
+            start: None,
+            done: false,
         }
     }
 
@@ -300,21 +522,28 @@ impl DynamoDbStore {
         mut progress: impl FnMut(u64),
     ) -> Result<Vec<EntrySummary>, StoreError> {
         let mut out = Vec::new();
-        self.scan(true, None, |items, scanned| {
+        let mut walking = Walking::new(&self.walk);
+        let mut pages = self.pages(true, None);
+        while let Some(items) = pages.next(&mut walking).await? {
+            let before = out.len();
             out.extend(
                 items
                     .iter()
                     .filter_map(Listed::from_item)
                     .filter_map(Listed::entry),
             );
-            progress(scanned);
-        })
-        .await?;
+            walking.done.matched += (out.len() - before) as u64;
+            walking.report();
+            progress(walking.done.scanned);
+        }
         Ok(out)
     }
 
-    /// The stored responses for `url` in this store's scope (every variant and credential; the
-    /// URL as stored, that is redacted). Items that do not decode are skipped (the first such
+    /// The stored responses for `url` in this store's scope (every variant and credential).
+    /// `url` is matched exactly against the URL as stored, that is redacted: a URL that
+    /// carried a secret (`?api_key=…`) matches nothing as it is; pass
+    /// [`CacheMiddleware::stored_url`](crate::CacheMiddleware::stored_url)`(&url).as_str()`,
+    /// with the middleware configured as the services that wrote the entries. Items that do not decode are skipped (the first such
     /// error is returned when nothing decodes). Reads the whole table; to look up one request,
     /// use
     /// [`CacheMiddleware::key_for`](crate::CacheMiddleware::key_for) and [`get`](crate::CacheStore::get).
@@ -322,7 +551,11 @@ impl DynamoDbStore {
         let mut found = Vec::new();
         let mut in_objects = Vec::new();
         let mut failure = None;
-        self.scan(false, Some(url), |items, _| {
+        let mut walking = Walking::new(&self.walk);
+        let mut pages = self.pages(false, Some(url));
+        while let Some(items) = pages.next(&mut walking).await? {
+            walking.done.matched += items.len() as u64;
+            walking.report();
             for item in items {
                 let key = match item.get(KEY_ATTR) {
                     Some(AttributeValue::S(k)) => k.clone(),
@@ -337,8 +570,7 @@ impl DynamoDbStore {
                     Err(e) => failure = failure.take().or(Some(e)),
                 }
             }
-        })
-        .await?;
+        }
         for (key, entry, pointer) in in_objects {
             match self.item_body(&key, entry, &pointer).await {
                 Ok(entry) => found.push((key, entry)),
@@ -384,7 +616,19 @@ impl DynamoDbStore {
                 scope: self.scope(),
             });
         }
-        let mut deleted = 0u64;
+        let mut walking = Walking::new(&self.walk);
+        self.delete_batches(&keys, &mut walking).await?;
+        Ok(walking.done.deleted)
+    }
+
+    /// Deletes `keys`, 25 to a BatchWriteItem, pacing them under the walk's write ceiling and
+    /// retrying unprocessed items with back-off; what was deleted is counted in `walking` and
+    /// reported after each batch.
+    async fn delete_batches(
+        &self,
+        keys: &[String],
+        walking: &mut Walking<'_>,
+    ) -> Result<(), StoreError> {
         for chunk in keys.chunks(25) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
@@ -403,19 +647,28 @@ impl DynamoDbStore {
                 .collect::<Result<_, StoreError>>()?;
             let mut delay = Duration::from_millis(50);
             for attempt in 0.. {
+                let ceiling = walking.walk.write_units_per_second;
+                walking.pace(walking.done.write_units, ceiling).await?;
                 let out = self
                     .inner
                     .client
                     .batch_write_item()
                     .request_items(&self.inner.table, pending.clone())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(self.failed("DynamoDB BatchWriteItem"))?;
+                walking.done.write_units += out
+                    .consumed_capacity()
+                    .iter()
+                    .map(|c| consumed(Some(c)))
+                    .sum::<f64>();
                 let left = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.inner.table))
                     .unwrap_or_default();
-                deleted += (pending.len() - left.len()) as u64;
+                walking.done.deleted += (pending.len().saturating_sub(left.len())) as u64;
+                walking.report();
                 if left.is_empty() {
                     break;
                 }
@@ -423,7 +676,7 @@ impl DynamoDbStore {
                     return Err(StoreError::Service {
                         operation: "DynamoDB BatchWriteItem",
                         table: Some(self.inner.table.clone()),
-                        code: None,
+                        code: Some(StoreError::UNPROCESSED.to_owned()),
                         source: Box::new(Unprocessed(left.len(), attempt)),
                     });
                 }
@@ -432,20 +685,23 @@ impl DynamoDbStore {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        Ok(deleted)
+        Ok(())
     }
 
-    /// Deletes every item of this store's scope for which `doomed` is true: the keys are
-    /// gathered over all Scan pages first (keys only, not items), then deleted in batches;
-    /// then the S3 objects of the deleted entries, when this store keeps bodies there.
+    /// Deletes every item of this store's scope for which `doomed` is true, page by page:
+    /// each Scan page's doomed items are deleted in batches before the next page is read, then
+    /// the S3 objects of the entries deleted, when this store keeps bodies there. A stop (see
+    /// [`Walk::stop_on`]) lands between requests, never inside one.
     async fn delete_where(
         &self,
         url: Option<&str>,
         doomed: impl Fn(&Listed) -> bool,
     ) -> Result<u64, StoreError> {
-        let mut keys = Vec::new();
-        let mut objects = Vec::new();
-        self.scan(true, url, |items, _| {
+        let mut walking = Walking::new(&self.walk);
+        let mut pages = self.pages(true, url);
+        while let Some(items) = pages.next(&mut walking).await? {
+            let mut keys = Vec::new();
+            let mut objects = Vec::new();
             for item in &items {
                 let Some(listed) = Listed::from_item(item).filter(|e| doomed(e)) else {
                     continue;
@@ -458,15 +714,22 @@ impl DynamoDbStore {
                     Listed::Tombstone { key, .. } => key,
                 });
             }
-        })
-        .await?;
-        let deleted = self.delete_item_keys(keys).await?;
-        self.delete_objects(objects).await;
-        Ok(deleted)
+            walking.done.matched += keys.len() as u64;
+            walking.report();
+            let deleted = self.delete_batches(&keys, &mut walking).await;
+            // The objects of the items this page deleted, even when a later batch failed or
+            // the walk was stopped: their items are gone, so nothing reads them any more.
+            if deleted.is_ok() {
+                self.delete_objects(objects).await;
+            }
+            deleted?;
+        }
+        Ok(walking.done.deleted)
     }
 
-    /// Deletes every stored response for `url` (as stored, that is redacted) in this store's
-    /// scope.
+    /// Deletes every stored response for `url` in this store's scope; `url` is matched as
+    /// [`get_url`](Self::get_url) matches it (the stored, redacted form:
+    /// [`CacheMiddleware::stored_url`](crate::CacheMiddleware::stored_url)).
     pub async fn delete_url(&self, url: &str) -> Result<u64, StoreError> {
         self.delete_where(Some(url), |_| true).await
     }
@@ -506,12 +769,15 @@ impl DynamoDbStore {
     /// one) at `now`. Reads the whole table.
     pub async fn stats(&self, now: SystemTime) -> Result<TableStats, StoreError> {
         let mut stats = TableStats::default();
-        self.scan(true, None, |items, _| {
+        let mut walking = Walking::new(&self.walk);
+        let mut pages = self.pages(true, None);
+        while let Some(items) = pages.next(&mut walking).await? {
             for listed in items.iter().filter_map(Listed::from_item) {
                 stats.count(listed, now);
+                walking.done.matched += 1;
             }
-        })
-        .await?;
+            walking.report();
+        }
         Ok(stats)
     }
 }

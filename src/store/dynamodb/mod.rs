@@ -21,7 +21,7 @@ mod table;
 
 pub use builder::DynamoDbStoreBuilder;
 
-pub use maintenance::{EntrySummary, Expired, TableStats};
+pub use maintenance::{EntrySummary, Expired, TableStats, Walk, WalkProgress};
 #[cfg(feature = "s3")]
 pub use objects::{ObjectTraffic, S3Bodies};
 
@@ -50,7 +50,7 @@ const INVALIDATE_CONDITION: &str =
 /// Writes are ordered by [`StoredResponse::revision`]: a `put` replaces only an item of an older
 /// revision (a conditional PutItem), so a slow write never overwrites a newer response, and
 /// [`invalidate`](CacheStore::invalidate) leaves a small *tombstone* item that refuses older
-/// writes for an hour ([`codec::TOMBSTONE_LIFETIME`]) — a write still pending when an unsafe
+/// writes for an hour — a write still pending when an unsafe
 /// request invalidated the key cannot bring the old response back. A tombstone reads as a miss.
 ///
 /// ```no_run
@@ -67,6 +67,8 @@ const INVALIDATE_CONDITION: &str =
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
     inner: Arc<Inner>,
+    /// How maintenance calls walk the table (see [`walking`](Self::walking)).
+    walk: maintenance::Walk,
 }
 
 #[derive(Debug)]
@@ -519,7 +521,7 @@ impl CacheStore for DynamoDbStore {
 
     /// Replaces what is stored under `key` with a tombstone of `revision` (one conditional
     /// PutItem of a few dozen bytes), which reads as a miss and refuses writes older than
-    /// `revision` until DynamoDB deletes it by its `ttl`, [`codec::TOMBSTONE_LIFETIME`] later
+    /// `revision` until DynamoDB deletes it by its `ttl`, an hour later
     /// (with `ttl(false)`, until [`purge_expired`](Self::purge_expired) or
     /// [`clear`](Self::clear) removes it). When the key already holds a newer entry or an
     /// invalidation at least as new, nothing is written and nothing older remains: `Ok`.
@@ -543,7 +545,7 @@ impl CacheStore for DynamoDbStore {
         Some(self.inner.max_item_size)
     }
 
-    /// With compression, [`codec::MAX_BODY_SIZE`] (4 MiB): whether a body fits is known only
+    /// With compression, 4 MiB: whether a body fits is known only
     /// once it is compressed. Without, the item limit.
     fn max_body_size(&self) -> Option<usize> {
         let in_items = self
