@@ -80,7 +80,7 @@ pub use entry::StoredResponse;
 pub use error::{BuildError, StoreError};
 pub use key::CacheKey;
 pub use metrics::MetricsSnapshot;
-pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter};
+pub use middleware::{CacheMiddleware, CacheMiddlewareBuilder, ExpireAfter, ParseExpireAfterError};
 pub use mode::CacheMode;
 pub use status::{CacheStatus, NotStored, PendingWrite};
 pub use store::dynamodb::{

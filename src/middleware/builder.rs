@@ -24,6 +24,8 @@ pub struct CacheMiddlewareBuilder {
     settings: Settings,
     /// A redaction key was set in code: the environment's is not read.
     redaction_key_in_code: bool,
+    /// `max_body_size` was set: [`build`](Self::build) says when the store lowers it.
+    body_size_set: bool,
 }
 
 impl CacheMiddlewareBuilder {
@@ -58,6 +60,7 @@ impl CacheMiddlewareBuilder {
                 shared_set_cookie: false,
             },
             redaction_key_in_code: false,
+            body_size_set: false,
         }
     }
 
@@ -129,13 +132,26 @@ impl CacheMiddlewareBuilder {
         self
     }
 
-    /// Only responses with these status codes are stored (requests-cache's `allowable_codes`).
-    /// Default: any status HTTP rules allow a cache to store.
-    pub fn allowed_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    /// Only responses with these status codes are stored (requests-cache's `allowable_codes`):
+    /// numbers (`[200, 404]`) or [`StatusCode`]s. Default: any status HTTP rules allow a cache
+    /// to store.
+    ///
+    /// # Panics
+    /// On a number that is not a status code (outside 100–999): a configuration error, told
+    /// when the cache is configured rather than dropped silently.
+    pub fn allowed_statuses<I, S>(mut self, statuses: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: TryInto<StatusCode> + Copy + std::fmt::Debug,
+    {
         self.settings.statuses = Some(
             statuses
                 .into_iter()
-                .filter_map(|s| StatusCode::from_u16(s).ok())
+                .map(|s| {
+                    s.try_into().unwrap_or_else(|_| {
+                        panic!("allowed_statuses: {s:?} is not an HTTP status code (100–999)")
+                    })
+                })
                 .collect(),
         );
         self
@@ -165,6 +181,7 @@ impl CacheMiddlewareBuilder {
     /// `max_body_size`, default 32 MiB).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.settings.max_body_size = bytes;
+        self.body_size_set = true;
         self
     }
 
@@ -172,14 +189,24 @@ impl CacheMiddlewareBuilder {
     /// served only to requests with the same values. Default: none (Vary is honoured either
     /// way). They work as an implicit `Vary`: each value is a variant of the URL's entry, so an
     /// invalidation of the URL (a successful POST) reaches the responses for every value.
+    ///
+    /// Names are [`HeaderName`]s or strings in any case (`"Accept-Language"`), as the parameter
+    /// lists take them.
+    ///
+    /// # Panics
+    /// On a string that is not a header name: a configuration error, told when the cache is
+    /// configured rather than dropped silently.
     pub fn match_headers<I, H>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = H>,
-        H: Into<HeaderName>,
+        H: AsRef<str>,
     {
-        self.settings
-            .keys
-            .set_match_headers(names.into_iter().map(Into::into).collect());
+        let names = names.into_iter().map(|name| {
+            let name = name.as_ref();
+            HeaderName::from_bytes(name.as_bytes())
+                .unwrap_or_else(|_| panic!("match_headers: {name:?} is not a header name"))
+        });
+        self.settings.keys.set_match_headers(names.collect());
         self
     }
 
@@ -370,6 +397,16 @@ impl CacheMiddlewareBuilder {
             if let Some(key) = key_from_env(value) {
                 self.redactor().set_key(&key);
             }
+        }
+        match self.settings.store.max_body_size() {
+            Some(limit) if self.body_size_set && self.settings.max_body_size > limit => {
+                tracing::warn!(
+                    max_body_size = self.settings.max_body_size,
+                    store_limit = limit,
+                    "max_body_size is above what the store can hold: bodies up to the store's limit are stored"
+                );
+            }
+            _ => {}
         }
         let both = self.settings.redactor.overlap();
         if !both.is_empty() {

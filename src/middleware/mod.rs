@@ -61,8 +61,8 @@ use self::store_calls::timed;
 use crate::clock::Clock;
 use crate::key::{KeyRules, Redactor};
 use crate::metrics::{Counters, MetricsSnapshot};
-pub use crate::policy::ExpireAfter;
 use crate::policy::Rules;
+pub use crate::policy::{ExpireAfter, ParseExpireAfterError};
 use crate::{CacheKey, CacheMode, CacheStatus, CacheStore};
 
 type ResponseFilter = Box<dyn Fn(&Response) -> bool + Send + Sync>;

@@ -50,8 +50,25 @@ impl<'de> serde::Deserialize<'de> for ExpireAfter {
     }
 }
 
+/// Text that is not an [`ExpireAfter`]: it names the text, says what reads, and its
+/// [`source`](std::error::Error::source) is humantime's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expire_after `{text}` is not `never`, `immediately` or a duration such as `1h 30m`")]
+pub struct ParseExpireAfterError {
+    text: String,
+    #[source]
+    source: humantime::DurationError,
+}
+
+impl ParseExpireAfterError {
+    /// The text that did not parse (trimmed).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 impl std::str::FromStr for ExpireAfter {
-    type Err = String;
+    type Err = ParseExpireAfterError;
 
     /// `"never"`, `"immediately"`, or a humantime duration such as `"1h 30m"` or `"90s"`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -60,8 +77,9 @@ impl std::str::FromStr for ExpireAfter {
             "immediately" => Ok(ExpireAfter::Immediately),
             other => humantime::parse_duration(other)
                 .map(ExpireAfter::After)
-                .map_err(|e| {
-                    format!("expire_after `{other}`: {e}; write `never`, `immediately` or a duration such as `1h 30m`")
+                .map_err(|source| ParseExpireAfterError {
+                    text: other.to_owned(),
+                    source,
                 }),
         }
     }

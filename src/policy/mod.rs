@@ -30,8 +30,8 @@ mod vary;
 #[cfg(test)]
 mod testing;
 
-pub use expire_after::ExpireAfter;
 pub(crate) use expire_after::UrlPattern;
+pub use expire_after::{ExpireAfter, ParseExpireAfterError};
 
 pub(crate) use directives::{has_explicit_expiration, RequestDirectives};
 pub(crate) use presented::lowercase_directives;

@@ -1,4 +1,4 @@
-//! An in-process store: for tests, and for users without AWS.
+//! An in-process store, unbounded: for tests, and for a process whose URLs are few and known.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -35,6 +35,10 @@ impl Slot {
 }
 
 /// A [`CacheStore`] in this process's memory, unbounded. Clones share the same entries.
+///
+/// Nothing is evicted: it is for tests, and for a process whose set of URLs is small and known.
+/// A long-running service caching arbitrary URLs wants DynamoDB, with
+/// [`TieredStore`](crate::TieredStore) (bounded by entries and bytes) in front for its hot set.
 ///
 /// It keeps entries until they are deleted or [`clear`](Self::clear)ed; expiry is judged by
 /// the middleware on read, as it is for DynamoDB. Writes are ordered as in

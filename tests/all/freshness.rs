@@ -356,7 +356,19 @@ fn expire_after_round_trips_through_its_text() {
         );
     }
     assert_eq!(" never ".parse::<ExpireAfter>(), Ok(ExpireAfter::Never));
-    assert!("-5s".parse::<ExpireAfter>().is_err());
+    let e = "-5s".parse::<ExpireAfter>().unwrap_err();
+    assert_eq!(e.text(), "-5s");
+    assert!(
+        e.to_string().contains("`-5s`") && e.to_string().contains("`1h 30m`"),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e)
+        .expect("humantime's reason")
+        .to_string();
+    assert!(
+        !e.to_string().contains(&source),
+        "the source is not printed twice: {e}"
+    );
     assert!("99999999999999999999999y".parse::<ExpireAfter>().is_err());
 }
 

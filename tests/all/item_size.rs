@@ -244,3 +244,50 @@ async fn a_body_announced_too_large_is_never_buffered() {
     assert_eq!(bytes.len(), total);
     assert!(bytes[..1024].iter().all(|b| *b == 1) && bytes[1024..].iter().all(|b| *b == 2));
 }
+
+/// One setting says how large a stored body may be: the middleware's `max_body_size`. Set above
+/// what the store can hold, it is lowered to the store's limit, and building the cache says so
+/// (it was lowered silently): a body between the two streams through, not stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_max_body_size_above_the_stores_limit_is_lowered_and_said() {
+    let log = captured_log();
+    let db = dynamodb().await;
+    let store = reqwest_dynamodb_cache::DynamoDbStore::builder()
+        .table_name(table_name())
+        .compression(Compression::None)
+        .build_with_client(db)
+        .await
+        .unwrap();
+    let cache = CacheMiddleware::builder(store)
+        .max_body_size(1 << 20)
+        .build();
+    let text = log.text();
+    assert!(
+        text.lines().any(|l| l.contains("WARN")
+            && l.contains("max_body_size is above what the store can hold")
+            && l.contains("max_body_size=1048576")
+            && l.contains(&format!("store_limit={MAX_ITEM_SIZE}"))),
+        "{text}"
+    );
+    let origin = Origin::start().await;
+    origin.route(
+        "/big",
+        Route::ok("x".repeat(600_000)).header("cache-control", "max-age=60"),
+    );
+    let resp = http_client(&cache)
+        .get(origin.url("/big"))
+        .send()
+        .await
+        .unwrap();
+    let pending = resp
+        .extensions()
+        .get::<reqwest_dynamodb_cache::PendingWrite>()
+        .cloned();
+    assert_eq!(resp.bytes().await.unwrap().len(), 600_000);
+    if let Some(p) = pending {
+        assert_eq!(
+            p.outcome().await,
+            CacheStatus::NotStored(NotStored::TooLarge)
+        );
+    }
+}

@@ -72,6 +72,37 @@ async fn match_headers_split_entries() {
     assert_eq!(status(&get("text/html").await.unwrap()), CacheStatus::Hit);
 }
 
+/// `match_headers` takes names as strings in any case too, as the parameter lists do.
+#[tokio::test(flavor = "multi_thread")]
+async fn match_headers_take_strings_in_any_case() {
+    let (origin, _clock, _cache, client, _store) =
+        origin_and_cache(|b| b.match_headers(["Accept-Language"])).await;
+    origin.route("/l", Route::ok("l").header("cache-control", "max-age=60"));
+    let get = |l: &'static str| {
+        client
+            .get(origin.url("/l"))
+            .header("accept-language", l)
+            .send()
+    };
+    assert_eq!(status(&get("fr").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("de").await.unwrap()), CacheStatus::Stored);
+    assert_eq!(status(&get("fr").await.unwrap()), CacheStatus::Hit);
+}
+
+/// A name that is not a header name is refused where the cache is configured.
+#[test]
+#[should_panic(expected = "match_headers: \"accept language\" is not a header name")]
+fn a_match_header_that_is_not_a_header_name_is_refused() {
+    let _ = CacheMiddleware::builder(MemoryStore::new()).match_headers(["accept language"]);
+}
+
+/// A number that is not a status code is refused where the cache is configured, not dropped.
+#[test]
+#[should_panic(expected = "allowed_statuses: 1000 is not an HTTP status code")]
+fn an_allowed_status_that_is_not_a_status_code_is_refused() {
+    let _ = CacheMiddleware::builder(MemoryStore::new()).allowed_statuses([200, 1000]);
+}
+
 /// RFC 3986 §6.2.3: an empty query, or empty query segments, make another request target; the
 /// origin may answer it differently, so it never shares the entry of the target without them.
 #[tokio::test(flavor = "multi_thread")]
