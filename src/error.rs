@@ -119,8 +119,9 @@ impl fmt::Display for OnTable<'_> {
 impl StoreError {
     /// The [`code`](Self::code) of a maintenance delete that DynamoDB kept returning
     /// unprocessed (BatchWriteItem's `UnprocessedItems`) after every retry: the table is
-    /// throttling the deletes; lower the walk's write ceiling ([`Walk`](crate::Walk)) or retry
-    /// later.
+    /// throttling the deletes ([`is_throttling`](Self::is_throttling) says so); lower the
+    /// walk's write ceiling ([`Walk`](crate::Walk)) or retry later. Its source is this crate's
+    /// count of what was left, not an SDK error.
     pub const UNPROCESSED: &'static str = "UnprocessedItems";
 
     /// Wraps any service error, for stores outside this crate: `Display` is "store call
@@ -163,7 +164,8 @@ impl StoreError {
     /// `ProvisionedThroughputExceededException`, `RequestLimitExceeded`; S3's `SlowDown`): the
     /// SDK has already retried it.
     pub fn is_throttling(&self) -> bool {
-        self.code().is_some_and(|c| THROTTLING_CODES.contains(&c))
+        self.code()
+            .is_some_and(|c| THROTTLING_CODES.contains(&c) || c == Self::UNPROCESSED)
     }
 }
 

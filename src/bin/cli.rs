@@ -21,6 +21,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -91,14 +92,14 @@ struct Cli {
     progress: Progress,
     /// Most read units per second the Scan may spend (averaged), so a scan of a large table
     /// leaves capacity to the live service. Default: as fast as DynamoDB serves.
-    #[arg(long, value_name = "UNITS", global = true)]
+    #[arg(long, value_name = "UNITS", value_parser = units_per_second, global = true)]
     max_read_units: Option<f64>,
     /// Most write units per second the deletes of `purge` and `clear` may spend (averaged).
-    #[arg(long, value_name = "UNITS", global = true)]
+    #[arg(long, value_name = "UNITS", value_parser = units_per_second, global = true)]
     max_write_units: Option<f64>,
     /// Most items one Scan request evaluates (as the AWS CLI's --page-size): smaller pages
     /// spend capacity in smaller steps. Default: DynamoDB's, 1 MB of items.
-    #[arg(long, value_name = "ITEMS", global = true)]
+    #[arg(long, value_name = "ITEMS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     page_size: Option<u32>,
     #[command(subcommand)]
     command: Command,
@@ -161,6 +162,19 @@ enum Command {
 }
 
 type Failure = Box<dyn std::error::Error>;
+
+/// The tool is waiting for a yes at the prompt.
+static PROMPTING: AtomicBool = AtomicBool::new(false);
+
+/// A ceiling of capacity units per second: a positive, finite number.
+fn units_per_second(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(u) if u.is_finite() && u > 0.0 => Ok(u),
+        _ => Err(format!(
+            "`{text}` is not a number of units per second: give a positive number, such as 50 or 0.5"
+        )),
+    }
+}
 
 /// A time as RFC 3339, `-` for none or for one past year 9999 (an item written by someone
 /// else may say anything; humantime cannot write such a time).
@@ -243,7 +257,11 @@ fn confirm(yes: bool, what: &str, scope: &str) -> Result<(), Failure> {
     eprint!("{what} in {scope}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
+    // Ctrl-C while asked ends the tool at once (see `run`): nothing is under way yet.
+    PROMPTING.store(true, Ordering::SeqCst);
+    let read = std::io::stdin().read_line(&mut answer);
+    PROMPTING.store(false, Ordering::SeqCst);
+    read?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
@@ -252,12 +270,22 @@ fn confirm(yes: bool, what: &str, scope: &str) -> Result<(), Failure> {
 }
 
 async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
-    // Ctrl-C stops a scan after the request under way; the error then says what was done.
+    // Ctrl-C stops a scan after the request under way; the error then says what was done. A
+    // second Ctrl-C (a request that does not return), or one at the confirmation prompt, ends
+    // the tool at once.
     let stop = tokio_util::sync::CancellationToken::new();
     let on_interrupt = stop.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping after the request under way…");
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if PROMPTING.load(Ordering::SeqCst) {
+                eprintln!("\nnot confirmed; nothing deleted");
+                std::process::exit(130);
+            }
+            if on_interrupt.is_cancelled() {
+                eprintln!("\ninterrupted again: ending now; deletes already made stay made");
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping after the request under way (Ctrl-C again to end now)…");
             on_interrupt.cancel();
         }
     });

@@ -412,7 +412,7 @@ impl CacheMiddlewareBuilder {
         if !both.is_empty() {
             tracing::warn!(
                 names = ?both,
-                "named in both credential_parameters and ignored_parameters: treated as credentials (callers with different values never share an entry)"
+                "named in both credential_parameters and ignored_parameters: treated as credentials (their values stay in the key, unless credentials_in_key(false))"
             );
         }
         let mut settings = self.settings;

@@ -46,7 +46,10 @@ impl serde::Serialize for ExpireAfter {
 impl<'de> serde::Deserialize<'de> for ExpireAfter {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        // A configuration error is one line: the text, and humantime's reason.
+        text.parse().map_err(|e: ParseExpireAfterError| {
+            serde::de::Error::custom(format_args!("{e}: {}", e.source))
+        })
     }
 }
 

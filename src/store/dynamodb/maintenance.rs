@@ -85,17 +85,19 @@ impl Walk {
         self
     }
 
-    /// A ceiling on the read units the Scan spends per second, averaged from the walk's start
-    /// (the walk waits between pages to keep under it). A page reads up to 1 MB (128 units):
-    /// with a low ceiling, set a [`page_size`](Self::page_size) too, so that each request
-    /// spends little at once. Non-positive or non-finite values mean no ceiling.
+    /// A ceiling on the read units the Scan spends per second: after each page the walk waits
+    /// until that page's units are paid for at this rate, and time spent on deletes earns no
+    /// credit. A page reads up to 1 MB (128 units): with a low ceiling, set a
+    /// [`page_size`](Self::page_size) too, so that each request spends little at once.
+    /// Non-positive or non-finite values mean no ceiling.
     pub fn read_units_per_second(mut self, units: f64) -> Self {
         self.read_units_per_second = Some(units).filter(|u| u.is_finite() && *u > 0.0);
         self
     }
 
-    /// A ceiling on the write units the deletes spend per second, averaged from the walk's
-    /// start. Non-positive or non-finite values mean no ceiling.
+    /// A ceiling on the write units the deletes spend per second, kept as the read ceiling is
+    /// (a batch of 25 deletes of 1 KB items is 25 units at once). Non-positive or non-finite
+    /// values mean no ceiling.
     pub fn write_units_per_second(mut self, units: f64) -> Self {
         self.write_units_per_second = Some(units).filter(|u| u.is_finite() && *u > 0.0);
         self
@@ -119,7 +121,9 @@ pub struct WalkProgress {
     pub scanned: u64,
     /// Items in scope that the call acts on (listed, counted, or to be deleted).
     pub matched: u64,
-    /// Items deleted.
+    /// Deletes DynamoDB processed (the items a purge found; a key given to
+    /// [`delete_item_keys`](DynamoDbStore::delete_item_keys) that held nothing counts too:
+    /// BatchWriteItem does not say).
     pub deleted: u64,
     /// Read units the Scan consumed, as DynamoDB reported them.
     pub read_units: f64,
@@ -159,19 +163,32 @@ fn consumed(reported: Option<&ConsumedCapacity>) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One walk under way: its settings, what it has done, and its clock.
+/// One walk under way: its settings, what it has done, and when each kind of request may go
+/// next.
 struct Walking<'a> {
     walk: &'a Walk,
-    began: Instant,
     done: WalkProgress,
+    /// The earliest a Scan request may go under the read ceiling.
+    next_read: Instant,
+    /// The earliest a delete batch may go under the write ceiling.
+    next_write: Instant,
+}
+
+/// Which ceiling a request is under.
+#[derive(Clone, Copy)]
+enum Units {
+    Read,
+    Write,
 }
 
 impl<'a> Walking<'a> {
     fn new(walk: &'a Walk) -> Self {
+        let now = Instant::now();
         Walking {
             walk,
-            began: Instant::now(),
             done: WalkProgress::default(),
+            next_read: now,
+            next_write: now,
         }
     }
 
@@ -181,14 +198,42 @@ impl<'a> Walking<'a> {
         }
     }
 
-    /// Before a request: stopped if asked to, else waits for the ceiling on `spent` units
-    /// (averaged from the start) to allow another request.
-    async fn pace(&self, spent: f64, ceiling: Option<f64>) -> Result<(), StoreError> {
+    /// Before a request: stopped if asked to, else waits until its ceiling allows it.
+    async fn pace(&self, units: Units) -> Result<(), StoreError> {
         self.check()?;
-        let Some(ceiling) = ceiling else {
-            return Ok(());
+        let due = match units {
+            Units::Read => self.next_read,
+            Units::Write => self.next_write,
         };
-        let due = self.began + Duration::from_secs_f64((spent / ceiling).min(86_400.0));
+        self.wait_until(due).await
+    }
+
+    /// After a request that consumed `consumed` units: the next one of its kind waits until
+    /// they are paid for at the ceiling, counted from now or from when this one was due,
+    /// whichever is later. Time spent doing something else earns no credit, so a walk never
+    /// spends faster than its ceiling over any stretch, only one request's units at once.
+    fn spent(&mut self, units: Units, consumed: f64) {
+        let (ceiling, next, total) = match units {
+            Units::Read => (
+                self.walk.read_units_per_second,
+                &mut self.next_read,
+                &mut self.done.read_units,
+            ),
+            Units::Write => (
+                self.walk.write_units_per_second,
+                &mut self.next_write,
+                &mut self.done.write_units,
+            ),
+        };
+        *total += consumed;
+        if let Some(ceiling) = ceiling {
+            let pay = Duration::from_secs_f64((consumed / ceiling).clamp(0.0, 86_400.0));
+            *next = (*next).max(Instant::now()) + pay;
+        }
+    }
+
+    /// Waits until `due`, or until a stop, which it then reports.
+    async fn wait_until(&self, due: Instant) -> Result<(), StoreError> {
         match &self.walk.stop {
             // Woken early by a stop: the check below then says so.
             Some(stop) => {
@@ -402,8 +447,7 @@ impl Pages<'_> {
         if self.done {
             return Ok(None);
         }
-        let ceiling = walking.walk.read_units_per_second;
-        walking.pace(walking.done.read_units, ceiling).await?;
+        walking.pace(Units::Read).await?;
         let store = self.store;
         let mut req = store
             .inner
@@ -427,7 +471,7 @@ impl Pages<'_> {
         }
         let out = req.send().await.map_err(store.failed("DynamoDB Scan"))?;
         walking.done.scanned += u64::try_from(out.scanned_count()).unwrap_or(0);
-        walking.done.read_units += consumed(out.consumed_capacity());
+        walking.spent(Units::Read, consumed(out.consumed_capacity()));
         match out.last_evaluated_key {
             Some(next) if !next.is_empty() => self.start = Some(next),
             _ => self.done = true,
@@ -599,7 +643,9 @@ impl DynamoDbStore {
     }
 
     /// Deletes the items with these partition keys (as stored: namespace included), 25 to a
-    /// BatchWriteItem, retrying unprocessed items with back-off. Returns how many were deleted.
+    /// BatchWriteItem, each key once, retrying unprocessed items with back-off. Returns how
+    /// many deletes DynamoDB processed (a key that held nothing counts: BatchWriteItem does not
+    /// say).
     ///
     /// # Errors
     /// [`StoreError::OutOfScope`], before anything is deleted, when a key is outside this
@@ -616,60 +662,79 @@ impl DynamoDbStore {
                 scope: self.scope(),
             });
         }
+        // Each key once: DynamoDB refuses a batch that names one twice.
+        let mut seen = std::collections::HashSet::new();
+        let doomed: Vec<(String, Option<String>)> = keys
+            .into_iter()
+            .filter(|k| seen.insert(k.clone()))
+            .map(|k| (k, None))
+            .collect();
         let mut walking = Walking::new(&self.walk);
-        self.delete_batches(&keys, &mut walking).await?;
+        self.delete_batches(&doomed, &mut walking).await?;
         Ok(walking.done.deleted)
     }
 
-    /// Deletes `keys`, 25 to a BatchWriteItem, pacing them under the walk's write ceiling and
-    /// retrying unprocessed items with back-off; what was deleted is counted in `walking` and
-    /// reported after each batch.
+    /// Deletes the items under `doomed`'s keys, 25 to a BatchWriteItem, pacing them under the
+    /// walk's write ceiling and retrying unprocessed items with back-off. As soon as DynamoDB
+    /// has processed an item's delete, the S3 object its entry named (the key's second half)
+    /// is deleted too, before anything else can stop the walk: an object never outlives its
+    /// item here, whatever ends the walk. What was deleted is counted in `walking` and
+    /// reported after each request.
     async fn delete_batches(
         &self,
-        keys: &[String],
+        doomed: &[(String, Option<String>)],
         walking: &mut Walking<'_>,
     ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    let delete = DeleteRequest::builder()
-                        .key(KEY_ATTR, AttributeValue::S(k.clone()))
-                        .build()
-                        .map_err(|e| StoreError::Service {
-                            operation: "DynamoDB BatchWriteItem",
-                            table: Some(self.inner.table.clone()),
-                            code: None,
-                            source: Box::new(e),
-                        })?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
+        let request = |key: &str| -> Result<WriteRequest, StoreError> {
+            let delete = DeleteRequest::builder()
+                .key(KEY_ATTR, AttributeValue::S(key.to_owned()))
+                .build()
+                .map_err(|e| StoreError::Service {
+                    operation: "DynamoDB BatchWriteItem",
+                    table: Some(self.inner.table.clone()),
+                    code: None,
+                    source: Box::new(e),
+                })?;
+            Ok(WriteRequest::builder().delete_request(delete).build())
+        };
+        for chunk in doomed.chunks(25) {
+            let mut pending: Vec<&(String, Option<String>)> = chunk.iter().collect();
             let mut delay = Duration::from_millis(50);
             for attempt in 0.. {
-                let ceiling = walking.walk.write_units_per_second;
-                walking.pace(walking.done.write_units, ceiling).await?;
+                walking.pace(Units::Write).await?;
+                let requests = pending
+                    .iter()
+                    .map(|(key, _)| request(key))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let out = self
                     .inner
                     .client
                     .batch_write_item()
-                    .request_items(&self.inner.table, pending.clone())
+                    .request_items(&self.inner.table, requests)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(self.failed("DynamoDB BatchWriteItem"))?;
-                walking.done.write_units += out
-                    .consumed_capacity()
-                    .iter()
-                    .map(|c| consumed(Some(c)))
-                    .sum::<f64>();
-                let left = out
+                let units = out.consumed_capacity().iter().map(|c| consumed(Some(c)));
+                walking.spent(Units::Write, units.sum());
+                let left: Vec<String> = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.inner.table))
-                    .unwrap_or_default();
-                walking.done.deleted += (pending.len().saturating_sub(left.len())) as u64;
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|w| match w.delete_request()?.key().get(KEY_ATTR)? {
+                        AttributeValue::S(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let (still, processed): (Vec<_>, Vec<_>) =
+                    pending.into_iter().partition(|(key, _)| left.contains(key));
+                walking.done.deleted += processed.len() as u64;
+                let objects = processed.iter().filter_map(|(_, o)| o.clone()).collect();
+                self.delete_objects(objects).await;
                 walking.report();
-                if left.is_empty() {
+                pending = still;
+                if pending.is_empty() {
                     break;
                 }
                 if attempt >= 8 {
@@ -677,11 +742,10 @@ impl DynamoDbStore {
                         operation: "DynamoDB BatchWriteItem",
                         table: Some(self.inner.table.clone()),
                         code: Some(StoreError::UNPROCESSED.to_owned()),
-                        source: Box::new(Unprocessed(left.len(), attempt)),
+                        source: Box::new(Unprocessed(pending.len(), attempt)),
                     });
                 }
-                pending = left;
-                tokio::time::sleep(delay).await;
+                walking.wait_until(Instant::now() + delay).await?;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
@@ -689,9 +753,14 @@ impl DynamoDbStore {
     }
 
     /// Deletes every item of this store's scope for which `doomed` is true, page by page:
-    /// each Scan page's doomed items are deleted in batches before the next page is read, then
-    /// the S3 objects of the entries deleted, when this store keeps bodies there. A stop (see
-    /// [`Walk::stop_on`]) lands between requests, never inside one.
+    /// each Scan page's doomed items are deleted in batches before the next page is read, and
+    /// the S3 object of each entry deleted (when this store keeps bodies there) as soon as its
+    /// item is gone. A stop (see [`Walk::stop_on`]) lands between requests, never inside one.
+    ///
+    /// The deletes are not conditional (BatchWriteItem takes no condition): an entry rewritten
+    /// between the Scan that found it doomed and its delete is deleted all the same — a miss
+    /// later, never a wrong answer — and the object of the rewritten entry is left to the
+    /// bucket's lifecycle rule.
     async fn delete_where(
         &self,
         url: Option<&str>,
@@ -700,29 +769,24 @@ impl DynamoDbStore {
         let mut walking = Walking::new(&self.walk);
         let mut pages = self.pages(true, url);
         while let Some(items) = pages.next(&mut walking).await? {
-            let mut keys = Vec::new();
-            let mut objects = Vec::new();
+            let mut doomed_here = Vec::new();
             for item in &items {
                 let Some(listed) = Listed::from_item(item).filter(|e| doomed(e)) else {
                     continue;
                 };
-                if listed.has_object() {
-                    objects.extend(self.listed_object(item));
-                }
-                keys.push(match listed {
+                let object = listed
+                    .has_object()
+                    .then(|| self.listed_object(item))
+                    .flatten();
+                let key = match listed {
                     Listed::Entry(e) => e.key,
                     Listed::Tombstone { key, .. } => key,
-                });
+                };
+                doomed_here.push((key, object));
             }
-            walking.done.matched += keys.len() as u64;
+            walking.done.matched += doomed_here.len() as u64;
             walking.report();
-            let deleted = self.delete_batches(&keys, &mut walking).await;
-            // The objects of the items this page deleted, even when a later batch failed or
-            // the walk was stopped: their items are gone, so nothing reads them any more.
-            if deleted.is_ok() {
-                self.delete_objects(objects).await;
-            }
-            deleted?;
+            self.delete_batches(&doomed_here, &mut walking).await?;
         }
         Ok(walking.done.deleted)
     }
