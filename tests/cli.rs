@@ -573,3 +573,294 @@ fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
 fn n_attr(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::N(v.into())
 }
+
+/// The tool as a child process with `args` (after the endpoint, table and region), its
+/// stdin given, its stdout and stderr piped.
+fn spawn_cli(endpoint: &str, args: &[&str], stdin: std::process::Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--table",
+            "cli_test",
+            "--region",
+            "us-east-1",
+        ])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .stdin(stdin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` to a child this test started and still owns.
+fn signal(child_id: u32, signal: i32) {
+    // SAFETY: kill sends a signal to a process this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(child_id as i32, signal) }, 0);
+}
+
+/// Waits for `child` to exit, at most `limit`; killed and `None` past it.
+fn exit_within(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait().unwrap();
+        let _ = tx.send(status);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(status) => Some(status),
+        Err(_) => {
+            signal(id, libc::SIGKILL);
+            waiter.join().unwrap();
+            None
+        }
+    }
+}
+
+/// A DynamoDB endpoint that takes requests and never answers: its endpoint, and a receiver
+/// told when a request has come in.
+async fn endpoint_that_never_answers() -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut told = false;
+                // Reads whatever comes, answers nothing; the connection stays open.
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if !told {
+                        told = true;
+                        let _ = tx.send(());
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, rx)
+}
+
+/// A scan stuck on a request DynamoDB never answers: Ctrl-C asks it to stop after that
+/// request, which never ends; a second Ctrl-C must end the tool (as an interrupt always did
+/// before the tool caught it), not leave it running until someone kills it otherwise.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_ctrl_c_ends_a_scan_stuck_on_a_request() {
+    let (endpoint, mut requests) = endpoint_that_never_answers().await;
+    let mut child = spawn_cli(&endpoint, &["stats"], std::process::Stdio::null());
+    // The Scan is under way (the interrupt handler was installed before it).
+    requests.recv().await.unwrap();
+    let ended = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        signal(child.id(), libc::SIGINT);
+        // The first is taken (signals that arrive together count as one, as a person's two
+        // presses of Ctrl-C never do): then the second.
+        let mut err = child.stderr.take().unwrap();
+        let (mut said, mut byte) = (Vec::new(), [0u8; 1]);
+        while !String::from_utf8_lossy(&said).contains("stopping after") {
+            assert_eq!(err.read(&mut byte).unwrap(), 1, "{said:?}");
+            said.push(byte[0]);
+        }
+        signal(child.id(), libc::SIGINT);
+        exit_within(child, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    let status = ended.expect("still running 20 s after two Ctrl-C");
+    assert!(!status.success(), "{status:?}");
+}
+
+/// Ctrl-C at the confirmation prompt of `clear` ends the tool at once, and nothing is
+/// deleted: the prompt waits on the terminal, and an interrupt is how a person says no.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_confirmation_prompt_ends_the_tool_and_deletes_nothing() {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    db.put_item()
+        .table_name("cli_test")
+        .item("key", s(&"c".repeat(64)))
+        .item("url", s("https://e.com/kept"))
+        .send()
+        .await
+        .unwrap();
+    // A terminal for the tool's stdin, so that it asks.
+    let (mut controller, mut terminal) = (-1, -1);
+    // SAFETY: openpty writes two new descriptors, which are then owned here.
+    let opened = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0);
+    // SAFETY: both descriptors were just opened and nothing else owns them.
+    let (controller, terminal) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(controller),
+            std::os::fd::OwnedFd::from_raw_fd(terminal),
+        )
+    };
+    let mut child = spawn_cli(&endpoint, &["clear"], std::process::Stdio::from(terminal));
+    let ended = tokio::task::spawn_blocking(move || {
+        let mut err = child.stderr.take().unwrap();
+        let mut asked = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&asked).contains("[y/N]") {
+            assert_eq!(err.read(&mut byte).unwrap(), 1, "no prompt: {asked:?}");
+            asked.push(byte[0]);
+        }
+        signal(child.id(), libc::SIGINT);
+        let status = exit_within(child, Duration::from_secs(20));
+        drop(controller);
+        status
+    })
+    .await
+    .unwrap();
+    let status = ended.expect("still at the prompt 20 s after Ctrl-C");
+    assert!(!status.success());
+    let left = db
+        .scan()
+        .table_name("cli_test")
+        .send()
+        .await
+        .unwrap()
+        .count();
+    assert_eq!(left, 1, "nothing deleted");
+}
+
+/// A ceiling of zero, below zero or not a number is no ceiling the tool can keep: it is
+/// refused before anything is scanned, rather than read as "no ceiling" and a live table
+/// scanned at full speed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capacity_ceiling_that_is_no_number_of_units_is_refused() {
+    let (endpoint, db) = dynamodb().await;
+    DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    for ceiling in [
+        "--max-read-units=0",
+        "--max-read-units=-1",
+        "--max-read-units=NaN",
+        "--max-write-units=0",
+        "--max-write-units=-0.5",
+    ] {
+        let (ok, out, err) = cli(
+            &endpoint,
+            &[ceiling, "--progress", "always", "purge", "--stale", "--yes"],
+        )
+        .await;
+        assert!(!ok, "{ceiling} was taken: {out}");
+        assert!(
+            !err.contains("scanned"),
+            "{ceiling}: scanned all the same: {err}"
+        );
+    }
+}
+
+/// With `--output json`, stdout holds JSON lines only, whatever progress is asked for: the
+/// progress lines go to stderr. Nothing the tool prints carries the credential a stored URL
+/// had.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_stays_json_with_progress_and_never_carries_a_credential() {
+    let (endpoint, db) = dynamodb().await;
+    let base = origin().await;
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    let cache = CacheMiddleware::builder(store).build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cache)
+        .build();
+    for i in 0..5 {
+        client
+            .get(format!("{base}/fresh?n={i}&api_key=cli-secret-8910"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    for args in [
+        &[
+            "--progress",
+            "always",
+            "--page-size",
+            "2",
+            "list",
+            "--output",
+            "json",
+        ][..],
+        &[
+            "--progress",
+            "always",
+            "--page-size",
+            "2",
+            "stats",
+            "--output",
+            "json",
+        ],
+        &[
+            "--progress",
+            "always",
+            "purge",
+            "--expired",
+            "--yes",
+            "--output",
+            "json",
+        ],
+        &[
+            "--progress",
+            "always",
+            "--max-write-units",
+            "1000",
+            "clear",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    ] {
+        let (ok, out, err) = cli(&endpoint, args).await;
+        assert!(ok, "{args:?}: {err}");
+        assert!(!out.is_empty(), "{args:?}");
+        for line in out.lines() {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                "{args:?}: not JSON on stdout: {line:?}"
+            );
+        }
+        assert!(err.contains("scanned "), "{args:?}: no progress: {err}");
+        assert!(
+            !out.contains("cli-secret-8910") && !err.contains("cli-secret-8910"),
+            "{args:?}"
+        );
+    }
+    let (ok, out, _) = cli(&endpoint, &["stats", "--output", "json"]).await;
+    let stats: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(ok && stats["entries"] == 0, "{out}");
+}

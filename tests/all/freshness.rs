@@ -372,6 +372,27 @@ fn expire_after_round_trips_through_its_text() {
     assert!("99999999999999999999999y".parse::<ExpireAfter>().is_err());
 }
 
+/// A configuration file whose `expire_after` does not read says why, as the text form's error
+/// does through its source: the unit humantime did not know is named, not only the text.
+#[cfg(feature = "serde")]
+#[test]
+fn a_configured_expire_after_that_does_not_read_says_why() {
+    use reqwest_dynamodb_cache::ExpireAfter;
+    for text in ["5 fortnights", "90 sec0nds", "-5s"] {
+        let reason = text
+            .parse::<ExpireAfter>()
+            .map(|_| ())
+            .map_err(|e| std::error::Error::source(&e).unwrap().to_string())
+            .unwrap_err();
+        let config = serde_json::to_string(text).unwrap();
+        let e = serde_json::from_str::<ExpireAfter>(&config).unwrap_err();
+        assert!(
+            e.to_string().contains(&reason),
+            "the configuration error {e:?} does not say why ({reason})"
+        );
+    }
+}
+
 /// An `expire_after` as long as a `Duration` goes: no overflow on the request path.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_enormous_expire_after_is_stored_and_served() {

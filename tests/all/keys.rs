@@ -134,3 +134,56 @@ async fn empty_query_delimiters_are_other_request_targets() {
         );
     }
 }
+
+/// `allowed_statuses` takes numbers or `StatusCode`s alike, and both say the same thing: a 404
+/// is stored and a 500 is not, whichever way the list was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_statuses_as_numbers_or_status_codes_say_the_same() {
+    use reqwest_dynamodb_cache::NotStored;
+    let origin = Origin::start().await;
+    for (path, code) in [("/nf", 404), ("/err", 500)] {
+        let mut route = Route::ok("x").header("cache-control", "max-age=60");
+        route.status = code;
+        origin.route(path, route);
+    }
+    let numbers = CacheMiddleware::builder(MemoryStore::new())
+        .allowed_statuses([200, 404])
+        .clock(clock())
+        .build();
+    let codes = CacheMiddleware::builder(MemoryStore::new())
+        .allowed_statuses([http::StatusCode::OK, http::StatusCode::NOT_FOUND])
+        .clock(clock())
+        .build();
+    for cache in [numbers, codes] {
+        let client = http_client(&cache);
+        assert_eq!(
+            get(&client, &origin.url("/nf"), &[]).await.0,
+            CacheStatus::Stored
+        );
+        assert_eq!(
+            get(&client, &origin.url("/nf"), &[]).await.0,
+            CacheStatus::Hit
+        );
+        assert_eq!(
+            get(&client, &origin.url("/err"), &[]).await.0,
+            CacheStatus::NotStored(NotStored::StatusNotAllowed)
+        );
+    }
+}
+
+/// Below the first status code, too: 99 is no status, refused where the cache is configured.
+#[test]
+#[should_panic(expected = "allowed_statuses: 99 is not an HTTP status code")]
+fn an_allowed_status_below_100_is_refused() {
+    let _ = CacheMiddleware::builder(MemoryStore::new()).allowed_statuses([99u16]);
+}
+
+/// `match_headers` takes the `HeaderName` constants too, and an empty name is refused.
+#[test]
+#[should_panic(expected = "match_headers: \"\" is not a header name")]
+fn match_headers_take_header_names_and_refuse_an_empty_one() {
+    let _ = CacheMiddleware::builder(MemoryStore::new())
+        .match_headers([http::header::ACCEPT_LANGUAGE, http::header::ACCEPT]);
+    let _ = CacheMiddleware::builder(MemoryStore::new())
+        .match_headers(vec![String::from("X-Tenant"), String::new()]);
+}

@@ -228,3 +228,205 @@ async fn entry_summary_of_a_far_ttl_serializes() {
         "serializing an EntrySummary with a ttl past year 9999 panicked or failed"
     );
 }
+
+/// A store on a new table whose bodies over 2 KB are S3 objects (uncompressed), holding `n`
+/// stale entries of 4 KB each: every one an item and an object.
+#[cfg(feature = "s3")]
+async fn stale_entries_with_objects(n: u64) -> (DynamoDbStore, aws_sdk_s3::Client) {
+    let (_, s3) = s3().await;
+    let store = DynamoDbStore::builder()
+        .table_name(table_name())
+        .compression(reqwest_dynamodb_cache::Compression::None)
+        .max_item_size(2048)
+        .large_bodies(reqwest_dynamodb_cache::S3Bodies::new(s3.clone(), BUCKET))
+        .build_with_client(dynamodb().await)
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    for i in 0..n {
+        let mut e = entry("", i + 1);
+        e.body = Bytes::from(noise(4096, i + 1));
+        e.expires = now - Duration::from_secs(60);
+        store.put(&key(i), &e).await.unwrap();
+    }
+    assert_eq!(objects_settle_at(&s3, n as usize).await.len(), n as usize);
+    (store, s3)
+}
+
+/// Stopped between two batches of deletes of one Scan page (from the progress report of the
+/// first batch): the 25 items the first batch deleted are gone, and so must be their S3
+/// objects — an object whose item is gone is read by nothing and deleted by nothing (no later
+/// purge finds it: purges find objects through items). What is left is exactly the items not
+/// deleted and their objects.
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purge_stopped_between_batches_leaves_no_object_without_its_item() {
+    let (store, s3) = stale_entries_with_objects(40).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_first_batch = stop.clone();
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .stop_on(stop)
+        .progress(move |p| {
+            if p.deleted > 0 {
+                on_first_batch.cancel();
+            }
+        });
+    let done = match store
+        .walking(walk)
+        .purge_expired(Expired::Stale, SystemTime::now())
+        .await
+    {
+        Err(reqwest_dynamodb_cache::StoreError::Stopped { done }) => done,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(done.deleted, 25, "one batch, then the stop: {done:?}");
+    let items_left = store.list().await.unwrap();
+    assert_eq!(items_left.len(), 15);
+    let objects_left = object_keys(&s3).await;
+    assert_eq!(
+        objects_left.len(),
+        items_left.len(),
+        "{} objects orphaned: their items were deleted, they were not",
+        objects_left.len() - items_left.len()
+    );
+}
+
+/// A key given twice (a list built from two listings) is one item: it is deleted, and counted
+/// once, rather than the whole batch refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_item_keys_given_a_key_twice_deletes_it_once() {
+    let store = DynamoDbStore::builder()
+        .table_name(table_name())
+        .namespace("app")
+        .build_with_client(dynamodb().await)
+        .await
+        .unwrap();
+    store.put(&key(1), &entry("one", 1)).await.unwrap();
+    let twice = vec![store.item_key(&key(1)), store.item_key(&key(1))];
+    let deleted = store.delete_item_keys(twice).await;
+    assert!(
+        matches!(deleted, Ok(1)),
+        "one item, its key given twice: {deleted:?}"
+    );
+    assert!(!store.contains(&key(1)).await.unwrap());
+}
+
+/// A write ceiling is a ceiling on the deletes' pace, whenever they come: a purge whose Scan
+/// was slow (held by its read ceiling over items it does not delete) must not then delete at
+/// full speed on the credit of the seconds it spent scanning. Between the first batch of
+/// deletes and the last, no more than the ceiling's units per second are spent (one batch's
+/// worth of slack).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_write_ceiling_holds_after_a_slow_scan() {
+    use std::sync::{Arc, Mutex};
+    let db = dynamodb().await;
+    let table = table_name();
+    // Items the purge does not delete (fresh ones, another namespace) and 75 it does.
+    filled(&db, &table, "aa", 24, 3_000).await;
+    let store = DynamoDbStore::builder()
+        .table_name(&table)
+        .namespace("zz")
+        .build_with_client(db.clone())
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    for i in 0..75 {
+        let mut e = entry("stale", i + 1);
+        e.expires = now - Duration::from_secs(60);
+        store.put(&key(i), &e).await.unwrap();
+    }
+    const WRITE_CEILING: f64 = 20.0;
+    let began = tokio::time::Instant::now();
+    let batches: Arc<Mutex<Vec<(Duration, f64)>>> = Arc::default();
+    let record = Arc::clone(&batches);
+    let last_deleted = Arc::new(Mutex::new(0u64));
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .read_units_per_second(10.0)
+        .write_units_per_second(WRITE_CEILING)
+        .page_size(4)
+        .progress(move |p| {
+            let mut last = last_deleted.lock().unwrap();
+            if p.deleted > *last {
+                *last = p.deleted;
+                record
+                    .lock()
+                    .unwrap()
+                    .push((began.elapsed(), p.write_units));
+            }
+        });
+    let deleted = store
+        .walking(walk)
+        .purge_expired(Expired::Stale, now)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 75);
+    let batches = batches.lock().unwrap().clone();
+    let most_in_one = batches
+        .iter()
+        .scan(0.0, |before, (_, after)| {
+            let spent = after - *before;
+            *before = *after;
+            Some(spent)
+        })
+        .fold(0.0, f64::max);
+    for (i, (t_i, units_i)) in batches.iter().enumerate() {
+        for (t_j, units_j) in &batches[i + 1..] {
+            let window = (*t_j - *t_i).as_secs_f64();
+            let spent = units_j - units_i;
+            assert!(
+                spent <= WRITE_CEILING * window + most_in_one,
+                "{spent} write units in {window:.3}s under a ceiling of {WRITE_CEILING}/s: {batches:?}"
+            );
+        }
+    }
+}
+
+/// A walk waiting under a very low ceiling (a day's wait for the next page) stops at once when
+/// asked, saying what was done; a zero or huge page size is DynamoDB's default.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_waiting_under_a_tiny_ceiling_stops_when_asked() {
+    let db = dynamodb().await;
+    let table = table_name();
+    let store = filled(&db, &table, "app", 6, 1_000).await;
+    for size in [0, u32::MAX, 1] {
+        let walk = reqwest_dynamodb_cache::Walk::default().page_size(size);
+        assert_eq!(
+            store
+                .walking(walk)
+                .stats(SystemTime::now())
+                .await
+                .unwrap()
+                .entries,
+            6,
+            "page size {size}"
+        );
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (first_page, mut first_page_seen) = tokio::sync::mpsc::unbounded_channel();
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .read_units_per_second(f64::MIN_POSITIVE)
+        .page_size(1)
+        .stop_on(stop.clone())
+        .progress(move |p| {
+            let _ = first_page.send(*p);
+        });
+    let walking = store.walking(walk);
+    let task = tokio::spawn(async move { walking.clear().await });
+    let first = first_page_seen.recv().await.unwrap();
+    stop.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("a stopped walk returns without waiting out its ceiling")
+        .unwrap();
+    match result {
+        Err(reqwest_dynamodb_cache::StoreError::Stopped { done }) => {
+            assert_eq!(done.scanned, first.scanned, "{done:?}");
+            assert_eq!(
+                store.list().await.unwrap().len() as u64,
+                6 - done.deleted,
+                "{done:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -148,3 +148,86 @@ async fn a_store_without_a_namespace_spans_the_whole_table_and_says_so() {
     assert!(app.list().await.unwrap().is_empty());
     assert!(v2.list().await.unwrap().is_empty());
 }
+
+/// A namespaced store's walk, one item a page and stopped half-way, then run again: it
+/// deletes only its own items, never a neighbour's (`app:v2`), nor a key under `app:` that is
+/// no cache key (upper-case hex, one character too many or too few); keys of those shapes
+/// given by hand are refused before anything is deleted; and what its progress calls matched
+/// is exactly its own items.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_in_small_pages_stopped_and_resumed_stays_in_its_namespace() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = dynamodb().await;
+    let table = table_name();
+    let app = in_namespace(&db, &table, "app").await;
+    let v2 = in_namespace(&db, &table, "app:v2").await;
+    let now = SystemTime::now();
+    fill(&app, 6, now).await;
+    fill(&v2, 3, now).await;
+    let hex = format!("{:064x}", 7);
+    let lookalikes = [
+        format!("app:{}", hex.to_uppercase().replace('0', "A")),
+        format!("app:{hex}0"),
+        format!("app:{}", &hex[1..]),
+        format!("app::{}", &hex[1..]),
+        format!("APP:{hex}"),
+    ];
+    for k in &lookalikes {
+        db.put_item()
+            .table_name(&table)
+            .item("key", AttributeValue::S(k.clone()))
+            .item("url", s("https://api.example.com/thing"))
+            .send()
+            .await
+            .unwrap();
+    }
+    for k in &lookalikes {
+        assert!(!app.owns_item_key(k), "{k}");
+        assert!(
+            matches!(
+                app.delete_item_keys([k.clone()]).await,
+                Err(reqwest_dynamodb_cache::StoreError::OutOfScope { .. })
+            ),
+            "{k}"
+        );
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_third = stop.clone();
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .page_size(1)
+        .stop_on(stop)
+        .progress(move |p| {
+            if p.deleted >= 3 {
+                on_third.cancel();
+            }
+        });
+    let done = match app.walking(walk).clear().await {
+        Err(reqwest_dynamodb_cache::StoreError::Stopped { done }) => done,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(done.deleted, 3, "{done:?}");
+    assert!(
+        done.matched >= done.deleted && done.matched <= 6,
+        "{done:?}"
+    );
+    let matched = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = matched.clone();
+    let walk = reqwest_dynamodb_cache::Walk::default()
+        .page_size(1)
+        .progress(move |p| seen.store(p.matched, std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(app.walking(walk).clear().await.unwrap(), 3);
+    assert_eq!(matched.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(app.list().await.unwrap().is_empty());
+    assert_eq!(v2.list().await.unwrap().len(), 3, "app:v2 untouched");
+    let everything = in_namespace(&db, &table, "").await;
+    let keys: Vec<String> = everything
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for k in &lookalikes {
+        assert!(keys.contains(k), "{k} was deleted: {keys:?}");
+    }
+}
