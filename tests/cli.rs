@@ -58,6 +58,22 @@ async fn cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The `cli_test` table on `db`, holding the entries of `urls`, each fetched through the cache
+/// and read whole (an entry is written when its body has ended).
+async fn stored(db: aws_sdk_dynamodb::Client, urls: impl IntoIterator<Item = String>) {
+    let store = DynamoDbStore::builder()
+        .table_name("cli_test")
+        .build_with_client(db)
+        .await
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(CacheMiddleware::builder(store).build())
+        .build();
+    for url in urls {
+        client.get(url).send().await.unwrap().bytes().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn list_show_stats_purge_and_clear() {
     let (endpoint, db) = dynamodb().await;
@@ -176,23 +192,8 @@ async fn list_show_stats_purge_and_clear() {
 async fn show_finds_a_url_that_carried_credentials_and_says_how() {
     let (endpoint, db) = dynamodb().await;
     let base = origin().await;
-    let store = DynamoDbStore::builder()
-        .table_name("cli_test")
-        .build_with_client(db)
-        .await
-        .unwrap();
-    let cache = CacheMiddleware::builder(store).build();
     let url = format!("{base}/fresh?api_key=cli-secret-123");
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    stored(db, [url.clone()]).await;
     let (ok, out, err) = cli(&endpoint, &["show", &url]).await;
     assert!(ok, "{err}");
     assert!(out.contains("fresh body"), "{out}");
@@ -238,27 +239,8 @@ async fn a_missing_table_is_named_once_and_placeholder_credentials_are_announced
 async fn piping_into_head_is_not_an_error() {
     let (endpoint, db) = dynamodb().await;
     let base = origin().await;
-    let store = DynamoDbStore::builder()
-        .table_name("cli_test")
-        .build_with_client(db)
-        .await
-        .unwrap();
     // Enough entries that `list` is still writing when `head` has gone.
-    let cache = CacheMiddleware::builder(store).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
-    for i in 0..1000 {
-        // Read whole: the entry is written when its body has ended.
-        client
-            .get(format!("{base}/fresh?page={i}"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-    }
+    stored(db, (0..1000).map(|i| format!("{base}/fresh?page={i}"))).await;
     let exe = env!("CARGO_BIN_EXE_reqwest-dynamodb-cache");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("sh")
@@ -371,22 +353,7 @@ async fn list_text_is_one_line_per_entry_whatever_the_table_holds() {
 async fn purge_older_than_an_age_before_the_epoch_is_a_clear_error() {
     let (endpoint, db) = dynamodb().await;
     let base = origin().await;
-    let store = DynamoDbStore::builder()
-        .table_name("cli_test")
-        .build_with_client(db)
-        .await
-        .unwrap();
-    let cache = CacheMiddleware::builder(store).build();
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build()
-        .get(format!("{base}/fresh"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    stored(db, [format!("{base}/fresh")]).await;
     let (ok, out, err) = cli(
         &endpoint,
         &["purge", "--older-than", "300000000000years", "--yes"],
@@ -495,34 +462,22 @@ async fn ctrl_c_stops_a_paced_purge_and_says_what_was_done() {
             .await
             .unwrap();
     }
-    let args = [
-        "--endpoint-url",
+    let mut child = spawn_cli(
         &endpoint,
-        "--table",
-        "cli_test",
-        "--region",
-        "us-east-1",
-        "--progress",
-        "always",
-        "--max-read-units",
-        "1",
-        "--page-size",
-        "1",
-        "purge",
-        "--stale",
-        "--yes",
-    ]
-    .map(String::from);
+        &[
+            "--progress",
+            "always",
+            "--max-read-units",
+            "1",
+            "--page-size",
+            "1",
+            "purge",
+            "--stale",
+            "--yes",
+        ],
+        std::process::Stdio::null(),
+    );
     let (ok, err) = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reqwest-dynamodb-cache"))
-            .args(&args)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_PROFILE")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut err = String::new();
         // The first progress line: the walk has begun, and paces itself to one unit a second.
@@ -534,8 +489,7 @@ async fn ctrl_c_stops_a_paced_purge_and_says_what_was_done() {
                 break;
             }
         }
-        // SAFETY: kill sends a signal to a process this test started and still owns.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        signal(child.id(), libc::SIGINT);
         for line in lines {
             err.push_str(&line.unwrap());
             err.push('\n');
@@ -787,25 +741,11 @@ async fn a_capacity_ceiling_that_is_no_number_of_units_is_refused() {
 async fn json_output_stays_json_with_progress_and_never_carries_a_credential() {
     let (endpoint, db) = dynamodb().await;
     let base = origin().await;
-    let store = DynamoDbStore::builder()
-        .table_name("cli_test")
-        .build_with_client(db)
-        .await
-        .unwrap();
-    let cache = CacheMiddleware::builder(store).build();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(cache)
-        .build();
-    for i in 0..5 {
-        client
-            .get(format!("{base}/fresh?n={i}&api_key=cli-secret-8910"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-    }
+    stored(
+        db,
+        (0..5).map(|i| format!("{base}/fresh?n={i}&api_key=cli-secret-8910")),
+    )
+    .await;
     for args in [
         &[
             "--progress",

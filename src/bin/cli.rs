@@ -254,11 +254,12 @@ fn confirm(yes: bool, what: &str, scope: &str) -> Result<(), Failure> {
             format!("refusing to {what} in {scope} without confirmation: add --yes").into(),
         );
     }
+    // Ctrl-C while asked ends the tool at once (see `run`): nothing is under way yet. Set
+    // before the question shows, so that no Ctrl-C answering it finds it unset.
+    PROMPTING.store(true, Ordering::SeqCst);
     eprint!("{what} in {scope}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    // Ctrl-C while asked ends the tool at once (see `run`): nothing is under way yet.
-    PROMPTING.store(true, Ordering::SeqCst);
     let read = std::io::stdin().read_line(&mut answer);
     PROMPTING.store(false, Ordering::SeqCst);
     read?;
