@@ -163,3 +163,49 @@ async fn tiered_tombstone_survives_memory_pressure() {
         got.map(|e| e.body)
     );
 }
+
+/// A fresh entry in memory is served without the shared store's help: while the circuit
+/// breaker skips a failing shared store, and to 64 callers at once, none of whom waits on
+/// another's read (memory is never a read worth sharing).
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_hits_need_neither_the_breaker_nor_a_shared_read() {
+    let shared = Staged::new(MemoryStore::new());
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .clock(clock.clone())
+        .build();
+    let origin = Origin::start().await;
+    origin.route("/a", Route::ok("a").header("cache-control", "max-age=60"));
+    origin.route("/b", Route::ok("b").header("cache-control", "max-age=60"));
+    let cache = CacheMiddleware::builder(tier)
+        .clock(clock.clone())
+        .circuit_breaker(1, Duration::from_secs(600))
+        .build();
+    let client = http_client(&cache);
+    let a = origin.url("/a");
+    assert_eq!(
+        status(&client.get(&a).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    // The shared store fails one lookup: the breaker opens and skips it from now on.
+    shared.fail_gets.store(1, Ordering::SeqCst);
+    client.get(origin.url("/b")).send().await.unwrap();
+    assert_eq!(cache.metrics().breaker_opened, 1);
+    let resp = client.get(&a).send().await.unwrap();
+    assert_eq!(
+        status(&resp),
+        CacheStatus::Hit,
+        "served from memory, breaker open"
+    );
+    assert_eq!(resp.text().await.unwrap(), "a");
+
+    let hits = (0..64).map(|_| {
+        let (client, a) = (client.clone(), a.clone());
+        tokio::spawn(async move { status(&client.get(&a).send().await.unwrap()) })
+    });
+    for hit in futures_util::future::join_all(hits).await {
+        assert_eq!(hit.unwrap(), CacheStatus::Hit);
+    }
+    assert_eq!(cache.metrics().reads_shared, 0);
+    assert_eq!(origin.hits("/a"), 1);
+}
