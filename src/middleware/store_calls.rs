@@ -132,11 +132,33 @@ impl Inner {
     /// Looks `key` up, leaving a body in the store where it is. Concurrent lookups of one key
     /// share one read ([`shared_reads`](super::shared_reads)).
     async fn get_entry(&self, key: &CacheKey, budget: &Budget) -> Lookup {
-        // In this process's memory: nothing to wait for, so nothing to share or bound; judged
-        // against this process's invalidations below like any read.
-        let found = match self.settings.store.peek(key) {
-            Some(entry) => Found::Entry(entry),
-            None => self.shared_read(key, budget).await,
+        // In this process's memory: nothing to wait for, so nothing to share or bound.
+        if let Some(entry) = self.settings.store.peek(key) {
+            return Lookup::Found(entry);
+        }
+        let found = loop {
+            match self.reads.join(key) {
+                Role::Leader(leader) => break self.read(key, budget, leader).await,
+                Role::Follower(follower) => {
+                    tracing::debug!(%key, "lookup follows a read under way");
+                    let started = Instant::now();
+                    let left = budget.left();
+                    let waited = tokio::time::timeout(left, follower.wait()).await;
+                    budget.spend(started.elapsed());
+                    match waited {
+                        Ok(Some(found)) => {
+                            self.counters.read_shared();
+                            break found;
+                        }
+                        // Released: the read was not made; make one (or follow a new one).
+                        Ok(None) => continue,
+                        Err(_) => {
+                            tracing::warn!(%key, "cache lookup (another's read) timed out; going to the origin");
+                            break Found::Fault;
+                        }
+                    }
+                }
+            }
         };
         match found {
             Found::Entry(entry) => match self.ledger.superseding(key, entry.revision) {
@@ -148,35 +170,6 @@ impl Inner {
             },
             Found::Nothing | Found::Corrupt => Lookup::Absent,
             Found::Fault => Lookup::Fault,
-        }
-    }
-
-    /// A read of `key`: this lookup's own, leading any that join it, or one under way that it
-    /// follows.
-    async fn shared_read(&self, key: &CacheKey, budget: &Budget) -> Found {
-        loop {
-            match self.reads.join(key) {
-                Role::Leader(leader) => return self.read(key, budget, leader).await,
-                Role::Follower(follower) => {
-                    tracing::debug!(%key, "lookup follows a read under way");
-                    let started = Instant::now();
-                    let left = budget.left();
-                    let waited = tokio::time::timeout(left, follower.wait()).await;
-                    budget.spend(started.elapsed());
-                    match waited {
-                        Ok(Some(found)) => {
-                            self.counters.read_shared();
-                            return found;
-                        }
-                        // Released: the read was not made; make one (or follow a new one).
-                        Ok(None) => continue,
-                        Err(_) => {
-                            tracing::warn!(%key, "cache lookup (another's read) timed out; going to the origin");
-                            return Found::Fault;
-                        }
-                    }
-                }
-            }
         }
     }
 
