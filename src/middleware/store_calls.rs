@@ -132,10 +132,6 @@ impl Inner {
     /// Looks `key` up, leaving a body in the store where it is. Concurrent lookups of one key
     /// share one read ([`shared_reads`](super::shared_reads)).
     async fn get_entry(&self, key: &CacheKey, budget: &Budget) -> Lookup {
-        // In this process's memory: nothing to wait for, so nothing to share or bound.
-        if let Some(entry) = self.settings.store.peek(key) {
-            return Lookup::Found(entry);
-        }
         let found = loop {
             match self.reads.join(key) {
                 Role::Leader(leader) => break self.read(key, budget, leader).await,

@@ -65,17 +65,6 @@ pub trait CacheStore: Send + Sync + 'static {
     /// [`CacheMiddleware::metrics`](crate::CacheMiddleware::metrics) reports them. `None` for a
     /// store that does not count.
     fn consumed_capacity(&self) -> Option<ConsumedCapacity>;
-
-    /// An entry for `key` this store holds in this process's memory and can hand over at once,
-    /// without a call that may wait: the middleware looks here first, and a found entry skips
-    /// the store timeout, the circuit breaker and the sharing of reads under way (which only
-    /// pays for reads that wait). `None` (the default) sends the lookup to [`get`](Self::get).
-    /// It must never return what `get` would not: [`TieredStore`](crate::TieredStore) returns
-    /// a fresh entry of its memory tier. A store that wraps another forwards it.
-    fn peek(&self, key: &CacheKey) -> Option<StoredResponse> {
-        let _ = key;
-        None
-    }
 }
 
 /// Read and write capacity units consumed, as DynamoDB bills them (on-demand: read and write
@@ -125,10 +114,6 @@ impl<S: CacheStore + ?Sized> CacheStore for Arc<S> {
 
     fn max_body_size(&self) -> Option<usize> {
         (**self).max_body_size()
-    }
-
-    fn peek(&self, key: &CacheKey) -> Option<StoredResponse> {
-        (**self).peek(key)
     }
 
     fn consumed_capacity(&self) -> Option<ConsumedCapacity> {

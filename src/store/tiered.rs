@@ -210,14 +210,6 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
-    /// The entry `local` holds, when it is one and still fresh by this store's clock.
-    fn fresh(&self, local: Option<Local>) -> Option<StoredResponse> {
-        match local {
-            Some(Local::Fresh(entry)) if entry.expires > self.clock.now() => Some((*entry).clone()),
-            _ => None,
-        }
-    }
-
     /// Keeps `entry` in memory while fresh (unless its body is still in the shared store),
     /// unless memory holds something newer (an entry, or an invalidation): one atomic step per
     /// key, so a late write or read cannot undo a newer
@@ -246,8 +238,10 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
         // A tombstone falls through: another process may have stored a newer response since.
         let local = self.memory.get(key).await;
-        if let Some(entry) = self.fresh(local) {
-            return Ok(Some(entry));
+        if let Some(Local::Fresh(entry)) = &local {
+            if entry.expires > self.clock.now() {
+                return Ok(Some((**entry).clone()));
+            }
         }
         let found = self.shared.get(key).await?;
         // This process invalidated the key after what the shared store returns was written
@@ -315,13 +309,5 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// The shared store's: hits from the in-process tier consume nothing.
     fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
         self.shared.consumed_capacity()
-    }
-
-    /// A fresh entry of the memory tier, as [`get`](CacheStore::get) would return it first.
-    /// moka's lookup does not wait (it is asynchronous only for its maintenance); were it ever
-    /// to, the lookup goes to `get`.
-    fn peek(&self, key: &CacheKey) -> Option<StoredResponse> {
-        use futures_util::FutureExt;
-        self.fresh(self.memory.get(key).now_or_never().flatten())
     }
 }
