@@ -215,6 +215,14 @@ impl<S: CacheStore> TieredStore<S> {
     /// key, so a late write or read cannot undo a newer
     /// one.
     async fn remember(&self, key: &CacheKey, entry: &StoredResponse) {
+        // Older than this process's invalidation of the key: never remembered, also once memory
+        // pressure has evicted the tombstone memory kept for it (the invalidations are kept
+        // apart, and outlive it).
+        if let Some(invalidated) = self.invalidated.get(key).await {
+            if entry.revision < invalidated {
+                return;
+            }
+        }
         let fresh = entry.expires > self.clock.now();
         self.memory
             .entry(key.clone())

@@ -163,3 +163,284 @@ async fn tiered_tombstone_survives_memory_pressure() {
         got.map(|e| e.body)
     );
 }
+
+/// A tier over a memory store whose calls the test can fail, a cache over it (circuit breaker:
+/// one fault opens it for ten minutes), on one manual clock.
+fn tier_and_cache() -> (
+    Staged<MemoryStore>,
+    TieredStore<Staged<MemoryStore>>,
+    CacheMiddleware,
+    std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
+) {
+    let shared = Staged::new(MemoryStore::new());
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .clock(clock.clone())
+        .build();
+    let cache = breaking_cache(tier.clone(), &clock);
+    (shared, tier, cache, clock)
+}
+
+/// A cache over `store` whose circuit breaker one fault opens for ten minutes.
+fn breaking_cache(
+    store: impl CacheStore,
+    clock: &std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
+) -> CacheMiddleware {
+    CacheMiddleware::builder(store)
+        .clock(clock.clone())
+        .circuit_breaker(1, Duration::from_secs(600))
+        .build()
+}
+
+/// Opens `cache`'s circuit breaker: its lookup of `path` (nothing stored there) fails in the
+/// shared store.
+async fn open_breaker(
+    shared: &Staged<MemoryStore>,
+    cache: &CacheMiddleware,
+    origin: &Origin,
+    path: &str,
+) {
+    let opened = cache.metrics().breaker_opened;
+    shared.fail_gets.store(1, Ordering::SeqCst);
+    http_client(cache)
+        .get(origin.url(path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.fail_gets.load(Ordering::SeqCst), 0);
+    assert_eq!(cache.metrics().breaker_opened, opened + 1, "breaker open");
+}
+
+/// Two middlewares of one process over one `TieredStore`. A POST through one of them while the
+/// shared store is failing (both breakers open) changes the resource; the other must not
+/// serve memory's entry from before it: the process invalidated it (the other's open breaker
+/// skips its lookup, memory included).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_through_another_middleware_on_the_tier_is_honoured_while_both_breakers_are_open() {
+    let (shared, tier, reader, clock) = tier_and_cache();
+    let writer = breaking_cache(tier.clone(), &clock);
+    let origin = Origin::start().await;
+    origin.route(
+        "/a",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=60"),
+    );
+    let (r, w) = (http_client(&reader), http_client(&writer));
+    let a = origin.url("/a");
+    assert_eq!(
+        read(r.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Stored, Origin::versioned_body("/a", 0))
+    );
+    open_breaker(&shared, &reader, &origin, "/b1").await;
+    open_breaker(&shared, &writer, &origin, "/b2").await;
+
+    origin.bump("/a");
+    assert!(w.post(&a).send().await.unwrap().status().is_success());
+    let (s, body) = read(r.get(&a).send().await.unwrap()).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (
+            CacheStatus::NotStored(reqwest_dynamodb_cache::NotStored::StoreFault),
+            Origin::versioned_body("/a", 1).as_str()
+        ),
+        "memory's entry from before the POST was served by the process that made the POST"
+    );
+}
+
+/// While the breaker skips the shared store, a request that the caller sent to the origin
+/// (reload, no-cache, max-age=0) fetches a newer response that cannot be stored; the next
+/// plain request must not be served memory's older entry: the newer answer proves it
+/// outdated, as it does when the newer answer is not storable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_answer_fetched_while_the_breaker_is_open_retires_memorys_older_entry() {
+    use reqwest_dynamodb_cache::CacheMode;
+    let (shared, _tier, cache, clock) = tier_and_cache();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    let ways: [(&str, Option<CacheMode>, Option<&str>); 4] = [
+        ("/reload", Some(CacheMode::Reload), None),
+        ("/no-cache-mode", Some(CacheMode::NoCache), None),
+        ("/no-cache", None, Some("no-cache")),
+        ("/max-age-0", None, Some("max-age=0")),
+    ];
+    for (path, _, _) in ways {
+        origin.route(
+            path,
+            Route::ok("")
+                .versioned()
+                .header("cache-control", "max-age=60"),
+        );
+        assert_eq!(
+            status(&client.get(origin.url(path)).send().await.unwrap()),
+            CacheStatus::Stored
+        );
+    }
+    open_breaker(&shared, &cache, &origin, "/b").await;
+    // A second old (still fresh): `max-age=0` asks for nothing older than the present second.
+    clock.advance(Duration::from_secs(1));
+    let mut served_old = Vec::new();
+    for (path, mode, directive) in ways {
+        origin.bump(path);
+        let mut req = client.get(origin.url(path));
+        if let Some(mode) = mode {
+            req = req.with_extension(mode);
+        }
+        if let Some(d) = directive {
+            req = req.header("cache-control", d);
+        }
+        let (_, body) = read(req.send().await.unwrap()).await;
+        assert_eq!(
+            body,
+            Origin::versioned_body(path, 1),
+            "{path}: the caller asked the origin"
+        );
+        let (s, body) = read(client.get(origin.url(path)).send().await.unwrap()).await;
+        if body != Origin::versioned_body(path, 1) {
+            served_old.push(format!("{path}: {s:?} {body:?}"));
+        }
+    }
+    assert!(
+        served_old.is_empty(),
+        "after a newer answer, memory's older entry was served: {served_old:#?}"
+    );
+}
+
+/// For contrast with the above: a newer answer that may not be stored retires memory's entry
+/// (this process's ledger), breaker open or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_unstorable_answer_while_the_breaker_is_open_retires_memorys_entry() {
+    use reqwest_dynamodb_cache::CacheMode;
+    let (shared, _tier, cache, _clock) = tier_and_cache();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route("/r", Route::ok("v0").header("cache-control", "max-age=60"));
+    assert_eq!(
+        status(&client.get(origin.url("/r")).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    open_breaker(&shared, &cache, &origin, "/b").await;
+    origin.route("/r", Route::ok("v1").header("cache-control", "no-store"));
+    let (_, body) = client
+        .get(origin.url("/r"))
+        .send_with_mode(CacheMode::Reload)
+        .await;
+    assert_eq!(body, "v1");
+    let (s, body) = read(client.get(origin.url("/r")).send().await.unwrap()).await;
+    assert_eq!(body, "v1", "memory's outdated entry served ({s:?})");
+}
+
+/// A HEAD answered from a GET's entry in memory: not after a POST made while the breaker was
+/// open, once the breaker lets lookups through again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_is_not_answered_from_a_memory_get_after_a_post_made_while_the_breaker_was_open() {
+    let shared = Staged::new(MemoryStore::new());
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .clock(clock.clone())
+        .build();
+    let cache = CacheMiddleware::builder(tier)
+        .clock(clock.clone())
+        .circuit_breaker(1, Duration::from_secs(10))
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route("/h", Route::ok("h").header("cache-control", "max-age=3600"));
+    let h = origin.url("/h");
+    assert_eq!(
+        status(&client.get(&h).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&client.head(&h).send().await.unwrap()),
+        CacheStatus::Hit
+    );
+    open_breaker(&shared, &cache, &origin, "/b").await;
+    client.post(&h).send().await.unwrap();
+    // Past the cool-down: the HEAD's own lookup is the probe, and finds nothing.
+    clock.advance(Duration::from_secs(11));
+    let before = origin.hits("/h");
+    let resp = client.head(&h).send().await.unwrap();
+    assert_ne!(
+        status(&resp),
+        CacheStatus::Hit,
+        "HEAD answered from the invalidated GET"
+    );
+    assert_eq!(origin.hits("/h"), before + 1);
+    let resp = client.get(&h).send().await.unwrap();
+    assert_ne!(status(&resp), CacheStatus::Hit, "GET served after the POST");
+}
+
+/// A write still pending when the invalidation landed (revision 150, from before the
+/// invalidation at 200) reaches a shared store whose own invalidation failed, after memory
+/// pressure evicted memory's tombstone: the tier must not remember it, nor hand it over —
+/// through `get`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_write_older_than_a_failed_invalidation_is_not_remembered_after_pressure() {
+    let tiered = TieredStore::builder(FailingInvalidations(MemoryStore::new()))
+        .max_entries(8)
+        .max_bytes(8 * 1024 * 1024)
+        .build();
+    let k = key(2);
+    tiered.put(&k, &entry("old", 100)).await.unwrap();
+    assert!(tiered.invalidate(&k, 200).await.is_err());
+    assert!(
+        tiered.get(&k).await.unwrap().is_none(),
+        "the tombstone holds"
+    );
+    for i in 0..500u64 {
+        let other = key(20_000 + i);
+        tiered.put(&other, &entry("other", 100)).await.unwrap();
+        for _ in 0..3 {
+            tiered.get(&other).await.unwrap();
+        }
+    }
+    tiered.memory_entries().await;
+    // The pending write lands: the shared store takes it (its invalidation failed).
+    let _ = tiered.put(&k, &entry("pending", 150)).await;
+    let got = tiered.get(&k).await.unwrap().map(|e| e.revision);
+    assert_eq!(
+        got, None,
+        "an entry older than this process's invalidation (200) was handed over"
+    );
+}
+
+/// docs/operating.md: every request's span holds an `http_cache.lookup` span (found). A hit
+/// from the memory tier is a lookup that found an entry, and is traced as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_hit_is_traced_as_a_lookup_that_found_the_entry() {
+    let log = captured_log();
+    let clock = clock();
+    let tier = TieredStore::builder(MemoryStore::new())
+        .clock(clock.clone())
+        .build();
+    let cache = CacheMiddleware::builder(tier).clock(clock.clone()).build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route(
+        "/traced",
+        Route::ok("t").header("cache-control", "max-age=60"),
+    );
+    let url = origin.url("/traced");
+    let key = cache.key_for(&client.get(&url).build().unwrap()).unwrap();
+    assert_eq!(
+        status(&client.get(&url).send().await.unwrap()),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        status(&client.get(&url).send().await.unwrap()),
+        CacheStatus::Hit
+    );
+    let text = log.text();
+    let lookups: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": close ") && l.contains("}:http_cache.lookup{"))
+        .filter(|l| l.contains(key.as_str()))
+        .collect();
+    assert_eq!(
+        lookups.iter().filter(|l| l.contains("found=true")).count(),
+        1,
+        "the hit from memory left no lookup span: {lookups:#?}"
+    );
+    assert_eq!(lookups.len(), 2, "{lookups:#?}");
+}
