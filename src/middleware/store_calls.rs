@@ -266,6 +266,11 @@ impl Inner {
         self.flights.forget(keys);
         let _writing = shared_reads::writing(keys);
         let store = &self.settings.store;
+        // This process's memory first, whatever becomes of the store call below: every
+        // middleware sharing the store stops serving what was invalidated.
+        for key in keys {
+            store.invalidate_in_memory(key, revision).await;
+        }
         let all = futures_util::future::join_all(
             keys.iter()
                 .map(|key| async move { (key, store.invalidate(key, revision).await) }),

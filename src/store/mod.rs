@@ -45,6 +45,16 @@ pub trait CacheStore: Send + Sync + 'static {
         self.delete(key).await
     }
 
+    /// The part of [`invalidate`](Self::invalidate) that lives in this process's memory, for a
+    /// store that keeps some (an in-process tier): the middleware calls it before every
+    /// invalidation, also when the store timeout is spent or the circuit breaker skips the
+    /// store, so that what this process invalidated is never served from its memory — through
+    /// any middleware sharing the store. It must wait on nothing but memory. The default does
+    /// nothing; a store that wraps another forwards it.
+    async fn invalidate_in_memory(&self, key: &CacheKey, revision: u64) {
+        let _ = (key, revision);
+    }
+
     /// The largest item this store can hold, in bytes, if it has a limit (DynamoDB: 409,600);
     /// `None` for no limit.
     ///
@@ -106,6 +116,10 @@ impl<S: CacheStore + ?Sized> CacheStore for Arc<S> {
 
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         (**self).invalidate(key, revision).await
+    }
+
+    async fn invalidate_in_memory(&self, key: &CacheKey, revision: u64) {
+        (**self).invalidate_in_memory(key, revision).await
     }
 
     fn max_item_size(&self) -> Option<usize> {

@@ -282,6 +282,13 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// Memory first (a tombstone, so nothing older is served or remembered from now on), then
     /// the shared store's own invalidation.
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.invalidate_in_memory(key, revision).await;
+        self.shared.invalidate(key, revision).await
+    }
+
+    /// A tombstone in memory (nothing older is served or remembered from now on), and the
+    /// invalidation kept apart, where memory pressure does not reach it.
+    async fn invalidate_in_memory(&self, key: &CacheKey, revision: u64) {
         self.invalidated
             .entry(key.clone())
             .and_upsert_with(|held| async move {
@@ -302,7 +309,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
                 }
             })
             .await;
-        self.shared.invalidate(key, revision).await
+        self.shared.invalidate_in_memory(key, revision).await;
     }
 
     /// The shared store's limit: what memory holds went through it.

@@ -248,6 +248,44 @@ async fn a_post_through_another_middleware_on_the_tier_is_honoured_while_both_br
     );
 }
 
+/// Two middlewares of one process over one `TieredStore`; the one that POSTs has its breaker
+/// open, so its invalidation never reaches the shared store. The other, whose store is well,
+/// must not serve memory's entry from before the POST: an invalidation reaches this process's
+/// memory whatever becomes of the store call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_through_another_middleware_whose_breaker_is_open_reaches_the_tiers_memory() {
+    let (shared, tier, reader, clock) = tier_and_cache();
+    let writer = breaking_cache(tier.clone(), &clock);
+    let origin = Origin::start().await;
+    origin.route(
+        "/a",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=60"),
+    );
+    let (r, w) = (http_client(&reader), http_client(&writer));
+    let a = origin.url("/a");
+    assert_eq!(
+        read(r.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Stored, Origin::versioned_body("/a", 0))
+    );
+    assert_eq!(
+        read(r.get(&a).send().await.unwrap()).await.0,
+        CacheStatus::Hit
+    );
+    open_breaker(&shared, &writer, &origin, "/b").await;
+
+    origin.bump("/a");
+    assert!(w.post(&a).send().await.unwrap().status().is_success());
+    let (s, body) = read(r.get(&a).send().await.unwrap()).await;
+    assert_ne!(
+        s,
+        CacheStatus::Hit,
+        "memory's entry from before the POST: {body}"
+    );
+    assert_eq!(body, Origin::versioned_body("/a", 1));
+}
+
 /// While the breaker skips the shared store, a request that the caller sent to the origin
 /// (reload, no-cache, max-age=0) fetches a newer response that cannot be stored; the next
 /// plain request must not be served memory's older entry: the newer answer proves it
