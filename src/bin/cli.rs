@@ -342,7 +342,8 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
     let store = store.walking(walk(&cli, &stop));
     let scope = store.scope();
     let now = SystemTime::now();
-    let in_place = store_progress_in_place(&cli);
+    // Progress drawn on one terminal line wants a newline after it.
+    let in_place = progress_shown(&cli) && std::io::stderr().is_terminal();
     let result = command(cli, &store, &scope, now, out).await;
     if in_place {
         // The progress line ends before anything else is printed.
@@ -368,12 +369,7 @@ fn walk(cli: &Cli, stop: &tokio_util::sync::CancellationToken) -> Walk {
     if let Some(items) = cli.page_size {
         walk = walk.page_size(items);
     }
-    let shown = match cli.progress {
-        Progress::Always => true,
-        Progress::Never => false,
-        Progress::Auto => std::io::stderr().is_terminal() && cli.output != Output::Json,
-    };
-    if shown {
+    if progress_shown(cli) {
         let terminal = std::io::stderr().is_terminal();
         walk = walk.progress(move |p| {
             // On a terminal, one line rewritten in place; elsewhere, a line each.
@@ -387,14 +383,13 @@ fn walk(cli: &Cli, stop: &tokio_util::sync::CancellationToken) -> Walk {
     walk
 }
 
-/// Whether progress is drawn on one terminal line, which wants a newline after it.
-fn store_progress_in_place(cli: &Cli) -> bool {
-    std::io::stderr().is_terminal()
-        && match cli.progress {
-            Progress::Always => true,
-            Progress::Never => false,
-            Progress::Auto => cli.output != Output::Json,
-        }
+/// Whether scans show their progress on stderr.
+fn progress_shown(cli: &Cli) -> bool {
+    match cli.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal() && cli.output != Output::Json,
+    }
 }
 
 /// Whether `e` (or its cause) is DynamoDB's ResourceNotFoundException.

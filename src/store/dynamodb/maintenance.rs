@@ -39,7 +39,7 @@ use crate::{CacheKey, StoreError, StoredResponse};
 /// use reqwest_dynamodb_cache::{Expired, Walk};
 /// let stop = tokio_util::sync::CancellationToken::new();
 /// let walk = Walk::default()
-///     .read_units_per_second(50.0)   // the Scan's pace, averaged
+///     .read_units_per_second(50.0)   // the Scan's pace
 ///     .write_units_per_second(100.0) // the deletes'
 ///     .stop_on(stop.clone())         // cancel it to stop after the request under way
 ///     .progress(|p| eprintln!("scanned {}, deleted {}", p.scanned, p.deleted));
@@ -157,10 +157,7 @@ fn units(u: f64) -> String {
 
 /// Units one call consumed, as DynamoDB reported them (nothing believable: none).
 fn consumed(reported: Option<&ConsumedCapacity>) -> f64 {
-    reported
-        .and_then(|c| c.capacity_units())
-        .filter(|u| u.is_finite() && (0.0..=100_000.0).contains(u))
-        .unwrap_or(0.0)
+    super::reported_units(reported).unwrap_or(0.0)
 }
 
 /// One walk under way: its settings, what it has done, and when each kind of request may go
@@ -200,7 +197,6 @@ impl<'a> Walking<'a> {
 
     /// Before a request: stopped if asked to, else waits until its ceiling allows it.
     async fn pace(&self, units: Units) -> Result<(), StoreError> {
-        self.check()?;
         let due = match units {
             Units::Read => self.next_read,
             Units::Write => self.next_write,

@@ -89,6 +89,15 @@ struct Inner {
     write_milliunits: AtomicU64,
 }
 
+/// The units DynamoDB reported for one call, when believable: one call consumes at most a few
+/// hundred units (a 400 KB write: 400), so anything beyond this bound, or not a number, is not.
+fn reported_units(reported: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) -> Option<f64> {
+    const MOST_UNITS: f64 = 100_000.0;
+    reported
+        .and_then(|c| c.capacity_units())
+        .filter(|u| u.is_finite() && (0.0..=MOST_UNITS).contains(u))
+}
+
 impl DynamoDbStore {
     /// A builder with every option at its default.
     pub fn builder() -> DynamoDbStoreBuilder {
@@ -204,13 +213,7 @@ impl DynamoDbStore {
         reported: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
         size: usize,
     ) {
-        // One call consumes at most a few hundred units (a 400 KB write: 400); anything
-        // reported beyond this bound, or not a number, is not believed.
-        const MOST_UNITS: f64 = 100_000.0;
-        let reported = reported
-            .and_then(|c| c.capacity_units())
-            .filter(|u| u.is_finite() && (0.0..=MOST_UNITS).contains(u))
-            .map(|u| (u * 1000.0).round() as u64);
+        let reported = reported_units(reported).map(|u| (u * 1000.0).round() as u64);
         let (counter, milli) = match units {
             Units::Read => (
                 &self.inner.read_milliunits,
