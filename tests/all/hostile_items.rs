@@ -874,3 +874,40 @@ async fn documents_of_either_version_that_do_not_account_for_their_four_are_miss
         assert_eq!(resp.text().await.unwrap(), format!("origin {i}"), "{what}");
     }
 }
+
+/// A well-formed item whose top-level `status` is informational (1xx: never a final answer,
+/// never stored by this crate) is no entry: a miss that reaches the origin, never a 1xx
+/// handed to the caller as the response.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_with_an_informational_status_is_a_miss() {
+    let db = dynamodb().await;
+    let store = store(&db).await;
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(60))
+        .build();
+    let client = http_client(&cache);
+    for (i, code) in ["100", "101", "103"].into_iter().enumerate() {
+        let path = format!("/informational/{i}");
+        origin.route(
+            &path,
+            Route::ok(format!("origin {i}")).header("cache-control", "max-age=60"),
+        );
+        let k = cache
+            .key_for(&client.get(origin.url(&path)).build().unwrap())
+            .unwrap();
+        let mut item = good_document();
+        item.insert("url".into(), AttributeValue::S(origin.url(&path)));
+        item.insert("status".into(), n(code));
+        write_raw(&db, store.table_name(), store.item_key(&k), item).await;
+        let resp = client.get(origin.url(&path)).send().await.unwrap();
+        let got = resp.status().as_u16();
+        let cache_status = status(&resp);
+        let body = resp.text().await.unwrap();
+        assert_eq!(
+            (got, body.as_str()),
+            (200, format!("origin {i}").as_str()),
+            "status {code}: served {cache_status:?}"
+        );
+    }
+}

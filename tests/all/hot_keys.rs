@@ -683,3 +683,132 @@ async fn a_lookup_after_a_cancelled_write_reached_the_store_reads_anew() {
     );
     let _ = early.await.unwrap();
 }
+
+/// With credentials out of the key (`credentials_in_key(false)`), callers with other
+/// credentials share one key, and so may share one read: each still judges the entry by Vary on
+/// its own credential header, so Bob, following Alice's read, never gets Alice's response; and
+/// nothing the cache traced for the shared read names either secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_shared_with_credentials_out_of_the_key_honours_vary_on_the_credential() {
+    for header in ["authorization", "x-api-key", "cookie"] {
+        let from = log_len();
+        let store = Staged::new(CountingStore::new(store(&dynamodb().await).await));
+        let cache = CacheMiddleware::builder(store.clone())
+            .store_timeout(Duration::from_secs(120))
+            .credentials_in_key(false)
+            .build();
+        let client = http_client(&cache);
+        let origin = Origin::start().await;
+        origin.route(
+            "/me",
+            Route::ok("")
+                .echo(&[header])
+                .header("cache-control", "public, max-age=600")
+                .header("vary", header),
+        );
+        let url = origin.url("/me");
+        let alice = [(header, ALICE)];
+        let bob = [(header, BOB)];
+        let (_, alice_body) = get(&client, &url, &alice).await;
+        assert!(alice_body.contains(ALICE));
+        assert_eq!(
+            key_with(&cache, &client, &url, &alice),
+            key_with(&cache, &client, &url, &bob),
+            "credentials out of the key: one key"
+        );
+
+        let a = held_get(&store, &client, &url, &alice).await;
+        let b = spawn_request(&client, Method::GET, &url, &bob);
+        followers(&key_of(&cache, &client, &url), from, 1).await;
+        store.get_release.add_permits(1);
+        let (status, _, body) = a.await.unwrap();
+        assert_eq!(status, CacheStatus::Hit, "{header}");
+        assert!(text(&body).contains(ALICE) && !text(&body).contains(BOB));
+        let (status, _, body) = b.await.unwrap();
+        assert_ne!(
+            status,
+            CacheStatus::Hit,
+            "{header}: Alice's variant is not Bob's"
+        );
+        assert!(
+            text(&body).contains(BOB) && !text(&body).contains(ALICE),
+            "{header}: Bob got {}",
+            text(&body)
+        );
+        assert_eq!(cache.metrics().reads_shared, 1, "{header}");
+        assert_no_secret_traced(&url, "/me");
+    }
+}
+
+/// A read shared by callers whose URLs carry other values of an API key listed as both an
+/// ignored and a credential parameter: never, since the credential is in the key; and a
+/// caller with the same key still follows. Nothing traced names either key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parameter_in_both_lists_never_shares_a_read_between_keys() {
+    let from = log_len();
+    let store = Staged::new(CountingStore::new(store(&dynamodb().await).await));
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(Duration::from_secs(120))
+        .ignored_parameters(["api_key", "t"])
+        .credential_parameters(["API_KEY"])
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route(
+        "/q",
+        Route::ok("")
+            .echo(&["x-who"])
+            .header("cache-control", "max-age=600"),
+    );
+    let alice = origin.url(&format!("/q?api_key={ALICE}&t=1"));
+    let alice2 = origin.url(&format!("/q?api_key={ALICE}&t=2"));
+    let bob = origin.url(&format!("/q?api%5Fkey={BOB}&t=1"));
+    assert_eq!(
+        key_of(&cache, &client, &alice),
+        key_of(&cache, &client, &alice2),
+        "`t` is ignored"
+    );
+    assert_ne!(
+        key_of(&cache, &client, &alice),
+        key_of(&cache, &client, &bob)
+    );
+    // Whose request the origin answered: `x-who` is in no key, the origin echoes it.
+    let (_, body) = get(&client, &alice, &[("x-who", "from-alice")]).await;
+    assert!(body.contains("from-alice"));
+    let (_, body) = get(&client, &bob, &[("x-who", "from-bob")]).await;
+    assert!(body.contains("from-bob"));
+
+    let a = held_get(&store, &client, &alice, &[("x-who", "later")]).await;
+    let a2 = spawn_request(&client, Method::GET, &alice2, &[("x-who", "later")]);
+    let b = spawn_request(&client, Method::GET, &bob, &[("x-who", "later")]);
+    followers(&key_of(&cache, &client, &alice), from, 1).await;
+    let (status, _, body) = promptly(b).await.unwrap();
+    assert_eq!(status, CacheStatus::Hit);
+    assert!(text(&body).contains("from-bob"), "Bob got {}", text(&body));
+    store.get_release.add_permits(1);
+    for t in [a, a2] {
+        let (status, _, body) = t.await.unwrap();
+        assert_eq!(status, CacheStatus::Hit);
+        assert!(
+            text(&body).contains("from-alice"),
+            "Alice got {}",
+            text(&body)
+        );
+    }
+    assert_eq!(cache.metrics().reads_shared, 1);
+    assert_no_secret_traced(&origin.url("/q"), "/q");
+}
+
+/// What the cache traced for requests to `url`'s origin (each line carries the request's span,
+/// its redacted URL) names neither ALICE's nor BOB's secret.
+fn assert_no_secret_traced(url: &str, path: &str) {
+    let origin_host = url.trim_end_matches(path).to_owned();
+    let log = captured_log().text();
+    let ours: Vec<&str> = log.lines().filter(|l| l.contains(&origin_host)).collect();
+    assert!(!ours.is_empty(), "the requests were traced");
+    let leaks: Vec<&&str> = ours
+        .iter()
+        .filter(|l| l.contains(ALICE) || l.contains(BOB))
+        .collect();
+    assert!(leaks.is_empty(), "a secret in the trace: {leaks:#?}");
+}
