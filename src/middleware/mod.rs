@@ -231,7 +231,10 @@ impl Middleware for CacheMiddleware {
                 tracing::field::display(self.inner.settings.redactor.redacted_url(req.url())),
             );
         }
-        let result = timed(span.clone(), self.respond(req, extensions, next)).await;
+        // Boxed where it is made: a future this size is otherwise copied whole at each step
+        // that moves it (into `timed`, into async-trait's box), which showed in a hit's profile.
+        let respond = Box::pin(self.respond(req, extensions, next));
+        let result = timed(span.clone(), respond).await;
         if let Ok(resp) = &result {
             if let Some(status) = resp.extensions().get::<CacheStatus>() {
                 span.record("cache", tracing::field::debug(status));
@@ -254,7 +257,7 @@ impl CacheMiddleware {
         let inner = &*self.inner;
         let view = match inner.view_of(&req, extensions) {
             Ok(view) => view,
-            Err(mode) => return self.pass_through(req, extensions, next, mode).await,
+            Err(mode) => return Box::pin(self.pass_through(req, extensions, next, mode)).await,
         };
         tracing::Span::current().record("key", tracing::field::display(&view.key));
         let budget = Budget::for_request(inner.settings.store_timeout, view.timeout);
@@ -270,6 +273,8 @@ impl CacheMiddleware {
         let decision = inner.decide(&view, &budget).await;
         // Only a miss uses it; held, it keeps landed flights alive.
         let ticket = ticket.filter(|_| matches!(decision, Decision::Miss(_)));
+        // The arms that ask the origin are boxed: they are the largest states of this future,
+        // which a hit would otherwise copy at each move for nothing.
         let resp = match decision {
             Decision::Fresh(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Hit, None),
             Decision::Stale(c) => inner.serve(&view, c.entry, &c.policy, CacheStatus::Stale, None),
@@ -281,15 +286,15 @@ impl CacheMiddleware {
             Decision::OnlyIfCachedMiss => inner.gateway_timeout(&view),
             Decision::Revalidate(stale, fill) => {
                 let onward = Onward::new(req, extensions, next);
-                self.revalidate(&view, onward, stale, fill, &budget).await?
+                Box::pin(self.revalidate(&view, onward, stale, fill, &budget)).await?
             }
             Decision::Miss(fill) => {
                 let onward = Onward::new(req, extensions, next);
-                self.miss(&view, onward, fill, &budget, ticket).await?
+                Box::pin(self.miss(&view, onward, fill, &budget, ticket)).await?
             }
             Decision::Complete(part, fill) => {
                 let onward = Onward::new(req, extensions, next);
-                self.complete(&view, onward, part, fill, &budget).await?
+                Box::pin(self.complete(&view, onward, part, fill, &budget)).await?
             }
         };
         // A cached unsafe method (e.g. POST in `methods`) that reached the origin still
@@ -300,14 +305,12 @@ impl CacheMiddleware {
                 .get::<CacheStatus>()
                 .is_some_and(|s| !s.is_from_cache() || *s == CacheStatus::Revalidated);
             if reached_origin {
-                inner
-                    .invalidate(&target, &resp, new_revision(), &budget)
-                    .await;
+                Box::pin(inner.invalidate(&target, &resp, new_revision(), &budget)).await;
             }
         }
         // The caller's own validators and ranges, answered from what is served.
         Ok(match asks {
-            Some(asks) => asks.answer(resp).await,
+            Some(asks) => Box::pin(asks.answer(resp)).await,
             None => resp,
         })
     }
