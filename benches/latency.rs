@@ -30,7 +30,8 @@
 //!   goes: the store's read alone (`store_get`), decoding alone (`decode`), a middleware that
 //!   answers from a fixed body (`middleware_floor`), hits of uncompressed items, and an
 //!   in-memory hit answered at once, after a yield and after a sleep (beside the yield and the
-//!   sleep alone).
+//!   sleep alone); and, as `servers_*`, the server process's CPU time (all its threads) for the
+//!   raw GetItem, the hit, the miss and the miss's floor.
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body
@@ -86,7 +87,9 @@ fn main() {
         servers::run(&delays);
         return;
     }
-    let servers = Servers::spawn(&DELAYS_MS);
+    // For the whole run: the CPU group reads the server process's CPU time through it. The
+    // process ends when the bench does (its standard input closes).
+    let servers: &'static Servers = Box::leak(Box::new(Servers::spawn(&DELAYS_MS)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -104,17 +107,17 @@ fn main() {
     // The table, created once (through the direct endpoint).
     rt.block_on(store(&stores[&0], "", Compression::default()));
 
-    memory(&rt, &servers, &stores[&0]);
-    capacity(&rt, &servers, &stores[&0]);
+    memory(&rt, servers, &stores[&0]);
+    capacity(&rt, servers, &stores[&0]);
     for delay in DELAYS_MS {
-        network(&mut c, &rt, &servers, &stores[&delay], delay);
+        network(&mut c, &rt, servers, &stores[&delay], delay);
     }
     #[cfg(feature = "s3")]
     for delay in DELAYS_MS {
-        large_bodies(&mut c, &rt, &servers, &stores[&delay], delay);
+        large_bodies(&mut c, &rt, servers, &stores[&delay], delay);
     }
-    in_process(&mut c, &rt, &servers, &stores[&0]);
-    cpu(&mut c, &rt, &servers, &stores[&0]);
+    in_process(&mut c, &rt, servers, &stores[&0]);
+    cpu(&mut c, &rt, servers, &stores[&0]);
     c.final_summary();
 }
 
@@ -149,11 +152,13 @@ fn client(middleware: impl reqwest_middleware::Middleware) -> ClientWithMiddlewa
         .build()
 }
 
-/// How a measurement is taken: wall time, or the process's CPU time (user + system).
+/// How a measurement is taken: wall time, the process's CPU time (user + system), or the CPU
+/// time of the server process (all its threads).
 #[derive(Clone, Copy)]
 enum Clock {
     Wall,
     Cpu,
+    Servers(&'static Servers),
 }
 
 fn cpu_time() -> Duration {
@@ -183,7 +188,11 @@ fn measure<F>(
         b.iter_custom(|iters| {
             let op = op.clone();
             rt.block_on(async move {
-                let (wall, cpu) = (Instant::now(), cpu_time());
+                let servers_cpu = |clock| match clock {
+                    Clock::Servers(servers) => servers.cpu_time(),
+                    _ => Duration::ZERO,
+                };
+                let (wall, cpu, servers) = (Instant::now(), cpu_time(), servers_cpu(clock));
                 tokio::spawn(async move {
                     for _ in 0..iters {
                         op(N.fetch_add(1, Ordering::Relaxed)).await;
@@ -194,6 +203,7 @@ fn measure<F>(
                 match clock {
                     Clock::Wall => wall.elapsed(),
                     Clock::Cpu => cpu_time() - cpu,
+                    Clock::Servers(_) => servers_cpu(clock).saturating_sub(servers),
                 }
             })
         })
@@ -822,7 +832,7 @@ fn in_process(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
 }
 
 /// The client process's CPU time per operation (servers in their own process), on loopback.
-fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
+fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) {
     let origin = &servers.origin;
     let s = rt.block_on(store(db, "cpu", Compression::default()));
     let cache = CacheMiddleware::builder(s.clone()).build();
@@ -861,9 +871,7 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
         // Where a hit's CPU goes beyond the raw read: the store's own read (the SDK call,
         // consumed capacity, decoding), decoding alone, and what any reqwest-middleware cache
         // pays for a request it answers itself.
-        let key = cache
-            .key_for(&client(cache.clone()).get(&url).build().unwrap())
-            .unwrap();
+        let key = key_of(&cache, &url);
         let (store_get, item_key) = (s.clone(), s.item_key(&key));
         measure(
             &mut group,
@@ -932,21 +940,70 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client) {
             Clock::Cpu,
             miss_op(client(cache.clone()), format!("{base}?cpu"), size),
         );
+        let floor = floor_op(
+            db.clone(),
+            format!("{base}?cpu"),
+            template,
+            Compression::default(),
+            true,
+        );
         measure(
             &mut group,
             rt,
             BenchmarkId::new("origin_get_put", size),
             Clock::Cpu,
-            floor_op(
-                db.clone(),
-                format!("{base}?cpu"),
-                template,
-                Compression::default(),
-                true,
-            ),
+            floor.clone(),
         );
+        // The same operations as the server process sees them: what a miss asks of DynamoDB
+        // and the origin beyond its floor (a conditional PutItem, its names and values, the
+        // units it reports) is CPU the servers spend on the same two cores.
+        let on_servers = Clock::Servers(servers);
+        let server_ops: [(&str, BoxOp); 4] = [
+            (
+                "servers_raw_get_item",
+                Box::new(get_item_op(db.clone(), s.item_key(&key_of(&cache, &base)))),
+            ),
+            (
+                "servers_dynamodb_hit",
+                Box::new(get_op(
+                    client(cache.clone()),
+                    base.clone(),
+                    size,
+                    CacheStatus::Hit,
+                )),
+            ),
+            (
+                "servers_dynamodb_miss",
+                Box::new(miss_op(
+                    client(cache.clone()),
+                    format!("{base}?servers"),
+                    size,
+                )),
+            ),
+            ("servers_origin_get_put", Box::new(floor)),
+        ];
+        for (name, op) in server_ops {
+            let op = Arc::new(op);
+            measure(
+                &mut group,
+                rt,
+                BenchmarkId::new(name, size),
+                on_servers,
+                move |n| op(n),
+            );
+        }
     }
     group.finish();
+}
+
+/// An operation of the CPU group, boxed so that different ones share a list.
+type BoxOp = Box<dyn Fn(u64) -> BoxFuture + Send + Sync>;
+
+/// The cache key `cache` gives a GET of `url`.
+fn key_of(cache: &CacheMiddleware, url: &str) -> CacheKey {
+    cache
+        .key_for(&client(cache.clone()).get(url).build().unwrap())
+        .unwrap()
 }
 
 /// Capacity units of each operation, read from the store's own count (what DynamoDB reported),

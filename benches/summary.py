@@ -121,6 +121,26 @@ table("Client CPU time (user + system) per operation, servers in another process
       ["raw GetItem", "hit", "hit ÷ GetItem", "tiered hit", "tiered ÷ GetItem", "miss",
        "origin + GetItem + PutItem", "miss ÷ floor"], rows)
 
+# What the servers spend on the same operations, and where a 1 ms miss's time over its floor goes.
+try:
+    rows, account = [], []
+    for s in SIZES:
+        sv = lambda name: us("cpu", f"servers_{name}", s)
+        g, h, m, f = sv("raw_get_item"), sv("dynamodb_hit"), sv("dynamodb_miss"), sv("origin_get_put")
+        rows.append((kb(s), [fmt(g), fmt(h), f"{h - g:+.0f} µs", fmt(m), fmt(f), f"{m - f:+.0f} µs"]))
+        wall = us("net1ms_miss", "dynamodb_miss", s) - us("net1ms_miss", "origin_get_put", s)
+        floor = us("net1ms_miss", "origin_get_put", s)
+        client = us("cpu", "dynamodb_miss", s) - us("cpu", "origin_get_put", s)
+        account.append((kb(s), [f"{wall:.0f} µs", f"{0.05 * floor:.0f} µs", f"{client:.0f} µs",
+                                f"{m - f:.0f} µs", f"{client + m - f:.0f} µs"]))
+    table("Server CPU time per operation (the embedded DynamoDB and the origin, in their own process; loopback)",
+          "body", ["raw GetItem", "hit", "hit − GetItem", "miss", "origin + GetItem + PutItem", "miss − floor"], rows)
+    table("A miss at 1 ms: its time over the floor, against the CPU it adds on each side (the two share two cores)",
+          "body", ["miss − floor, 1 ms", "5 % of the floor", "client CPU added", "server CPU added",
+                   "CPU added, both"], account)
+except FileNotFoundError:
+    pass
+
 # Capacity.
 cap = json.loads((root / "capacity.json").read_text())
 units = {}

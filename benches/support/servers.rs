@@ -77,6 +77,24 @@ impl Servers {
     }
 }
 
+impl Servers {
+    /// CPU time the server process has spent so far, all its threads together (the embedded
+    /// DynamoDB, the origin, the proxies): the sum of each thread's run time from
+    /// `/proc/{pid}/task/*/schedstat`, in nanoseconds. Threads that have ended are not counted;
+    /// the servers' threads live as long as the process or its connections.
+    pub fn cpu_time(&self) -> Duration {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let nanos: u64 = std::fs::read_dir(&tasks)
+            .expect("the server process's threads are listed in /proc")
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+                stat.split_whitespace().next()?.parse::<u64>().ok()
+            })
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+}
+
 impl Drop for Servers {
     fn drop(&mut self) {
         let _ = self.child.kill();
