@@ -49,6 +49,15 @@ impl Background {
         tracker.spawn(work);
     }
 
+    /// `work` counted by `flush` like the rest, to be run by whoever awaits it (no task of its
+    /// own): for work a request's own path waits for anyway.
+    pub(super) fn tracked<F: Future<Output = ()>>(
+        &self,
+        work: F,
+    ) -> tokio_util::task::task_tracker::TrackedFuture<F> {
+        super::lock(&self.tracker).track_future(work)
+    }
+
     pub(super) async fn flush(&self) {
         let current = std::mem::take(&mut *super::lock(&self.tracker));
         current.close();

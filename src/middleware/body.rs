@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use reqwest::{Response, ResponseBuilderExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use url::Url;
 
@@ -77,9 +77,11 @@ pub(super) trait Keeper: Send + Sync + 'static {
     fn overflowed(self: Box<Self>);
 }
 
-/// What the end of the caller's body waits for: `done` (sent or dropped), at most `wait`.
+/// What the end of the caller's body waits for: `write`, at most `wait`. The reading task runs
+/// it itself (handing it to a task of its own would cost the miss a thread hand-off each way);
+/// past `wait` the body ends and the write goes on in a task of its own.
 pub(super) struct EndWait {
-    pub(super) done: oneshot::Receiver<()>,
+    pub(super) write: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     pub(super) wait: Duration,
 }
 
@@ -154,8 +156,10 @@ async fn read_for(
             return;
         }
     }
-    if let Some(end) = keeper.ended(concat(chunks, total)) {
-        let _ = tokio::time::timeout(end.wait, end.done).await;
+    if let Some(EndWait { mut write, wait }) = keeper.ended(concat(chunks, total)) {
+        if tokio::time::timeout(wait, &mut write).await.is_err() {
+            tokio::spawn(write);
+        }
     }
     // `tx` dropped: the caller's body ends.
 }

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::body::{EndWait, Keeper};
@@ -159,16 +159,19 @@ impl Keeper for Streamed {
         } else {
             None
         };
-        let (done, done_rx) = oneshot::channel::<()>();
         let wait = self.write.wait;
         let work = async move {
             let status = self.write().await;
             self.settle(status);
-            drop((done, permit));
-        };
-        inner.background.track(work.in_current_span());
-        (!background).then_some(EndWait {
-            done: done_rx,
+            drop(permit);
+        }
+        .in_current_span();
+        if background {
+            inner.background.track(work);
+            return None;
+        }
+        Some(EndWait {
+            write: Box::pin(inner.background.tracked(work)),
             wait,
         })
     }
