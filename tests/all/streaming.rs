@@ -382,3 +382,469 @@ async fn a_caller_cancelled_while_its_write_is_pending_leaves_the_write_to_finis
         (CacheStatus::Hit, "whole".into())
     );
 }
+
+/// A store whose lookups answer only when the request's whole store budget is spent (they
+/// hold the thread for `spend`, and answer: a lookup that took its time and succeeded), so a
+/// miss is handed out with nothing left for the end of its body to wait for.
+#[derive(Clone)]
+struct SpendingLookups {
+    inner: MemoryStore,
+    spend: Duration,
+}
+
+#[async_trait::async_trait]
+impl reqwest_dynamodb_cache::CacheStore for SpendingLookups {
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        std::thread::sleep(self.spend);
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        r: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.put(key, r).await
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+/// Waits until `held` has seen `n` calls (the last of them possibly held).
+async fn calls_reach<S>(held: &Held<S>, n: usize) {
+    tokio::time::timeout(NEVER, async {
+        while held.calls.load(std::sync::atomic::Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the store call was never made");
+}
+
+/// Whether `task` is still running after the runtime has had many chances to finish it.
+async fn still_running<T>(task: &tokio::task::JoinHandle<T>) -> bool {
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    !task.is_finished()
+}
+
+/// The request's store budget is spent by the lookup (which still answered): the end of the
+/// body waits for nothing, and the write goes on in a task of its own. The caller gets every
+/// byte at once though the write is held; the outcome waits for the write; `flush` called
+/// meanwhile waits for it, and once it returns the outcome is known and the entry is a hit.
+async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/z",
+        Route::ok("zero wait").header("cache-control", "max-age=600"),
+    );
+    let timeout = Duration::from_millis(1500);
+    let store = Held::writes(SpendingLookups {
+        inner: MemoryStore::new(),
+        spend: timeout,
+    });
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(timeout)
+        .circuit_breaker(0, Duration::ZERO)
+        .build();
+    let client = streaming_client(&cache);
+    let resp = client.get(origin.url("/z")).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Stored);
+    let outcome = pending(&resp);
+    let body = tokio::time::timeout(NEVER, resp.text())
+        .await
+        .expect("the end of the body waited for a write it had no budget left for")
+        .unwrap();
+    assert_eq!(body, "zero wait");
+    calls_reach(&store, 2).await;
+    assert_eq!(
+        outcome.try_outcome(),
+        None,
+        "told before the write answered"
+    );
+    let flush = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.flush().await })
+    };
+    assert!(
+        still_running(&flush).await,
+        "flush returned while a write it was called after was held"
+    );
+    store.release.add_permits(1);
+    tokio::time::timeout(NEVER, flush)
+        .await
+        .expect("flush never returned after the write was let go")
+        .unwrap();
+    assert_eq!(
+        outcome.try_outcome(),
+        Some(CacheStatus::Stored),
+        "flush returned before the write it waited for was told"
+    );
+    assert_eq!(
+        get(&http_client(&cache), &origin.url("/z"), &[]).await,
+        (CacheStatus::Hit, "zero wait".into())
+    );
+    assert_eq!(origin.hits("/z"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it_multi_thread() {
+    a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it_current_thread() {
+    a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it().await;
+}
+
+/// Part of the budget is left when the response is handed out: the end of the body waits for
+/// the held write that long and no longer, the write then goes on in a task of its own (the
+/// same write, picked up where it was), and when the store answers it is stored and told.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_outlasts_the_wait_at_the_end_of_the_body_still_lands() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/h",
+        Route::ok("half wait").header("cache-control", "max-age=600"),
+    );
+    let timeout = Duration::from_millis(3000);
+    let store = Held::writes(SpendingLookups {
+        inner: MemoryStore::new(),
+        spend: timeout / 2,
+    });
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(timeout)
+        .circuit_breaker(0, Duration::ZERO)
+        .build();
+    let client = streaming_client(&cache);
+    let started = std::time::Instant::now();
+    let resp = client.get(origin.url("/h")).send().await.unwrap();
+    let outcome = pending(&resp);
+    let body = tokio::time::timeout(NEVER, resp.text())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(body, "half wait");
+    assert!(took < timeout * 2, "the caller waited {took:?}");
+    // The caller's wait ran out while the write was held: not told yet.
+    assert_eq!(outcome.try_outcome(), None);
+    store.release.add_permits(1);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("the write handed to a task of its own was never told"),
+        CacheStatus::Stored
+    );
+    tokio::time::timeout(NEVER, cache.flush()).await.unwrap();
+    assert_eq!(
+        get(&http_client(&cache), &origin.url("/h"), &[]).await,
+        (CacheStatus::Hit, "half wait".into())
+    );
+}
+
+/// A caller holds the response unread while the end of its body waits for a held write:
+/// `flush` waits for that write (run by the task reading the body, not a task of its own),
+/// returns once it is stored, and the caller still gets every byte.
+async fn flush_awaits_a_write_whose_body_is_held_unread() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/u",
+        Route::ok("unread").header("cache-control", "max-age=600"),
+    );
+    let store = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(NEVER)
+        .build();
+    let client = streaming_client(&cache);
+    let held = client.get(origin.url("/u")).send().await.unwrap();
+    let outcome = pending(&held);
+    calls_reach(&store, 2).await;
+    let flush = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.flush().await })
+    };
+    assert!(
+        still_running(&flush).await,
+        "flush returned while the write was held"
+    );
+    store.release.add_permits(1);
+    tokio::time::timeout(NEVER, flush).await.unwrap().unwrap();
+    assert_eq!(outcome.try_outcome(), Some(CacheStatus::Stored));
+    assert_eq!(
+        tokio::time::timeout(NEVER, held.text())
+            .await
+            .unwrap()
+            .unwrap(),
+        "unread"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flush_awaits_a_write_whose_body_is_held_unread_multi_thread() {
+    flush_awaits_a_write_whose_body_is_held_unread().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn flush_awaits_a_write_whose_body_is_held_unread_current_thread() {
+    flush_awaits_a_write_whose_body_is_held_unread().await;
+}
+
+/// Followers of a miss are answered when the leader's body ends, though the leader's write is
+/// then held (the task that read the leader's body is busy with it) and the leader's caller
+/// holds its body unread; the leader's write is then stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn followers_are_answered_while_the_leaders_write_is_held() {
+    let mut origin =
+        paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let counting = CountingStore::new(MemoryStore::new());
+    let store = Held::writes(counting.clone());
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(NEVER)
+        .build();
+    let client = streaming_client(&cache);
+    let (leader, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
+    let before = counting.lookups_returned(&cache);
+    let followers: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, url) = (http_client(&cache), origin.url.clone());
+            tokio::spawn(async move { get(&client, &url, &[]).await })
+        })
+        .collect();
+    counting.lookups_done(&cache, before + 3).await;
+    origin.release.take().unwrap().send(()).unwrap();
+    for follower in followers {
+        let (s, body) = tokio::time::timeout(NEVER, follower)
+            .await
+            .expect("a follower waited on the leader's held write")
+            .unwrap();
+        assert_eq!((s, body.as_str()), (CacheStatus::Coalesced, "first rest"));
+    }
+    assert_eq!(origin.hits(), 1);
+    assert_eq!(outcome.try_outcome(), None);
+    store.release.add_permits(1);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored
+    );
+    drop(leader);
+    assert_eq!(
+        get(&http_client(&cache), &origin.url, &[]).await,
+        (CacheStatus::Hit, "first rest".into())
+    );
+}
+
+/// A caller that reads every byte its response announced and drops it without asking for the
+/// end: the cache was given the whole body, and what it tells is never wrong — `Stored` only
+/// with the entry a hit, `Incomplete` only with nothing stored. Repeated to cover both sides of
+/// the origin's end arriving before or after the drop.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_dropped_right_after_its_last_announced_byte_is_told_truly() {
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let mut incomplete = 0;
+    for i in 0..40 {
+        let path = format!("/last/{i}");
+        origin.route(
+            &path,
+            Route::ok("all of it").header("cache-control", "max-age=600"),
+        );
+        let mut resp = client.get(origin.url(&path)).send().await.unwrap();
+        let outcome = pending(&resp);
+        let announced = resp.content_length().unwrap() as usize;
+        let mut got = Vec::new();
+        while got.len() < announced {
+            let chunk = tokio::time::timeout(NEVER, resp.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .expect("a chunk before the announced length");
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, b"all of it");
+        drop(resp);
+        let told = tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("never told");
+        let next = get(&http_client(&cache), &origin.url(&path), &[]).await;
+        match told {
+            CacheStatus::Stored => assert_eq!(next, (CacheStatus::Hit, "all of it".into())),
+            CacheStatus::NotStored(NotStored::Incomplete) => {
+                incomplete += 1;
+                assert_ne!(next.0, CacheStatus::Hit, "Incomplete, yet stored");
+            }
+            other => panic!("told {other:?}"),
+        }
+    }
+    eprintln!("dropped after the last announced byte: {incomplete} of 40 not stored");
+}
+
+/// The runtime that reads a body and runs its write shuts down while the write is held: no
+/// `flush` elsewhere hangs on it, its outcome is told and is not `Stored`, and the cache goes
+/// on serving from another runtime.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runtime_shut_down_mid_write_leaves_no_hang() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/rt",
+        Route::ok("runtime").header("cache-control", "max-age=600"),
+    );
+    let store = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(store.clone())
+        .store_timeout(NEVER)
+        .build();
+    let url = origin.url("/rt");
+    let outcome = {
+        let (cache, store, url) = (cache.clone(), store.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let outcome = rt.block_on(async {
+                let client = streaming_client(&cache);
+                let resp = client.get(&url).send().await.unwrap();
+                let outcome = pending(&resp);
+                let reading = tokio::spawn(resp.bytes());
+                calls_reach(&store, 2).await;
+                drop(reading);
+                outcome
+            });
+            drop(rt);
+            outcome
+        })
+        .await
+        .unwrap()
+    };
+    tokio::time::timeout(NEVER, cache.flush())
+        .await
+        .expect("flush waited on a write whose runtime is gone");
+    let told = tokio::time::timeout(NEVER, outcome.outcome())
+        .await
+        .expect("the outcome of a write whose runtime is gone was never told");
+    assert_ne!(told, CacheStatus::Stored);
+    store.release.add_permits(16);
+    let (s, body) = get(&http_client(&cache), &url, &[]).await;
+    assert_eq!(body, "runtime");
+    assert!(matches!(s, CacheStatus::Stored | CacheStatus::Hit), "{s:?}");
+}
+
+/// A store whose writes panic (a store's own defect): every other call reaches `MemoryStore`.
+#[derive(Clone)]
+struct PanickingPuts(MemoryStore);
+
+#[async_trait::async_trait]
+impl reqwest_dynamodb_cache::CacheStore for PanickingPuts {
+    async fn get(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
+    {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        _: &reqwest_dynamodb_cache::CacheKey,
+        _: &reqwest_dynamodb_cache::StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        panic!("the store panicked mid-write (test)")
+    }
+    async fn delete(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn invalidate(
+        &self,
+        key: &reqwest_dynamodb_cache::CacheKey,
+        revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.0.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.0.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.0.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.0.consumed_capacity()
+    }
+}
+
+/// A write that panics in the store (run by the task that reads the body) costs the caller
+/// nothing: every byte and a clean end, an outcome that is told and not `Stored`, a `flush`
+/// that returns, and followers of the same URL answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_panics_in_the_store_leaves_the_caller_whole() {
+    let mut origin =
+        paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let counting = CountingStore::new(PanickingPuts(MemoryStore::new()));
+    let cache = CacheMiddleware::builder(counting.clone()).build();
+    let client = streaming_client(&cache);
+    let (mut leader, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
+    let before = counting.lookups_returned(&cache);
+    let followers: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url) = (http_client(&cache), origin.url.clone());
+            tokio::spawn(async move { get(&client, &url, &[]).await })
+        })
+        .collect();
+    counting.lookups_done(&cache, before + 2).await;
+    origin.release.take().unwrap().send(()).unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(NEVER, leader.chunk())
+        .await
+        .unwrap()
+        .expect("the body failed after a store panic")
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"rest");
+    let told = tokio::time::timeout(NEVER, outcome.outcome())
+        .await
+        .unwrap();
+    assert_ne!(told, CacheStatus::Stored);
+    for follower in followers {
+        let (_, body) = tokio::time::timeout(NEVER, follower)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, "first rest");
+    }
+    tokio::time::timeout(NEVER, cache.flush()).await.unwrap();
+    let (_, body) = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
+        .await
+        .expect("the URL was left open by a panicked write");
+    assert_eq!(body, "first rest");
+}
