@@ -360,13 +360,7 @@ async fn a_caller_cancelled_while_its_write_is_pending_leaves_the_write_to_finis
     let outcome = pending(&resp);
     let reading = tokio::spawn(resp.bytes());
     // The lookup and the held write have both been made: the end of the body is waiting.
-    tokio::time::timeout(NEVER, async {
-        while held.calls.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the write was never made");
+    held.calls_reach(2).await;
     reading.abort();
     assert!(reading.await.unwrap_err().is_cancelled());
     held.release.add_permits(1);
@@ -381,67 +375,6 @@ async fn a_caller_cancelled_while_its_write_is_pending_leaves_the_write_to_finis
         get(&http_client(&cache), &origin.url("/w"), &[]).await,
         (CacheStatus::Hit, "whole".into())
     );
-}
-
-/// A store whose lookups answer only when the request's whole store budget is spent (they
-/// hold the thread for `spend`, and answer: a lookup that took its time and succeeded), so a
-/// miss is handed out with nothing left for the end of its body to wait for.
-#[derive(Clone)]
-struct SpendingLookups {
-    inner: MemoryStore,
-    spend: Duration,
-}
-
-#[async_trait::async_trait]
-impl reqwest_dynamodb_cache::CacheStore for SpendingLookups {
-    async fn get(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
-    {
-        std::thread::sleep(self.spend);
-        self.inner.get(key).await
-    }
-    async fn put(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-        r: &reqwest_dynamodb_cache::StoredResponse,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        self.inner.put(key, r).await
-    }
-    async fn delete(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn invalidate(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-        revision: u64,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        self.inner.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
-}
-
-/// Waits until `held` has seen `n` calls (the last of them possibly held).
-async fn calls_reach<S>(held: &Held<S>, n: usize) {
-    tokio::time::timeout(NEVER, async {
-        while held.calls.load(std::sync::atomic::Ordering::SeqCst) < n {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the store call was never made");
 }
 
 /// Whether `task` is still running after the runtime has had many chances to finish it.
@@ -480,7 +413,7 @@ async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it() 
         .expect("the end of the body waited for a write it had no budget left for")
         .unwrap();
     assert_eq!(body, "zero wait");
-    calls_reach(&store, 2).await;
+    store.calls_reach(2).await;
     assert_eq!(
         outcome.try_outcome(),
         None,
@@ -583,7 +516,7 @@ async fn flush_awaits_a_write_whose_body_is_held_unread() {
     let client = streaming_client(&cache);
     let held = client.get(origin.url("/u")).send().await.unwrap();
     let outcome = pending(&held);
-    calls_reach(&store, 2).await;
+    store.calls_reach(2).await;
     let flush = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.flush().await })
@@ -734,7 +667,7 @@ async fn a_runtime_shut_down_mid_write_leaves_no_hang() {
                 let resp = client.get(&url).send().await.unwrap();
                 let outcome = pending(&resp);
                 let reading = tokio::spawn(resp.bytes());
-                calls_reach(&store, 2).await;
+                store.calls_reach(2).await;
                 drop(reading);
                 outcome
             });
@@ -755,50 +688,6 @@ async fn a_runtime_shut_down_mid_write_leaves_no_hang() {
     let (s, body) = get(&http_client(&cache), &url, &[]).await;
     assert_eq!(body, "runtime");
     assert!(matches!(s, CacheStatus::Stored | CacheStatus::Hit), "{s:?}");
-}
-
-/// A store whose writes panic (a store's own defect): every other call reaches `MemoryStore`.
-#[derive(Clone)]
-struct PanickingPuts(MemoryStore);
-
-#[async_trait::async_trait]
-impl reqwest_dynamodb_cache::CacheStore for PanickingPuts {
-    async fn get(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-    ) -> Result<Option<reqwest_dynamodb_cache::StoredResponse>, reqwest_dynamodb_cache::StoreError>
-    {
-        self.0.get(key).await
-    }
-    async fn put(
-        &self,
-        _: &reqwest_dynamodb_cache::CacheKey,
-        _: &reqwest_dynamodb_cache::StoredResponse,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        panic!("the store panicked mid-write (test)")
-    }
-    async fn delete(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        self.0.delete(key).await
-    }
-    async fn invalidate(
-        &self,
-        key: &reqwest_dynamodb_cache::CacheKey,
-        revision: u64,
-    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
-        self.0.invalidate(key, revision).await
-    }
-    fn max_item_size(&self) -> Option<usize> {
-        self.0.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.0.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
-        self.0.consumed_capacity()
-    }
 }
 
 /// A write that panics in the store (run by the task that reads the body) costs the caller

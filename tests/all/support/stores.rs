@@ -155,6 +155,70 @@ impl CacheStore for FailingPuts {
     }
 }
 
+/// A store whose writes panic (a store's own defect); every other call reaches `MemoryStore`.
+#[derive(Clone)]
+pub struct PanickingPuts(pub MemoryStore);
+
+#[async_trait::async_trait]
+impl CacheStore for PanickingPuts {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, _key: &CacheKey, _r: &StoredResponse) -> Result<(), StoreError> {
+        panic!("the store panicked mid-write (test)")
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.0.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.0.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.0.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.0.consumed_capacity()
+    }
+}
+
+/// A store whose lookups answer only when the request's whole store budget is spent (they
+/// hold the thread for `spend`, and answer: a lookup that took its time and succeeded), so a
+/// miss is handed out with nothing left for the end of its body to wait for.
+#[derive(Clone)]
+pub struct SpendingLookups {
+    pub inner: MemoryStore,
+    pub spend: Duration,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for SpendingLookups {
+    async fn get(&self, key: &CacheKey) -> Result<Option<StoredResponse>, StoreError> {
+        std::thread::sleep(self.spend);
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, r: &StoredResponse) -> Result<(), StoreError> {
+        self.inner.put(key, r).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
 /// A store whose calls wait for the test. Held calls — every call, or only writes — pass
 /// while `free` lasts, then wait for a permit of `release` (forever, if the test adds none):
 /// "a store that stalls on the second call of a request", or writes held until the test says.
@@ -185,6 +249,18 @@ impl<S> Held<S> {
             hold_all: false,
             ..Held::all(inner, 0)
         }
+    }
+
+    /// Waits (at most 20 s, far beyond any test) until `n` calls have been made, the last of
+    /// them possibly held.
+    pub async fn calls_reach(&self, n: usize) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while self.calls.load(Ordering::SeqCst) < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the store call was never made");
     }
 
     async fn pass(&self, held: bool) {
