@@ -962,14 +962,14 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
         // and the origin beyond its floor (a conditional PutItem, its names and values, the
         // units it reports) is CPU the servers spend on the same two cores.
         let on_servers = Clock::Servers(servers);
-        let server_ops: [(&str, BoxOp); 4] = [
+        let server_ops: [(&str, SharedOp); 4] = [
             (
                 "servers_raw_get_item",
-                Box::new(get_item_op(db.clone(), s.item_key(&key_of(&cache, &base)))),
+                Arc::new(get_item_op(db.clone(), s.item_key(&key_of(&cache, &base)))),
             ),
             (
                 "servers_dynamodb_hit",
-                Box::new(get_op(
+                Arc::new(get_op(
                     client(cache.clone()),
                     base.clone(),
                     size,
@@ -978,16 +978,15 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
             ),
             (
                 "servers_dynamodb_miss",
-                Box::new(miss_op(
+                Arc::new(miss_op(
                     client(cache.clone()),
                     format!("{base}?servers"),
                     size,
                 )),
             ),
-            ("servers_origin_get_put", Box::new(floor)),
+            ("servers_origin_get_put", Arc::new(floor)),
         ];
         for (name, op) in server_ops {
-            let op = Arc::new(op);
             measure(
                 &mut group,
                 rt,
@@ -1000,8 +999,8 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
     group.finish();
 }
 
-/// An operation of the CPU group, boxed so that different ones share a list.
-type BoxOp = Box<dyn Fn(u64) -> BoxFuture + Send + Sync>;
+/// An operation of the CPU group, behind an `Arc` so that different ones share a list.
+type SharedOp = Arc<dyn Fn(u64) -> BoxFuture + Send + Sync>;
 
 /// The cache key `cache` gives a GET of `url`.
 fn key_of(cache: &CacheMiddleware, url: &str) -> CacheKey {

@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::Either;
+use futures_util::future::{BoxFuture, Either};
 use futures_util::StreamExt;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -81,7 +81,7 @@ pub(super) trait Keeper: Send + Sync + 'static {
 /// it itself (handing it to a task of its own would cost the miss a thread hand-off each way);
 /// past `wait` the body ends and the write goes on in a task of its own.
 pub(super) struct EndWait {
-    pub(super) write: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    pub(super) write: BoxFuture<'static, ()>,
     pub(super) wait: Duration,
 }
 
