@@ -544,15 +544,17 @@ async fn origin_changed_by_posts(
 }
 
 /// Two POSTs to one URL, each answered with a response the cache keeps for GETs (RFC 9111 §4):
-/// the origin answers the first (`state-1`) before the second (`state-2`), but the first's
-/// body arrives last. An older write never replaces a newer entry: a later GET is never
-/// served `state-1`, which the second POST made outdated.
+/// the first's answer (`state-1`) reaches the cache before the second is sent (`state-2`), but
+/// the first's body arrives last. An older write never replaces a newer entry: a later GET is
+/// never served `state-1`, which the second POST made outdated.
 #[tokio::test(flavor = "multi_thread")]
 async fn of_two_posts_kept_for_gets_the_older_answer_never_replaces_the_newer() {
     let release = Arc::new(tokio::sync::Semaphore::new(0));
     let arrived = Arc::new(tokio::sync::Semaphore::new(0));
     let url = origin_changed_by_posts(release.clone(), arrived.clone()).await;
-    let cache = CacheMiddleware::builder(store(&dynamodb().await).await)
+    // Never holds a call; counts them, so the test knows the first answer reached the cache.
+    let table = Held::all(store(&dynamodb().await).await, usize::MAX);
+    let cache = CacheMiddleware::builder(table.clone())
         .clock(clock())
         .build();
     let client = http_client(&cache);
@@ -565,6 +567,10 @@ async fn of_two_posts_kept_for_gets_the_older_answer_never_replaces_the_newer() 
         }
     });
     arrived.acquire().await.unwrap().forget();
+    // The first answer's invalidation is the cache's first store call, made after it took the
+    // answer's revisions: only then is the second POST sent (the origin having answered is
+    // not enough — on a loaded machine its headers may reach the cache after the second's).
+    table.calls_reach(1).await;
     let second = client.post(&url).send().await.unwrap();
     assert_eq!(second.text().await.unwrap(), "state-2");
     release.add_permits(1);
