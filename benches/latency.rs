@@ -79,6 +79,8 @@ const CONCURRENT: usize = 64;
 /// The body of the concurrency groups.
 const CONCURRENT_SIZE: usize = 10 * 1024;
 const TABLE: &str = "bench";
+/// Criterion's samples per benchmark.
+const SAMPLES: usize = 15;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -95,7 +97,7 @@ fn main() {
         .build()
         .unwrap();
     let mut c = Criterion::default()
-        .sample_size(15)
+        .sample_size(SAMPLES)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
@@ -209,6 +211,78 @@ fn measure<F>(
         })
     });
 }
+
+/// The process's CPU time (all its threads), to the nanosecond.
+fn process_cpu_time() -> Duration {
+    // SAFETY: clock_gettime writes into the struct it is given and reads nothing else.
+    let ts = unsafe {
+        let mut ts = std::mem::zeroed::<libc::timespec>();
+        assert_eq!(
+            libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts),
+            0
+        );
+        ts
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The CPU of `op` against `baseline`, measured in turns: each iteration runs both, one after
+/// the other (the order alternating), and each is timed on the process's CPU clock, so that
+/// the drift of a noisy machine over the group's seconds falls on both alike. Criterion
+/// reports `op`'s CPU; each sample's totals of both go to `paired.json`, whose ratios
+/// summary.py prints.
+fn paired<A, B>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    (name, size): (&str, usize),
+    baseline: A,
+    op: B,
+) where
+    A: Fn(u64) -> BoxFuture + Clone + Send + Sync + 'static,
+    B: Fn(u64) -> BoxFuture + Clone + Send + Sync + 'static,
+{
+    let id = BenchmarkId::new(name, size);
+    let name = format!("{name}/{size}");
+    let samples: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
+    let seen = samples.clone();
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (baseline, op, seen) = (baseline.clone(), op.clone(), seen.clone());
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let (mut base, mut own) = (Duration::ZERO, Duration::ZERO);
+                    for i in 0..iters {
+                        for baseline_turn in [i % 2 == 0, i % 2 == 1] {
+                            let start = process_cpu_time();
+                            if baseline_turn {
+                                baseline(i).await;
+                                base += process_cpu_time() - start;
+                            } else {
+                                op(i).await;
+                                own += process_cpu_time() - start;
+                            }
+                        }
+                    }
+                    let per = |d: Duration| d.as_secs_f64() * 1e6 / iters as f64;
+                    seen.lock().unwrap().push((per(base), per(own)));
+                    own
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    // Warm-up calls come first; criterion's samples are the last ones.
+    let mut samples = std::mem::take(&mut *samples.lock().unwrap());
+    samples.drain(..samples.len().saturating_sub(SAMPLES));
+    if !samples.is_empty() {
+        PAIRED.lock().unwrap().push((name, samples));
+    }
+}
+
+/// Per paired benchmark: each sample's CPU per operation, in µs, of the baseline and of the
+/// operation.
+static PAIRED: Mutex<Vec<(String, Vec<(f64, f64)>)>> = Mutex::new(Vec::new());
 
 /// The body of the first-byte group: 10 MB, more than any store keeps a copy of.
 const LARGE: usize = 10 * 1000 * 1000;
@@ -863,6 +937,13 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
             Clock::Cpu,
             get_op(client(cache.clone()), url.clone(), size, CacheStatus::Hit),
         );
+        paired(
+            &mut group,
+            rt,
+            ("dynamodb_hit_paired", size),
+            get_item_op(db.clone(), s.item_key(&key_of(&cache, &url))),
+            get_op(client(cache.clone()), url.clone(), size, CacheStatus::Hit),
+        );
         let tier = client(tiered.clone());
         rt.block_on(async { tier.get(&url).send().await.unwrap().bytes().await.unwrap() });
         measure(
@@ -933,6 +1014,13 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
             rt,
             BenchmarkId::new("dynamodb_hit_uncompressed", size),
             Clock::Cpu,
+            get_op(client(plain.clone()), url.clone(), size, CacheStatus::Hit),
+        );
+        paired(
+            &mut group,
+            rt,
+            ("dynamodb_hit_uncompressed_paired", size),
+            get_item_op(db.clone(), s_plain.item_key(&key_of(&plain, &url))),
             get_op(client(plain.clone()), url, size, CacheStatus::Hit),
         );
         let base = format!("{origin}/json/random/{size}");
@@ -997,6 +1085,11 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
         }
     }
     group.finish();
+    // A run filtered to other groups keeps the file of the last run that measured these.
+    let paired = PAIRED.lock().unwrap();
+    if !paired.is_empty() {
+        write_json("paired.json", &*paired);
+    }
 }
 
 /// An operation of the CPU group, behind an `Arc` so that different ones share a list.
