@@ -249,12 +249,21 @@ impl Inner {
             &view.parts
         };
         let policy = self.settings.rules.policy_of(entry, parts);
-        let judgement = match policy.before_request(parts, view.now) {
+        let judgement = if !self.same_match_headers(entry, &view.parts.headers) {
             // Another value of a match header: another variant (see `selecting`).
-            _ if !self.same_match_headers(entry, &view.parts.headers) => Judgement::NoMatch,
-            BeforeRequest::Fresh(_) => Judgement::Fresh,
-            BeforeRequest::Stale { matches: true, .. } => Judgement::Stale,
-            BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
+            Judgement::NoMatch
+        } else if let Some(fresh) = policy::plainly_fresh(&policy, entry, parts, view.now) {
+            if fresh {
+                Judgement::Fresh
+            } else {
+                Judgement::Stale
+            }
+        } else {
+            match policy.before_request(parts, view.now) {
+                BeforeRequest::Fresh(_) => Judgement::Fresh,
+                BeforeRequest::Stale { matches: true, .. } => Judgement::Stale,
+                BeforeRequest::Stale { matches: false, .. } => Judgement::NoMatch,
+            }
         };
         if entry.status == http::StatusCode::PARTIAL_CONTENT && judgement != Judgement::NoMatch {
             let inside = match (crate::fields::content_range(&entry.headers), &view.range) {

@@ -351,9 +351,36 @@ impl Rules {
     }
 }
 
+/// What http-cache-semantics' `before_request` would say of `entry` for the request `parts`,
+/// without what it builds for its caller and the lookup discards (on a hit, a copy of the
+/// response's headers with a formatted `Date`; on a stale entry, a revalidation request):
+/// `Some(fresh)` where `before_request` reduces to "it matches, and is fresh unless stale", and
+/// `None` elsewhere (ask `before_request`). That is when the request carries no directives
+/// (neither Cache-Control nor Pragma, so nothing but staleness decides), the entry names no
+/// Vary, was stored for the same method, and neither it nor the request names a Host (the
+/// policy is made from the request's own URI, so the URIs are the same).
+pub(crate) fn plainly_fresh(
+    policy: &CachePolicy,
+    entry: &StoredResponse,
+    parts: &http::request::Parts,
+    now: SystemTime,
+) -> Option<bool> {
+    let plain = !parts.headers.contains_key(header::CACHE_CONTROL)
+        && !parts.headers.contains_key(header::PRAGMA)
+        && !parts.headers.contains_key(header::HOST)
+        && !entry.request_headers.contains_key(header::HOST)
+        && !entry.headers.contains_key(header::VARY)
+        && entry.method == parts.method;
+    plain.then(|| !policy.is_stale(now))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    use http::StatusCode;
+
+    use super::plainly_fresh;
 
     use crate::policy::testing::*;
 
@@ -626,5 +653,98 @@ mod tests {
             None,
             "partial content is not stored"
         );
+    }
+
+    /// Where `plainly_fresh` answers, it answers as `before_request` does: over requests with
+    /// and without directives, Host and method, entries with and without Vary, a stored Host,
+    /// another method or `must-revalidate`, at moments from fresh to long stale. And it does
+    /// answer the plain case (a GET without directives of a plain entry), fresh and stale.
+    #[test]
+    fn plainly_fresh_answers_as_before_request_does() {
+        use http::Method;
+        use http_cache_semantics::BeforeRequest;
+
+        let r = rules(None);
+        let received = UNIX_EPOCH + T0;
+        let requests: &[&[(&str, &str)]] = &[
+            &[],
+            &[("cache-control", "max-age=0")],
+            &[("cache-control", "no-cache")],
+            &[("pragma", "no-cache")],
+            &[("cache-control", "max-stale")],
+            &[("cache-control", "min-fresh=30")],
+            &[("host", "example.com")],
+            &[("accept", "a")],
+        ];
+        let entries: &[(&[(&str, &str)], &[(&str, &str)], Method)] = &[
+            (&[("cache-control", "max-age=60")], &[], Method::GET),
+            (
+                &[("cache-control", "max-age=60"), ("vary", "accept")],
+                &[("accept", "a")],
+                Method::GET,
+            ),
+            (
+                &[("cache-control", "max-age=60")],
+                &[("host", "example.com")],
+                Method::GET,
+            ),
+            (&[("cache-control", "max-age=60")], &[], Method::HEAD),
+            (
+                &[("cache-control", "max-age=60, must-revalidate")],
+                &[],
+                Method::GET,
+            ),
+        ];
+        let (mut answered, mut plain) = (0, Vec::new());
+        for (response, stored_request, stored_method) in entries {
+            let entry = crate::StoredResponse {
+                status: StatusCode::OK,
+                version: http::Version::HTTP_11,
+                method: stored_method.clone(),
+                url: "https://example.com/".into(),
+                headers: headers(response),
+                request_headers: headers(stored_request),
+                body: bytes::Bytes::from_static(b"x"),
+                created_at: received,
+                expires: received + Duration::from_secs(60),
+                heuristic_max_age: None,
+                generation: 1,
+                retain_until: None,
+                revision: 1,
+                deferred: None,
+            };
+            for request in requests {
+                for method in [Method::GET, Method::HEAD] {
+                    let mut parts = get();
+                    parts.method = method.clone();
+                    parts.headers = headers(request);
+                    let policy = r.policy_of(&entry, &parts);
+                    for after in [0, 30, 59, 60, 61, 3600] {
+                        let now = received + Duration::from_secs(after);
+                        let expected = match policy.before_request(&parts, now) {
+                            BeforeRequest::Fresh(_) => Some(true),
+                            BeforeRequest::Stale { matches: true, .. } => Some(false),
+                            BeforeRequest::Stale { matches: false, .. } => None,
+                        };
+                        let Some(fresh) = plainly_fresh(&policy, &entry, &parts, now) else {
+                            continue;
+                        };
+                        answered += 1;
+                        assert_eq!(
+                            Some(fresh),
+                            expected,
+                            "{method} {request:?} of {response:?} stored for {stored_method} \
+                             {stored_request:?}, {after} s after"
+                        );
+                        if request.is_empty() && response.len() == 1 && stored_request.is_empty() {
+                            plain.push((method.clone(), *stored_method == method, after, fresh));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(answered > 0);
+        assert!(plain.contains(&(Method::GET, true, 0, true)), "{plain:?}");
+        assert!(plain.contains(&(Method::GET, true, 60, false)), "{plain:?}");
     }
 }
