@@ -243,7 +243,7 @@ fn paired<A, B>(
 {
     let id = BenchmarkId::new(name, size);
     let name = format!("{name}/{size}");
-    let samples: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
+    let samples: Arc<Mutex<PairedSamples>> = Arc::default();
     let seen = samples.clone();
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
@@ -280,9 +280,12 @@ fn paired<A, B>(
     }
 }
 
-/// Per paired benchmark: each sample's CPU per operation, in µs, of the baseline and of the
-/// operation.
-static PAIRED: Mutex<Vec<(String, Vec<(f64, f64)>)>> = Mutex::new(Vec::new());
+/// A paired benchmark's samples: each one's CPU per operation, in µs, of the baseline and of
+/// the operation.
+type PairedSamples = Vec<(f64, f64)>;
+
+/// Every paired benchmark's samples, by `name/size`.
+static PAIRED: Mutex<Vec<(String, PairedSamples)>> = Mutex::new(Vec::new());
 
 /// The body of the first-byte group: 10 MB, more than any store keeps a copy of.
 const LARGE: usize = 10 * 1000 * 1000;

@@ -666,7 +666,8 @@ mod tests {
 
         let r = rules(None);
         let received = UNIX_EPOCH + T0;
-        let requests: &[&[(&str, &str)]] = &[
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let requests: &[Fields<'_>] = &[
             &[],
             &[("cache-control", "max-age=0")],
             &[("cache-control", "no-cache")],
@@ -676,7 +677,8 @@ mod tests {
             &[("host", "example.com")],
             &[("accept", "a")],
         ];
-        let entries: &[(&[(&str, &str)], &[(&str, &str)], Method)] = &[
+        // Response fields, the stored request's fields, the stored method.
+        let entries: &[(Fields<'_>, Fields<'_>, Method)] = &[
             (&[("cache-control", "max-age=60")], &[], Method::GET),
             (
                 &[("cache-control", "max-age=60"), ("vary", "accept")],
