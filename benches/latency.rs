@@ -30,8 +30,10 @@
 //!   goes: the store's read alone (`store_get`), decoding alone (`decode`), a middleware that
 //!   answers from a fixed body (`middleware_floor`), hits of uncompressed items, and an
 //!   in-memory hit answered at once, after a yield and after a sleep (beside the yield and the
-//!   sleep alone); and, as `servers_*`, the server process's CPU time (all its threads) for the
-//!   raw GetItem, the hit, the miss and the miss's floor.
+//!   sleep alone); as `servers_*`, the server process's CPU time (all its threads) for the
+//!   raw GetItem, the hit, the miss and the miss's floor; and, as `*_paired`, the hit and the
+//!   raw GetItem of its item measured in turns (each iteration runs both, each timed on the
+//!   process's CPU clock), with each sample's two figures in `target/criterion/paired.json`.
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Prints the tables BENCHMARKS.md shows, from the last `cargo bench --bench latency` run:
-criterion's own estimates (medians) under target/criterion, and the bench's capacity.json and
-concurrency.json beside them. Every ratio compares two measurements of the same run."""
+criterion's own estimates (medians) under target/criterion, and the bench's capacity.json,
+concurrency.json and paired.json beside them. Every ratio compares two measurements of the same
+run."""
 import json
 import pathlib
+import statistics
 import sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
@@ -120,6 +122,27 @@ for s in SIZES:
 table("Client CPU time (user + system) per operation, servers in another process", "body",
       ["raw GetItem", "hit", "hit ÷ GetItem", "tiered hit", "tiered ÷ GetItem", "miss",
        "origin + GetItem + PutItem", "miss ÷ floor"], rows)
+
+# The hit against the raw GetItem measured in turns (each iteration runs both): each sample's
+# ratio, so the spread is that of one run, not of the machine's drift between two benchmarks.
+try:
+    paired = dict(json.loads((root / "paired.json").read_text()))
+    rows = []
+    for s in SIZES:
+        cells = []
+        for name in ("dynamodb_hit_paired", "dynamodb_hit_uncompressed_paired"):
+            samples = paired[f"{name}/{s}"]
+            ratios = [op / base for base, op in samples]
+            base = statistics.median(b for b, _ in samples)
+            op = statistics.median(o for _, o in samples)
+            cells += [fmt(op), fmt(base), f"**{statistics.median(ratios):.2f}** "
+                      f"({min(ratios):.2f}–{max(ratios):.2f})"]
+        rows.append((kb(s), cells))
+    table("Client CPU of a hit against the raw GetItem of its item, measured in turns (median of the samples' ratios, their range; target ≤ 1.15)",
+          "body", ["hit", "raw GetItem", "hit ÷ GetItem", "hit, uncompressed item",
+                   "raw GetItem, uncompressed", "hit ÷ GetItem, uncompressed"], rows)
+except (FileNotFoundError, KeyError):
+    pass
 
 # What the servers spend on the same operations, and where a 1 ms miss's time over its floor goes.
 try:
