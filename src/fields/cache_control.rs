@@ -68,8 +68,8 @@ fn unquote(text: &str) -> String {
     out
 }
 
-/// The directives of every `Cache-Control` field line of a message, in order. A line that is
-/// not text is skipped.
+/// The directives of every `Cache-Control` field line of a message, in order. A byte that is
+/// not visible ASCII is read as `?` ([`text`](super::text)): the directives beside it count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CacheControl(Vec<Directive>);
 
@@ -79,9 +79,12 @@ impl CacheControl {
             headers
                 .get_all(header::CACHE_CONTROL)
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(list::members)
-                .map(Directive::parse)
+                .flat_map(|v| {
+                    let line = super::text(v);
+                    list::members(&line)
+                        .map(Directive::parse)
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
         )
     }
@@ -208,16 +211,23 @@ mod tests {
         );
     }
 
+    /// A byte that is not ASCII spoils only the member it stands in: the directives beside it
+    /// are read (a line skipped whole would lose a `private` beside a quoted "café").
     #[test]
-    fn lines_that_are_not_text_are_skipped() {
+    fn bytes_that_are_not_ascii_spoil_only_their_own_member() {
         let mut h = HeaderMap::new();
         h.append(
             header::CACHE_CONTROL,
             HeaderValue::from_bytes(b"max-age=\xff").unwrap(),
         );
-        h.append(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_bytes(b"private, x-note=\"caf\xc3\xa9\", no-store").unwrap(),
+        );
         let parsed = CacheControl::of(&h);
-        assert!(parsed.has("no-store") && !parsed.has("max-age"));
+        assert!(parsed.has("private") && parsed.has("no-store") && parsed.has("x-note"));
+        assert!(parsed.has("max-age"));
+        assert_eq!(parsed.seconds("max-age"), None, "not a number: no lifetime");
     }
 
     #[test]

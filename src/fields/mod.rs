@@ -17,5 +17,29 @@ pub(crate) mod list;
 mod range;
 
 pub(crate) use cache_control::{clamp_seconds, lowercase_names, without, CacheControl};
+
+use std::borrow::Cow;
+
+use http::HeaderValue;
+
+/// A field line as text: as sent when it is visible ASCII, otherwise with every other byte
+/// (obs-text, RFC 9110 §5.5) read as `?`. Such bytes may only stand in quoted strings and
+/// comments, so what is around them keeps its meaning: a `private` or `no-cache` beside a
+/// quoted "café" is still read, where skipping the whole line would drop it.
+pub(crate) fn text(value: &HeaderValue) -> Cow<'_, str> {
+    match value.to_str() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(
+            value
+                .as_bytes()
+                .iter()
+                .map(|&b| match b {
+                    b'\t' | 0x20..=0x7e => char::from(b),
+                    _ => '?',
+                })
+                .collect(),
+        ),
+    }
+}
 pub(crate) use entity_tag::{tag_list, EntityTag};
 pub(crate) use range::{content_range, ByteRangeSet, ByteSpan, ContentRange};

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use http::{header, Extensions, HeaderName};
+use http::{header, Extensions, HeaderName, HeaderValue};
 use reqwest::Request;
 use url::Url;
 
@@ -113,16 +113,25 @@ impl Inner {
         parts.uri = redacted_url.parse().unwrap_or_default();
         parts.headers = redactor.redacted_headers(headers);
         // RFC 9111 §5.4: when the request has Cache-Control, Pragma is ignored (the rules
-        // engine would read `Pragma: no-cache` all the same).
+        // engine would read `Pragma: no-cache` all the same). Without it, `no-cache` among
+        // the pragmas, in any case or beside bytes that are not ASCII, is shown to the rules
+        // engine as the one form it reads (lower case, on the first line, as text).
         if parts.headers.contains_key(header::CACHE_CONTROL) {
             parts.headers.remove(header::PRAGMA);
+        } else if parts.headers.contains_key(header::PRAGMA) {
+            let no_cache = parts
+                .headers
+                .get_all(header::PRAGMA)
+                .iter()
+                .any(crate::policy::pragma_no_cache);
+            parts.headers.remove(header::PRAGMA);
+            if no_cache {
+                parts
+                    .headers
+                    .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            }
         }
-        if parts
-            .headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
-        {
+        if crate::policy::directives_misread(&parts.headers) {
             crate::policy::lowercase_directives(&mut parts.headers);
         }
         (redacted_url, parts)

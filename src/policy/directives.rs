@@ -33,14 +33,18 @@ impl RequestDirectives {
         // RFC 9111 §5.4: `Pragma: no-cache` is `Cache-Control: no-cache` when the request has
         // no Cache-Control.
         if !headers.contains_key(header::CACHE_CONTROL) {
-            out.no_stale |= headers
-                .get_all(header::PRAGMA)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .any(|v| v.to_ascii_lowercase().contains("no-cache"));
+            out.no_stale |= headers.get_all(header::PRAGMA).iter().any(pragma_no_cache);
         }
         out
     }
+}
+
+/// Whether a `Pragma` field line says `no-cache` (RFC 9111 §5.4), in any case, among other
+/// pragmas or beside bytes that are not ASCII.
+pub(crate) fn pragma_no_cache(line: &http::HeaderValue) -> bool {
+    crate::fields::text(line)
+        .to_ascii_lowercase()
+        .contains("no-cache")
 }
 
 /// Whether the response states its own expiration (RFC 9111 §4.2.1).

@@ -89,13 +89,10 @@ fn present_to_policy(
     cc: &CacheControl,
     forbids_stale: bool,
 ) {
-    if headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
-    {
+    if directives_misread(headers) {
         lowercase_directives(headers.to_mut());
     }
+    present_vary(headers);
     present_age(headers);
     let date = present_dates(headers);
     present_apparent_age(headers, date, response_time);
@@ -220,18 +217,56 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) -> Option<SystemTime> {
     date
 }
 
-/// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent.
+/// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent
+/// (a byte that is not visible ASCII read as `?`, so that the line is text).
 pub(crate) fn lowercase_directives(headers: &mut HeaderMap) {
     rewrite_cache_control(headers, fields::lowercase_names);
 }
 
-/// Replaces every `Cache-Control` line that is text with `rewrite` of it (the others are
-/// dropped, unless no line is text).
+/// Whether the policy would misread a message's `Cache-Control` as sent: it compares
+/// directive names exactly (an upper-case one is not seen) and skips a line that is not text
+/// whole (the directives beside a quoted "café" are not seen: a `private` response would be
+/// shared).
+pub(crate) fn directives_misread(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .any(|v| v.to_str().is_err() || v.as_bytes().iter().any(u8::is_ascii_uppercase))
+}
+
+/// A `Vary` line that is not text reads as `*` for the policy too (see
+/// [`vary_names`](super::vary_names)): it skips such a line, which would make the response
+/// match a request with any value of the fields the line meant to name.
+fn present_vary(headers: &mut Cow<'_, HeaderMap>) {
+    if headers
+        .get_all(header::VARY)
+        .iter()
+        .all(|v| v.to_str().is_ok())
+    {
+        return;
+    }
+    let lines: Vec<HeaderValue> = headers
+        .get_all(header::VARY)
+        .iter()
+        .map(|v| match v.to_str() {
+            Ok(_) => v.clone(),
+            Err(_) => HeaderValue::from_static("*"),
+        })
+        .collect();
+    let headers = headers.to_mut();
+    headers.remove(header::VARY);
+    for v in lines {
+        headers.append(header::VARY, v);
+    }
+}
+
+/// Replaces every `Cache-Control` line with `rewrite` of it, read as text (a byte that is not
+/// visible ASCII as `?`, see [`fields::text`]).
 fn rewrite_cache_control(headers: &mut HeaderMap, rewrite: impl Fn(&str) -> String) {
     let lines: Vec<HeaderValue> = headers
         .get_all(header::CACHE_CONTROL)
         .iter()
-        .filter_map(|v| HeaderValue::try_from(rewrite(v.to_str().ok()?)).ok())
+        .filter_map(|v| HeaderValue::try_from(rewrite(&fields::text(v))).ok())
         .collect();
     if lines.is_empty() {
         return;

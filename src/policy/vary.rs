@@ -7,14 +7,20 @@ use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::fields::list;
 
-/// The field names a response's `Vary` lists, lower-cased.
+/// The field names a response's `Vary` lists, lower-cased. A line that is not text cannot
+/// name fields (names are tokens) and reads as `*`: nothing can be shown to match it, so it
+/// selects nothing, where skipping it would let a request with any value of the fields it
+/// meant to name be served this response.
 pub(crate) fn vary_names(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
     headers
         .get_all(header::VARY)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(list::members)
-        .map(str::to_ascii_lowercase)
+        .flat_map(|v| match v.to_str() {
+            Ok(line) => list::members(line)
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>(),
+            Err(_) => vec!["*".to_owned()],
+        })
 }
 
 /// RFC 9111 §4.1: before Vary-named request fields are compared, several field lines are

@@ -703,3 +703,117 @@ async fn a_credential_header_in_both_lists_is_told_apart_by_vary() {
         assert!(body.contains(who) && !body.contains(other), "{body}");
     }
 }
+
+/// A Host set by the caller names another target than the URL's (RFC 9110 §7.2): what was
+/// stored for one Host answers only requests for that Host, and what was stored without one
+/// only requests without one — hits included, in every order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_answer_for_an_explicit_host_answers_that_host_alone() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/v",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .echo(&["host"]),
+    );
+    let url = origin.url("/v");
+    let own = format!("host={}", origin.addr);
+    let (s, a) = get(&client, &url, &[("host", "a.example")]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    assert!(a.ends_with("host=a.example"), "{a:?}");
+    for round in 0..2 {
+        let (_, none) = get(&client, &url, &[]).await;
+        assert!(none.ends_with(&own), "round {round}: no Host got {none:?}");
+        let (_, b) = get(&client, &url, &[("host", "b.example")]).await;
+        assert!(
+            b.ends_with("host=b.example"),
+            "round {round}: Host b got {b:?}"
+        );
+        let (s, a) = get(&client, &url, &[("host", "a.example")]).await;
+        assert_eq!(
+            (s, a.ends_with("host=a.example")),
+            (CacheStatus::Hit, true),
+            "round {round}: {a:?}"
+        );
+    }
+    assert_eq!(origin.hits("/v"), 3, "each target asked once");
+}
+
+/// Items written by someone else: an answer stored for Host `a.example` under the key of the
+/// request without a Host, and one stored without a Host under the key of a request for
+/// `a.example`. Neither answers the request whose key it sits under: the stored and presented
+/// Host must be the same (RFC 9110 §7.2), and the origin is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_stored_for_another_host_is_not_served_under_this_ones_key() {
+    use reqwest_dynamodb_cache::CacheStore;
+
+    let (origin, _clock, cache, client, store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/v",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .echo(&["host"]),
+    );
+    let url = origin.url("/v");
+    let plain = reqwest::Client::new();
+    let key_without = cache.key_for(&plain.get(&url).build().unwrap()).unwrap();
+    let key_for_a = cache
+        .key_for(&plain.get(&url).header("host", "a.example").build().unwrap())
+        .unwrap();
+    let (s, _) = get(&client, &url, &[("host", "a.example")]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    let (s, _) = get(&client, &url, &[]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    let for_a = store.get(&key_for_a).await.unwrap().expect("stored for a");
+    let without = store
+        .get(&key_without)
+        .await
+        .unwrap()
+        .expect("stored without");
+    assert!(for_a.request_headers.contains_key("host"));
+    assert!(!without.request_headers.contains_key("host"));
+
+    let mut swapped = for_a.clone();
+    swapped.revision = without.revision.max(for_a.revision) + 1;
+    store.put(&key_without, &swapped).await.unwrap();
+    let mut swapped = without;
+    swapped.revision = for_a.revision.max(swapped.revision) + 2;
+    store.put(&key_for_a, &swapped).await.unwrap();
+
+    let hits = origin.hits("/v");
+    let (s, none) = get(&client, &url, &[]).await;
+    assert!(
+        s != CacheStatus::Hit && none.ends_with(&format!("host={}", origin.addr)),
+        "a.example's answer served to a request without Host: {s:?} {none:?}"
+    );
+    let (s, a) = get(&client, &url, &[("host", "a.example")]).await;
+    assert!(
+        s != CacheStatus::Hit && a.ends_with("host=a.example"),
+        "the answer without Host served to a.example: {s:?} {a:?}"
+    );
+    assert_eq!(origin.hits("/v"), hits + 2);
+}
+
+/// RFC 9111 §5.2.2.7: a shared cache never stores a `private` response, also when its
+/// Cache-Control field line carries a quoted-string with bytes that are not ASCII (obs-text or
+/// UTF-8, opaque to a recipient, RFC 9110 §5.5) and its lifetime comes on another line: Bob
+/// never receives the answer made for Alice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_response_beside_a_non_ascii_quoted_string_is_never_shared() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+    origin.route(
+        "/p",
+        Route::ok("")
+            .header("cache-control", b"private, x-note=\"caf\xc3\xa9\"")
+            .header("cache-control", "max-age=60")
+            .echo(&["x-user"]),
+    );
+    let url = origin.url("/p");
+    let (stored, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+    assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+    let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+    assert!(
+        stored != CacheStatus::Stored && bob.ends_with("x-user=bob"),
+        "alice's answer {stored:?}; bob was served {bob:?} ({s:?})"
+    );
+}

@@ -1,9 +1,10 @@
 //! Freshness (RFC 9111 §4.2) as a private cache: max-age, Expires and Age (§5.1: an invalid
 //! Age ignored, the first list member taken, one past any integer stale), `expire_after`
 //! (global, per URL pattern, per request, as configuration text, as long as a `Duration`
-//! goes), revalidation of a stale entry, and the `ttl` attribute. Each test starts a local
-//! origin and a cache on the embedded DynamoDB or in memory; time is a ManualClock, nothing
-//! sleeps.
+//! goes), heuristic freshness from Last-Modified, a wall clock set back, `no-cache` beside
+//! bytes that are not ASCII, revalidation of a stale entry, and the `ttl` attribute. Each test
+//! starts a local origin and a cache on the embedded DynamoDB or in memory; time is a
+//! ManualClock, nothing sleeps.
 
 use std::time::Duration;
 
@@ -844,4 +845,88 @@ async fn s4_2_3_apparent_age_from_every_date_form_and_far_dates() {
         let (s, _) = get(&client, &origin.url(path), &[]).await;
         assert_ne!(s, CacheStatus::Hit, "{path}: past its lifetime");
     }
+}
+
+/// A wall clock set back (NTP) before an entry was stored: the time since its arrival is then
+/// none, never negative nor wrapped, so the entry is fresh with the Age it arrived with, and
+/// the clock set forward again makes it stale exactly at its lifetime.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wall_clock_set_back_neither_wraps_the_age_nor_extends_the_lifetime() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/back",
+        Route::ok("b")
+            .header("cache-control", "max-age=60")
+            .header("age", "5")
+            .etag("\"b\""),
+    );
+    let url = origin.url("/back");
+    let stored_at = clock_now(&clock);
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    clock.set(stored_at - secs(3600));
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(
+        resp.headers()["age"],
+        "5",
+        "no time has passed since arrival"
+    );
+    clock.set(stored_at + secs(54));
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(status(&resp), CacheStatus::Hit);
+    assert_eq!(resp.headers()["age"], "59");
+    clock.set(stored_at + secs(55));
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Revalidated);
+    assert_eq!(origin.hits("/back"), 2);
+}
+
+/// RFC 9111 §4.2.2: a response without explicit freshness but with Last-Modified gets a
+/// heuristic lifetime (here, as http-cache-semantics gives it, a tenth of the time from
+/// Last-Modified to Date: 100 s of 1,000 s); it is fresh for that long and no longer, and then
+/// validated with its Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_2_2_heuristic_freshness_from_last_modified_lasts_its_lifetime_only() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let now = clock_now(&clock);
+    origin.route(
+        "/h",
+        Route::ok("h")
+            .header("date", httpdate::fmt_http_date(now))
+            .last_modified(&httpdate::fmt_http_date(now - secs(1000))),
+    );
+    let url = origin.url("/h");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    clock.advance(secs(99));
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Hit);
+    clock.advance(secs(1));
+    assert_eq!(
+        get(&client, &url, &[]).await.0,
+        CacheStatus::Revalidated,
+        "past its heuristic lifetime"
+    );
+    assert_eq!(origin.hits("/h"), 2);
+}
+
+/// RFC 9111 §5.2.2.4: a `no-cache` response is not reused without validation, also when its
+/// Cache-Control field line carries a quoted-string with bytes that are not ASCII (obs-text or
+/// UTF-8, which RFC 9110 §5.5 has recipients treat as opaque) and its lifetime comes on another
+/// line.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_2_4_no_cache_beside_a_non_ascii_quoted_string_is_still_no_cache() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/nc",
+        Route::ok("nc")
+            .etag("\"e\"")
+            .header("cache-control", b"no-cache, x-note=\"caf\xc3\xa9\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let url = origin.url("/nc");
+    get(&client, &url, &[]).await;
+    let (s, body) = get(&client, &url, &[]).await;
+    assert_eq!(body, "nc");
+    assert!(
+        s != CacheStatus::Hit && origin.hits("/nc") == 2,
+        "a no-cache response was reused unvalidated: {s:?}"
+    );
 }

@@ -81,3 +81,48 @@ async fn post_as_get_never_stores_a_redirected_origins_answer() {
         "origin B's answer to a redirected POST was served as origin A's GET"
     );
 }
+
+/// RFC 9111 §4: a stored response is reused only for a request with the method it was stored
+/// for (a HEAD may use a GET's). An item written by someone else under a GET's key, holding a
+/// HEAD's answer (no content), never answers the GET with that empty body; one holding a
+/// GET's answer under a HEAD's key never hands the HEAD a body.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_stored_for_another_method_never_answers_this_one() {
+    use reqwest_dynamodb_cache::CacheStore;
+
+    let (origin, _clock, cache, client, store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/m",
+        Route::ok("the body").header("cache-control", "max-age=3600"),
+    );
+    let url = origin.url("/m");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let plain = reqwest::Client::new();
+    let get_key = cache.key_for(&plain.get(&url).build().unwrap()).unwrap();
+    let head_key = cache.key_for(&plain.head(&url).build().unwrap()).unwrap();
+    let stored = store
+        .get(&get_key)
+        .await
+        .unwrap()
+        .expect("the GET is stored");
+
+    let mut head_answer = stored.clone();
+    head_answer.method = http::Method::HEAD;
+    head_answer.body = bytes::Bytes::new();
+    head_answer.revision += 1;
+    store.put(&get_key, &head_answer).await.unwrap();
+    let (s, body) = get(&client, &url, &[]).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (CacheStatus::Stored, "the body"),
+        "a HEAD's stored answer was served to a GET"
+    );
+    assert_eq!(origin.hits("/m"), 2);
+
+    let mut get_answer = stored;
+    get_answer.revision += 10;
+    store.put(&head_key, &get_answer).await.unwrap();
+    let resp = client.head(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "", "a HEAD was handed a body");
+}

@@ -185,3 +185,124 @@ async fn s5_2_1_request_directives() {
         CacheStatus::Hit
     );
 }
+
+/// RFC 9111 §5.2: directive names are case-insensitive, and a request's Cache-Control that
+/// names nothing (an empty field value) asks nothing: against entries fresh for 100 s, 50 s
+/// old, `MAX-AGE=10`, `Min-Fresh=80` and `No-Cache` are validated with the origin, an empty
+/// Cache-Control is a hit; once stale, an entry is served to `Max-Stale` without the origin.
+/// One entry per directive, so no validation makes the next one young again.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_request_directives_in_any_case_and_an_empty_field_keep_their_meaning() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let cases = [
+        ("/empty", "", CacheStatus::Hit),
+        ("/max-age", "MAX-AGE=10", CacheStatus::Revalidated),
+        ("/min-fresh", "Min-Fresh=80", CacheStatus::Revalidated),
+        ("/no-cache", "No-Cache", CacheStatus::Revalidated),
+    ];
+    for path in cases.iter().map(|c| c.0).chain(["/max-stale"]) {
+        origin.route(
+            path,
+            Route::ok("d")
+                .etag("\"e\"")
+                .header("cache-control", "max-age=100"),
+        );
+        assert_eq!(
+            get(&client, &origin.url(path), &[]).await.0,
+            CacheStatus::Stored
+        );
+    }
+    clock.advance(secs(50));
+    let mut wrong = Vec::new();
+    for (path, cc, expected) in cases {
+        let (s, body) = get(&client, &origin.url(path), &[("cache-control", cc)]).await;
+        let asked = origin.hits(path) == 2;
+        if (s, body.as_str(), asked) != (expected, "d", expected != CacheStatus::Hit) {
+            wrong.push((cc, s, expected));
+        }
+    }
+    clock.advance(secs(60));
+    let (s, _) = get(
+        &client,
+        &origin.url("/max-stale"),
+        &[("cache-control", "Max-Stale")],
+    )
+    .await;
+    if s != CacheStatus::Hit || origin.hits("/max-stale") != 1 {
+        wrong.push(("Max-Stale", s, CacheStatus::Hit));
+    }
+    assert!(wrong.is_empty(), "(directive, got, expected): {wrong:?}");
+}
+
+/// RFC 9111 §5.4: without Cache-Control, a request's `Pragma: no-cache` has the effect of
+/// `Cache-Control: no-cache`, and its directive is case-insensitive as every ABNF literal is
+/// (RFC 5234 §2.3): a fresh entry is validated with the origin before it is served, whatever
+/// the spelling, and whatever extension pragma (obs-text in a quoted-string included) stands
+/// beside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_4_pragma_no_cache_in_any_case_validates_a_fresh_entry() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/p",
+        Route::ok("p")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let url = origin.url("/p");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let mut wrong = Vec::new();
+    let pragmas: [&[u8]; 4] = [
+        b"no-cache",
+        b"No-Cache",
+        b"NO-CACHE",
+        b"no-cache, x-note=\"caf\xe9\"",
+    ];
+    for pragma in pragmas {
+        let hits = origin.hits("/p");
+        let (s, _, _) = ask(&client, &url, &[("pragma", pragma)]).await;
+        if s == CacheStatus::Hit || origin.hits("/p") != hits + 1 {
+            wrong.push((String::from_utf8_lossy(pragma), s));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "served a fresh entry unvalidated to Pragma: {wrong:?}"
+    );
+}
+
+/// RFC 9111 §5.2.1.4: a request's `no-cache` forbids serving a stored response unvalidated,
+/// whatever else its Cache-Control field carries — also beside a quoted-string holding
+/// obs-text (a byte that is not ASCII, which a field value may hold, RFC 9110 §5.5, §5.6.4),
+/// on the same field line or on another.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_1_4_no_cache_beside_obs_text_still_validates() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/o",
+        Route::ok("o")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=3600"),
+    );
+    let url = origin.url("/o");
+    assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+    let lines: [&[(&str, &[u8])]; 2] = [
+        &[("cache-control", b"no-cache, x-note=\"caf\xe9\"")],
+        &[
+            ("cache-control", b"no-cache"),
+            ("cache-control", b"x-note=\"caf\xe9\""),
+        ],
+    ];
+    let mut wrong = Vec::new();
+    for headers in lines {
+        let hits = origin.hits("/o");
+        let (s, code, body) = ask(&client, &url, headers).await;
+        assert_eq!((code, body.as_str()), (200, "o"));
+        if s == CacheStatus::Hit || origin.hits("/o") != hits + 1 {
+            wrong.push((headers.len(), s));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "`no-cache` beside obs-text served unvalidated (field lines, status): {wrong:?}"
+    );
+}

@@ -54,6 +54,31 @@ async fn s4_1_vary_star_never_served_and_values_normalized() {
     assert_eq!(status(&get("pt").await.unwrap()), CacheStatus::Stored);
 }
 
+/// A `Vary` line with a byte that is not ASCII cannot name fields; it is read as `*` (never
+/// matching), not skipped: skipped, the response would answer every caller whatever the
+/// fields it varies on — here one user's answer served to another.
+#[tokio::test]
+async fn a_vary_line_that_is_not_text_selects_nothing() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/v",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .header("vary", b"x-user, x-caf\xc3\xa9")
+            .echo(&["x-user"]),
+    );
+    let url = origin.url("/v");
+    let (_, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+    assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+    for user in ["bob", "alice"] {
+        let (how, body) = get(&client, &url, &[("x-user", user)]).await;
+        assert!(
+            body.ends_with(&format!("x-user={user}")) && !how.is_from_cache(),
+            "{user} was served {body:?} ({how:?})"
+        );
+    }
+}
+
 /// A request whose Vary-named field is `en, fr` (two field lines) does not match a stored
 /// response for `en`: the whole field is compared, every line of it, not only the first line
 /// (which is all http-cache-semantics looks at).
@@ -480,4 +505,92 @@ async fn revalidation_through_the_language_rule_keeps_the_entry_for_its_first_ca
     );
     let (s, _, _) = ask(&client, &url, &[("accept-language", b"en, de")]).await;
     assert_eq!(s, CacheStatus::Hit, "hits: {}", origin.hits("/r"));
+}
+
+/// §4.1: Vary is a list that may come as several field lines; every name on every line
+/// selects. A response varying on `X-A` on one line and `X-B` on the next answers only requests
+/// that match on both, each variant keeps its own answer, and a `*` on a later line matches
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vary_over_several_field_lines_selects_on_every_line() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/two",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .header("vary", "X-A")
+            .header("vary", "X-B")
+            .echo(&["x-a", "x-b"]),
+    );
+    origin.route(
+        "/star",
+        Route::ok("s")
+            .header("cache-control", "max-age=60")
+            .header("vary", "X-A")
+            .header("vary", "*"),
+    );
+    let url = origin.url("/two");
+    let alice = [("x-a", "1"), ("x-b", "1")];
+    let bob = [("x-a", "1"), ("x-b", "2")];
+    let (s, a) = get(&client, &url, &alice).await;
+    assert_eq!((s, a.as_str()), (CacheStatus::Stored, "/two x-a=1 x-b=1"));
+    for round in 0..2 {
+        let (s, b) = get(&client, &url, &bob).await;
+        assert_eq!(b, "/two x-a=1 x-b=2", "round {round}: {s:?}");
+        let (s, a) = get(&client, &url, &alice).await;
+        assert_eq!(
+            (s, a.as_str()),
+            (CacheStatus::Hit, "/two x-a=1 x-b=1"),
+            "round {round}"
+        );
+    }
+    assert_eq!(origin.hits("/two"), 2);
+    for _ in 0..2 {
+        let (s, _) = get(&client, &origin.url("/star"), &[("x-a", "1")]).await;
+        assert_ne!(s, CacheStatus::Hit, "Vary: * on a second line");
+    }
+    assert_eq!(origin.hits("/star"), 2);
+}
+
+/// An item written by someone else: a stored variant whose header fields also carry a
+/// Connection naming `vary` (and `host`), which a normal write never keeps. Its Vary still
+/// selects: another variant is never served it, and its own variant still is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_connection_naming_vary_does_not_unselect_the_variant() {
+    use reqwest_dynamodb_cache::CacheStore;
+
+    let (origin, _clock, cache, client, store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/c",
+        Route::ok("")
+            .header("cache-control", "max-age=60")
+            .header("vary", "x-a")
+            .echo(&["x-a"]),
+    );
+    let url = origin.url("/c");
+    let (s, _) = get(&client, &url, &[("x-a", "1")]).await;
+    assert_eq!(s, CacheStatus::Stored);
+    let key = cache
+        .key_for(&reqwest::Client::new().get(&url).build().unwrap())
+        .unwrap();
+    let mut entry = store
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the variant is stored");
+    entry
+        .headers
+        .insert("connection", http::HeaderValue::from_static("vary, host"));
+    entry.revision += 1;
+    store.put(&key, &entry).await.unwrap();
+    let (s, other) = get(&client, &url, &[("x-a", "2")]).await;
+    assert_eq!(other, "/c x-a=2", "another variant was served it: {s:?}");
+    let (s, own) = get(&client, &url, &[("x-a", "1")]).await;
+    assert_eq!((s, own.as_str()), (CacheStatus::Hit, "/c x-a=1"));
+    let (s, none) = get(&client, &url, &[]).await;
+    assert_eq!(
+        none, "/c x-a=",
+        "a request without X-A was served it: {s:?}"
+    );
+    assert_eq!(origin.hits("/c"), 3);
 }
