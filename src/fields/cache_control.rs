@@ -75,18 +75,12 @@ pub(crate) struct CacheControl(Vec<Directive>);
 
 impl CacheControl {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
-        CacheControl(
-            headers
-                .get_all(header::CACHE_CONTROL)
-                .iter()
-                .flat_map(|v| {
-                    let line = super::text(v);
-                    list::members(&line)
-                        .map(Directive::parse)
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
-        )
+        let mut directives = Vec::new();
+        for value in headers.get_all(header::CACHE_CONTROL) {
+            let line = super::text(value);
+            directives.extend(list::members(&line).map(Directive::parse));
+        }
+        CacheControl(directives)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Directive> {
