@@ -126,7 +126,7 @@ impl Inner {
         // Several ranges are cut from the body in memory; one is read from the store by itself.
         let whole = view.range.as_deref().is_some_and(|r| r.contains(','));
         let entry = match self.get(&view.key, budget, whole).await {
-            Lookup::Found(entry) if usable(&entry, view) => entry,
+            Lookup::Found(entry) if self.usable(&entry, view) => entry,
             Lookup::Fault => {
                 return Decision::Miss(Fill {
                     store_ok: false,
@@ -170,7 +170,7 @@ impl Inner {
                 );
                 let entry = match self.get(&key, budget, whole).await {
                     Lookup::Found(e)
-                        if usable(&e, view) && Some(e.generation) == fill.generation =>
+                        if self.usable(&e, view) && Some(e.generation) == fill.generation =>
                     {
                         e
                     }
@@ -320,7 +320,7 @@ impl Inner {
         let Lookup::Found(entry) = self.get(&key, budget, false).await else {
             return None;
         };
-        if !usable(&entry, view) {
+        if !self.usable(&entry, view) {
             return None;
         }
         let (policy, judgement) = self.judge(&entry, view, &Method::GET);
@@ -340,17 +340,30 @@ impl Inner {
             Judgement::Stale | Judgement::NoMatch | Judgement::Partial => None,
         }
     }
-}
 
-/// Whether `entry` is still of use at all: DynamoDB deletes expired items only eventually, so
-/// reads never trust the table to have done it. A stored part that is not the range it claims
-/// (an item written by someone else) is of no use either: it is never served as that range.
-fn usable(entry: &StoredResponse, view: &RequestView) -> bool {
-    if !policy::is_consistent_part(entry.status, &entry.headers, entry.body_len() as usize) {
-        tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
-        return false;
+    /// Whether `entry` is still of use at all: DynamoDB deletes expired items only eventually,
+    /// so reads never trust the table to have done it. A stored part that is not the range it
+    /// claims (an item written by someone else) is of no use either: it is never served as that
+    /// range. Nor, in a shared cache, is an entry it may not share (`private`, or an answer to
+    /// `Authorization` that does not say it may be reused: see [`Rules::may_share`]), whoever
+    /// wrote it.
+    ///
+    /// [`Rules::may_share`]: crate::policy::Rules::may_share
+    fn usable(&self, entry: &StoredResponse, view: &RequestView) -> bool {
+        if !policy::is_consistent_part(entry.status, &entry.headers, entry.body_len() as usize) {
+            tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
+            return false;
+        }
+        if !self
+            .settings
+            .rules
+            .may_share(&entry.headers, &entry.request_headers)
+        {
+            tracing::warn!(key = %view.key, "a stored response this shared cache may not share (private, or for an Authorization); not served");
+            return false;
+        }
+        entry.retain_until.is_none_or(|t| t > view.now)
     }
-    entry.retain_until.is_none_or(|t| t > view.now)
 }
 
 /// A response header map that names `names` in `Vary`, for the helpers that read Vary from

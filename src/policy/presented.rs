@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
 use super::directives::explicit_expiration;
@@ -125,10 +125,11 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
     let Some(age) = headers.get(header::AGE) else {
         return;
     };
-    let text = age.to_str().unwrap_or("");
+    // A byte that is not ASCII spoils only its own member (see `fields::text`).
+    let text = fields::text(age);
     // §5.1: a list is read by its first member (empty list elements are not members,
     // RFC 9110 §5.6.1.2).
-    let first = list::members(text).next().unwrap_or("");
+    let first = list::members(&text).next().unwrap_or("");
     // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
     // §5.1: "If the field value ... is invalid (e.g., it contains something other than a
     // non-negative integer), a cache SHOULD ignore the field."
@@ -138,7 +139,7 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
         None
     };
     match value {
-        Some(a) if a.to_string() == text => {}
+        Some(a) if a.to_string() == *text => {}
         Some(a) => {
             headers.to_mut().insert(header::AGE, HeaderValue::from(a));
         }
@@ -234,23 +235,25 @@ pub(crate) fn directives_misread(headers: &HeaderMap) -> bool {
         .any(|v| v.to_str().is_err() || v.as_bytes().iter().any(u8::is_ascii_uppercase))
 }
 
-/// A `Vary` line that is not text reads as `*` for the policy too (see
-/// [`vary_names`](super::vary_names)): it skips such a line, which would make the response
-/// match a request with any value of the fields the line meant to name.
+/// A `Vary` line that names anything but fields reads as `*` for the policy too (see
+/// [`vary_names`](super::vary_names)): it skips a line that is not text, and looks a member
+/// that is not a field name up as no field on both sides, either of which would make the
+/// response match a request with any value of the field the line meant to name.
 fn present_vary(headers: &mut Cow<'_, HeaderMap>) {
-    if headers
-        .get_all(header::VARY)
-        .iter()
-        .all(|v| v.to_str().is_ok())
-    {
+    let names_fields = |v: &HeaderValue| {
+        v.to_str().is_ok_and(|line| {
+            list::members(line).all(|m| m == "*" || HeaderName::try_from(m).is_ok())
+        })
+    };
+    if headers.get_all(header::VARY).iter().all(names_fields) {
         return;
     }
     let lines: Vec<HeaderValue> = headers
         .get_all(header::VARY)
         .iter()
-        .map(|v| match v.to_str() {
-            Ok(_) => v.clone(),
-            Err(_) => HeaderValue::from_static("*"),
+        .map(|v| match names_fields(v) {
+            true => v.clone(),
+            false => HeaderValue::from_static("*"),
         })
         .collect();
     let headers = headers.to_mut();

@@ -40,6 +40,25 @@ pub(crate) struct Plan {
 }
 
 impl Rules {
+    /// Whether a shared cache may hand a stored response to any caller (RFC 9111 §3, §3.5): not
+    /// `private`, and not an answer to a request with `Authorization` unless the response says
+    /// it may be reused (`must-revalidate`, `public` or `s-maxage`). Always true in a private
+    /// cache. This cache never stores such a response when shared; one in the table was
+    /// written by another writer (a private cache over the same table, an older version, anyone
+    /// with access), and its body is some caller's own: it is never served, nor revalidated
+    /// (a 304 would hand it over all the same).
+    pub(crate) fn may_share(&self, headers: &HeaderMap, request_headers: &HeaderMap) -> bool {
+        if !self.shared {
+            return true;
+        }
+        let cc = CacheControl::of(headers);
+        !cc.has("private")
+            && (!request_headers.contains_key(header::AUTHORIZATION)
+                || cc.has("must-revalidate")
+                || cc.has("public")
+                || cc.has("s-maxage"))
+    }
+
     /// The `expire_after` in force for a request: the request's own (an [`ExpireAfter`]
     /// extension), else the first matching URL pattern, else the global one.
     pub(crate) fn expire_after_for(

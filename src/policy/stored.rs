@@ -123,9 +123,18 @@ pub(crate) fn merge_not_modified(
 pub(crate) fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
     let last_modified = |h: &HeaderMap| {
         h.get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim().to_owned())
+            .map(|v| v.as_bytes().trim_ascii().to_vec())
     };
+    // An entity-tag may hold bytes that are not ASCII (RFC 9110 §8.8.3, obs-text): such a tag
+    // is still a validator, and selects only a stored response that sent the same bytes.
+    if let Some(new) = not_modified
+        .get(header::ETAG)
+        .filter(|v| v.to_str().is_err())
+    {
+        return stored
+            .get(header::ETAG)
+            .is_some_and(|old| old.as_bytes().trim_ascii() == new.as_bytes().trim_ascii());
+    }
     let old_etag = EntityTag::of(stored);
     match (EntityTag::of(not_modified), last_modified(not_modified)) {
         // A strong validator selects only the response with that same strong validator; a

@@ -7,17 +7,20 @@ use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::fields::list;
 
-/// The field names a response's `Vary` lists, lower-cased. A line that is not text cannot
-/// name fields (names are tokens) and reads as `*`: nothing can be shown to match it, so it
-/// selects nothing, where skipping it would let a request with any value of the fields it
-/// meant to name be served this response.
+/// The field names a response's `Vary` lists, lower-cased. A member that is not a field name
+/// (names are tokens: not `"x-user"`, `a b`, `x;q=1`, nor a line that is not text) reads as
+/// `*`: nothing can be shown to match it, so it selects nothing, where skipping it would let a
+/// request with any value of the field it meant to name be served this response.
 pub(crate) fn vary_names(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
     headers
         .get_all(header::VARY)
         .iter()
         .flat_map(|v| match v.to_str() {
             Ok(line) => list::members(line)
-                .map(str::to_ascii_lowercase)
+                .map(|name| match HeaderName::try_from(name) {
+                    Ok(_) => name.to_ascii_lowercase(),
+                    Err(_) => "*".to_owned(),
+                })
                 .collect::<Vec<_>>(),
             Err(_) => vec!["*".to_owned()],
         })

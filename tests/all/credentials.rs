@@ -817,3 +817,53 @@ async fn a_private_response_beside_a_non_ascii_quoted_string_is_never_shared() {
         "alice's answer {stored:?}; bob was served {bob:?} ({s:?})"
     );
 }
+
+/// Items written by someone else (or by a version of this crate that skipped a Cache-Control
+/// line holding bytes that are not ASCII): a shareable-looking entry whose Cache-Control says
+/// `private` beside a quoted "café" (and, for comparison, a plain `private`). A shared cache
+/// must not serve it to another caller — not as a hit, and not after revalidating it with the
+/// entry's own ETag (the origin's 304 says the representation is current, not that it is
+/// Bob's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_private_entry_is_never_served_to_another_caller_after_revalidation() {
+    use reqwest_dynamodb_cache::CacheStore;
+
+    let (origin, _clock, cache, client, store) = origin_and_cache(|b| b.shared(true)).await;
+    let forms: [&[u8]; 2] = [b"private, x-note=\"caf\xc3\xa9\"", b"private"];
+    let mut wrong = Vec::new();
+    for (i, private) in forms.iter().enumerate() {
+        let path = format!("/p{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .etag("\"e\"")
+                .header("cache-control", "max-age=60")
+                .echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (s, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+        assert_eq!(s, CacheStatus::Stored, "{alice:?}");
+        let key = cache
+            .key_for(&reqwest::Client::new().get(&url).build().unwrap())
+            .unwrap();
+        let mut entry = store.get(&key).await.unwrap().expect("stored");
+        entry.headers.insert(
+            "cache-control",
+            http::HeaderValue::from_bytes(private).unwrap(),
+        );
+        entry.headers.append(
+            "cache-control",
+            http::HeaderValue::from_static("max-age=60"),
+        );
+        entry.revision += 1;
+        store.put(&key, &entry).await.unwrap();
+        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((String::from_utf8_lossy(private).into_owned(), s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "stored Cache-Control, status, body served to bob: {wrong:?}"
+    );
+}

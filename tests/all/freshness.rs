@@ -930,3 +930,34 @@ async fn s5_2_2_4_no_cache_beside_a_non_ascii_quoted_string_is_still_no_cache() 
         "a no-cache response was reused unvalidated: {s:?}"
     );
 }
+
+/// RFC 9111 §5.1: `Age` as a list is read by its first member (`7200, 0` is an hour old,
+/// see `odd_age_values_never_panic_and_the_first_member_decides`); a byte that is not ASCII in
+/// a later member spoils that member only, not the first: `7200, x\xe9` is as old as
+/// `7200, 0`, never an Age ignored and a response an hour old served as fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_age_list_is_read_by_its_first_member_beside_obs_text() {
+    let (cache, _clock) = cache_with_clock().await;
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    let mut wrong = Vec::new();
+    for (i, age) in [&b"7200, 0"[..], b"7200, x\xe9", b"7200, \xff"]
+        .iter()
+        .enumerate()
+    {
+        let path = format!("/age-obs-{i}");
+        origin.route(
+            &path,
+            Route::ok("a")
+                .header("cache-control", "max-age=3600")
+                .header("age", age),
+        );
+        let url = origin.url(&path);
+        ask(&client, &url, &[]).await;
+        let (s, _, _) = ask(&client, &url, &[]).await;
+        if s == CacheStatus::Hit {
+            wrong.push((String::from_utf8_lossy(age).into_owned(), s));
+        }
+    }
+    assert!(wrong.is_empty(), "an hour old, served fresh: {wrong:?}");
+}

@@ -306,3 +306,38 @@ async fn s5_2_1_4_no_cache_beside_obs_text_still_validates() {
         "`no-cache` beside obs-text served unvalidated (field lines, status): {wrong:?}"
     );
 }
+
+/// RFC 9111 §5.2.1.5: a request's `no-store` forbids storing any part of the request or its
+/// response, also beside a quoted-string holding obs-text, on the same field line or on
+/// another: the next plain request goes to the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_1_5_no_store_beside_obs_text_stores_nothing() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let lines: [&[(&str, &[u8])]; 3] = [
+        &[("cache-control", b"no-store, x-note=\"caf\xe9\"")],
+        &[
+            ("cache-control", b"x-note=\"caf\xe9\""),
+            ("cache-control", b"no-store"),
+        ],
+        &[("cache-control", b"No-Store, x-note=\"caf\xc3\xa9\"")],
+    ];
+    let mut wrong = Vec::new();
+    for (i, headers) in lines.iter().enumerate() {
+        let path = format!("/ns{i}");
+        origin.route(
+            &path,
+            Route::ok("n").header("cache-control", "max-age=3600"),
+        );
+        let url = origin.url(&path);
+        let (first, code, _) = ask(&client, &url, headers).await;
+        assert_eq!(code, 200);
+        let (s, _, _) = ask(&client, &url, &[]).await;
+        if first == CacheStatus::Stored || s == CacheStatus::Hit || origin.hits(&path) != 2 {
+            wrong.push((i, first, s));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "`no-store` beside obs-text stored (case, first, second): {wrong:?}"
+    );
+}

@@ -272,3 +272,43 @@ async fn a_304_with_an_invalid_age_never_panics() {
         clock.advance(Duration::from_secs(120));
     }
 }
+
+/// RFC 9111 §4.3.4: a 304 naming an ETag the entry does not have selects nothing, also when
+/// that ETag holds bytes that are not ASCII (obs-text is allowed in an opaque-tag, RFC 9110
+/// §8.8.3). Read as "no validator", such a 304 would select the entry: the stale body served
+/// as revalidated, though the origin named another representation. Likewise for an entry whose
+/// own ETag is not ASCII, answered with a 304 naming another such ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_naming_another_etag_that_is_not_ascii_does_not_revalidate_the_entry() {
+    let origin = Origin::start().await;
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    let cases: [(&str, &[u8], &[u8]); 2] = [
+        ("/ascii", b"\"1\"", b"\"caf\xc3\xa9\""),
+        ("/both", b"\"caf\xc3\xa9\"", b"\"caf\xc3\xa8\""),
+    ];
+    let mut wrong = Vec::new();
+    for (path, stored, named) in cases {
+        origin.route(
+            path,
+            Route::ok("v1")
+                .header("cache-control", "max-age=0")
+                .header("etag", stored),
+        );
+        let url = origin.url(path);
+        assert_eq!(get(&client, &url, &[]).await.0, CacheStatus::Stored);
+        origin.route(path, Route::ok("").status(304).header("etag", named));
+        let resp = client.get(&url).send().await.unwrap();
+        let s = status(&resp);
+        let body = resp.text().await.unwrap();
+        if s == CacheStatus::Revalidated || origin.hits(path) != 3 {
+            wrong.push((path, s, body, origin.hits(path)));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a 304 naming another (non-ASCII) ETag selected the entry (path, status, body, origin hits): {wrong:?}"
+    );
+}

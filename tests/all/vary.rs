@@ -594,3 +594,35 @@ async fn a_stored_connection_naming_vary_does_not_unselect_the_variant() {
     );
     assert_eq!(origin.hits("/c"), 3);
 }
+
+/// A `Vary` member that is not a field-name (a quoted name, names run together with a space)
+/// names no field the cache can compare; like a line that is not text, it reads as `*` and
+/// selects nothing. Skipped, the response would answer every caller whatever the field it was
+/// meant to name — here one user's answer served to another.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vary_member_that_is_not_a_field_name_selects_nothing() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let forms = ["\"x-user\"", "accept x-user", "x-user;q=1", "x-user:"];
+    let mut wrong = Vec::new();
+    for (i, vary) in forms.iter().enumerate() {
+        let path = format!("/v{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .header("cache-control", "max-age=60")
+                .header("vary", vary)
+                .echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (_, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+        assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((*vary, s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Vary form, status, body served to bob: {wrong:?}"
+    );
+}
