@@ -704,19 +704,24 @@ async fn a_credential_header_in_both_lists_is_told_apart_by_vary() {
     }
 }
 
-/// A Host set by the caller names another target than the URL's (RFC 9110 §7.2): what was
-/// stored for one Host answers only requests for that Host, and what was stored without one
-/// only requests without one — hits included, in every order.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stored_answer_for_an_explicit_host_answers_that_host_alone() {
-    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+/// `/v`, fresh for a minute, echoing the Host it was sent; its URL.
+fn route_echoing_host(origin: &Origin) -> String {
     origin.route(
         "/v",
         Route::ok("")
             .header("cache-control", "max-age=60")
             .echo(&["host"]),
     );
-    let url = origin.url("/v");
+    origin.url("/v")
+}
+
+/// A Host set by the caller names another target than the URL's (RFC 9110 §7.2): what was
+/// stored for one Host answers only requests for that Host, and what was stored without one
+/// only requests without one — hits included, in every order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_answer_for_an_explicit_host_answers_that_host_alone() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let url = route_echoing_host(&origin);
     let own = format!("host={}", origin.addr);
     let (s, a) = get(&client, &url, &[("host", "a.example")]).await;
     assert_eq!(s, CacheStatus::Stored);
@@ -748,13 +753,7 @@ async fn an_entry_stored_for_another_host_is_not_served_under_this_ones_key() {
     use reqwest_dynamodb_cache::CacheStore;
 
     let (origin, _clock, cache, client, store) = origin_and_cache(|b| b).await;
-    origin.route(
-        "/v",
-        Route::ok("")
-            .header("cache-control", "max-age=60")
-            .echo(&["host"]),
-    );
-    let url = origin.url("/v");
+    let url = route_echoing_host(&origin);
     let plain = reqwest::Client::new();
     let key_without = cache.key_for(&plain.get(&url).build().unwrap()).unwrap();
     let key_for_a = cache
