@@ -14,7 +14,8 @@
 //! Groups (criterion ids `group/function/parameter`):
 //! - `net{d}ms_hit`, `net{d}ms_miss`: hits and misses against raw GetItem, origin + GetItem
 //!   (+ PutItem), at one-way delays of 0, 1 and 5 ms, bodies of 1, 10 and 100 KB of the random
-//!   reference JSON, the store at its defaults (compression on).
+//!   reference JSON, the store at its defaults (compression on); and the hit against the raw
+//!   GetItem in turns (`dynamodb_hit_paired`, see the `cpu` group), in wall time.
 //! - `net{d}ms_compression_{kind}`: 100 KB hits with and without compression, against the raw
 //!   GetItem of the uncompressed item.
 //! - `net{d}ms_first_byte`: the time to the first byte of a 10 MB body of unknown length, a
@@ -228,15 +229,16 @@ fn process_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// The CPU of `op` against `baseline`, measured in turns: each iteration runs both, one after
-/// the other (the order alternating), and each is timed on the process's CPU clock, so that
-/// the drift of a noisy machine over the group's seconds falls on both alike. Criterion
-/// reports `op`'s CPU; each sample's totals of both go to `paired.json`, whose ratios
-/// summary.py prints.
+/// `op` against `baseline`, measured in turns: each iteration runs both, one after the other
+/// (the order alternating), and each is timed on `clock` (wall time, or the process's CPU
+/// clock), so that the drift of a noisy machine over the group's seconds falls on both alike.
+/// Criterion reports `op`'s time; each sample's totals of both go to `paired.json` (as
+/// `group/name/size`), whose ratios summary.py prints.
 fn paired<A, B>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
-    (name, size): (&str, usize),
+    (group_name, name, size): (&str, &str, usize),
+    clock: Clock,
     baseline: A,
     op: B,
 ) where
@@ -244,7 +246,13 @@ fn paired<A, B>(
     B: Fn(u64) -> BoxFuture + Clone + Send + Sync + 'static,
 {
     let id = BenchmarkId::new(name, size);
-    let name = format!("{name}/{size}");
+    let name = format!("{group_name}/{name}/{size}");
+    let started = Instant::now();
+    let now = move || match clock {
+        Clock::Cpu => process_cpu_time(),
+        Clock::Wall => started.elapsed(),
+        Clock::Servers(servers) => servers.cpu_time(),
+    };
     let samples: Arc<Mutex<PairedSamples>> = Arc::default();
     let seen = samples.clone();
     group.bench_function(id, |b| {
@@ -255,13 +263,13 @@ fn paired<A, B>(
                     let (mut base, mut own) = (Duration::ZERO, Duration::ZERO);
                     for i in 0..iters {
                         for baseline_turn in [i % 2 == 0, i % 2 == 1] {
-                            let start = process_cpu_time();
+                            let start = now();
                             if baseline_turn {
                                 baseline(i).await;
-                                base += process_cpu_time() - start;
+                                base += now() - start;
                             } else {
                                 op(i).await;
-                                own += process_cpu_time() - start;
+                                own += now() - start;
                             }
                         }
                     }
@@ -282,11 +290,11 @@ fn paired<A, B>(
     }
 }
 
-/// A paired benchmark's samples: each one's CPU per operation, in µs, of the baseline and of
+/// A paired benchmark's samples: each one's time per operation, in µs, of the baseline and of
 /// the operation.
 type PairedSamples = Vec<(f64, f64)>;
 
-/// Every paired benchmark's samples, by `name/size`.
+/// Every paired benchmark's samples, by `group/name/size`.
 static PAIRED: Mutex<Vec<(String, PairedSamples)>> = Mutex::new(Vec::new());
 
 /// The body of the first-byte group: 10 MB, more than any store keeps a copy of.
@@ -597,7 +605,8 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
         .background_writes(true)
         .build();
 
-    let mut group = c.benchmark_group(format!("net{delay}ms_hit"));
+    let hit_group = format!("net{delay}ms_hit");
+    let mut group = c.benchmark_group(&hit_group);
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
         let url = format!("{origin}/json/random/{size}");
@@ -608,6 +617,14 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
             rt,
             BenchmarkId::new("dynamodb_hit", size),
             Clock::Wall,
+            get_op(http.clone(), url.clone(), size, CacheStatus::Hit),
+        );
+        paired(
+            &mut group,
+            rt,
+            (&hit_group, "dynamodb_hit_paired", size),
+            Clock::Wall,
+            get_item_op(db.clone(), item_key.clone()),
             get_op(http, url, size, CacheStatus::Hit),
         );
         measure(
@@ -945,7 +962,8 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
         paired(
             &mut group,
             rt,
-            ("dynamodb_hit_paired", size),
+            ("cpu", "dynamodb_hit_paired", size),
+            Clock::Cpu,
             get_item_op(db.clone(), s.item_key(&key_of(&cache, &url))),
             get_op(client(cache.clone()), url.clone(), size, CacheStatus::Hit),
         );
@@ -1024,7 +1042,8 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
         paired(
             &mut group,
             rt,
-            ("dynamodb_hit_uncompressed_paired", size),
+            ("cpu", "dynamodb_hit_uncompressed_paired", size),
+            Clock::Cpu,
             get_item_op(db.clone(), s_plain.item_key(&key_of(&plain, &url))),
             get_op(client(plain.clone()), url, size, CacheStatus::Hit),
         );
