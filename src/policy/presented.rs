@@ -8,11 +8,12 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
 use super::directives::explicit_expiration;
 use super::rules::Rules;
+use super::vary::names_fields;
 use super::MAX_DELTA;
 use crate::fields::{self, list, CacheControl};
 use crate::StoredResponse;
@@ -240,11 +241,6 @@ pub(crate) fn directives_misread(headers: &HeaderMap) -> bool {
 /// that is not a field name up as no field on both sides, either of which would make the
 /// response match a request with any value of the field the line meant to name.
 fn present_vary(headers: &mut Cow<'_, HeaderMap>) {
-    let names_fields = |v: &HeaderValue| {
-        v.to_str().is_ok_and(|line| {
-            list::members(line).all(|m| m == "*" || HeaderName::try_from(m).is_ok())
-        })
-    };
     if headers.get_all(header::VARY).iter().all(names_fields) {
         return;
     }

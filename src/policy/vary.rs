@@ -17,13 +17,24 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> impl Iterator<Item = String> + 
         .iter()
         .flat_map(|v| match v.to_str() {
             Ok(line) => list::members(line)
-                .map(|name| match HeaderName::try_from(name) {
-                    Ok(_) => name.to_ascii_lowercase(),
-                    Err(_) => "*".to_owned(),
+                .map(|name| match names_a_field(name) {
+                    true => name.to_ascii_lowercase(),
+                    false => "*".to_owned(),
                 })
                 .collect::<Vec<_>>(),
             Err(_) => vec!["*".to_owned()],
         })
+}
+
+/// Whether every member of a `Vary` line, as sent, is read as itself by [`vary_names`]: a
+/// field name or `*`.
+pub(crate) fn names_fields(line: &HeaderValue) -> bool {
+    line.to_str()
+        .is_ok_and(|line| list::members(line).all(|m| m == "*" || names_a_field(m)))
+}
+
+fn names_a_field(member: &str) -> bool {
+    HeaderName::try_from(member).is_ok()
 }
 
 /// RFC 9111 §4.1: before Vary-named request fields are compared, several field lines are
