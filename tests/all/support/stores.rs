@@ -11,6 +11,22 @@ use reqwest_dynamodb_cache::{
     StoredResponse,
 };
 
+/// The three `CacheStore` methods every test store forwards unchanged to the store it wraps
+/// (the field `$inner`): its item and body limits and its capacity count.
+macro_rules! forward_limits {
+    ($inner:tt) => {
+        fn max_item_size(&self) -> Option<usize> {
+            self.$inner.max_item_size()
+        }
+        fn max_body_size(&self) -> Option<usize> {
+            self.$inner.max_body_size()
+        }
+        fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
+            self.$inner.consumed_capacity()
+        }
+    };
+}
+
 /// A fresh entry with `body`, at `revision`, made only through the public API.
 pub fn entry(body: &str, revision: u64) -> StoredResponse {
     let now = SystemTime::now();
@@ -85,15 +101,7 @@ impl<S: CacheStore> CacheStore for CountingStore<S> {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.inner.invalidate(key, revision).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
+    forward_limits!(inner);
 }
 
 /// A store whose invalidations fail (time out); everything else reaches `MemoryStore`.
@@ -114,15 +122,7 @@ impl CacheStore for FailingInvalidations {
     async fn invalidate(&self, _key: &CacheKey, _revision: u64) -> Result<(), StoreError> {
         Err(StoreError::Timeout(Duration::from_millis(1)))
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.0.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.0.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.0.consumed_capacity()
-    }
+    forward_limits!(0);
 }
 
 /// A store whose writes fail (time out); every other call reaches `MemoryStore`.
@@ -144,15 +144,7 @@ impl CacheStore for FailingPuts {
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
+    forward_limits!(inner);
 }
 
 /// A store whose writes panic (a store's own defect); every other call reaches `MemoryStore`.
@@ -173,15 +165,7 @@ impl CacheStore for PanickingPuts {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.0.invalidate(key, revision).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.0.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.0.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.0.consumed_capacity()
-    }
+    forward_limits!(0);
 }
 
 /// A store whose lookups answer only when the request's whole store budget is spent (they
@@ -208,15 +192,7 @@ impl CacheStore for SpendingLookups {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.inner.invalidate(key, revision).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
+    forward_limits!(inner);
 }
 
 /// A store whose calls wait for the test. Held calls — every call, or only writes — pass
@@ -292,15 +268,7 @@ impl<S: CacheStore> CacheStore for Held<S> {
         self.pass(self.hold_all).await;
         self.inner.invalidate(key, revision).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
+    forward_limits!(inner);
 }
 
 /// A store whose calls the test can hold: a held `get` reads first, then waits for a permit of
@@ -395,13 +363,5 @@ impl<S: CacheStore> CacheStore for Staged<S> {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.inner.invalidate(key, revision).await
     }
-    fn max_item_size(&self) -> Option<usize> {
-        self.inner.max_item_size()
-    }
-    fn max_body_size(&self) -> Option<usize> {
-        self.inner.max_body_size()
-    }
-    fn consumed_capacity(&self) -> Option<ConsumedCapacity> {
-        self.inner.consumed_capacity()
-    }
+    forward_limits!(inner);
 }
