@@ -43,8 +43,9 @@ impl Local {
 ///   refreshed it already.
 /// - Memory never serves what the shared store refused or invalidated: a write reaches memory
 ///   only after the shared store accepted it (a response too large for DynamoDB, an older
-///   write refused as [`Superseded`](StoreError::Superseded), or a store that is down leaves
-///   memory as it was), and memory follows the same revision order as the stores, so a slow
+///   write refused as [`Superseded`](StoreError::Superseded), or a store that is down is not
+///   remembered), memory's older entry does not outlive a newer write however that write ends
+///   (the next lookup reads the shared store), and memory follows the same revision order as the stores, so a slow
 ///   write or read that finishes late never replaces a newer entry. An invalidation (after an
 ///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
 ///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
@@ -210,6 +211,19 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
+    /// Drops memory's entry for `key` if it is older than `revision` (a tombstone stays).
+    async fn forget_older(&self, key: &CacheKey, revision: u64) {
+        self.memory
+            .entry(key.clone())
+            .and_compute_with(|held| async move {
+                match held.as_ref().map(|held| held.value()) {
+                    Some(Local::Fresh(entry)) if entry.revision < revision => Op::Remove,
+                    _ => Op::Nop,
+                }
+            })
+            .await;
+    }
+
     /// Keeps `entry` in memory while fresh (unless its body is still in the shared store),
     /// unless memory holds something newer (an entry, or an invalidation): one atomic step per
     /// key, so a late write or read cannot undo a newer
@@ -267,8 +281,12 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         Ok(found)
     }
 
-    /// The shared store first: memory keeps only what it accepted.
+    /// The shared store first: memory keeps only what it accepted. Memory's older entry is
+    /// dropped before the write, so it does not outlive a newer answer whatever becomes of the
+    /// write: refused as older than what the shared store holds, failed, or cut by the store
+    /// timeout after it reached the store.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        self.forget_older(key, response.revision).await;
         self.shared.put(key, response).await?;
         self.remember(key, response).await;
         Ok(())

@@ -459,3 +459,52 @@ async fn a_memory_hit_is_traced_as_a_lookup_that_found_the_entry() {
     );
     assert_eq!(lookups.len(), 2, "{lookups:#?}");
 }
+
+/// A newer answer's write reaches the shared store, and its caller never hears so (the store
+/// timeout cuts the call): memory must not go on serving its older entry while the shared
+/// store holds the newer one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_write_cut_after_it_reached_the_shared_store_leaves_no_older_entry_in_memory() {
+    use reqwest_dynamodb_cache::CacheMode;
+    let shared = Staged::new(MemoryStore::new());
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .clock(clock.clone())
+        .build();
+    let cache = CacheMiddleware::builder(tier)
+        .clock(clock.clone())
+        .store_timeout(Duration::from_millis(200))
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route(
+        "/a",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=60"),
+    );
+    let a = origin.url("/a");
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Stored, Origin::versioned_body("/a", 0))
+    );
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await.0,
+        CacheStatus::Hit,
+        "from memory"
+    );
+
+    origin.bump("/a");
+    shared.hang_puts.store(1, Ordering::SeqCst);
+    let reload = client.get(&a).with_extension(CacheMode::Reload);
+    let (_, body) = read(reload.send().await.unwrap()).await;
+    assert_eq!(body, Origin::versioned_body("/a", 1));
+    shared.put_applied.acquire().await.unwrap().forget();
+    cache.flush().await;
+
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Hit, Origin::versioned_body("/a", 1)),
+        "the shared store holds the newer answer; memory served its older one"
+    );
+}
