@@ -99,8 +99,9 @@ pub enum NotStored {
     /// 409,600 bytes), or it has more header fields than a stored item may; it was returned
     /// whole, streamed through.
     TooLarge,
-    /// The store failed or timed out (on the lookup or the write), or the circuit breaker is
-    /// skipping it after repeated faults; the fault is logged and counted.
+    /// The store failed or timed out (on the lookup or the write), the write was cut before it
+    /// finished (the store panicked, or the runtime shut down), or the circuit breaker is
+    /// skipping the store after repeated faults; the fault is logged and counted.
     StoreFault,
     /// A shared cache does not store a response that sets a cookie (it would replay one
     /// caller's cookie to others) unless

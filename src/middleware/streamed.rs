@@ -54,6 +54,7 @@ impl StreamedWrite {
         let keeper = Streamed {
             write: self,
             outcome: Some(tx),
+            writing: false,
         };
         (keeper, pending)
     }
@@ -63,6 +64,7 @@ impl StreamedWrite {
         Streamed {
             write: self,
             outcome: None,
+            writing: false,
         }
     }
 }
@@ -72,6 +74,9 @@ pub(super) struct Streamed {
     write: StreamedWrite,
     /// `None` once settled, and from the start when nothing is written.
     outcome: Option<watch::Sender<Option<CacheStatus>>>,
+    /// The body ended whole and the write began: if this is dropped untold, the write was cut
+    /// (the store panicked, or the runtime shut down), not the body.
+    writing: bool,
 }
 
 impl Streamed {
@@ -160,6 +165,7 @@ impl Keeper for Streamed {
             None
         };
         let wait = self.write.wait;
+        self.writing = true;
         let work = async move {
             let status = self.write().await;
             self.settle(status);
@@ -185,6 +191,14 @@ impl Keeper for Streamed {
 
 impl Drop for Streamed {
     fn drop(&mut self) {
+        // Never told how the write ended: it was cut.
+        if self.writing && self.outcome.is_some() {
+            tracing::warn!(
+                key = %self.write.key,
+                "a write was cut before it finished (the store panicked, or the runtime shut down)"
+            );
+            self.settle(CacheStatus::NotStored(NotStored::StoreFault));
+        }
         // Never told how the body ended: it did not end whole here.
         self.settle(CacheStatus::NotStored(NotStored::Incomplete));
     }

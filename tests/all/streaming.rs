@@ -723,7 +723,11 @@ async fn a_write_that_panics_in_the_store_leaves_the_caller_whole() {
     let told = tokio::time::timeout(NEVER, outcome.outcome())
         .await
         .unwrap();
-    assert_ne!(told, CacheStatus::Stored);
+    assert_eq!(
+        told,
+        CacheStatus::NotStored(reqwest_dynamodb_cache::NotStored::StoreFault),
+        "the body ended whole; the write was cut"
+    );
     for follower in followers {
         let (_, body) = tokio::time::timeout(NEVER, follower)
             .await
