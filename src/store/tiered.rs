@@ -211,13 +211,33 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
-    /// Drops memory's entry for `key` if it is older than `revision` (a tombstone stays).
-    async fn forget_older(&self, key: &CacheKey, revision: u64) {
+    /// Makes way in memory for a write at `revision`: memory's older entry is dropped, and
+    /// nothing older is remembered from now on — a read that began before the write and ends
+    /// after it would bring the older entry back — while the write itself, and anything newer,
+    /// still is. A write that then fails leaves memory refusing entries older than it for the
+    /// tombstone's lifetime: those are read from the shared store each time, never wrong.
+    async fn make_way(&self, key: &CacheKey, revision: u64) {
+        let floor = revision.saturating_sub(1);
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
                 match held.as_ref().map(|held| held.value()) {
-                    Some(Local::Fresh(entry)) if entry.revision < revision => Op::Remove,
+                    Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
+                    Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
+                    _ => Op::Put(Local::Tombstone(floor)),
+                }
+            })
+            .await;
+    }
+
+    /// Undoes [`make_way`](Self::make_way) for a write that surely did not happen.
+    async fn unmake_way(&self, key: &CacheKey, revision: u64) {
+        let floor = revision.saturating_sub(1);
+        self.memory
+            .entry(key.clone())
+            .and_compute_with(|held| async move {
+                match held.as_ref().map(|held| held.value()) {
+                    Some(Local::Tombstone(held)) if *held == floor => Op::Remove,
                     _ => Op::Nop,
                 }
             })
@@ -281,15 +301,24 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         Ok(found)
     }
 
-    /// The shared store first: memory keeps only what it accepted. Memory's older entry is
-    /// dropped before the write, so it does not outlive a newer answer whatever becomes of the
-    /// write: refused as older than what the shared store holds, failed, or cut by the store
-    /// timeout after it reached the store.
+    /// The shared store first: memory keeps only what it accepted. Memory makes way for the
+    /// write first (`make_way`), so its older entry does not outlive a newer
+    /// answer whatever becomes of the write: refused as older than what the shared store holds,
+    /// failed, or cut by the store timeout after it reached the store.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
-        self.forget_older(key, response.revision).await;
-        self.shared.put(key, response).await?;
-        self.remember(key, response).await;
-        Ok(())
+        self.make_way(key, response.revision).await;
+        match self.shared.put(key, response).await {
+            Ok(()) => {
+                self.remember(key, response).await;
+                Ok(())
+            }
+            Err(e @ StoreError::ItemTooLarge { .. }) => {
+                // Never written: the way made for it is not kept.
+                self.unmake_way(key, response.revision).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {

@@ -508,3 +508,45 @@ async fn a_newer_write_cut_after_it_reached_the_shared_store_leaves_no_older_ent
         "the shared store holds the newer answer; memory served its older one"
     );
 }
+
+/// A lookup made while a newer write is under way reads the shared store's older entry (memory
+/// let its copy go for the write) and remembers it; the write then reaches the shared store
+/// and is cut before it returns (its task aborted, as the store timeout cuts it). Memory must
+/// not go on serving the older entry while the shared store holds the newer one: a read that
+/// began before a write and answers during it never outlives that write in memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_during_a_newer_write_that_is_cut_leaves_no_older_entry_in_memory() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(3);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(100));
+
+    // The newer write waits before it reaches the shared store, then reaches it and never
+    // returns.
+    shared.hold_puts.store(1, Ordering::SeqCst);
+    shared.hang_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    });
+    shared.a_put_is_held().await;
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the shared store still holds the older entry"
+    );
+    shared.put_release.add_permits(1);
+    shared.put_applied.acquire().await.unwrap().forget();
+    writing.abort();
+    assert_eq!(
+        shared.inner.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200)
+    );
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
