@@ -12,14 +12,15 @@ use http_body_util::BodyExt;
 use reqwest::Response;
 
 use crate::deferred::RangeSource;
-use crate::fields::{tag_list, ByteRangeSet, ByteSpan, ContentRange, EntityTag};
+use crate::fields::{list, tag_list, ByteRangeSet, ByteSpan, ContentRange, EntityTag};
 use crate::CacheStatus;
 
 /// What the caller asked for beyond the response itself.
 #[derive(Debug, Default)]
 pub(super) struct CallerAsks {
-    /// The If-None-Match field lines, joined into one list.
-    if_none_match: Option<String>,
+    /// The If-None-Match field lines, joined into one list, as sent (bytes that are not ASCII
+    /// included: such a line still names entity-tags, and still outranks If-Modified-Since).
+    if_none_match: Option<Vec<u8>>,
     if_modified_since: Option<SystemTime>,
     /// A Range this cache understands (one it ignores is as good as none, RFC 9110 §14.2).
     range: Option<ByteRangeSet>,
@@ -46,7 +47,7 @@ impl CallerAsks {
         }
         let joined = |name: HeaderName| joined(headers, name);
         let asks = CallerAsks {
-            if_none_match: joined(header::IF_NONE_MATCH),
+            if_none_match: joined_bytes(headers, header::IF_NONE_MATCH),
             if_modified_since: headers
                 .get(header::IF_MODIFIED_SINCE)
                 .and_then(|v| v.to_str().ok())
@@ -99,7 +100,18 @@ impl CallerAsks {
     fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(list) = &self.if_none_match {
             let current = EntityTag::of(headers);
-            return tag_list(list).any(|member| member.matches_weakly(current.as_ref()));
+            let current_bytes = headers.get(header::ETAG).map(|v| weak_opaque(v.as_bytes()));
+            return list::member_ranges(list, false).any(|r| {
+                let member = &list[r];
+                match std::str::from_utf8(member) {
+                    Ok(text) if text.is_ascii() => {
+                        tag_list(text).any(|tag| tag.matches_weakly(current.as_ref()))
+                    }
+                    // A tag with bytes that are not ASCII (RFC 9110 §8.8.3, obs-text) matches
+                    // only the same bytes, by weak comparison.
+                    _ => current_bytes.is_some_and(|current| current == weak_opaque(member)),
+                }
+            });
         }
         let Some(since) = self.if_modified_since else {
             return false;
@@ -111,6 +123,19 @@ impl CallerAsks {
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|modified| modified <= since)
     }
+}
+
+/// All field lines of `name` as sent, joined into one list (RFC 9110 §5.3); `None` when there
+/// is none.
+fn joined_bytes(headers: &HeaderMap, name: HeaderName) -> Option<Vec<u8>> {
+    let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+    (!values.is_empty()).then(|| values.join(&b","[..]))
+}
+
+/// An entity-tag's bytes for weak comparison: without `W/`, trimmed.
+fn weak_opaque(tag: &[u8]) -> &[u8] {
+    let tag = tag.trim_ascii();
+    tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
 /// All field lines of `name`, joined into one list (RFC 9110 §5.3); `None` when there is none.

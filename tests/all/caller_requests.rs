@@ -1294,3 +1294,35 @@ async fn valid_ranges_with_list_whitespace_unit_case_and_leading_zeros_are_serve
     }
     assert_eq!(origin.hits("/r"), 1);
 }
+
+/// RFC 9110 §13.1.3: a recipient must ignore If-Modified-Since when the request has
+/// If-None-Match — also when that If-None-Match names an entity-tag holding bytes that are not
+/// ASCII (obs-text is allowed in an opaque-tag, §8.8.3). Such a tag does not match the stored
+/// `"abcdef"`: the caller holds another representation and gets the stored one (200), never a
+/// 304 telling it that its own copy is current because Last-Modified is older than its date.
+#[tokio::test(flavor = "multi_thread")]
+async fn if_modified_since_is_ignored_beside_an_if_none_match_that_is_not_ascii() {
+    let (_origin, client, url) = setup(
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .etag("\"abcdef\"")
+            .last_modified("Mon, 01 Jan 2024 00:00:00 GMT"),
+    )
+    .await;
+    let mut wrong = Vec::new();
+    for inm in [&b"\"caf\xe9\""[..], b"\"caf\xc3\xa9\"", b"W/\"\xff\""] {
+        let resp = client
+            .get(&url)
+            .header("if-none-match", http::HeaderValue::from_bytes(inm).unwrap())
+            .header("if-modified-since", "Tue, 02 Jan 2024 00:00:00 GMT")
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        if code != 200 || body != "body" {
+            wrong.push((String::from_utf8_lossy(inm).into_owned(), code, body));
+        }
+    }
+    assert!(wrong.is_empty(), "If-None-Match, status, body: {wrong:?}");
+}
