@@ -68,19 +68,67 @@ fn unquote(text: &str) -> String {
     out
 }
 
-/// The directives of every `Cache-Control` field line of a message, in order. A byte that is
-/// not visible ASCII is read as `?` ([`text`](super::text)): the directives beside it count.
+/// The directives of a message's `Cache-Control` field lines, in order. A byte that is not
+/// visible ASCII is read as `?` ([`text`](super::text)): the directives beside it count.
+///
+/// Several lines are one list (RFC 9110 §5.3: joined with commas), so a quoted string may go on
+/// from one line to the next. They are read each on its own too, and a directive only that
+/// reading finds is added: a quote left open at the end of one line never hides a `private`
+/// on the next from this cache, whichever reading its sender meant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CacheControl(Vec<Directive>);
 
 impl CacheControl {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
-        let mut directives = Vec::new();
-        for value in headers.get_all(header::CACHE_CONTROL) {
-            let line = super::text(value);
-            directives.extend(list::members(&line).map(Directive::parse));
+        let mut lines = headers.get_all(header::CACHE_CONTROL).iter();
+        let Some(first) = lines.next() else {
+            return CacheControl::default();
+        };
+        let mut joined = super::text(first);
+        let mut more = false;
+        for line in lines {
+            let joined = joined.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&super::text(line));
+            more = true;
+        }
+        let mut directives: Vec<Directive> = list::members(&joined).map(Directive::parse).collect();
+        if more {
+            for line in headers.get_all(header::CACHE_CONTROL) {
+                for d in list::members(&super::text(line)).map(Directive::parse) {
+                    if !directives.iter().any(|held| held.name == d.name) {
+                        directives.push(d);
+                    }
+                }
+            }
         }
         CacheControl(directives)
+    }
+
+    /// The directives as one field line that a reader splitting at every comma and comparing
+    /// names exactly reads as this cache does: names lower-cased, a directive whose name is not
+    /// a token left out (no reader gives it a meaning), and an argument that holds a comma,
+    /// quote or backslash left out too (so `private="Set-Cookie, X-Token"` is `private`,
+    /// which is stricter). No quoted string remains, so the line has no comma but those
+    /// between directives.
+    pub(crate) fn canonical(&self) -> String {
+        let mut out = String::new();
+        for d in &self.0 {
+            if d.name.is_empty() || !d.name.bytes().all(is_tchar) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(&d.name);
+            if let Some(value) = &d.value {
+                if !value.bytes().any(|b| matches!(b, b',' | b'"' | b'\\')) {
+                    out.push('=');
+                    out.push_str(value);
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Directive> {
@@ -98,13 +146,9 @@ impl CacheControl {
     }
 }
 
-/// A field line with its directive names lower-cased and everything else as sent, members
-/// joined by `,` (for readers that compare names exactly).
-pub(crate) fn lowercase_names(line: &str) -> String {
-    rewrite(line, |member| match member.split_once('=') {
-        Some((name, value)) => Some(format!("{}={value}", name.to_ascii_lowercase())),
-        None => Some(member.to_ascii_lowercase()),
-    })
+/// RFC 9110 §5.6.2: a byte a token may hold.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A field line without the directives named `name` (case-insensitively), the others as sent.
@@ -224,12 +268,45 @@ mod tests {
         assert_eq!(parsed.seconds("max-age"), None, "not a number: no lifetime");
     }
 
+    /// RFC 9110 §5.3: the lines are one list, so a quoted string may span them; each line is
+    /// read on its own too, and what only that reading finds is added.
+    #[test]
+    fn lines_are_one_list_and_each_line_counts_too() {
+        let spanning = cc(&[r#"max-age=60, x-note="a"#, r#"", private"#]);
+        assert!(spanning.has("private") && spanning.seconds("max-age") == Some(60));
+        let hidden = cc(&[r#"x="a"#, r#"private, y="b""#]);
+        assert!(hidden.has("private"), "{hidden:?}");
+        // A quote left open spoils only its own member.
+        for line in [
+            r#"max-age=60, x-note="open, Private"#,
+            r#"max-age=60, x-note="a\", Private"#,
+            r#"max-age=60, x-note=a"b, PRIVATE"#,
+        ] {
+            assert!(cc(&[line]).has("private"), "{line}");
+        }
+    }
+
+    /// The canonical line: what a reader splitting at every comma finds in it is what this
+    /// cache read.
+    #[test]
+    fn the_canonical_line_holds_what_was_read() {
+        assert_eq!(
+            cc(&[r#"Max-Age=60, Private="X-Token, Set-Cookie", No-Cache="#]).canonical(),
+            "max-age=60, private, no-cache"
+        );
+        assert_eq!(
+            cc(&[r#"x-note="a, private, b", "odd name", s-maxage="5""#]).canonical(),
+            "x-note, s-maxage=5"
+        );
+        assert_eq!(
+            cc(&[r#"x-note="open, Public"#]).canonical(),
+            "x-note=open, public"
+        );
+        assert_eq!(CacheControl::default().canonical(), "");
+    }
+
     #[test]
     fn lines_rewritten_for_exact_readers() {
-        assert_eq!(
-            lowercase_names(r#"Max-Age=60, Private="X-Token", No-Cache"#),
-            r#"max-age=60,private="X-Token",no-cache"#
-        );
         assert_eq!(
             without(r#"max-age=60, No-Store, private="no-store, x""#, "no-store"),
             r#"max-age=60,private="no-store, x""#

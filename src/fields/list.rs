@@ -39,20 +39,29 @@ pub(crate) fn members(value: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Where the member starting at `start` ends: the next comma outside a quoted string, or the
-/// end of the value.
+/// end of the value. A quoted string left open (a stray quote) spoils only its own member: the
+/// member ends at the first comma after that quote, so the members after it are still read (a
+/// `private` after `x="open` counts, as it does for readers that split at every comma).
 fn member_end(value: &[u8], start: usize, quoted_pairs: bool) -> usize {
     let mut quoted = false;
+    let mut comma_in_quotes = None;
     let mut i = start;
     while i < value.len() {
         match value[i] {
             b'\\' if quoted && quoted_pairs => i += 1,
             b'"' => quoted = !quoted,
             b',' if !quoted => return i,
+            b',' => {
+                comma_in_quotes.get_or_insert(i);
+            }
             _ => {}
         }
         i += 1;
     }
-    value.len()
+    match (quoted, comma_in_quotes) {
+        (true, Some(comma)) => comma,
+        _ => value.len(),
+    }
 }
 
 /// `range` of `value` without the whitespace at either end.
@@ -87,8 +96,17 @@ mod tests {
             members(r#"W/"a,b", "c""#).collect::<Vec<_>>(),
             [r#"W/"a,b""#, r#""c""#]
         );
-        // An unclosed quoted string runs to the end of the value.
-        assert_eq!(members(r#"a="b, c"#).collect::<Vec<_>>(), [r#"a="b, c"#]);
+        // A quoted string left open spoils only its own member.
+        assert_eq!(members(r#"a="b, c"#).collect::<Vec<_>>(), [r#"a="b"#, "c"]);
+        assert_eq!(
+            members(r#"a="b\", c"#).collect::<Vec<_>>(),
+            [r#"a="b\""#, "c"]
+        );
+        assert_eq!(
+            members(r#"a=b"c, d"#).collect::<Vec<_>>(),
+            [r#"a=b"c"#, "d"]
+        );
+        assert_eq!(members(r#"a="b"#).collect::<Vec<_>>(), [r#"a="b"#]);
     }
 
     /// RFC 9110 §5.6.1.2: empty list elements are accepted and ignored.

@@ -16,7 +16,7 @@ mod entity_tag;
 pub(crate) mod list;
 mod range;
 
-pub(crate) use cache_control::{clamp_seconds, lowercase_names, without, CacheControl};
+pub(crate) use cache_control::{clamp_seconds, without, CacheControl};
 
 use std::borrow::Cow;
 

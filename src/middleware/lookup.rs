@@ -345,8 +345,8 @@ impl Inner {
     /// so reads never trust the table to have done it. A stored part that is not the range it
     /// claims (an item written by someone else) is of no use either: it is never served as that
     /// range. Nor, in a shared cache, is an entry it may not share (`private`, or an answer to
-    /// `Authorization` that does not say it may be reused: see [`Rules::may_share`]), whoever
-    /// wrote it.
+    /// `Authorization` that does not say it may be reused: see [`Rules::may_share`]; or one that
+    /// sets a cookie, unless `shared_set_cookie` allows it), whoever wrote it.
     ///
     /// [`Rules::may_share`]: crate::policy::Rules::may_share
     fn usable(&self, entry: &StoredResponse, view: &RequestView) -> bool {
@@ -354,12 +354,11 @@ impl Inner {
             tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
             return false;
         }
-        if !self
-            .settings
-            .rules
-            .may_share(&entry.headers, &entry.request_headers)
-        {
-            tracing::warn!(key = %view.key, "a stored response this shared cache may not share (private, or for an Authorization); not served");
+        let rules = &self.settings.rules;
+        let replays_cookie =
+            rules.shared && !self.settings.shared_set_cookie && policy::sets_cookie(&entry.headers);
+        if replays_cookie || !rules.may_share(&entry.headers, &entry.request_headers) {
+            tracing::warn!(key = %view.key, "a stored response this shared cache may not share (private, for an Authorization, or setting a cookie); not served");
             return false;
         }
         entry.retain_until.is_none_or(|t| t > view.now)

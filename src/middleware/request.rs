@@ -132,7 +132,7 @@ impl Inner {
             }
         }
         if crate::policy::directives_misread(&parts.headers) {
-            crate::policy::lowercase_directives(&mut parts.headers);
+            crate::policy::canonical_directives(&mut parts.headers);
         }
         (redacted_url, parts)
     }

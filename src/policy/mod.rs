@@ -34,7 +34,7 @@ pub(crate) use expire_after::UrlPattern;
 pub use expire_after::{ExpireAfter, ParseExpireAfterError};
 
 pub(crate) use directives::{has_explicit_expiration, pragma_no_cache, RequestDirectives};
-pub(crate) use presented::{directives_misread, lowercase_directives, plainly_fresh};
+pub(crate) use presented::{canonical_directives, directives_misread, plainly_fresh};
 pub(crate) use rules::{Plan, Rules};
 pub(crate) use stored::{
     is_consistent_part, merge_not_modified, not_modified_matches, sets_cookie, storable_headers,

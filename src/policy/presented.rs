@@ -91,7 +91,7 @@ fn present_to_policy(
     forbids_stale: bool,
 ) {
     if directives_misread(headers) {
-        lowercase_directives(headers.to_mut());
+        canonical_directives(headers.to_mut());
     }
     present_vary(headers);
     present_age(headers);
@@ -123,14 +123,21 @@ const LIFETIMES: &[&str] = &["max-age", "s-maxage"];
 /// `Age` as one delta-seconds: the first member of a list (RFC 9111 §5.1), at most 2^31
 /// (§1.2.2; a value near 2^64 would overflow the policy's arithmetic); removed when invalid.
 fn present_age(headers: &mut Cow<'_, HeaderMap>) {
-    let Some(age) = headers.get(header::AGE) else {
-        return;
-    };
     // A byte that is not ASCII spoils only its own member (see `fields::text`).
-    let text = fields::text(age);
+    let lines: Vec<Cow<'_, str>> = headers
+        .get_all(header::AGE)
+        .iter()
+        .map(fields::text)
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
     // §5.1: a list is read by its first member (empty list elements are not members,
-    // RFC 9110 §5.6.1.2).
-    let first = list::members(&text).next().unwrap_or("");
+    // RFC 9110 §5.6.1.2), whichever line holds it (RFC 9110 §5.3: the lines are one list).
+    let first = lines
+        .iter()
+        .find_map(|line| list::members(line).next())
+        .unwrap_or("");
     // §1.2.2: a delta-seconds too large to represent is taken as 2^31, never as 0.
     // §5.1: "If the field value ... is invalid (e.g., it contains something other than a
     // non-negative integer), a cache SHOULD ignore the field."
@@ -140,7 +147,7 @@ fn present_age(headers: &mut Cow<'_, HeaderMap>) {
         None
     };
     match value {
-        Some(a) if a.to_string() == *text => {}
+        Some(a) if lines.len() == 1 && a.to_string() == *lines[0] => {}
         Some(a) => {
             headers.to_mut().insert(header::AGE, HeaderValue::from(a));
         }
@@ -219,21 +226,31 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) -> Option<SystemTime> {
     date
 }
 
-/// Lower-cases the directive names of every `Cache-Control` line, keeping values as sent
-/// (a byte that is not visible ASCII read as `?`, so that the line is text).
-pub(crate) fn lowercase_directives(headers: &mut HeaderMap) {
-    rewrite_cache_control(headers, fields::lowercase_names);
+/// Replaces a message's `Cache-Control` lines with one line holding what this cache read in
+/// them, written so that the policy reads the same (see [`CacheControl::canonical`]).
+pub(crate) fn canonical_directives(headers: &mut HeaderMap) {
+    let line = CacheControl::of(headers).canonical();
+    headers.remove(header::CACHE_CONTROL);
+    if let Ok(line) = HeaderValue::try_from(line) {
+        if !line.is_empty() {
+            headers.insert(header::CACHE_CONTROL, line);
+        }
+    }
 }
 
-/// Whether the policy would misread a message's `Cache-Control` as sent: it compares
-/// directive names exactly (an upper-case one is not seen) and skips a line that is not text
-/// whole (the directives beside a quoted "café" are not seen: a `private` response would be
-/// shared).
+/// Whether the policy could read a message's `Cache-Control` otherwise than this cache does:
+/// it compares directive names exactly (an upper-case one is not seen), skips a line that is
+/// not text whole (the directives beside a quoted "café" are not seen: a `private` response
+/// would be shared), and splits at every comma, also inside a quoted string (`x="a, private"`
+/// would be private to it) or across lines. Without quotes, upper case or other bytes, both
+/// readings agree.
 pub(crate) fn directives_misread(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .any(|v| v.to_str().is_err() || v.as_bytes().iter().any(u8::is_ascii_uppercase))
+    headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
+        v.to_str().is_err()
+            || v.as_bytes()
+                .iter()
+                .any(|b| b.is_ascii_uppercase() || *b == b'"')
+    })
 }
 
 /// A `Vary` line that names anything but fields reads as `*` for the policy too (see

@@ -866,3 +866,174 @@ async fn a_stored_private_entry_is_never_served_to_another_caller_after_revalida
         "stored Cache-Control, status, body served to bob: {wrong:?}"
     );
 }
+
+/// A private cache and a shared one over one table, as a service and its gateway may run:
+/// the same request gives the same key in both. The shared cache serves the responses it
+/// reads from the table only when it could have stored them itself.
+async fn private_and_shared_over_one_table() -> (
+    Origin,
+    std::sync::Arc<reqwest_dynamodb_cache::ManualClock>,
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+) {
+    let (origin, clock, _private, private, store) = origin_and_cache(|b| b).await;
+    let shared = CacheMiddleware::builder(store)
+        .shared(true)
+        .clock(clock.clone())
+        .build();
+    (origin, clock, private, http_client(&shared))
+}
+
+/// Alice's answer sets her session cookie; the private cache stores it with the cookie, as
+/// RFC 9111 §3.1 lets it. A shared cache never replays one caller's Set-Cookie to another
+/// (it refuses to store such an answer itself: `NotStored::SetCookie`), so it must not hand
+/// Alice's cookie to Bob from the entry the private cache wrote — not as a hit, and not after
+/// a 304 (which carries no cookie of its own) revalidates that entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_cache_never_replays_a_set_cookie_a_private_cache_stored_in_the_same_table() {
+    let (origin, _clock, private, shared) = private_and_shared_over_one_table().await;
+    let cookie = format!("session={ALICE}");
+    let mut wrong = Vec::new();
+    for (path, lifetime) in [
+        ("/fresh", "max-age=60"),
+        ("/stale", "max-age=0"),
+        ("/public", "public, max-age=60"),
+    ] {
+        origin.route(
+            path,
+            Route::ok("welcome")
+                .header("cache-control", lifetime)
+                .header("set-cookie", &cookie)
+                .etag("\"w\""),
+        );
+        let url = origin.url(path);
+        let alice = private.get(&url).send().await.unwrap();
+        assert_eq!(status(&alice), CacheStatus::Stored, "{path}");
+        assert_eq!(alice.headers()["set-cookie"], cookie.as_str());
+        // The origin sets no cookie for Bob.
+        origin.route(
+            path,
+            Route::ok("welcome")
+                .header("cache-control", lifetime)
+                .etag("\"w\""),
+        );
+        let bob = shared.get(&url).send().await.unwrap();
+        if let Some(c) = bob.headers().get("set-cookie") {
+            wrong.push((path, status(&bob), c.clone()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "bob was handed alice's cookie (path, status, cookie): {wrong:?}"
+    );
+}
+
+/// RFC 9110 §5.3: the field lines of a field are one list, joined by commas, so a quoted
+/// string may run from one `Cache-Control` line into the next: `max-age=60, x-note="a` then
+/// `", private` is `max-age=60, x-note="a, ", private` — a `private` response. (The rules
+/// engine sees that `private` too: a shared cache refuses to store it.) The private cache over
+/// the same table stores Alice's answer; the shared cache must not serve it to Bob, nor
+/// revalidate it for him (the origin's 304 to Bob's conditional request would hand him
+/// Alice's body).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_directive_after_a_quoted_string_spanning_field_lines_is_never_shared() {
+    let (origin, _clock, private, shared) = private_and_shared_over_one_table().await;
+    origin.route(
+        "/p",
+        Route::ok("")
+            .header("cache-control", "max-age=60, x-note=\"a")
+            .header("cache-control", "\", private")
+            .etag("\"p\"")
+            .echo(&["x-user"]),
+    );
+    let url = origin.url("/p");
+    let (s, alice) = get(&private, &url, &[("x-user", "alice")]).await;
+    assert_eq!(s, CacheStatus::Stored, "{alice:?}");
+    let (s, bob) = get(&shared, &url, &[("x-user", "bob")]).await;
+    assert!(
+        bob.ends_with("x-user=bob"),
+        "bob was served {bob:?} ({s:?})"
+    );
+}
+
+/// A quoted string left open (`x-note="open`, or closed only by an escaped quote) is not a
+/// valid list member; the `Private` after it (any case, RFC 9111 §5.2) must still keep a
+/// shared cache from storing the answer — as a byte that is not ASCII spoils only its own
+/// member, a stray quote must not hide every directive after it. Bob never receives the
+/// answer made for Alice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_directive_after_an_unclosed_quoted_string_is_never_shared() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+    let forms = [
+        "max-age=60, x-note=\"open, Private",
+        "max-age=60, x-note=\"a\\\", Private",
+        "max-age=60, x-note=a\"b, PRIVATE",
+    ];
+    let mut wrong = Vec::new();
+    for (i, cc) in forms.iter().enumerate() {
+        let path = format!("/u{i}");
+        origin.route(
+            &path,
+            Route::ok("").header("cache-control", cc).echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (stored, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+        assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((*cc, stored, s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Cache-Control, alice's status, bob's status and body: {wrong:?}"
+    );
+}
+
+/// Credentials out of the key in both caches: the private cache stores Alice's answer to her
+/// Authorization (a response that does not say it may be shared, RFC 9111 §3.5), in any of
+/// these forms. The shared cache must not serve it to Bob — as a hit, or after a 304 to his
+/// own conditional request (the entry's body is Alice's) — whereas an answer marked `public`,
+/// `must-revalidate` or `s-maxage` (any case) may be.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_cache_never_serves_an_answer_to_another_callers_authorization_from_the_table() {
+    let (origin, clock, _private, private, store) =
+        origin_and_cache(|b| b.credentials_in_key(false)).await;
+    let shared = CacheMiddleware::builder(store)
+        .shared(true)
+        .credentials_in_key(false)
+        .clock(clock.clone())
+        .build();
+    let shared = http_client(&shared);
+    let alice = format!("Bearer {ALICE}");
+    let bob = format!("Bearer {BOB}");
+    let mut wrong = Vec::new();
+    for (i, (cc, shareable)) in [
+        ("max-age=60", false),
+        ("max-age=0", false),
+        ("max-age=60, x-public=\"public\"", false),
+        ("max-age=60, Public", true),
+        ("max-age=60, S-MAXAGE=60", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/a{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .header("cache-control", cc)
+                .etag("\"e\"")
+                .echo(&["authorization"]),
+        );
+        let url = origin.url(&path);
+        let (s, body) = get(&private, &url, &[("authorization", alice.as_str())]).await;
+        assert_eq!(s, CacheStatus::Stored, "{cc}: {body:?}");
+        let (s, body) = get(&shared, &url, &[("authorization", bob.as_str())]).await;
+        let served_alices = body.contains(ALICE);
+        if served_alices != shareable {
+            wrong.push((cc, s, body));
+        }
+    }
+    assert!(wrong.is_empty(), "Cache-Control, what bob got: {wrong:?}");
+}

@@ -973,3 +973,36 @@ async fn an_age_list_is_read_by_its_first_member_beside_obs_text() {
         .collect();
     assert!(wrong.is_empty(), "an hour old, served fresh: {wrong:?}");
 }
+
+/// RFC 9110 §5.3: several `Age` field lines are one list (joined by commas), and §5.6.1.2: an
+/// empty element is not a member. So `Age:` (empty, or only whitespace or commas) followed by
+/// `Age: 7200` has the first member `7200` (RFC 9111 §5.1), as `Age: , 7200` does (see
+/// `an_empty_first_list_member_of_age_is_skipped`): a `max-age=3600` response is an hour
+/// past its lifetime, never served fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_age_whose_first_field_line_has_no_member_is_read_by_the_next_line() {
+    let (cache, _clock) = cache_with_clock().await;
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    let mut wrong = Vec::new();
+    for (i, first) in ["", " ", ","].into_iter().enumerate() {
+        let path = format!("/age-lines-{i}");
+        origin.route(
+            &path,
+            Route::ok("a")
+                .header("cache-control", "max-age=3600")
+                .header("age", first)
+                .header("age", "7200"),
+        );
+        let url = origin.url(&path);
+        ask(&client, &url, &[]).await;
+        let (s, _, _) = ask(&client, &url, &[]).await;
+        if s == CacheStatus::Hit {
+            wrong.push((first, s, origin.hits(&path)));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "an hour old, served fresh (first Age line, status, origin hits): {wrong:?}"
+    );
+}

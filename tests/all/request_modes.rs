@@ -341,3 +341,36 @@ async fn s5_2_1_5_no_store_beside_obs_text_stores_nothing() {
         "`no-store` beside obs-text stored (case, first, second): {wrong:?}"
     );
 }
+
+/// RFC 9111 §5.2.1.5: a request's `no-store` (any case, §5.2) forbids storing its response,
+/// also when it follows a quoted string left open (`x-note="open`, or closed only by an
+/// escaped quote): a stray quote is not a valid member, and must not hide the directives after
+/// it. The next plain request goes to the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_2_1_5_no_store_after_an_unclosed_quoted_string_stores_nothing() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let forms: [&[u8]; 3] = [
+        b"x-note=\"open, No-Store",
+        b"x-note=\"a\\\", No-Store",
+        b"x-note=a\"b, NO-STORE",
+    ];
+    let mut wrong = Vec::new();
+    for (i, cc) in forms.iter().enumerate() {
+        let path = format!("/open{i}");
+        origin.route(
+            &path,
+            Route::ok("n").header("cache-control", "max-age=3600"),
+        );
+        let url = origin.url(&path);
+        let (first, code, _) = ask(&client, &url, &[("cache-control", cc)]).await;
+        assert_eq!(code, 200);
+        let (s, _, _) = ask(&client, &url, &[]).await;
+        if first == CacheStatus::Stored || s == CacheStatus::Hit || origin.hits(&path) != 2 {
+            wrong.push((String::from_utf8_lossy(cc).into_owned(), first, s));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "`no-store` after an unclosed quoted string, stored (request Cache-Control, first, second): {wrong:?}"
+    );
+}
