@@ -72,11 +72,17 @@ fn unquote(text: &str) -> String {
 /// visible ASCII is read as `?` ([`text`](super::text)): the directives beside it count.
 ///
 /// Several lines are one list (RFC 9110 §5.3: joined with commas), so a quoted string may go on
-/// from one line to the next. They are read each on its own too, and a directive only that
-/// reading finds is added: a quote left open at the end of one line never hides a `private`
-/// on the next from this cache, whichever reading its sender meant.
+/// from one line to the next. They are read each on its own too, and a restrictive directive
+/// (`private`, `no-store`, `no-cache`) only that reading finds is added: a quote left open at
+/// the end of one line never hides a `private` on the next from this cache, whichever reading
+/// its sender meant — while nothing that permits more (`public`, a lifetime, `max-stale`) is
+/// taken from inside what the joined reading holds to be a quoted string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CacheControl(Vec<Directive>);
+
+/// Directives that only ever forbid: taking one that may not have been meant costs a hit,
+/// never a leak or a stale answer.
+const RESTRICTIVE: &[&str] = &["private", "no-store", "no-cache"];
 
 impl CacheControl {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
@@ -96,7 +102,9 @@ impl CacheControl {
         if more {
             for line in headers.get_all(header::CACHE_CONTROL) {
                 for d in list::members(&super::text(line)).map(Directive::parse) {
-                    if !directives.iter().any(|held| held.name == d.name) {
+                    if RESTRICTIVE.contains(&d.name.as_str())
+                        && !directives.iter().any(|held| held.name == d.name)
+                    {
                         directives.push(d);
                     }
                 }
@@ -107,10 +115,11 @@ impl CacheControl {
 
     /// The directives as one field line that a reader splitting at every comma and comparing
     /// names exactly reads as this cache does: names lower-cased, a directive whose name is not
-    /// a token left out (no reader gives it a meaning), and an argument that holds a comma,
-    /// quote or backslash left out too (so `private="Set-Cookie, X-Token"` is `private`,
-    /// which is stricter). No quoted string remains, so the line has no comma but those
-    /// between directives.
+    /// a token left out (no reader gives it a meaning), and in an argument each comma, quote
+    /// or backslash written as `?` (so `private="Set-Cookie, X-Token"` is still `private`, and
+    /// `max-age="0, 1"` still a `max-age` that is not a number, never a bare `max-age` that
+    /// a reader may take as absent). No quoted string remains, so the line has no comma but
+    /// those between directives.
     pub(crate) fn canonical(&self) -> String {
         let mut out = String::new();
         for d in &self.0 {
@@ -122,10 +131,11 @@ impl CacheControl {
             }
             out.push_str(&d.name);
             if let Some(value) = &d.value {
-                if !value.bytes().any(|b| matches!(b, b',' | b'"' | b'\\')) {
-                    out.push('=');
-                    out.push_str(value);
-                }
+                out.push('=');
+                out.extend(value.chars().map(|c| match c {
+                    ',' | '"' | '\\' => '?',
+                    c => c,
+                }));
             }
         }
         out
@@ -274,8 +284,10 @@ mod tests {
     fn lines_are_one_list_and_each_line_counts_too() {
         let spanning = cc(&[r#"max-age=60, x-note="a"#, r#"", private"#]);
         assert!(spanning.has("private") && spanning.seconds("max-age") == Some(60));
-        let hidden = cc(&[r#"x="a"#, r#"private, y="b""#]);
+        let hidden = cc(&[r#"x="a"#, r#"private, max-age=60, y="b""#]);
         assert!(hidden.has("private"), "{hidden:?}");
+        // Nothing that permits more is taken from what the joined reading quotes.
+        assert_eq!(hidden.seconds("max-age"), None, "{hidden:?}");
         // A quote left open spoils only its own member.
         for line in [
             r#"max-age=60, x-note="open, Private"#,
@@ -292,11 +304,15 @@ mod tests {
     fn the_canonical_line_holds_what_was_read() {
         assert_eq!(
             cc(&[r#"Max-Age=60, Private="X-Token, Set-Cookie", No-Cache="#]).canonical(),
-            "max-age=60, private, no-cache"
+            "max-age=60, private=X-Token? Set-Cookie, no-cache"
         );
         assert_eq!(
             cc(&[r#"x-note="a, private, b", "odd name", s-maxage="5""#]).canonical(),
-            "x-note, s-maxage=5"
+            "x-note=a? private? b, s-maxage=5"
+        );
+        assert_eq!(
+            cc(&[r#"max-age="0, 1", s-maxage="1\"0""#]).canonical(),
+            "max-age=0? 1, s-maxage=1?0"
         );
         assert_eq!(
             cc(&[r#"x-note="open, Public"#]).canonical(),

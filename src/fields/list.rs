@@ -44,12 +44,23 @@ pub(crate) fn members(value: &str) -> impl Iterator<Item = &str> {
 /// `private` after `x="open` counts, as it does for readers that split at every comma).
 fn member_end(value: &[u8], start: usize, quoted_pairs: bool) -> usize {
     let mut quoted = false;
+    // The first comma after the quoted string opened last (escaped or not).
     let mut comma_in_quotes = None;
     let mut i = start;
     while i < value.len() {
         match value[i] {
-            b'\\' if quoted && quoted_pairs => i += 1,
-            b'"' => quoted = !quoted,
+            b'\\' if quoted && quoted_pairs => {
+                if value.get(i + 1) == Some(&b',') {
+                    comma_in_quotes.get_or_insert(i + 1);
+                }
+                i += 1;
+            }
+            b'"' => {
+                quoted = !quoted;
+                if quoted {
+                    comma_in_quotes = None;
+                }
+            }
             b',' if !quoted => return i,
             b',' => {
                 comma_in_quotes.get_or_insert(i);
@@ -107,6 +118,20 @@ mod tests {
             [r#"a=b"c"#, "d"]
         );
         assert_eq!(members(r#"a="b"#).collect::<Vec<_>>(), [r#"a="b"#]);
+        // The comma that ends it follows the quote left open, not an earlier, closed one.
+        assert_eq!(
+            members(r#"a="b, c" d=", e"#).collect::<Vec<_>>(),
+            [r#"a="b, c" d=""#, "e"]
+        );
+        assert_eq!(
+            members(r#"a="b, c" d=""#).collect::<Vec<_>>(),
+            [r#"a="b, c" d=""#]
+        );
+        // An escaped comma ends it too (a reader splitting at every comma splits there).
+        assert_eq!(
+            members(r#"a="b\, c"#).collect::<Vec<_>>(),
+            [r#"a="b\"#, "c"]
+        );
     }
 
     /// RFC 9110 §5.6.1.2: empty list elements are accepted and ignored.
