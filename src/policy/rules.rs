@@ -90,6 +90,17 @@ impl Rules {
         if vary_names(headers).any(|n| n == "*") {
             return None;
         }
+        // What a lookup would refuse to share is not stored either: the policy may reason
+        // otherwise (it takes a directive repeated with other values as `must-revalidate`,
+        // which lets a shared cache keep an answer to `Authorization`).
+        if !self.may_share(headers, &request.headers) {
+            return None;
+        }
+        // The fields `Connection` names are not stored (RFC 9111 §3.1); when the cache's own
+        // judgement read one of them, what is stored would be judged otherwise later.
+        if super::stored::connection_drops_what_the_cache_reads(headers) {
+            return None;
+        }
         let heuristic_max_age = match expire_after {
             Some(e)
                 if CACHEABLE_BY_DEFAULT.contains(&status.as_u16())

@@ -49,6 +49,41 @@ pub(crate) fn storable_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Fields the cache's decisions read in a response: about storing, freshness, selection,
+/// validation and what a stored part is.
+const READ_BY_THE_CACHE: &[&str] = &[
+    "cache-control",
+    "pragma",
+    "expires",
+    "date",
+    "age",
+    "last-modified",
+    "etag",
+    "vary",
+    "set-cookie",
+    "content-range",
+    "content-length",
+    "content-encoding",
+    "content-language",
+];
+
+/// Whether the response's `Connection` names a field the cache's own decisions read: the field
+/// is dropped when stored (RFC 9111 §3.1), so the stored entry would be judged otherwise than
+/// the response was (a `Vary` or `private` gone). Such a response is not stored.
+pub(crate) fn connection_drops_what_the_cache_reads(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .map(crate::fields::text)
+        .any(|line| {
+            list::members(&line).any(|name| {
+                READ_BY_THE_CACHE
+                    .iter()
+                    .any(|read| read.eq_ignore_ascii_case(name))
+            })
+        })
+}
+
 /// The request headers kept with an entry: only those the caching rules read later.
 pub(crate) fn stored_request_headers(request: &HeaderMap, response: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
