@@ -214,8 +214,9 @@ impl<S: CacheStore> TieredStore<S> {
     /// Makes way in memory for a write at `revision`: memory's older entry is dropped, and
     /// nothing older is remembered from now on — a read that began before the write and ends
     /// after it would bring the older entry back — while the write itself, and anything newer,
-    /// still is. A write that then fails leaves memory refusing entries older than it for the
-    /// tombstone's lifetime: those are read from the shared store each time, never wrong.
+    /// still is. A write that then fails (or is refused, or too large) leaves memory refusing
+    /// entries older than it for the tombstone's lifetime: those are read from the shared store
+    /// each time, never wrong.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
         let floor = revision.saturating_sub(1);
         self.memory
@@ -225,20 +226,6 @@ impl<S: CacheStore> TieredStore<S> {
                     Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
                     Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
                     _ => Op::Put(Local::Tombstone(floor)),
-                }
-            })
-            .await;
-    }
-
-    /// Undoes [`make_way`](Self::make_way) for a write that surely did not happen.
-    async fn unmake_way(&self, key: &CacheKey, revision: u64) {
-        let floor = revision.saturating_sub(1);
-        self.memory
-            .entry(key.clone())
-            .and_compute_with(|held| async move {
-                match held.as_ref().map(|held| held.value()) {
-                    Some(Local::Tombstone(held)) if *held == floor => Op::Remove,
-                    _ => Op::Nop,
                 }
             })
             .await;
@@ -261,14 +248,21 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
-                if held.is_some_and(|held| !held.value().yields_to(entry)) {
+                if held
+                    .as_ref()
+                    .is_some_and(|held| !held.value().yields_to(entry))
+                {
                     Op::Nop
                 } else if fresh && !entry.is_body_in_store() {
                     // A body still in the shared store (S3) is read again at each use: memory
                     // would save nothing, and could not check the object before serving it.
                     Op::Put(Local::Fresh(Arc::new(entry.clone())))
+                } else if held.is_some() {
+                    // Not kept, but what is held gives way all the same: nothing older than
+                    // this entry is remembered from now on.
+                    Op::Put(Local::Tombstone(entry.revision.saturating_sub(1)))
                 } else {
-                    Op::Remove
+                    Op::Nop
                 }
             })
             .await;
@@ -307,18 +301,9 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// failed, or cut by the store timeout after it reached the store.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
         self.make_way(key, response.revision).await;
-        match self.shared.put(key, response).await {
-            Ok(()) => {
-                self.remember(key, response).await;
-                Ok(())
-            }
-            Err(e @ StoreError::ItemTooLarge { .. }) => {
-                // Never written: the way made for it is not kept.
-                self.unmake_way(key, response.revision).await;
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        self.shared.put(key, response).await?;
+        self.remember(key, response).await;
+        Ok(())
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
