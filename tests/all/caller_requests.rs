@@ -1326,3 +1326,77 @@ async fn if_modified_since_is_ignored_beside_an_if_none_match_that_is_not_ascii(
     }
     assert!(wrong.is_empty(), "If-None-Match, status, body: {wrong:?}");
 }
+
+/// RFC 9110 §13.1.2 with §8.8.3: an If-None-Match list may mix entity-tags holding bytes that
+/// are not ASCII (obs-text) with ASCII ones and `*`, over one field line or several. A member
+/// matches by weak comparison: the same bytes, `W/` aside. The fresh entry answers 304 exactly
+/// when some member matches its ETag — never for a tag that differs in one byte, nor for the
+/// `?` a reader as text would put in place of that byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn if_none_match_lists_mixing_tags_that_are_not_ascii_match_only_the_same_bytes() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/obs",
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .header("etag", &b"\"caf\xe9\""[..]),
+    );
+    origin.route(
+        "/ascii",
+        Route::ok("body")
+            .header("cache-control", "max-age=3600")
+            .etag("\"abcdef\""),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .clock(clock())
+        .build();
+    let client = http_client(&cache);
+    type Case<'a> = (&'a str, &'a [&'a [u8]], u16);
+    let cases: &[Case<'_>] = &[
+        ("/obs", &[b"\"caf\xe9\""], 304),
+        ("/obs", &[b"W/\"caf\xe9\""], 304),
+        ("/obs", &[b"\"x\", \"caf\xe9\", \"y\""], 304),
+        ("/obs", &[b"\"x\"", b"W/\"caf\xe9\""], 304),
+        ("/obs", &[b"\"caf\xe8\", *"], 304),
+        ("/obs", &[b"\"caf\xe8\", \"x\""], 200),
+        ("/obs", &[b"\"caf?\""], 200),
+        ("/obs", &[b"\"caf\""], 200),
+        ("/obs", &[b"\"caf\xe9\xe9\""], 200),
+        ("/ascii", &[b"\"caf\xe9\", \"abcdef\""], 304),
+        ("/ascii", &[b"\"caf\xe9\"", b"W/\"abcdef\""], 304),
+        ("/ascii", &[b"\"abc\xe9def\""], 200),
+        ("/ascii", &[b"\"caf\xe9\", \"abcdefg\""], 200),
+    ];
+    let mut wrong = Vec::new();
+    for (path, lines, expected) in cases {
+        let url = origin.url(path);
+        get(&client, &url, &[]).await;
+        let mut req = client.get(&url);
+        for line in *lines {
+            req = req.header(
+                "if-none-match",
+                http::HeaderValue::from_bytes(line).unwrap(),
+            );
+        }
+        let resp = req.send().await.unwrap();
+        let code = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        let body_ok = if code == 304 {
+            body.is_empty()
+        } else {
+            body == "body"
+        };
+        if code != *expected || !body_ok {
+            let shown: Vec<String> = lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            wrong.push((*path, shown, code, body));
+        }
+    }
+    assert_eq!(origin.hits("/obs") + origin.hits("/ascii"), 2);
+    assert!(
+        wrong.is_empty(),
+        "path, If-None-Match lines, status, body: {wrong:?}"
+    );
+}

@@ -1037,3 +1037,221 @@ async fn a_shared_cache_never_serves_an_answer_to_another_callers_authorization_
     }
     assert!(wrong.is_empty(), "Cache-Control, what bob got: {wrong:?}");
 }
+
+/// RFC 9111 §3.5: a shared cache reuses an answer to a request with Authorization only when
+/// the response says it may (`public`, `s-maxage` or `must-revalidate`). A directive sent
+/// twice with different values — on one line or two, in any case, `max-age` or any other —
+/// says none of these (§4.2.1: the first value is used, or the response is taken as stale).
+/// Shared mode, credentials out of the key: Bob's lookup begins while Alice's request is at
+/// the origin and answers after it: he gets his own answer, never Alice's through her flight;
+/// and with credentials in the key, Alice's answer is not stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directive_repeated_with_other_values_never_lets_a_shared_cache_reuse_an_authorized_answer(
+) {
+    let forms: [&[&str]; 4] = [
+        &["max-age=600, max-age=300"],
+        &["max-age=600", "max-age=300"],
+        &["Max-Age=600, max-age=300"],
+        &["max-age=600, stale-if-error=60, stale-if-error=120"],
+    ];
+    let alice = format!("Bearer {ALICE}");
+    let bob = format!("Bearer {BOB}");
+    let mut wrong = Vec::new();
+    for lines in forms {
+        let (store, _cache, client) = staged_memory(|b| b.credentials_in_key(false).shared(true));
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        let mut route = Route::ok("").echo(&["authorization"]).gate(&gate);
+        for line in lines {
+            route = route.header("cache-control", line);
+        }
+        origin.route("/me", route.clone());
+        let url = origin.url("/me");
+        let (a, c) = late_joiner_with_urls(
+            &store,
+            &client,
+            &gate,
+            &url,
+            &[("authorization", alice.as_str())],
+            &url,
+            &[("authorization", bob.as_str())],
+        )
+        .await;
+        assert!(a.3.contains(ALICE), "{a:?}");
+        if !c.3.contains(BOB) || c.3.contains(ALICE) {
+            wrong.push((lines, "landed", c.0, c.3));
+        }
+
+        // Credentials in the key: nothing is stored for Alice.
+        let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+        let mut route = Route::ok("").echo(&["authorization"]);
+        for line in lines {
+            route = route.header("cache-control", line);
+        }
+        origin.route("/me", route);
+        let (s, body) = get(
+            &client,
+            &origin.url("/me"),
+            &[("authorization", alice.as_str())],
+        )
+        .await;
+        if s != CacheStatus::NotStored(NotStored::NotStorable) {
+            wrong.push((lines, "stored", s, body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Cache-Control lines, path, status, what was served: {wrong:?}"
+    );
+}
+
+/// RFC 9110 §5.3: the `Cache-Control` field lines are one list, joined by commas — as a proxy
+/// may split one line at its commas, inside quoted strings too. `max-age=60, x="` then
+/// `public, y="` is `max-age=60, x=", public, y="`: the `public` is inside a quoted string,
+/// and the response does not say it may be shared (§3.5). Read line by line, `public` would
+/// appear; a reading that is not the field's must never make an answer to Alice's
+/// Authorization shareable. Shared mode, credentials out of the key: Bob gets his own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_inside_a_quoted_string_spanning_field_lines_never_shares_an_authorized_answer() {
+    let alice = format!("Bearer {ALICE}");
+    let bob = format!("Bearer {BOB}");
+    let forms: [[&str; 2]; 3] = [
+        ["max-age=60, x=\"", "public, y=\""],
+        ["max-age=60, x=\"", "s-maxage=60, y=\""],
+        ["max-age=60, x=\"", "Must-Revalidate, y=\""],
+    ];
+    let mut wrong = Vec::new();
+    for (i, lines) in forms.iter().enumerate() {
+        let (origin, _clock, _cache, client, _store) =
+            origin_and_cache(|b| b.shared(true).credentials_in_key(false)).await;
+        let path = format!("/q{i}");
+        let mut route = Route::ok("").echo(&["authorization"]);
+        for line in lines {
+            route = route.header("cache-control", line);
+        }
+        origin.route(&path, route);
+        let url = origin.url(&path);
+        let (first, body) = get(&client, &url, &[("authorization", alice.as_str())]).await;
+        assert!(body.contains(ALICE), "{body}");
+        let (s, body) = get(&client, &url, &[("authorization", bob.as_str())]).await;
+        if !body.contains(BOB) || body.contains(ALICE) {
+            wrong.push((lines, first, s, body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Cache-Control lines, alice's status, bob's status and body: {wrong:?}"
+    );
+}
+
+/// Alice's answer is `private` (RFC 9111 §5.2.2.7), and its `Connection` names
+/// `cache-control` — plainly, or after a quoted string left open. The private cache stores it;
+/// the shared cache over the same table serves only what it could have stored itself, and it
+/// could not have stored this one: Bob never receives it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_answer_whose_connection_names_cache_control_is_never_shared() {
+    let (origin, clock, private, shared) = private_and_shared_over_one_table().await;
+    use reqwest_dynamodb_cache::Clock;
+    let now = clock.now();
+    let mut wrong = Vec::new();
+    for (i, connection) in ["cache-control", "\"x, cache-control"]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("/cc{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .header("cache-control", "private, max-age=60")
+                .header("date", httpdate::fmt_http_date(now))
+                .header("expires", httpdate::fmt_http_date(now + secs(60)))
+                .header("connection", connection)
+                .echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (s, alice) = get(&private, &url, &[("x-user", "alice")]).await;
+        assert!(alice.ends_with("x-user=alice"), "{alice:?} ({s:?})");
+        let (s, bob) = get(&shared, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((connection, s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Connection, bob's status and body: {wrong:?}"
+    );
+}
+
+/// A quoted string left open never closes, so nothing after its opening quote is a
+/// quoted-pair that keeps a comma inside it: `x="a\, private` is as open as `x="a, private`,
+/// and its `private` must keep a shared cache from storing the answer just the same (a
+/// reader splitting at every comma reads `private` there too). Bob never receives the answer
+/// made for Alice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_directive_after_an_escaped_comma_in_an_unclosed_quoted_string_is_never_shared() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b.shared(true)).await;
+    let forms = [
+        "max-age=60, x=\"a\\, private",
+        "max-age=60, x=\"a\\,private",
+        "max-age=60, x=\"a\\\", b\\, Private",
+    ];
+    let mut wrong = Vec::new();
+    for (i, cc) in forms.iter().enumerate() {
+        let path = format!("/e{i}");
+        origin.route(
+            &path,
+            Route::ok("").header("cache-control", cc).echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (stored, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+        assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((*cc, stored, s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Cache-Control, alice's status, bob's status and body: {wrong:?}"
+    );
+}
+
+/// A quoted string left open spoils only its own member, from that quote on: a closed quoted
+/// string before it in the same member keeps what it holds. In `x="a, public, b" y="` the
+/// `public` is inside the closed string `"a, public, b"`; only the last quote is left open, and
+/// no comma follows it. The answer to Alice's Authorization does not say it may be shared
+/// (RFC 9111 §3.5): shared mode, credentials out of the key, Bob gets his own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_inside_a_closed_quoted_string_before_a_stray_quote_never_shares_an_authorized_answer(
+) {
+    let alice = format!("Bearer {ALICE}");
+    let bob = format!("Bearer {BOB}");
+    let forms = [
+        "max-age=60, x=\"a, public, b\" y=\"",
+        "max-age=60, x=\"a, s-maxage=60, b\"y\"",
+        "max-age=60, x=\"a,must-revalidate,b\" \"",
+    ];
+    let mut wrong = Vec::new();
+    for (i, cc) in forms.iter().enumerate() {
+        let (origin, _clock, _cache, client, _store) =
+            origin_and_cache(|b| b.shared(true).credentials_in_key(false)).await;
+        let path = format!("/s{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .header("cache-control", cc)
+                .echo(&["authorization"]),
+        );
+        let url = origin.url(&path);
+        let (first, body) = get(&client, &url, &[("authorization", alice.as_str())]).await;
+        assert!(body.contains(ALICE), "{body}");
+        let (s, body) = get(&client, &url, &[("authorization", bob.as_str())]).await;
+        if !body.contains(BOB) || body.contains(ALICE) {
+            wrong.push((*cc, first, s, body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Cache-Control, alice's status, bob's status and body: {wrong:?}"
+    );
+}

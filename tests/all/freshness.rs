@@ -1006,3 +1006,120 @@ async fn an_age_whose_first_field_line_has_no_member_is_read_by_the_next_line() 
         "an hour old, served fresh (first Age line, status, origin hits): {wrong:?}"
     );
 }
+
+/// RFC 9111 §4.2.1: a response with `max-age` has its lifetime from it, and its `Expires` is
+/// ignored (§5.2.2.1; in a shared cache `s-maxage` overrides both, §5.2.2.10); and caches are
+/// encouraged to take a response whose freshness information is invalid ("a max-age directive
+/// with non-integer content") as stale. So does this cache for `max-age=abc`; the argument in
+/// quotes (§5.2: either form may be sent) holding a comma, an escaped quote or a backslash is
+/// as invalid, and must not let the `Expires` an hour away make the response fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_max_age_in_any_form_never_gives_way_to_expires() {
+    let mut wrong = Vec::new();
+    for shared in [false, true] {
+        let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b.shared(shared)).await;
+        let now = clock_now(&clock);
+        let forms: &[&str] = if shared {
+            &[
+                "max-age=3600, s-maxage=abc",
+                "max-age=3600, s-maxage=\"0, 1\"",
+                "max-age=3600, s-maxage=\"0\\\"\"",
+            ]
+        } else {
+            &[
+                "max-age=abc",
+                "max-age=\"abc\"",
+                "max-age=\"0, 1\"",
+                "max-age=\"1\\\"0\"",
+                "max-age=\"0\\\\\"",
+                "Max-Age=\"0,\"",
+            ]
+        };
+        for (i, cc) in forms.iter().enumerate() {
+            let path = format!("/invalid-{shared}-{i}");
+            origin.route(
+                &path,
+                Route::ok("x")
+                    .header("cache-control", cc)
+                    .header("date", httpdate::fmt_http_date(now))
+                    .header("expires", httpdate::fmt_http_date(now + secs(3600)))
+                    .etag("\"v\""),
+            );
+            let url = origin.url(&path);
+            get(&client, &url, &[]).await;
+            let (s, _) = get(&client, &url, &[]).await;
+            if s == CacheStatus::Hit || origin.hits(&path) != 2 {
+                wrong.push((shared, *cc, s, origin.hits(&path)));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "served fresh by Expires (shared, Cache-Control, status, origin hits): {wrong:?}"
+    );
+}
+
+/// RFC 9110 §5.3: several `Cache-Control` field lines are one list, joined by commas, so a
+/// quoted string may run from one line into the next: `x="` then `max-age=3600, y="` is
+/// `x=", max-age=3600, y="`, one directive `x` — the response states no lifetime (and has no
+/// Last-Modified for a heuristic one). Read line by line, `max-age=3600` would appear; a
+/// reading that is not the field's must not make the response fresh for an hour.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_max_age_inside_a_quoted_string_spanning_field_lines_gives_no_lifetime() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let forms: [[&str; 2]; 3] = [
+        ["x=\"", "max-age=3600, y=\""],
+        ["no-transform, x=\"", "Max-Age=3600, y=\""],
+        ["x=\"a", "b, max-age=3600, c=\"d\\\", e\""],
+    ];
+    let mut wrong = Vec::new();
+    for (i, lines) in forms.iter().enumerate() {
+        let path = format!("/spanning-{i}");
+        let mut route = Route::ok("x").etag("\"v\"");
+        for line in lines {
+            route = route.header("cache-control", line);
+        }
+        origin.route(&path, route);
+        let url = origin.url(&path);
+        get(&client, &url, &[]).await;
+        let (s, _) = get(&client, &url, &[]).await;
+        if s == CacheStatus::Hit || origin.hits(&path) != 2 {
+            wrong.push((lines, s, origin.hits(&path)));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "served fresh (Cache-Control lines, status, origin hits): {wrong:?}"
+    );
+}
+
+/// RFC 9111 §4.2.3: a response that arrives with `Age: 7200` and `max-age=3600` is an hour
+/// past its lifetime. Its `Connection` naming `age` (plainly, or after a quoted string left
+/// open) makes Age a field not to store, not a field not to count: the response must not be
+/// served fresh from the store for the next hour.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_age_named_by_connection_still_counts() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let mut wrong = Vec::new();
+    for (i, connection) in ["age", "\"x, age"].into_iter().enumerate() {
+        let path = format!("/aged-conn{i}");
+        origin.route(
+            &path,
+            Route::ok("a")
+                .header("cache-control", "max-age=3600")
+                .header("age", "7200")
+                .header("connection", connection)
+                .etag("\"a\""),
+        );
+        let url = origin.url(&path);
+        get(&client, &url, &[]).await;
+        let (s, _) = get(&client, &url, &[]).await;
+        if s == CacheStatus::Hit || origin.hits(&path) != 2 {
+            wrong.push((connection, s, origin.hits(&path)));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "an hour past its lifetime, served fresh (Connection, status, origin hits): {wrong:?}"
+    );
+}

@@ -550,3 +550,105 @@ async fn a_lookup_during_a_newer_write_that_is_cut_leaves_no_older_entry_in_memo
         "the shared store holds the newer entry; memory served the older one"
     );
 }
+
+/// A newer answer that is stale on arrival (kept only to be revalidated, or served within a
+/// stale window) is written while a lookup that began before the write still holds the older,
+/// fresh entry it read from the shared store. The write does not go to memory (only fresh
+/// entries do), but memory must not then remember the older entry the lookup brings back:
+/// the shared store holds the newer one, and a later lookup must read it, not be served the
+/// older one from memory for the rest of its lifetime.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_during_a_newer_stale_write_leaves_no_older_entry_in_memory() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(4);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    // Memory lets its copy go (pressure, or another process wrote it): the next lookup reads
+    // the shared store.
+    tier.clear_memory();
+
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let reading = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+
+    let mut newer = entry("newer", 200);
+    newer.expires = std::time::SystemTime::now() - Duration::from_secs(1);
+    tier.put(&k, &newer).await.unwrap();
+    assert_eq!(
+        shared.inner.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200)
+    );
+
+    shared.get_release.add_permits(1);
+    let read = reading.await.unwrap().unwrap();
+    assert_eq!(read.map(|e| e.revision), Some(100), "read before the write");
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// A lookup that began before two writes answers after both: the first newer write reached
+/// the shared store and was cut before it returned (memory keeps refusing anything older than
+/// it), the second is too large for the shared store and never happens. Undoing the way made
+/// for the second must not undo what the first left: the lookup's older entry must not be
+/// remembered while the shared store holds the first write's newer one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_too_large_after_a_cut_newer_write_leaves_no_older_entry_in_memory() {
+    let shared = Staged::new(store(&dynamodb().await).await);
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(5);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    tier.clear_memory();
+
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let reading = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+
+    // The first write reaches the shared store and never returns; its task is aborted.
+    shared.hang_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    });
+    shared.put_applied.acquire().await.unwrap().forget();
+    writing.abort();
+    assert_eq!(
+        shared.inner.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200)
+    );
+
+    // The second is too large to be written.
+    let mut large = entry("", 300);
+    large.body = bytes::Bytes::from(noise(600 * 1024, 5));
+    let refused = tier.put(&k, &large).await;
+    assert!(
+        matches!(
+            refused,
+            Err(reqwest_dynamodb_cache::StoreError::ItemTooLarge { .. })
+        ),
+        "{refused:?}"
+    );
+
+    shared.get_release.add_permits(1);
+    let read = reading.await.unwrap().unwrap();
+    assert_eq!(
+        read.map(|e| e.revision),
+        Some(100),
+        "read before both writes"
+    );
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}

@@ -626,3 +626,36 @@ async fn a_vary_member_that_is_not_a_field_name_selects_nothing() {
         "Vary form, status, body served to bob: {wrong:?}"
     );
 }
+
+/// RFC 9111 §3.1: fields a response's `Connection` lists are for one hop and are not stored;
+/// but a response selected by `Vary` stays selected by it. An origin whose `Connection` names
+/// `vary` — plainly, after a quoted string left open, or one member among others — still
+/// answered for Alice's X-User: Bob, a request later, gets his own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_naming_vary_never_serves_one_callers_variant_to_another() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let forms = ["vary", "x-note, Vary", "\"x, vary", "x=\"a, vary"];
+    let mut wrong = Vec::new();
+    for (i, connection) in forms.iter().enumerate() {
+        let path = format!("/conn{i}");
+        origin.route(
+            &path,
+            Route::ok("")
+                .header("cache-control", "max-age=60")
+                .header("vary", "x-user")
+                .header("connection", connection)
+                .echo(&["x-user"]),
+        );
+        let url = origin.url(&path);
+        let (_, alice) = get(&client, &url, &[("x-user", "alice")]).await;
+        assert!(alice.ends_with("x-user=alice"), "{alice:?}");
+        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
+        if !bob.ends_with("x-user=bob") {
+            wrong.push((*connection, s, bob));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Connection, status, body served to bob: {wrong:?}"
+    );
+}
