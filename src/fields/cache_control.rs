@@ -78,14 +78,38 @@ fn unquote(text: &str) -> String {
 /// its sender meant — while nothing that permits more (`public`, a lifetime, `max-stale`) is
 /// taken from inside what the joined reading holds to be a quoted string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct CacheControl(Vec<Directive>);
+pub(crate) struct CacheControl {
+    directives: Vec<Directive>,
+    /// How many of `directives` the joined reading gave; the rest are the restrictive ones only
+    /// a line read alone holds.
+    joined: usize,
+}
 
-/// Directives that only ever forbid: taking one that may not have been meant costs a hit,
-/// never a leak or a stale answer.
-const RESTRICTIVE: &[&str] = &["private", "no-store", "no-cache"];
+/// Response directives that forbid (storing, sharing, serving stale): taking one that may not
+/// have been meant costs a hit, never a leak or a stale answer.
+const RESPONSE_RESTRICTIVE: &[&str] = &[
+    "private",
+    "no-store",
+    "no-cache",
+    "must-revalidate",
+    "proxy-revalidate",
+];
+
+/// Request directives that forbid (storing, serving anything but a fresh enough response).
+const REQUEST_RESTRICTIVE: &[&str] = &["no-store", "no-cache", "max-age", "min-fresh"];
 
 impl CacheControl {
+    /// A response's directives.
     pub(crate) fn of(headers: &HeaderMap) -> Self {
+        Self::read(headers, RESPONSE_RESTRICTIVE)
+    }
+
+    /// A request's directives.
+    pub(crate) fn of_request(headers: &HeaderMap) -> Self {
+        Self::read(headers, REQUEST_RESTRICTIVE)
+    }
+
+    fn read(headers: &HeaderMap, restrictive: &[&str]) -> Self {
         let mut lines = headers.get_all(header::CACHE_CONTROL).iter();
         let Some(first) = lines.next() else {
             return CacheControl::default();
@@ -99,10 +123,11 @@ impl CacheControl {
             more = true;
         }
         let mut directives: Vec<Directive> = list::members(&joined).map(Directive::parse).collect();
+        let joined = directives.len();
         if more {
             for line in headers.get_all(header::CACHE_CONTROL) {
                 for d in list::members(&super::text(line)).map(Directive::parse) {
-                    if RESTRICTIVE.contains(&d.name.as_str())
+                    if restrictive.contains(&d.name.as_str())
                         && !directives.iter().any(|held| held.name == d.name)
                     {
                         directives.push(d);
@@ -110,7 +135,7 @@ impl CacheControl {
                 }
             }
         }
-        CacheControl(directives)
+        CacheControl { directives, joined }
     }
 
     /// The directives as one field line that a reader splitting at every comma and comparing
@@ -122,7 +147,7 @@ impl CacheControl {
     /// those between directives.
     pub(crate) fn canonical(&self) -> String {
         let mut out = String::new();
-        for d in &self.0 {
+        for d in &self.directives {
             if d.name.is_empty() || !d.name.bytes().all(is_tchar) {
                 continue;
             }
@@ -142,17 +167,26 @@ impl CacheControl {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Directive> {
-        self.0.iter()
+        self.directives.iter()
     }
 
     /// Whether a directive named `name` (lower case) is present.
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|d| d.name == name)
+        self.directives.iter().any(|d| d.name == name)
+    }
+
+    /// Whether the joined lines alone (RFC 9110 §5.3) hold a directive named `name`: for a
+    /// directive that permits something in that use (`must-revalidate` lets a shared cache keep
+    /// an answer to `Authorization`), where one taken from a line alone must not count.
+    pub(crate) fn has_in_joined_lines(&self, name: &str) -> bool {
+        self.directives[..self.joined]
+            .iter()
+            .any(|d| d.name == name)
     }
 
     /// The delta-seconds of the first directive named `name` (see [`Directive::seconds`]).
     pub(crate) fn seconds(&self, name: &str) -> Option<u64> {
-        self.0.iter().find(|d| d.name == name)?.seconds()
+        self.directives.iter().find(|d| d.name == name)?.seconds()
     }
 }
 
@@ -284,10 +318,19 @@ mod tests {
     fn lines_are_one_list_and_each_line_counts_too() {
         let spanning = cc(&[r#"max-age=60, x-note="a"#, r#"", private"#]);
         assert!(spanning.has("private") && spanning.seconds("max-age") == Some(60));
-        let hidden = cc(&[r#"x="a"#, r#"private, max-age=60, y="b""#]);
+        let hidden = cc(&[r#"x="a"#, r#"private, must-revalidate, max-age=60, y="b""#]);
         assert!(hidden.has("private"), "{hidden:?}");
+        assert!(hidden.has("must-revalidate") && !hidden.has_in_joined_lines("must-revalidate"));
         // Nothing that permits more is taken from what the joined reading quotes.
         assert_eq!(hidden.seconds("max-age"), None, "{hidden:?}");
+        // In a request, max-age asks for something fresher: it is taken.
+        let mut h = HeaderMap::new();
+        h.append(header::CACHE_CONTROL, HeaderValue::from_static(r#"x="a"#));
+        h.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(r#"max-age=0, y="b""#),
+        );
+        assert_eq!(CacheControl::of_request(&h).seconds("max-age"), Some(0));
         // A quote left open spoils only its own member.
         for line in [
             r#"max-age=60, x-note="open, Private"#,

@@ -132,7 +132,8 @@ impl Inner {
             }
         }
         if crate::policy::directives_misread(&parts.headers) {
-            crate::policy::canonical_directives(&mut parts.headers);
+            let cc = crate::fields::CacheControl::of_request(&parts.headers);
+            crate::policy::canonical_directives(&mut parts.headers, &cc);
         }
         (redacted_url, parts)
     }

@@ -22,7 +22,7 @@ pub(crate) struct RequestDirectives {
 impl RequestDirectives {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
         let mut out = RequestDirectives::default();
-        for directive in CacheControl::of(headers).iter() {
+        for directive in CacheControl::of_request(headers).iter() {
             match directive.name.as_str() {
                 "no-store" => out.no_store = true,
                 "only-if-cached" => out.only_if_cached = true,

@@ -91,7 +91,7 @@ fn present_to_policy(
     forbids_stale: bool,
 ) {
     if directives_misread(headers) {
-        canonical_directives(headers.to_mut());
+        canonical_directives(headers.to_mut(), cc);
     }
     present_vary(headers);
     present_age(headers);
@@ -227,9 +227,9 @@ fn present_dates(headers: &mut Cow<'_, HeaderMap>) -> Option<SystemTime> {
 }
 
 /// Replaces a message's `Cache-Control` lines with one line holding what this cache read in
-/// them, written so that the policy reads the same (see [`CacheControl::canonical`]).
-pub(crate) fn canonical_directives(headers: &mut HeaderMap) {
-    let line = CacheControl::of(headers).canonical();
+/// them (`cc`), written so that the policy reads the same (see [`CacheControl::canonical`]).
+pub(crate) fn canonical_directives(headers: &mut HeaderMap, cc: &CacheControl) {
+    let line = cc.canonical();
     headers.remove(header::CACHE_CONTROL);
     if let Ok(line) = HeaderValue::try_from(line) {
         if !line.is_empty() {

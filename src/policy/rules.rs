@@ -54,9 +54,9 @@ impl Rules {
         let cc = CacheControl::of(headers);
         !cc.has("private")
             && (!request_headers.contains_key(header::AUTHORIZATION)
-                || cc.has("must-revalidate")
-                || cc.has("public")
-                || cc.has("s-maxage"))
+                || cc.has_in_joined_lines("must-revalidate")
+                || cc.has_in_joined_lines("public")
+                || cc.has_in_joined_lines("s-maxage"))
     }
 
     /// The `expire_after` in force for a request: the request's own (an [`ExpireAfter`]
@@ -98,7 +98,7 @@ impl Rules {
         }
         // The fields `Connection` names are not stored (RFC 9111 §3.1); when the cache's own
         // judgement read one of them, what is stored would be judged otherwise later.
-        if super::stored::connection_drops_what_the_cache_reads(headers) {
+        if super::connection_drops_what_the_cache_reads(headers) {
             return None;
         }
         let heuristic_max_age = match expire_after {
