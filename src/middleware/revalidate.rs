@@ -115,16 +115,24 @@ impl CacheMiddleware {
     ) -> (Response, CacheStatus) {
         let inner = &*self.inner;
         let received = inner.settings.clock.now();
+        // A 304 whose `Connection` names a field the cache reads: merged without that field
+        // (RFC 9111 §3.1), the entry would be judged otherwise than the 304 said; it is served
+        // and not kept.
+        let judged_whole = !policy::connection_drops_what_the_cache_reads(not_modified.headers());
         policy::merge_not_modified(&mut entry.headers, not_modified.headers(), received);
         entry.created_at = received;
         entry.revision = fill.revision;
-        let plan = inner.settings.rules.plan(
-            &view.parts,
-            entry.status,
-            &entry.headers,
-            received,
-            view.expire_after,
-        );
+        let plan = judged_whole
+            .then(|| {
+                inner.settings.rules.plan(
+                    &view.parts,
+                    entry.status,
+                    &entry.headers,
+                    received,
+                    view.expire_after,
+                )
+            })
+            .flatten();
         let stored = plan.map(|plan| {
             entry.heuristic_max_age = plan.heuristic_max_age;
             entry.expires = plan.expires;

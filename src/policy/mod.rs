@@ -37,8 +37,8 @@ pub(crate) use directives::{has_explicit_expiration, pragma_no_cache, RequestDir
 pub(crate) use presented::{canonical_directives, directives_misread, plainly_fresh};
 pub(crate) use rules::{Plan, Rules};
 pub(crate) use stored::{
-    is_consistent_part, merge_not_modified, not_modified_matches, sets_cookie, storable_headers,
-    stored_request_headers, validators,
+    connection_drops_what_the_cache_reads, is_consistent_part, merge_not_modified,
+    not_modified_matches, sets_cookie, storable_headers, stored_request_headers, validators,
 };
 
 // The range a partial response holds is read by `fields`; kept here for the modules that still
