@@ -1,5 +1,6 @@
 //! An in-process tier in front of another store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,53 @@ use moka::Expiry;
 use crate::clock::{Clock, SystemClock};
 use crate::codec::TOMBSTONE_LIFETIME;
 use crate::{CacheKey, CacheStore, ConsumedCapacity, StoreError, StoredResponse};
+
+/// Shared store calls for one key under way.
+#[derive(Debug, Default)]
+struct Calls {
+    /// How many.
+    count: usize,
+    /// The newest revision of a write among them, or made while any of them was under way.
+    written: Option<u64>,
+}
+
+/// One shared store call for a key, under way until dropped (ended, failed or cancelled).
+struct UnderWay<'a> {
+    calls: &'a std::sync::Mutex<HashMap<CacheKey, Calls>>,
+    key: &'a CacheKey,
+}
+
+impl<'a> UnderWay<'a> {
+    /// A read (`written` `None`), or a write at that revision.
+    fn begin(
+        calls: &'a std::sync::Mutex<HashMap<CacheKey, Calls>>,
+        key: &'a CacheKey,
+        written: Option<u64>,
+    ) -> Self {
+        let mut map = lock(calls);
+        let c = map.entry(key.clone()).or_default();
+        c.count += 1;
+        c.written = c.written.max(written);
+        UnderWay { calls, key }
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        let mut map = lock(self.calls);
+        if let Some(c) = map.get_mut(self.key) {
+            c.count -= 1;
+            if c.count == 0 {
+                map.remove(self.key);
+            }
+        }
+    }
+}
+
+/// The map, also after a panic elsewhere while it was held (each step leaves it whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// What the memory tier holds for a key.
 #[derive(Debug, Clone)]
@@ -71,6 +119,12 @@ pub struct TieredStore<S> {
     /// from `memory` so that no amount of ordinary traffic evicts them, and checked against
     /// what the shared store returns (whose own invalidation may have failed).
     invalidated: Cache<CacheKey, u64>,
+    /// The keys with shared store calls under way (reads and writes), each with the newest
+    /// revision written through this tier while any of them was: a read that ends after a
+    /// write began never remembers anything older, also once memory pressure has evicted the
+    /// written entry. It holds only keys with calls under way, so no amount of traffic evicts
+    /// a note a read needs.
+    under_way: Arc<std::sync::Mutex<HashMap<CacheKey, Calls>>>,
     shared: S,
     clock: Arc<dyn Clock>,
 }
@@ -134,6 +188,7 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
                 .max_capacity(self.max_entries)
                 .time_to_live(TOMBSTONE_LIFETIME)
                 .build(),
+            under_way: Arc::default(),
             shared: self.shared,
             clock: self.clock,
         }
@@ -211,43 +266,48 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
-    /// Makes way in memory for a write at `revision`: memory's older entry is dropped, and
-    /// nothing older is remembered from now on — a read that began before the write and ends
-    /// after it would bring the older entry back — while the write itself, and anything newer,
-    /// still is. A write that then fails (or is refused, or too large) leaves memory refusing
-    /// entries older than it for the tombstone's lifetime: those are read from the shared store
-    /// each time, never wrong.
+    /// Drops memory's entry older than a write at `revision`. The caller noted the write in
+    /// `under_way` first: from then on no read under way beside it remembers anything older
+    /// (one that began before the write and ends after it would bring the older entry back).
+    /// Each remembering checks that note in the same atomic step per key that changes memory,
+    /// so no read slips between the two.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
-        let floor = revision.saturating_sub(1);
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
                 match held.as_ref().map(|held| held.value()) {
-                    Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
-                    Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
-                    _ => Op::Put(Local::Tombstone(floor)),
+                    Some(Local::Fresh(entry)) if entry.revision < revision => Op::Remove,
+                    _ => Op::Nop,
                 }
             })
             .await;
     }
 
     /// Keeps `entry` in memory while fresh (unless its body is still in the shared store),
-    /// unless memory holds something newer (an entry, or an invalidation): one atomic step per
-    /// key, so a late write or read cannot undo a newer
-    /// one.
+    /// unless memory holds something newer (an entry, or an invalidation), or this process
+    /// invalidated or wrote the key at a later revision: one atomic step per key, so a late
+    /// write or read cannot undo a newer one.
     async fn remember(&self, key: &CacheKey, entry: &StoredResponse) {
-        // Older than this process's invalidation of the key: never remembered, also once memory
-        // pressure has evicted the tombstone memory kept for it (the invalidations are kept
-        // apart, and outlive it).
-        if let Some(invalidated) = self.invalidated.get(key).await {
-            if entry.revision < invalidated {
-                return;
-            }
-        }
         let fresh = entry.expires > self.clock.now();
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
+                // Checked inside the step: an invalidation or a write notes its revision apart
+                // before it changes memory. The notes outlive memory pressure, which may have
+                // evicted the tombstone or the newer entry. (A write's note lasts while it or a
+                // read beside it is under way: only such a read can remember the older entry.)
+                if self
+                    .invalidated
+                    .get(key)
+                    .await
+                    .is_some_and(|r| entry.revision < r)
+                {
+                    return Op::Nop;
+                }
+                let written = lock(&self.under_way).get(key).and_then(|c| c.written);
+                if written.is_some_and(|w| entry.revision < w) {
+                    return Op::Nop;
+                }
                 if held
                     .as_ref()
                     .is_some_and(|held| !held.value().yields_to(entry))
@@ -258,9 +318,7 @@ impl<S: CacheStore> TieredStore<S> {
                     // would save nothing, and could not check the object before serving it.
                     Op::Put(Local::Fresh(Arc::new(entry.clone())))
                 } else if held.is_some() {
-                    // Not kept, but what is held gives way all the same: nothing older than
-                    // this entry is remembered from now on.
-                    Op::Put(Local::Tombstone(entry.revision.saturating_sub(1)))
+                    Op::Remove
                 } else {
                     Op::Nop
                 }
@@ -279,6 +337,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
                 return Ok(Some((**entry).clone()));
             }
         }
+        let under_way = UnderWay::begin(&self.under_way, key, None);
         let found = self.shared.get(key).await?;
         // This process invalidated the key after what the shared store returns was written
         // (the shared invalidation failed or timed out): it is not served.
@@ -292,6 +351,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         if let Some(entry) = &found {
             self.remember(key, entry).await;
         }
+        drop(under_way);
         Ok(found)
     }
 
@@ -300,6 +360,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// answer whatever becomes of the write: refused as older than what the shared store holds,
     /// failed, or cut by the store timeout after it reached the store.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
+        let _under_way = UnderWay::begin(&self.under_way, key, Some(response.revision));
         self.make_way(key, response.revision).await;
         self.shared.put(key, response).await?;
         self.remember(key, response).await;
