@@ -589,3 +589,37 @@ async fn rfc9211_cache_status_header_is_opt_in() {
         .unwrap();
     assert!(!resp.headers().contains_key("cache-status"));
 }
+
+/// RFC 9110 §7.6.1: a `Connection` that names only connection options (`keep-alive`,
+/// `close`, in any case) or a field the cache does not read keeps nothing from being stored:
+/// each answer is stored, and the next request is a hit without the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_naming_only_connection_options_keeps_the_response_storable() {
+    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let mut wrong = Vec::new();
+    for (i, connection) in ["keep-alive", "Keep-Alive", "close", "keep-alive, x-trace"]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("/conn{i}");
+        origin.route(
+            &path,
+            Route::ok("c")
+                .header("cache-control", "max-age=60")
+                .header("connection", connection)
+                .header("x-trace", "t"),
+        );
+        let url = origin.url(&path);
+        let (first, _) = get(&client, &url, &[]).await;
+        let (second, body) = get(&client, &url, &[]).await;
+        if (first, second, body.as_str(), origin.hits(&path))
+            != (CacheStatus::Stored, CacheStatus::Hit, "c", 1)
+        {
+            wrong.push((connection, first, second, body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "(Connection, first, second, body): {wrong:?}"
+    );
+}

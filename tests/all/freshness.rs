@@ -1123,3 +1123,64 @@ async fn an_age_named_by_connection_still_counts() {
         "an hour past its lifetime, served fresh (Connection, status, origin hits): {wrong:?}"
     );
 }
+
+/// RFC 9111 §5.2.2.4, §5.2.2.7: the qualified forms of `private` and `no-cache`, whose
+/// argument is a quoted list of field names. A private cache stores and serves a
+/// `private="set-cookie"` answer (with its cookie) as any other; a `no-cache="Set-Cookie"`
+/// answer is validated with the origin before each use; a shared cache stores neither
+/// `private` form.
+#[tokio::test(flavor = "multi_thread")]
+async fn qualified_private_and_no_cache_keep_their_meaning() {
+    let (origin, _clock, _cache, client, store) = origin_and_cache(|b| b).await;
+    let shared = http_client(&CacheMiddleware::builder(store).shared(true).build());
+    let cases = [
+        (r#"private="set-cookie", max-age=60"#, true),
+        (r#"Private="Set-Cookie, X-Token", max-age=60"#, true),
+        (r#"max-age=60, no-cache="Set-Cookie""#, false),
+        (r#"max-age=60, No-Cache="Set-Cookie, X-Token""#, false),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (cc, hit)) in cases.into_iter().enumerate() {
+        let path = format!("/q{i}");
+        origin.route(
+            &path,
+            Route::ok("q")
+                .etag("\"q\"")
+                .header("cache-control", cc)
+                .header("set-cookie", "s=1"),
+        );
+        let url = origin.url(&path);
+        let (first, _) = get(&client, &url, &[]).await;
+        let resp = client.get(&url).send().await.unwrap();
+        let cookie = resp.headers().contains_key("set-cookie");
+        let (second, body) = read(resp).await;
+        let expected = if hit {
+            CacheStatus::Hit
+        } else {
+            CacheStatus::Revalidated
+        };
+        if (first, second, body.as_str(), cookie) != (CacheStatus::Stored, expected, "q", true) {
+            wrong.push((cc, first, second, body, cookie));
+        }
+    }
+    for (i, cc) in [
+        r#"private="set-cookie", max-age=60"#,
+        r#"Private="X-A, X-B", s-maxage=60"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/qs{i}");
+        origin.route(&path, Route::ok("q").header("cache-control", cc));
+        let url = origin.url(&path);
+        get(&shared, &url, &[]).await;
+        let (second, _) = get(&shared, &url, &[]).await;
+        if origin.hits(&path) != 2 {
+            wrong.push((cc, second, second, String::new(), false));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "(Cache-Control, first, second, body, cookie served): {wrong:?}"
+    );
+}

@@ -441,3 +441,39 @@ async fn s5_2_1_5_no_store_after_an_escaped_comma_in_an_unclosed_quoted_string_s
         "`no-store` after an escaped comma in an unclosed quoted string, stored (request Cache-Control, first, second): {wrong:?}"
     );
 }
+
+/// RFC 9111 §5.2.1.1, §5.2.1.3: a request's `max-age=0` or `min-fresh` only forbids (serving
+/// what is not young or fresh enough), so a quote left open on one of the request's
+/// Cache-Control lines must not hide it on the next, as it does not hide a `no-cache` or
+/// `no-store`: the fresh entry, 50 s old, is validated with the origin first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_max_age_after_a_quote_left_open_on_another_line_is_honoured() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let cases = [
+        ("/ma", r#"max-age=0, y="b""#),
+        ("/mf", r#"min-fresh=80, y="b""#),
+    ];
+    for (path, _) in cases {
+        origin.route(
+            path,
+            Route::ok("d")
+                .etag("\"e\"")
+                .header("cache-control", "max-age=100"),
+        );
+        get(&client, &origin.url(path), &[]).await;
+    }
+    clock.advance(secs(50));
+    let mut wrong = Vec::new();
+    for (path, second) in cases {
+        let (s, _) = get(
+            &client,
+            &origin.url(path),
+            &[("cache-control", r#"x="a"#), ("cache-control", second)],
+        )
+        .await;
+        if origin.hits(path) != 2 {
+            wrong.push((second, s));
+        }
+    }
+    assert!(wrong.is_empty(), "(second line, status): {wrong:?}");
+}

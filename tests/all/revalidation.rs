@@ -312,3 +312,44 @@ async fn a_304_naming_another_etag_that_is_not_ascii_does_not_revalidate_the_ent
         "a 304 naming another (non-ASCII) ETag selected the entry (path, status, body, origin hits): {wrong:?}"
     );
 }
+
+/// RFC 9111 §3.1, §4.3.4: a 304 whose `Connection` names its own `Cache-Control` carries a
+/// `no-cache`, `no-store` or `max-age=0` the entry is not stored with. The entry it
+/// revalidated must not then be kept fresh under the lifetime the 304 replaced (as a 200 with
+/// that `Connection` is not stored at all): the next request asks the origin again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_whose_connection_names_its_cache_control_does_not_keep_the_entry_fresh() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let mut wrong = Vec::new();
+    for (i, cc) in ["no-cache", "no-store", "max-age=0"]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("/hop{i}");
+        let url = origin.url(&path);
+        origin.route(
+            &path,
+            Route::ok("v1")
+                .etag("\"v1\"")
+                .header("cache-control", "max-age=10"),
+        );
+        get(&client, &url, &[]).await;
+        clock.advance(secs(11));
+        origin.route(
+            &path,
+            Route::ok("v1")
+                .etag("\"v1\"")
+                .header("cache-control", cc)
+                .header("connection", "cache-control"),
+        );
+        let (revalidated, _) = get(&client, &url, &[]).await;
+        let (next, body) = get(&client, &url, &[]).await;
+        if origin.hits(&path) != 3 {
+            wrong.push((cc, revalidated, next, body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "304's Cache-Control, its status, the next request's status and body: {wrong:?}"
+    );
+}

@@ -352,3 +352,49 @@ async fn stale_windows_count_from_staleness_when_the_age_is_apparent() {
         assert_eq!(resp.text().await.unwrap(), &path[1..]);
     }
 }
+
+/// RFC 9111 §4.2.4, RFC 5861 §4: `must-revalidate` only forbids (serving stale), so a quote
+/// left open on one Cache-Control line must not hide it on the next, as it does not hide a
+/// `private`, `no-store` or `no-cache`: read line by line the response says `must-revalidate`,
+/// and once it is stale the origin's 503 reaches the caller, never the stale body.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_must_revalidate_after_a_quote_left_open_on_another_line_forbids_stale_if_error() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let mut wrong = Vec::new();
+    for (i, lines) in [
+        [
+            r#"max-age=10, stale-if-error=600, x="a"#,
+            r#"must-revalidate, y="b""#,
+        ],
+        [
+            r#"max-age=10, stale-if-error=600, x="a"#,
+            r#"Must-Revalidate, y="b""#,
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/mr{i}");
+        origin.route(
+            &path,
+            Route::ok("old")
+                .header("cache-control", lines[0])
+                .header("cache-control", lines[1]),
+        );
+        let url = origin.url(&path);
+        let (stored, _) = get(&client, &url, &[]).await;
+        clock.advance(secs(20));
+        origin.route(&path, Route::ok("down").status(503));
+        let resp = client.get(&url).send().await.unwrap();
+        let code = resp.status().as_u16();
+        let (s, body) = read(resp).await;
+        if code != 503 {
+            wrong.push((lines, stored, s, code, body));
+        }
+        clock.advance(secs(1000));
+    }
+    assert!(
+        wrong.is_empty(),
+        "lines, first status, stale status, code, body: {wrong:?}"
+    );
+}

@@ -652,3 +652,49 @@ async fn an_item_too_large_after_a_cut_newer_write_leaves_no_older_entry_in_memo
         "the shared store holds the newer entry; memory served the older one"
     );
 }
+
+/// A lookup that began before a newer write reads the shared store's older entry and answers
+/// after the write: memory held the newer entry, so the older one is not remembered — and
+/// this must still hold once ordinary traffic has evicted the newer entry from memory in
+/// between. Memory must not then serve the older entry for the rest of its lifetime while
+/// the shared store holds the newer one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_lookup_after_memory_pressure_evicted_a_newer_write_does_not_bring_back_the_older_entry(
+) {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(6);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    tier.clear_memory();
+
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let reading = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+
+    tier.put(&k, &entry("newer", 200)).await.unwrap();
+    // Ordinary traffic on other keys.
+    for i in 0..500u64 {
+        let other = key(20_000 + i);
+        tier.put(&other, &entry("other", 100)).await.unwrap();
+        for _ in 0..3 {
+            tier.get(&other).await.unwrap();
+        }
+    }
+    tier.memory_entries().await;
+
+    shared.get_release.add_permits(1);
+    let read = reading.await.unwrap().unwrap();
+    assert_eq!(read.map(|e| e.revision), Some(100), "read before the write");
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
