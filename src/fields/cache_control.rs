@@ -95,6 +95,18 @@ const RESPONSE_RESTRICTIVE: &[&str] = &[
     "proxy-revalidate",
 ];
 
+/// Whether `d` forbids more than `held`, of the same name: a lower `max-age`, a higher
+/// `min-fresh` (a value that is not a number forbids most: it is no bound the cache can meet).
+fn stricter(d: &Directive, held: &Directive) -> bool {
+    match (d.name.as_str(), d.seconds(), held.seconds()) {
+        (_, _, None) => false,
+        (_, None, Some(_)) => true,
+        ("max-age", Some(new), Some(old)) => new < old,
+        ("min-fresh", Some(new), Some(old)) => new > old,
+        _ => false,
+    }
+}
+
 /// Request directives that forbid (storing, serving anything but a fresh enough response).
 const REQUEST_RESTRICTIVE: &[&str] = &["no-store", "no-cache", "max-age", "min-fresh"];
 
@@ -127,10 +139,15 @@ impl CacheControl {
         if more {
             for line in headers.get_all(header::CACHE_CONTROL) {
                 for d in list::members(&super::text(line)).map(Directive::parse) {
-                    if restrictive.contains(&d.name.as_str())
-                        && !directives.iter().any(|held| held.name == d.name)
-                    {
-                        directives.push(d);
+                    if !restrictive.contains(&d.name.as_str()) {
+                        continue;
+                    }
+                    match directives.iter_mut().find(|held| held.name == d.name) {
+                        None => directives.push(d),
+                        // A bound on age asks for more the lower it is, one on freshness the
+                        // higher: the strictest stands.
+                        Some(held) if stricter(&d, held) => *held = d,
+                        Some(_) => {}
                     }
                 }
             }
@@ -331,6 +348,21 @@ mod tests {
             HeaderValue::from_static(r#"max-age=0, y="b""#),
         );
         assert_eq!(CacheControl::of_request(&h).seconds("max-age"), Some(0));
+        // The strictest bound stands, whichever reading holds it.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(r#"max-age=600, min-fresh=1, x="a"#),
+        );
+        h.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(r#"max-age=0, min-fresh=80, y="b""#),
+        );
+        let strict = CacheControl::of_request(&h);
+        assert_eq!(
+            (strict.seconds("max-age"), strict.seconds("min-fresh")),
+            (Some(0), Some(80))
+        );
         // A quote left open spoils only its own member.
         for line in [
             r#"max-age=60, x-note="open, Private"#,
