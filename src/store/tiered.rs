@@ -266,18 +266,23 @@ impl<S: CacheStore> TieredStore<S> {
         self.memory.invalidate_all();
     }
 
-    /// Drops memory's entry older than a write at `revision`. The caller noted the write in
-    /// `under_way` first: from then on no read under way beside it remembers anything older
-    /// (one that began before the write and ends after it would bring the older entry back).
-    /// Each remembering checks that note in the same atomic step per key that changes memory,
-    /// so no read slips between the two.
+    /// Replaces memory's entry older than a write at `revision` with a tombstone just below it.
+    /// The caller noted the write in `under_way` first: from then on no read under way beside
+    /// it remembers anything older (one that began before the write and ends after it would
+    /// bring the older entry back), and each remembering checks that note in the same atomic
+    /// step per key that changes memory, so no read slips between the two. The tombstone covers
+    /// reads that begin later, while the write's outcome is unknown: a write cut by the store
+    /// timeout may still land. It stays if the write never tells (or fails), so older entries
+    /// are read from the shared store each time, never wrong; memory pressure may evict it.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
+        let floor = revision.saturating_sub(1);
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
                 match held.as_ref().map(|held| held.value()) {
-                    Some(Local::Fresh(entry)) if entry.revision < revision => Op::Remove,
-                    _ => Op::Nop,
+                    Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
+                    Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
+                    _ => Op::Put(Local::Tombstone(floor)),
                 }
             })
             .await;
@@ -368,6 +373,10 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
+        // A read under way must not bring the entry back.
+        if let Some(c) = lock(&self.under_way).get_mut(key) {
+            c.written = Some(u64::MAX);
+        }
         self.memory.invalidate(key).await;
         self.shared.delete(key).await
     }
