@@ -1255,3 +1255,60 @@ async fn a_public_inside_a_closed_quoted_string_before_a_stray_quote_never_share
         "Cache-Control, alice's status, bob's status and body: {wrong:?}"
     );
 }
+
+/// RFC 9111 §3.5: in a shared cache, an answer to a request with `Authorization` is shared only
+/// when the response says so (`must-revalidate`, `public`, `s-maxage`). A `must-revalidate`
+/// that only a line read alone holds (the joined lines quote it after a quote left open) does
+/// not say so: with credentials out of the key, through an in-process tier, Bob never gets
+/// Alice's body — neither after her answer landed nor while it is still at the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_must_revalidate_only_on_its_own_line_does_not_share_an_authorized_answer() {
+    for racing in [false, true] {
+        let origin = Origin::start().await;
+        let gate = Gate::new();
+        let mut route = Route::ok("")
+            .header("cache-control", r#"max-age=60, x="a"#)
+            .header("cache-control", r#"must-revalidate, y="b""#)
+            .echo(&["authorization"]);
+        if racing {
+            route = route.gate(&gate);
+        }
+        origin.route("/me", route);
+        let tier = reqwest_dynamodb_cache::TieredStore::builder(MemoryStore::new()).build();
+        let cache = CacheMiddleware::builder(tier)
+            .shared(true)
+            .credentials_in_key(false)
+            .clock(clock())
+            .build();
+        let client = http_client(&cache);
+        let url = origin.url("/me");
+        let alice = tokio::spawn({
+            let (client, url) = (client.clone(), url.clone());
+            async move { get(&client, &url, &[("authorization", ALICE)]).await }
+        });
+        let alice = if racing {
+            // Alice's request is at the origin: she leads, Bob arrives meanwhile.
+            gate.arrivals(1).await;
+            alice
+        } else {
+            let done = alice.await.unwrap();
+            tokio::spawn(async move { done })
+        };
+        let bob = tokio::spawn({
+            let (client, url) = (client.clone(), url.clone());
+            async move { get(&client, &url, &[("authorization", BOB)]).await }
+        });
+        gate.open(3);
+        let (_, alice_body) = alice.await.unwrap();
+        let (bob_status, bob_body) = bob.await.unwrap();
+        let (again, again_body) = get(&client, &url, &[("authorization", BOB)]).await;
+        assert!(alice_body.contains(ALICE), "{alice_body:?}");
+        assert!(
+            bob_body.contains(BOB)
+                && !bob_body.contains(ALICE)
+                && again_body.contains(BOB)
+                && !again_body.contains(ALICE),
+            "racing {racing}: bob got {bob_body:?} ({bob_status:?}), then {again_body:?} ({again:?})"
+        );
+    }
+}

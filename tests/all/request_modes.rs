@@ -477,3 +477,96 @@ async fn a_request_max_age_after_a_quote_left_open_on_another_line_is_honoured()
     }
     assert!(wrong.is_empty(), "(second line, status): {wrong:?}");
 }
+
+/// RFC 9111 §5.2.1.1, §5.2.1.3: a request whose joined Cache-Control lines hold a lenient
+/// `max-age` or `min-fresh`, and whose next line, read alone, holds a stricter one (hidden from
+/// the joined reading by a quote left open on the first line): the stricter one only forbids,
+/// and is honoured as the lone one on that line is. The fresh entry, 50 s old of 100, is
+/// validated with the origin first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stricter_request_max_age_on_its_own_line_outweighs_a_lenient_one_before_an_open_quote() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let cases = [
+        ("/ma2", r#"max-age=600, x="a"#, r#"max-age=0, y="b""#),
+        ("/mf2", r#"min-fresh=1, x="a"#, r#"min-fresh=80, y="b""#),
+    ];
+    for (path, _, _) in cases {
+        origin.route(
+            path,
+            Route::ok("d")
+                .etag("\"e\"")
+                .header("cache-control", "max-age=100"),
+        );
+        get(&client, &origin.url(path), &[]).await;
+    }
+    clock.advance(secs(50));
+    let mut wrong = Vec::new();
+    for (path, first, second) in cases {
+        let (s, _) = get(
+            &client,
+            &origin.url(path),
+            &[("cache-control", first), ("cache-control", second)],
+        )
+        .await;
+        if origin.hits(path) != 2 {
+            wrong.push((first, second, s));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "served without asking the origin (first line, second line, status): {wrong:?}"
+    );
+}
+
+/// RFC 9111 §5.2.1.1, §5.2.1.2, §5.2.1.7: a request `max-age=0` found only on its own line
+/// (a quote left open on the line before) still bounds what `max-stale` or `only-if-cached`
+/// on that line before accept: a stale entry is not served under `max-stale` (the origin is
+/// asked), and `only-if-cached` answers 504 rather than an entry 50 s old.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_max_age_on_its_own_line_bounds_max_stale_and_only_if_cached() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    origin.route(
+        "/stale",
+        Route::ok("d")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=100"),
+    );
+    origin.route(
+        "/cached",
+        Route::ok("d")
+            .etag("\"e\"")
+            .header("cache-control", "max-age=100"),
+    );
+    get(&client, &origin.url("/stale"), &[]).await;
+    get(&client, &origin.url("/cached"), &[]).await;
+    clock.advance(secs(50));
+    let (only, _) = get(
+        &client,
+        &origin.url("/cached"),
+        &[
+            ("cache-control", r#"only-if-cached, x="a"#),
+            ("cache-control", r#"max-age=0, y="b""#),
+        ],
+    )
+    .await;
+    clock.advance(secs(100));
+    let (stale, _) = get(
+        &client,
+        &origin.url("/stale"),
+        &[
+            ("cache-control", r#"max-stale=1000, x="a"#),
+            ("cache-control", r#"max-age=0, y="b""#),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (
+            only,
+            origin.hits("/cached"),
+            stale == CacheStatus::Stale,
+            origin.hits("/stale")
+        ),
+        (CacheStatus::OnlyIfCachedMiss, 1, false, 2),
+        "(only-if-cached status, its origin hits, max-stale served stale, its origin hits)"
+    );
+}

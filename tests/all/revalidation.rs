@@ -353,3 +353,59 @@ async fn a_304_whose_connection_names_its_cache_control_does_not_keep_the_entry_
         "304's Cache-Control, its status, the next request's status and body: {wrong:?}"
     );
 }
+
+/// RFC 9111 §3.1, §4.3.4: a 304 whose `Connection` names a validator the cache reads (its own
+/// `ETag`), or one naming its `Cache-Control` and carrying another ETag than the stored one,
+/// with a `max-age=600` for the entry: the caller gets the stored body with a 200 either way,
+/// and the entry is not kept fresh for ten minutes on the 304's word — the next request asks
+/// the origin again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_304_whose_connection_names_a_validator_or_carries_another_etag_keeps_nothing_fresh() {
+    let (origin, clock, _cache, client, _store) = origin_and_cache(|b| b).await;
+    let lm = "Tue, 01 Jan 2030 00:00:00 GMT";
+    let cases = [
+        (
+            "/c-etag",
+            Route::ok("v1")
+                .etag("\"v1\"")
+                .header("cache-control", "max-age=600")
+                .header("connection", "ETag"),
+        ),
+        (
+            "/c-new",
+            Route::ok("v1")
+                .last_modified(lm)
+                .header("last-modified", lm)
+                .header("etag", "\"v2\"")
+                .header("cache-control", "max-age=600")
+                .header("connection", "close, Cache-Control"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (path, then) in cases {
+        let url = origin.url(path);
+        origin.route(
+            path,
+            Route::ok("v1")
+                .etag("\"v1\"")
+                .header("last-modified", lm)
+                .header("cache-control", "max-age=10"),
+        );
+        get(&client, &url, &[]).await;
+        clock.advance(secs(11));
+        origin.route(path, then);
+        let resp = client.get(&url).send().await.unwrap();
+        let code = resp.status().as_u16();
+        let (revalidated, body) = read(resp).await;
+        let before = origin.hits(path);
+        let (next, _) = get(&client, &url, &[]).await;
+        if code != 200 || body != "v1" || origin.hits(path) == before {
+            wrong.push((path, code, revalidated, body, next));
+        }
+        clock.advance(secs(1000));
+    }
+    assert!(
+        wrong.is_empty(),
+        "(path, code, status, body, next status without the origin): {wrong:?}"
+    );
+}

@@ -398,3 +398,40 @@ async fn a_must_revalidate_after_a_quote_left_open_on_another_line_forbids_stale
         "lines, first status, stale status, code, body: {wrong:?}"
     );
 }
+
+/// RFC 9111 §3.5, §4.2.4: a shared cache keeps an answer to `Authorization` that says `public`
+/// in the joined lines; a `must-revalidate` on a line read alone (a quote left open on the line
+/// before) still forbids serving it stale: once stale, the origin's 503 reaches the caller,
+/// never the stale body, though `stale-if-error` allows ten minutes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_must_revalidate_on_its_own_line_forbids_stale_for_a_shared_authorized_answer() {
+    let (origin, clock, _cache, client, _store) =
+        origin_and_cache(|b| b.shared(true).credentials_in_key(false)).await;
+    origin.route(
+        "/auth",
+        Route::ok("old")
+            .header(
+                "cache-control",
+                r#"public, max-age=10, stale-if-error=600, x="a"#,
+            )
+            .header("cache-control", r#"must-revalidate, y="b""#),
+    );
+    let url = origin.url("/auth");
+    let (stored, _) = get(&client, &url, &[("authorization", ALICE)]).await;
+    let (hit, _) = get(&client, &url, &[("authorization", ALICE)]).await;
+    clock.advance(secs(20));
+    origin.route("/auth", Route::ok("down").status(503));
+    let resp = client
+        .get(&url)
+        .header("authorization", ALICE)
+        .send()
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let (s, body) = read(resp).await;
+    assert_eq!(
+        (stored, hit, code),
+        (CacheStatus::Stored, CacheStatus::Hit, 503),
+        "stale status {s:?}, body {body:?}"
+    );
+}

@@ -698,3 +698,152 @@ async fn a_late_lookup_after_memory_pressure_evicted_a_newer_write_does_not_brin
         "the shared store holds the newer entry; memory served the older one"
     );
 }
+
+/// A newer write is cut while its call to the shared store is under way (the store timeout,
+/// or its caller dropped), and the store applies it only after that, as a service applies a
+/// request it already received. A lookup made in between reads the older entry. Once the
+/// newer one is in the shared store, memory must not go on serving the older one for the rest
+/// of its lifetime: a write whose outcome this process does not know keeps memory from
+/// remembering anything older for a while, as a cut write that already landed does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_newer_write_that_lands_late_leaves_no_older_entry_in_memory() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(7);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(100));
+
+    shared.hold_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    });
+    shared.a_put_is_held().await;
+    writing.abort();
+    assert!(writing.await.unwrap_err().is_cancelled());
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    // The write the service received lands now.
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// A lookup under way when the key is deleted (it read the shared store before the delete and
+/// answers after it) must not bring the deleted entry back into memory: the next lookup reads
+/// the shared store, which holds nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_under_way_when_the_key_is_deleted_does_not_bring_the_entry_back() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(8);
+    tier.put(&k, &entry("gone", 100)).await.unwrap();
+    tier.clear_memory();
+
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let reading = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+    tier.delete(&k).await.unwrap();
+    assert!(shared.inner.get(&k).await.unwrap().is_none());
+
+    shared.get_release.add_permits(1);
+    let read = reading.await.unwrap().unwrap();
+    assert_eq!(
+        read.map(|e| e.revision),
+        Some(100),
+        "read before the delete"
+    );
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        None,
+        "the shared store holds nothing; memory served the deleted entry"
+    );
+}
+
+/// A shared store that panics mid-read or mid-write (its own defect) leaves the tier whole for
+/// that key: the panic reaches only the call that made it, and afterwards — with other calls
+/// on the key under way at the time — a write is remembered, served from memory, and an
+/// invalidation still hides it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_in_the_shared_store_leaves_the_tier_whole_for_the_key() {
+    let shared = Staged::new(CountingStore::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(9);
+    shared
+        .inner
+        .inner
+        .put(&k, &entry("first", 100))
+        .await
+        .unwrap();
+
+    // A lookup held beside the one that panics.
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let held = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+    shared.panic_gets.store(1, Ordering::SeqCst);
+    let panicked = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    })
+    .await;
+    assert!(panicked.unwrap_err().is_panic());
+    shared.get_release.add_permits(1);
+    assert_eq!(held.await.unwrap().unwrap().map(|e| e.revision), Some(100));
+
+    let panicking_tier = TieredStore::builder(PanickingPuts(MemoryStore::new())).build();
+    let written = tokio::spawn({
+        let (tier, k) = (panicking_tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("never", 300)).await }
+    })
+    .await;
+    assert!(written.unwrap_err().is_panic());
+    panicking_tier
+        .shared()
+        .0
+        .put(&k, &entry("elsewhere", 400))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        (
+            panicking_tier.get(&k).await.unwrap().map(|e| e.revision),
+            panicking_tier.memory_entries().await,
+        )
+    })
+    .await
+    .expect("the tier hung after a panic");
+    assert_eq!(
+        got,
+        (Some(400), 1),
+        "a newer entry read after the panic is remembered"
+    );
+
+    tokio::time::timeout(Duration::from_secs(5), async {
+        tier.put(&k, &entry("second", 200)).await.unwrap();
+        let before = shared.inner.gets.load(Ordering::SeqCst);
+        assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(200));
+        assert_eq!(
+            shared.inner.gets.load(Ordering::SeqCst),
+            before,
+            "from memory"
+        );
+        tier.invalidate(&k, 250).await.unwrap();
+        assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), None);
+    })
+    .await
+    .expect("the tier hung after a panic");
+}
