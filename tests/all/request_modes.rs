@@ -349,10 +349,14 @@ async fn s5_2_1_5_no_store_beside_obs_text_stores_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn s5_2_1_5_no_store_after_an_unclosed_quoted_string_stores_nothing() {
     let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
-    let forms: [&[u8]; 3] = [
+    // A quote left open never closes, so no quoted-pair keeps a comma after it inside it:
+    // `x="a\, no-store` is as open as `x="a, no-store`.
+    let forms: [&[u8]; 5] = [
         b"x-note=\"open, No-Store",
         b"x-note=\"a\\\", No-Store",
         b"x-note=a\"b, NO-STORE",
+        b"x=\"a\\, no-store",
+        b"x=\"a\\,No-Store",
     ];
     let mut wrong = Vec::new();
     for (i, cc) in forms.iter().enumerate() {
@@ -410,35 +414,6 @@ async fn s5_2_1_2_a_max_stale_inside_a_quoted_string_spanning_field_lines_allows
     assert!(
         wrong.is_empty(),
         "stale served without the origin (request Cache-Control lines, status, origin hits): {wrong:?}"
-    );
-}
-
-/// RFC 9111 §5.2.1.5: a request's `no-store` after a quoted string left open counts, also when
-/// a backslash stands before the comma that ends the open string's member: the string never
-/// closes, so there is no quoted-pair keeping that comma inside it (`x="a\, no-store` is as
-/// open as `x="a, no-store`). The response is not stored.
-#[tokio::test(flavor = "multi_thread")]
-async fn s5_2_1_5_no_store_after_an_escaped_comma_in_an_unclosed_quoted_string_stores_nothing() {
-    let (origin, _clock, _cache, client, _store) = origin_and_cache(|b| b).await;
-    let forms: [&[u8]; 2] = [b"x=\"a\\, no-store", b"x=\"a\\,No-Store"];
-    let mut wrong = Vec::new();
-    for (i, cc) in forms.iter().enumerate() {
-        let path = format!("/escaped{i}");
-        origin.route(
-            &path,
-            Route::ok("n").header("cache-control", "max-age=3600"),
-        );
-        let url = origin.url(&path);
-        let (first, code, _) = ask(&client, &url, &[("cache-control", cc)]).await;
-        assert_eq!(code, 200);
-        let (s, _, _) = ask(&client, &url, &[]).await;
-        if first == CacheStatus::Stored || s == CacheStatus::Hit || origin.hits(&path) != 2 {
-            wrong.push((String::from_utf8_lossy(cc).into_owned(), first, s));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "`no-store` after an escaped comma in an unclosed quoted string, stored (request Cache-Control, first, second): {wrong:?}"
     );
 }
 
