@@ -45,8 +45,6 @@ pub fn secs(n: u64) -> Duration {
 }
 
 /// `len` bytes that do not compress (xorshift from `seed`): the same bytes for the same seed.
-/// Only the tests that compress, or keep bodies in S3, need them.
-#[cfg(any(feature = "zstd", feature = "s3"))]
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 8);
     let mut x = seed | 1;
