@@ -567,12 +567,7 @@ async fn a_lookup_during_a_newer_stale_write_leaves_no_older_entry_in_memory() {
     // the shared store.
     tier.clear_memory();
 
-    shared.hold_gets.store(1, Ordering::SeqCst);
-    let reading = tokio::spawn({
-        let (tier, k) = (tier.clone(), k.clone());
-        async move { tier.get(&k).await }
-    });
-    shared.a_get_is_held().await;
+    let reading = held_lookup(&tier, &shared, &k).await;
 
     let mut newer = entry("newer", 200);
     newer.expires = std::time::SystemTime::now() - Duration::from_secs(1);
@@ -606,12 +601,7 @@ async fn an_item_too_large_after_a_cut_newer_write_leaves_no_older_entry_in_memo
     tier.put(&k, &entry("older", 100)).await.unwrap();
     tier.clear_memory();
 
-    shared.hold_gets.store(1, Ordering::SeqCst);
-    let reading = tokio::spawn({
-        let (tier, k) = (tier.clone(), k.clone());
-        async move { tier.get(&k).await }
-    });
-    shared.a_get_is_held().await;
+    let reading = held_lookup(&tier, &shared, &k).await;
 
     // The first write reaches the shared store and never returns; its task is aborted.
     shared.hang_puts.store(1, Ordering::SeqCst);
@@ -670,12 +660,7 @@ async fn a_late_lookup_after_memory_pressure_evicted_a_newer_write_does_not_brin
     tier.put(&k, &entry("older", 100)).await.unwrap();
     tier.clear_memory();
 
-    shared.hold_gets.store(1, Ordering::SeqCst);
-    let reading = tokio::spawn({
-        let (tier, k) = (tier.clone(), k.clone());
-        async move { tier.get(&k).await }
-    });
-    shared.a_get_is_held().await;
+    let reading = held_lookup(&tier, &shared, &k).await;
 
     tier.put(&k, &entry("newer", 200)).await.unwrap();
     // Ordinary traffic on other keys.
@@ -748,12 +733,7 @@ async fn a_lookup_under_way_when_the_key_is_deleted_does_not_bring_the_entry_bac
     tier.put(&k, &entry("gone", 100)).await.unwrap();
     tier.clear_memory();
 
-    shared.hold_gets.store(1, Ordering::SeqCst);
-    let reading = tokio::spawn({
-        let (tier, k) = (tier.clone(), k.clone());
-        async move { tier.get(&k).await }
-    });
-    shared.a_get_is_held().await;
+    let reading = held_lookup(&tier, &shared, &k).await;
     tier.delete(&k).await.unwrap();
     assert!(shared.inner.get(&k).await.unwrap().is_none());
 
@@ -789,12 +769,7 @@ async fn a_panic_in_the_shared_store_leaves_the_tier_whole_for_the_key() {
         .unwrap();
 
     // A lookup held beside the one that panics.
-    shared.hold_gets.store(1, Ordering::SeqCst);
-    let held = tokio::spawn({
-        let (tier, k) = (tier.clone(), k.clone());
-        async move { tier.get(&k).await }
-    });
-    shared.a_get_is_held().await;
+    let held = held_lookup(&tier, &shared, &k).await;
     shared.panic_gets.store(1, Ordering::SeqCst);
     let panicked = tokio::spawn({
         let (tier, k) = (tier.clone(), k.clone());
@@ -846,4 +821,20 @@ async fn a_panic_in_the_shared_store_leaves_the_tier_whole_for_the_key() {
     })
     .await
     .expect("the tier hung after a panic");
+}
+
+/// A lookup of `k` through `tier` that has read the shared store and is held there until the
+/// test releases it (`get_release`).
+async fn held_lookup<S: CacheStore + Clone + 'static>(
+    tier: &TieredStore<Staged<S>>,
+    shared: &Staged<S>,
+    k: &CacheKey,
+) -> tokio::task::JoinHandle<Result<Option<StoredResponse>, reqwest_dynamodb_cache::StoreError>> {
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let lookup = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.get(&k).await }
+    });
+    shared.a_get_is_held().await;
+    lookup
 }
