@@ -68,6 +68,12 @@ mod policy;
 mod status;
 mod store;
 
+/// A mutex's guard, also after a panic elsewhere while it was held: every step that holds one
+/// of this crate's mutexes leaves what it guards whole.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The AWS SDK for DynamoDB this crate is built on (`aws-sdk-dynamodb` 1), re-exported as
 /// reqwest-middleware re-exports reqwest: [`DynamoDbStoreBuilder::build_with_client`] and the
 /// SDK errors behind [`StoreError::Service`] need no dependency of your own.

@@ -21,7 +21,9 @@
 //! headers; this check is the second lock on the same door.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock;
 
 use tokio::sync::watch;
 
@@ -127,10 +129,6 @@ pub(super) struct Leader {
     tx: watch::Sender<Option<Arc<Outcome>>>,
     shared: Option<Arc<Shared>>,
     stored: bool,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Flights {

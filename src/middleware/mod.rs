@@ -60,6 +60,7 @@ use self::request::Budget;
 use self::store_calls::timed;
 use crate::clock::Clock;
 use crate::key::{KeyRules, Redactor};
+use crate::lock;
 use crate::metrics::{Counters, MetricsSnapshot};
 use crate::policy::Rules;
 pub use crate::policy::{ExpireAfter, ParseExpireAfterError};
@@ -104,6 +105,14 @@ struct Settings {
     breaker_cool_down: Duration,
     /// In shared mode, store responses that set cookies all the same.
     shared_set_cookie: bool,
+}
+
+impl Settings {
+    /// Whether one caller's `Set-Cookie` must never reach another through what is stored: a
+    /// shared cache, unless `shared_set_cookie` allows it (Varnish's default).
+    fn keeps_cookies_apart(&self) -> bool {
+        self.rules.shared && !self.shared_set_cookie
+    }
 }
 
 struct Inner {
@@ -173,10 +182,6 @@ impl CacheMiddleware {
     pub async fn flush(&self) {
         self.inner.background.flush().await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A new generation: unique, not a time (the injected clock may stand still).

@@ -27,7 +27,9 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use crate::lock;
 
 use tokio::sync::watch;
 
@@ -75,10 +77,6 @@ struct Open {
     slot: Slot,
     /// The process's write mark when the read began.
     began: u64,
-}
-
-fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Process-wide: the last write or invalidation of each key that has a read open in any

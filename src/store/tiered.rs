@@ -11,6 +11,7 @@ use moka::Expiry;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codec::TOMBSTONE_LIFETIME;
+use crate::lock;
 use crate::{CacheKey, CacheStore, ConsumedCapacity, StoreError, StoredResponse};
 
 /// Shared store calls for one key under way.
@@ -53,11 +54,6 @@ impl Drop for UnderWay<'_> {
             }
         }
     }
-}
-
-/// The map, also after a panic elsewhere while it was held (each step leaves it whole).
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the memory tier holds for a key.
