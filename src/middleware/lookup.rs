@@ -354,10 +354,13 @@ impl Inner {
             tracing::warn!(key = %view.key, "a stored part is not the range it claims; not served");
             return false;
         }
-        let rules = &self.settings.rules;
-        let replays_cookie =
-            rules.shared && !self.settings.shared_set_cookie && policy::sets_cookie(&entry.headers);
-        if replays_cookie || !rules.may_share(&entry.headers, &entry.request_headers) {
+        let settings = &self.settings;
+        let replays_cookie = settings.keeps_cookies_apart() && policy::sets_cookie(&entry.headers);
+        if replays_cookie
+            || !settings
+                .rules
+                .may_share(&entry.headers, &entry.request_headers)
+        {
             tracing::warn!(key = %view.key, "a stored response this shared cache may not share (private, for an Authorization, or setting a cookie); not served");
             return false;
         }

@@ -144,7 +144,7 @@ impl CacheMiddleware {
             policy::select_language(&mut request_headers, &entry.headers, &entry.request_headers);
             entry.request_headers = request_headers;
             let mut stored = entry.clone();
-            if inner.settings.rules.shared && !inner.settings.shared_set_cookie {
+            if inner.settings.keeps_cookies_apart() {
                 // The 304's cookie is this caller's: served to it, never stored for others.
                 stored.headers.remove(header::SET_COOKIE);
             }

@@ -85,11 +85,7 @@ impl Inner {
         let Some(plan) = plan else {
             return Err(NotStored::NotStorable);
         };
-        // A shared cache must not replay one caller's cookie to another (Varnish's default).
-        if settings.rules.shared
-            && !settings.shared_set_cookie
-            && policy::sets_cookie(resp.headers())
-        {
+        if settings.keeps_cookies_apart() && policy::sets_cookie(resp.headers()) {
             return Err(NotStored::SetCookie);
         }
         if settings.filter.as_ref().is_some_and(|keep| !keep(resp)) {
