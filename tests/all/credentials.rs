@@ -975,21 +975,13 @@ async fn a_private_directive_after_an_unclosed_quoted_string_is_never_shared() {
         "max-age=60, x=\"a\\,private",
         "max-age=60, x=\"a\\\", b\\, Private",
     ];
-    let mut wrong = Vec::new();
-    for (i, cc) in forms.iter().enumerate() {
-        let path = format!("/u{i}");
-        origin.route(
-            &path,
+    let routes = forms.map(|cc| {
+        (
+            cc,
             Route::ok("").header("cache-control", cc).echo(&["x-user"]),
-        );
-        let url = origin.url(&path);
-        let (stored, alice) = get(&client, &url, &[("x-user", "alice")]).await;
-        assert!(alice.ends_with("x-user=alice"), "{alice:?}");
-        let (s, bob) = get(&client, &url, &[("x-user", "bob")]).await;
-        if !bob.ends_with("x-user=bob") {
-            wrong.push((*cc, stored, s, bob));
-        }
-    }
+        )
+    });
+    let wrong = answers_bob_did_not_own(&origin, &client, &client, "/u", routes).await;
     assert!(
         wrong.is_empty(),
         "Cache-Control, alice's status, bob's status and body: {wrong:?}"
@@ -1159,32 +1151,19 @@ async fn a_private_answer_whose_connection_names_cache_control_is_never_shared()
     let (origin, clock, private, shared) = private_and_shared_over_one_table().await;
     use reqwest_dynamodb_cache::Clock;
     let now = clock.now();
-    let mut wrong = Vec::new();
-    for (i, connection) in ["cache-control", "\"x, cache-control"]
-        .into_iter()
-        .enumerate()
-    {
-        let path = format!("/cc{i}");
-        origin.route(
-            &path,
-            Route::ok("")
-                .header("cache-control", "private, max-age=60")
-                .header("date", httpdate::fmt_http_date(now))
-                .header("expires", httpdate::fmt_http_date(now + secs(60)))
-                .header("connection", connection)
-                .echo(&["x-user"]),
-        );
-        let url = origin.url(&path);
-        let (s, alice) = get(&private, &url, &[("x-user", "alice")]).await;
-        assert!(alice.ends_with("x-user=alice"), "{alice:?} ({s:?})");
-        let (s, bob) = get(&shared, &url, &[("x-user", "bob")]).await;
-        if !bob.ends_with("x-user=bob") {
-            wrong.push((connection, s, bob));
-        }
-    }
+    let routes = ["cache-control", "\"x, cache-control"].map(|connection| {
+        let route = Route::ok("")
+            .header("cache-control", "private, max-age=60")
+            .header("date", httpdate::fmt_http_date(now))
+            .header("expires", httpdate::fmt_http_date(now + secs(60)))
+            .header("connection", connection)
+            .echo(&["x-user"]);
+        (connection, route)
+    });
+    let wrong = answers_bob_did_not_own(&origin, &private, &shared, "/cc", routes).await;
     assert!(
         wrong.is_empty(),
-        "Connection, bob's status and body: {wrong:?}"
+        "Connection, alice's status, bob's status and body: {wrong:?}"
     );
 }
 

@@ -65,3 +65,29 @@ impl SendWithMode for reqwest_middleware::RequestBuilder {
         read(resp).await
     }
 }
+
+/// What each route answered Bob when it was not his own answer: each route (echoing
+/// `x-user`) under a path of its own (`{prefix}{i}`), asked first by Alice through `alice`,
+/// then by Bob through `bob` (the same client, or another cache over the same table). Each
+/// entry is the route's label, Alice's status, Bob's status and the body Bob was served.
+pub async fn answers_bob_did_not_own<L>(
+    origin: &super::Origin,
+    alice: &ClientWithMiddleware,
+    bob: &ClientWithMiddleware,
+    prefix: &str,
+    routes: impl IntoIterator<Item = (L, super::Route)>,
+) -> Vec<(L, CacheStatus, CacheStatus, String)> {
+    let mut wrong = Vec::new();
+    for (i, (label, route)) in routes.into_iter().enumerate() {
+        let path = format!("{prefix}{i}");
+        origin.route(&path, route);
+        let url = origin.url(&path);
+        let (first, alices) = get(alice, &url, &[("x-user", "alice")]).await;
+        assert!(alices.ends_with("x-user=alice"), "{alices:?} ({first:?})");
+        let (s, bobs) = get(bob, &url, &[("x-user", "bob")]).await;
+        if !bobs.ends_with("x-user=bob") {
+            wrong.push((label, first, s, bobs));
+        }
+    }
+    wrong
+}
