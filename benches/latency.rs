@@ -12,10 +12,12 @@
 //! spawned on a multi-thread runtime, the way services call their clients.
 //!
 //! Groups (criterion ids `group/function/parameter`):
-//! - `net{d}ms_hit`, `net{d}ms_miss`: hits and misses against raw GetItem, origin + GetItem
-//!   (+ PutItem), at one-way delays of 0, 1 and 5 ms, bodies of 1, 10 and 100 KB of the random
-//!   reference JSON, the store at its defaults (compression on); and the hit against the raw
-//!   GetItem in turns (`dynamodb_hit_paired`, see the `cpu` group), in wall time.
+//! - `net{d}ms_hit`, `net{d}ms_miss`: hits and misses against raw GetItem, and against origin,
+//!   GetItem and PutItem, at one-way delays of 0, 1 and 5 ms, bodies of 1, 10 and 100 KB of the
+//!   random reference JSON, the store at its defaults (compression on); in wall time, measured
+//!   in turns (see the `cpu` group): the hit against the raw GetItem (`dynamodb_hit_paired`),
+//!   and the miss with background writes against the same three calls with the PutItem in a
+//!   task not waited for (`dynamodb_miss_background_write_paired`).
 //! - `net{d}ms_compression_{kind}`: 100 KB hits with and without compression, against the raw
 //!   GetItem of the uncompressed item.
 //! - `net{d}ms_first_byte`: the time to the first byte of a 10 MB body of unknown length, a
@@ -32,9 +34,13 @@
 //!   answers from a fixed body (`middleware_floor`), hits of uncompressed items, and an
 //!   in-memory hit answered at once, after a yield and after a sleep (beside the yield and the
 //!   sleep alone); as `servers_*`, the server process's CPU time (all its threads) for the
-//!   raw GetItem, the hit, the miss and the miss's floor; and, as `*_paired`, the hit and the
-//!   raw GetItem of its item measured in turns (each iteration runs both, each timed on the
-//!   process's CPU clock), with each sample's two figures in `target/criterion/paired.json`.
+//!   raw GetItem, the hit, the miss and the miss's floor; and, as `*_paired`, operations
+//!   measured in turns with the raw GetItem of their item (each iteration runs both, each
+//!   timed on the process's CPU clock), with each sample's two figures in
+//!   `target/criterion/paired.json`: the hit, the hit of an uncompressed item, the store's
+//!   read alone (`store_get_paired`), and the floor of any cache over the store
+//!   (`store_answer_paired`: a middleware that reads the entry and answers with it, judging
+//!   nothing).
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body
@@ -177,6 +183,9 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// A number unique to each call of a measured operation (misses use it for a URL of their own).
+static N: AtomicU64 = AtomicU64::new(0);
+
 /// Measures `op` (called with a number unique to the call), `tasks` copies at once, each in a
 /// task spawned on the runtime.
 fn measure<F>(
@@ -188,7 +197,6 @@ fn measure<F>(
 ) where
     F: Fn(u64) -> BoxFuture + Clone + Send + Sync + 'static,
 {
-    static N: AtomicU64 = AtomicU64::new(0);
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let op = op.clone();
@@ -229,7 +237,7 @@ fn process_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// `op` against `baseline`, measured in turns: each iteration runs both, one after the other
+/// `op` against `baseline` (each called with a number unique to the call), measured in turns: each iteration runs both, one after the other
 /// (the order alternating), and each is timed on `clock` (wall time, or the process's CPU
 /// clock), so that the drift of a noisy machine over the group's seconds falls on both alike.
 /// Criterion reports `op`'s time; each sample's totals of both go to `paired.json` (as
@@ -263,12 +271,13 @@ fn paired<A, B>(
                     let (mut base, mut own) = (Duration::ZERO, Duration::ZERO);
                     for i in 0..iters {
                         for baseline_turn in [i % 2 == 0, i % 2 == 1] {
+                            let n = N.fetch_add(1, Ordering::Relaxed);
                             let start = now();
                             if baseline_turn {
-                                baseline(i).await;
+                                baseline(n).await;
                                 base += now() - start;
                             } else {
-                                op(i).await;
+                                op(n).await;
                                 own += now() - start;
                             }
                         }
@@ -453,6 +462,30 @@ impl reqwest_middleware::Middleware for Fixed {
     }
 }
 
+/// The least a cache over the store can do for a hit: read the entry, and answer with its
+/// status, headers and body, judging nothing.
+struct StoreAnswer {
+    store: DynamoDbStore,
+    key: CacheKey,
+}
+
+#[async_trait]
+impl reqwest_middleware::Middleware for StoreAnswer {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        _: &mut http::Extensions,
+        _: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let entry = self.store.get(&self.key).await.unwrap().unwrap();
+        let mut resp = http::Response::new(entry.body);
+        *resp.status_mut() = entry.status;
+        *resp.headers_mut() = entry.headers;
+        resp.extensions_mut().insert(req.url().clone());
+        Ok(resp.into())
+    }
+}
+
 /// What a hit costs when its store read waits: the same in-memory hit answered at once, after
 /// one `yield_now`, and after a 50 µs sleep, beside the yield and the sleep alone.
 fn suspension(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, origin: &str, size: usize) {
@@ -519,15 +552,37 @@ impl CacheStore for Waiting {
     }
 }
 
-/// The floor of a miss, by hand: GetItem (absent), the origin request, and (with `put`) a
-/// PutItem of the very item the cache writes for it — encoded from `template` as the store
+/// Where the floor of a miss writes the item the cache would write.
+#[derive(Clone, Copy)]
+enum FloorPut {
+    /// Before the operation ends, as a cache's miss does by default.
+    Inline,
+    /// In a task of its own that the operation does not wait for, as a cache with background
+    /// writes does; [`SPAWNED_PUTS`] tracks them, so that none spills into the next
+    /// measurement.
+    Spawned,
+}
+
+/// The floor's PutItems made in tasks of their own ([`FloorPut::Spawned`]).
+static SPAWNED_PUTS: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
+/// Waits, unmeasured, for the floor's PutItems still under way.
+fn wait_for_spawned_puts(rt: &Runtime) {
+    SPAWNED_PUTS.close();
+    rt.block_on(SPAWNED_PUTS.wait());
+    SPAWNED_PUTS.reopen();
+}
+
+/// The floor of a miss, by hand: GetItem (absent), the origin request, and (see [`FloorPut`])
+/// a PutItem of the very item the cache writes for it — encoded from `template` as the store
 /// encodes, compression included.
 fn floor_op(
     db: Client,
     base: String,
     template: StoredResponse,
     compression: Compression,
-    put: bool,
+    put: FloorPut,
 ) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
     let plain = reqwest::Client::new();
     move |n| {
@@ -544,7 +599,7 @@ fn floor_op(
                 .unwrap();
             assert!(out.item.is_none());
             let body = plain.get(&url).send().await.unwrap().bytes().await.unwrap();
-            if put {
+            let write = async move {
                 let mut entry = template;
                 entry.body = body;
                 let item =
@@ -555,6 +610,12 @@ fn floor_op(
                     .send()
                     .await
                     .unwrap();
+            };
+            match put {
+                FloorPut::Inline => write.await,
+                FloorPut::Spawned => {
+                    SPAWNED_PUTS.spawn(write);
+                }
             }
         })
     }
@@ -639,7 +700,8 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
 
     first_byte(c, rt, origin, db, &cache, delay);
 
-    let mut group = c.benchmark_group(format!("net{delay}ms_miss"));
+    let miss_group = format!("net{delay}ms_miss");
+    let mut group = c.benchmark_group(&miss_group);
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
         let base = format!("{origin}/json/random/{size}");
@@ -661,25 +723,29 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
                 base.clone(),
                 template.clone(),
                 Compression::default(),
-                true,
+                FloorPut::Inline,
             ),
         );
-        measure(
+        // A miss with background writes, in turns with its floor: the same three calls, the
+        // PutItem in a task the operation does not wait for. Each write's work (and the
+        // emulator's, on the same two cores) overlaps the next operation, on both sides alike.
+        paired(
             &mut group,
             rt,
-            BenchmarkId::new("dynamodb_miss_background_write", size),
+            (&miss_group, "dynamodb_miss_background_write_paired", size),
             Clock::Wall,
-            miss_op(client(background.clone()), base.clone(), size),
+            floor_op(
+                db.clone(),
+                base.clone(),
+                template,
+                Compression::default(),
+                FloorPut::Spawned,
+            ),
+            miss_op(client(background.clone()), base, size),
         );
-        // Pending background writes must not spill into the next measurement.
+        // Pending writes must not spill into the next measurement.
         rt.block_on(background.flush());
-        measure(
-            &mut group,
-            rt,
-            BenchmarkId::new("origin_get", size),
-            Clock::Wall,
-            floor_op(db.clone(), base, template, Compression::default(), false),
-        );
+        wait_for_spawned_puts(rt);
     }
     group.finish();
 
@@ -994,6 +1060,45 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
                 })
             },
         );
+        // The store's read in turns with the raw GetItem: the part of a hit's CPU over the raw
+        // read that the store's read (consumed capacity, decoding) makes, the rest being the
+        // middleware's.
+        let (store_get, key) = (s.clone(), key_of(&cache, &url));
+        paired(
+            &mut group,
+            rt,
+            ("cpu", "store_get_paired", size),
+            Clock::Cpu,
+            get_item_op(db.clone(), item_key.clone()),
+            move |_| -> BoxFuture {
+                let (s, key) = (store_get.clone(), key.clone());
+                Box::pin(async move {
+                    let entry = s.get(&key).await.unwrap().unwrap();
+                    assert_eq!(entry.body.len(), size);
+                })
+            },
+        );
+        // The store's read answered as a response, judging nothing, in turns with the raw
+        // GetItem: the floor of any cache over this store.
+        let floor_hit = client(StoreAnswer {
+            store: s.clone(),
+            key: key_of(&cache, &url),
+        });
+        let floor_url = url.clone();
+        paired(
+            &mut group,
+            rt,
+            ("cpu", "store_answer_paired", size),
+            Clock::Cpu,
+            get_item_op(db.clone(), item_key.clone()),
+            move |_| -> BoxFuture {
+                let (http, url) = (floor_hit.clone(), floor_url.clone());
+                Box::pin(async move {
+                    let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+                    assert_eq!(body.len(), size);
+                })
+            },
+        );
         let item = rt.block_on(raw_item(db, &item_key));
         group.bench_function(BenchmarkId::new("decode", size), |b| {
             b.iter_batched(
@@ -1061,7 +1166,7 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
             format!("{base}?cpu"),
             template,
             Compression::default(),
-            true,
+            FloorPut::Inline,
         );
         measure(
             &mut group,
