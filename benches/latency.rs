@@ -38,9 +38,10 @@
 //!   measured in turns with the raw GetItem of their item (each iteration runs both, each
 //!   timed on the process's CPU clock), with each sample's two figures in
 //!   `target/criterion/paired.json`: the hit, the hit of an uncompressed item, the store's
-//!   read alone (`store_get_paired`), and the floor of any cache over the store
+//!   read alone (`store_get_paired`), the floor of any cache over the store
 //!   (`store_answer_paired`: a middleware that reads the entry and answers with it, judging
-//!   nothing).
+//!   nothing), and the miss against origin, GetItem and PutItem by hand
+//!   (`dynamodb_miss_paired`).
 //!
 //! Before the groups, a memory pass writes `target/criterion/memory.json`: how much the
 //! resident memory grows while a 100 MB body streams through a miss (with the default body
@@ -1174,6 +1175,15 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
             BenchmarkId::new("origin_get_put", size),
             Clock::Cpu,
             floor.clone(),
+        );
+        // The same, in turns.
+        paired(
+            &mut group,
+            rt,
+            ("cpu", "dynamodb_miss_paired", size),
+            Clock::Cpu,
+            floor.clone(),
+            miss_op(client(cache.clone()), format!("{base}?cpu-paired"), size),
         );
         // The same operations as the server process sees them: what a miss asks of DynamoDB
         // and the origin beyond its floor (a conditional PutItem, its names and values, the

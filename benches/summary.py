@@ -179,6 +179,18 @@ try:
 except (FileNotFoundError, KeyError):
     pass
 
+# The miss's client CPU against its floor (origin, GetItem, PutItem by hand), in turns.
+rows = []
+for s in SIZES:
+    samples = PAIRED.get(f"cpu/dynamodb_miss_paired/{s}")
+    if samples:
+        rows.append((kb(s), [fmt(statistics.median(o for _, o in samples)),
+                             fmt(statistics.median(b for b, _ in samples)),
+                             "**%.2f** (%.2f–%.2f)" % turns(samples)]))
+if rows:
+    table("Client CPU of a miss against its floor, measured in turns (median of the samples' ratios, their range)",
+          "body", ["miss", "origin + GetItem + PutItem", "miss ÷ floor"], rows)
+
 # The hit against the raw GetItem in wall time, measured in turns at each network setting.
 try:
     rows = []
