@@ -414,6 +414,21 @@ fn miss_op(
     }
 }
 
+/// The store's read of `key`, whose body is `size` bytes.
+fn store_get_op(
+    store: DynamoDbStore,
+    key: CacheKey,
+    size: usize,
+) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
+    move |_| {
+        let (store, key) = (store.clone(), key.clone());
+        Box::pin(async move {
+            let entry = store.get(&key).await.unwrap().unwrap();
+            assert_eq!(entry.body.len(), size);
+        })
+    }
+}
+
 /// The raw SDK GetItem of `item_key`.
 fn get_item_op(db: Client, item_key: String) -> impl Fn(u64) -> BoxFuture + Clone + Send + Sync {
     move |_| {
@@ -478,11 +493,14 @@ impl reqwest_middleware::Middleware for StoreAnswer {
         _: &mut http::Extensions,
         _: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        use reqwest::ResponseBuilderExt;
         let entry = self.store.get(&self.key).await.unwrap().unwrap();
-        let mut resp = http::Response::new(entry.body);
-        *resp.status_mut() = entry.status;
+        let mut resp = http::Response::builder()
+            .status(entry.status)
+            .url(req.url().clone())
+            .body(entry.body)
+            .unwrap();
         *resp.headers_mut() = entry.headers;
-        resp.extensions_mut().insert(req.url().clone());
         Ok(resp.into())
     }
 }
@@ -1047,37 +1065,24 @@ fn cpu(c: &mut Criterion, rt: &Runtime, servers: &'static Servers, db: &Client) 
         // consumed capacity, decoding), decoding alone, and what any reqwest-middleware cache
         // pays for a request it answers itself.
         let key = key_of(&cache, &url);
-        let (store_get, item_key) = (s.clone(), s.item_key(&key));
+        let item_key = s.item_key(&key);
         measure(
             &mut group,
             rt,
             BenchmarkId::new("store_get", size),
             Clock::Cpu,
-            move |_| -> BoxFuture {
-                let (s, key) = (store_get.clone(), key.clone());
-                Box::pin(async move {
-                    let entry = s.get(&key).await.unwrap().unwrap();
-                    assert_eq!(entry.body.len(), size);
-                })
-            },
+            store_get_op(s.clone(), key.clone(), size),
         );
         // The store's read in turns with the raw GetItem: the part of a hit's CPU over the raw
         // read that the store's read (consumed capacity, decoding) makes, the rest being the
         // middleware's.
-        let (store_get, key) = (s.clone(), key_of(&cache, &url));
         paired(
             &mut group,
             rt,
             ("cpu", "store_get_paired", size),
             Clock::Cpu,
             get_item_op(db.clone(), item_key.clone()),
-            move |_| -> BoxFuture {
-                let (s, key) = (store_get.clone(), key.clone());
-                Box::pin(async move {
-                    let entry = s.get(&key).await.unwrap().unwrap();
-                    assert_eq!(entry.body.len(), size);
-                })
-            },
+            store_get_op(s.clone(), key, size),
         );
         // The store's read answered as a response, judging nothing, in turns with the raw
         // GetItem: the floor of any cache over this store.
