@@ -2,6 +2,7 @@
 //! the caller ([`tee`]) — and handing responses back to reqwest.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use futures_util::StreamExt;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use reqwest::{Response, ResponseBuilderExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::Instrument;
 use url::Url;
 
@@ -92,27 +93,129 @@ enum Piece {
     Rest(reqwest::Body),
 }
 
-/// `body` handed to the caller as it arrives, frame by frame, while a task reads it and keeps a
-/// copy of its data (at most `limit` bytes) for `keeper`. The first byte never waits for the
-/// cache, and the copy does not wait for the caller: a body within the limit is read to its end
-/// (and `keeper` told) even while the caller holds it unread, so concurrent callers waiting
-/// for it never wait on another caller's reading. Past the limit the copy is dropped and the
-/// caller reads the rest straight from the origin (nothing more is buffered for it). A caller
-/// that drops the body stops the reading.
+/// How long a caller may hold its body without reading before the cache reads on by itself
+/// (see [`tee`]).
+const TAKE_OVER_AFTER: Duration = Duration::from_millis(1);
+
+/// `body` handed to the caller as it arrives, frame by frame, while the cache keeps a copy of
+/// its data (at most `limit` bytes) for `keeper`. The first byte never waits for the cache.
+/// The reading is done in the caller's own task while the caller reads (each frame goes from
+/// the origin to the caller with no hand-off between threads), and by a task of its own when
+/// the caller holds the body unread for [`TAKE_OVER_AFTER`] or drops it: a body within the
+/// limit is read to its end (and `keeper` told) whatever the caller does, so concurrent callers
+/// waiting for it never wait more than that on another caller's reading. Past the limit the
+/// copy is dropped and the caller reads the rest straight from the origin (nothing more is
+/// buffered for it). A caller that drops the body stops the reading (a write its end waits
+/// for goes on).
 pub(super) fn tee(body: reqwest::Body, limit: usize, keeper: Box<dyn Keeper>) -> reqwest::Body {
     let remaining = body.size_hint().exact();
     let (tx, rx) = mpsc::unbounded_channel();
     // In the request's span: what becomes of the copy is traced with the request.
-    tokio::spawn(read_for(body, tx, limit, keeper).in_current_span());
+    let reading = Arc::new(Mutex::new(Reading {
+        reader: Some(Box::pin(
+            read_for(body, tx, limit, keeper).in_current_span(),
+        )),
+        // Handed out, not yet asked for a frame.
+        caller: Caller::Holding(tokio::time::Instant::now()),
+    }));
+    let gone = Arc::new(Notify::new());
+    tokio::spawn(take_over(reading.clone(), gone.clone()).in_current_span());
     reqwest::Body::wrap(Relay {
         rx,
         rest: None,
         remaining,
         ended: false,
+        reading,
+        gone,
     })
 }
 
-/// The task of a [`tee`]: reads `body` into the caller's channel and the copy.
+/// The reading of a [`tee`]'s body (and the write its end may wait for), driven by whoever
+/// needs it.
+struct Reading {
+    /// `None` once done.
+    reader: Option<BoxFuture<'static, ()>>,
+    caller: Caller,
+}
+
+/// What the caller's side of a [`tee`] is doing.
+#[derive(Clone, Copy)]
+enum Caller {
+    /// Waiting for a frame: the reading wakes it when the origin sends one.
+    Reading,
+    /// It was handed the body, or took a frame, at this instant, and has not asked for the
+    /// next since.
+    Holding(tokio::time::Instant),
+    /// Its body was dropped.
+    Gone,
+}
+
+impl Reading {
+    /// Drives the reading on `cx`'s task; whether it is done.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(reader) = &mut self.reader else {
+            return true;
+        };
+        // A panic in the reading (the store's write, say) ends the reading, not the caller's
+        // task: as for a task of its own, what it held is dropped (the caller's body ends, the
+        // keeper is told the write was cut).
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.as_mut().poll(cx)));
+        if !matches!(polled, Ok(Poll::Pending)) {
+            self.reader = None;
+            return true;
+        }
+        false
+    }
+
+    /// When the reading is the task's to drive: now when the caller is gone, a while after it
+    /// took a frame, never while it waits for one (it drives the reading itself).
+    fn task_may_drive(&self) -> Option<tokio::time::Instant> {
+        match self.caller {
+            Caller::Gone => Some(tokio::time::Instant::now()),
+            Caller::Holding(since) => Some(since + TAKE_OVER_AFTER),
+            Caller::Reading => None,
+        }
+    }
+}
+
+/// The task of a [`tee`]: reads on while the caller holds its body unread or has dropped it,
+/// until the reading (and a write the end of the body waits for) is done.
+async fn take_over(reading: Arc<Mutex<Reading>>, gone: Arc<Notify>) {
+    loop {
+        // Until the reading may be this task's, or the caller's body is dropped; while the
+        // caller reads, look again a little later.
+        let due = crate::lock(&reading).task_may_drive();
+        let due = due.unwrap_or_else(|| tokio::time::Instant::now() + TAKE_OVER_AFTER);
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = gone.notified() => {}
+        }
+        // Drive while the reading is this task's: woken with it while the origin is awaited,
+        // ready when it is done, or (with `false`) when the caller reads again.
+        let drive = std::future::poll_fn(|cx| {
+            let mut r = crate::lock(&reading);
+            if r.reader.is_none() {
+                return Poll::Ready(true);
+            }
+            match r.task_may_drive() {
+                Some(at) if at <= tokio::time::Instant::now() => match r.drive(cx) {
+                    true => Poll::Ready(true),
+                    false => Poll::Pending,
+                },
+                _ => Poll::Ready(false),
+            }
+        });
+        tokio::select! {
+            done = drive => if done { return },
+            // The caller may have asked for a frame since, taking the wake-ups back.
+            _ = tokio::time::sleep(TAKE_OVER_AFTER) => {}
+            _ = gone.notified() => {}
+        }
+    }
+}
+
+/// The reading of a [`tee`]: reads `body` into the caller's channel and the copy.
 async fn read_for(
     mut body: reqwest::Body,
     tx: mpsc::UnboundedSender<Piece>,
@@ -171,6 +274,17 @@ struct Relay {
     /// Bytes still to come, when the origin announced its length.
     remaining: Option<u64>,
     ended: bool,
+    /// Driven from here while the caller reads.
+    reading: Arc<Mutex<Reading>>,
+    /// Told when this is dropped: the task reads on.
+    gone: Arc<Notify>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        crate::lock(&self.reading).caller = Caller::Gone;
+        self.gone.notify_one();
+    }
 }
 
 impl Body for Relay {
@@ -182,6 +296,12 @@ impl Body for Relay {
         cx: &mut Context<'_>,
     ) -> Poll<Option<reqwest::Result<Frame<Bytes>>>> {
         let this = &mut *self;
+        {
+            // The reading, on this task: what it reads is in the channel below at once.
+            let mut reading = crate::lock(&this.reading);
+            reading.caller = Caller::Reading;
+            reading.drive(cx);
+        }
         let next = loop {
             if let Some(rest) = &mut this.rest {
                 break ready!(Pin::new(rest).poll_frame(cx));
@@ -192,6 +312,8 @@ impl Body for Relay {
                 None => break None,
             }
         };
+        // Taken: until it asks again, the reading is not driven from here.
+        crate::lock(&this.reading).caller = Caller::Holding(tokio::time::Instant::now());
         match &next {
             None => this.ended = true,
             Some(Ok(frame)) => {
