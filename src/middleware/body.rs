@@ -78,15 +78,15 @@ pub(super) trait Keeper: Send + Sync + 'static {
     fn overflowed(self: Box<Self>);
 }
 
-/// What the end of the caller's body waits for: `write`, at most `wait`. The reading task runs
-/// it itself (handing it to a task of its own would cost the miss a thread hand-off each way);
+/// What the end of the caller's body waits for: `write`, at most `wait`. The reading runs it
+/// itself (handing it to a task of its own would cost the miss a thread hand-off each way);
 /// past `wait` the body ends and the write goes on in a task of its own.
 pub(super) struct EndWait {
     pub(super) write: BoxFuture<'static, ()>,
     pub(super) wait: Duration,
 }
 
-/// What the reading task hands the caller's body: a frame, or (once the copy is dropped) the
+/// What the reading hands the caller's body: a frame, or (once the copy is dropped) the
 /// rest of the origin's body, to read directly.
 enum Piece {
     Frame(reqwest::Result<Frame<Bytes>>),
@@ -100,9 +100,10 @@ const TAKE_OVER_AFTER: Duration = Duration::from_millis(1);
 /// `body` handed to the caller as it arrives, frame by frame, while the cache keeps a copy of
 /// its data (at most `limit` bytes) for `keeper`. The first byte never waits for the cache.
 /// The reading is done in the caller's own task while the caller reads (each frame goes from
-/// the origin to the caller with no hand-off between threads), and by a task of its own when
-/// the caller holds the body unread for [`TAKE_OVER_AFTER`] or drops it: a body within the
-/// limit is read to its end (and `keeper` told) whatever the caller does, so concurrent callers
+/// the origin to the caller with no hand-off between threads), and by a task of its own once
+/// the caller's body has gone [`TAKE_OVER_AFTER`] without a poll (held unread, or a wait for a
+/// frame given up), is dropped, or is polled outside a Tokio runtime: a body within the limit
+/// is read to its end (and `keeper` told) whatever the caller does, so concurrent callers
 /// waiting for it never wait more than that on another caller's reading. Past the limit the
 /// copy is dropped and the caller reads the rest straight from the origin (nothing more is
 /// buffered for it). A caller that drops the body stops the reading (a write its end waits
@@ -116,10 +117,12 @@ pub(super) fn tee(body: reqwest::Body, limit: usize, keeper: Box<dyn Keeper>) ->
             read_for(body, tx, limit, keeper).in_current_span(),
         )),
         // Handed out, not yet asked for a frame.
-        caller: Caller::Holding(tokio::time::Instant::now()),
+        caller: Caller::Polled(tokio::time::Instant::now()),
     }));
     let gone = Arc::new(Notify::new());
-    tokio::spawn(take_over(reading.clone(), gone.clone()).in_current_span());
+    // Not in the request's span: the task logs nothing of its own, and the span closes when
+    // the reading (which carries it) is done, not when this task next wakes.
+    tokio::spawn(take_over(reading.clone(), gone.clone()));
     reqwest::Body::wrap(Relay {
         rx,
         rest: None,
@@ -138,16 +141,17 @@ struct Reading {
     caller: Caller,
 }
 
-/// What the caller's side of a [`tee`] is doing.
+/// Who drives the reading of a [`tee`].
 #[derive(Clone, Copy)]
 enum Caller {
-    /// Waiting for a frame: the reading wakes it when the origin sends one.
-    Reading,
-    /// It was handed the body, or took a frame, at this instant, and has not asked for the
-    /// next since.
-    Holding(tokio::time::Instant),
-    /// Its body was dropped.
-    Gone,
+    /// The caller's body, which was handed out or last polled at this instant. A poll that
+    /// found nothing leaves the caller's task woken by the reading, but the caller may never
+    /// poll again (a timeout, a `select!` that went the other way): past
+    /// [`TAKE_OVER_AFTER`] without a poll, the task drives it as well.
+    Polled(tokio::time::Instant),
+    /// The task alone: the body was dropped, or polled outside a Tokio runtime (the reading's
+    /// write and timers need one).
+    Away,
 }
 
 impl Reading {
@@ -168,13 +172,11 @@ impl Reading {
         false
     }
 
-    /// When the reading is the task's to drive: now when the caller is gone, a while after it
-    /// took a frame, never while it waits for one (it drives the reading itself).
-    fn task_may_drive(&self) -> Option<tokio::time::Instant> {
+    /// From when the reading is the task's to drive.
+    fn task_may_drive(&self) -> tokio::time::Instant {
         match self.caller {
-            Caller::Gone => Some(tokio::time::Instant::now()),
-            Caller::Holding(since) => Some(since + TAKE_OVER_AFTER),
-            Caller::Reading => None,
+            Caller::Polled(at) => at + TAKE_OVER_AFTER,
+            Caller::Away => tokio::time::Instant::now(),
         }
     }
 }
@@ -183,10 +185,8 @@ impl Reading {
 /// until the reading (and a write the end of the body waits for) is done.
 async fn take_over(reading: Arc<Mutex<Reading>>, gone: Arc<Notify>) {
     loop {
-        // Until the reading may be this task's, or the caller's body is dropped; while the
-        // caller reads, look again a little later.
+        // Until the reading may be this task's, or the caller's body is dropped.
         let due = crate::lock(&reading).task_may_drive();
-        let due = due.unwrap_or_else(|| tokio::time::Instant::now() + TAKE_OVER_AFTER);
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = gone.notified() => {}
@@ -198,12 +198,12 @@ async fn take_over(reading: Arc<Mutex<Reading>>, gone: Arc<Notify>) {
             if r.reader.is_none() {
                 return Poll::Ready(true);
             }
-            match r.task_may_drive() {
-                Some(at) if at <= tokio::time::Instant::now() => match r.drive(cx) {
-                    true => Poll::Ready(true),
-                    false => Poll::Pending,
-                },
-                _ => Poll::Ready(false),
+            if r.task_may_drive() > tokio::time::Instant::now() {
+                return Poll::Ready(false);
+            }
+            match r.drive(cx) {
+                true => Poll::Ready(true),
+                false => Poll::Pending,
             }
         });
         tokio::select! {
@@ -276,13 +276,14 @@ struct Relay {
     ended: bool,
     /// Driven from here while the caller reads.
     reading: Arc<Mutex<Reading>>,
-    /// Told when this is dropped: the task reads on.
+    /// Told when this is dropped, or polled where it cannot drive the reading: the task reads
+    /// on.
     gone: Arc<Notify>,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        crate::lock(&self.reading).caller = Caller::Gone;
+        crate::lock(&self.reading).caller = Caller::Away;
         self.gone.notify_one();
     }
 }
@@ -299,8 +300,13 @@ impl Body for Relay {
         {
             // The reading, on this task: what it reads is in the channel below at once.
             let mut reading = crate::lock(&this.reading);
-            reading.caller = Caller::Reading;
-            reading.drive(cx);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                reading.caller = Caller::Polled(tokio::time::Instant::now());
+                reading.drive(cx);
+            } else if !matches!(reading.caller, Caller::Away) {
+                reading.caller = Caller::Away;
+                this.gone.notify_one();
+            }
         }
         let next = loop {
             if let Some(rest) = &mut this.rest {
@@ -312,8 +318,6 @@ impl Body for Relay {
                 None => break None,
             }
         };
-        // Taken: until it asks again, the reading is not driven from here.
-        crate::lock(&this.reading).caller = Caller::Holding(tokio::time::Instant::now());
         match &next {
             None => this.ended = true,
             Some(Ok(frame)) => {

@@ -742,3 +742,499 @@ async fn a_write_that_panics_in_the_store_leaves_the_caller_whole() {
         .expect("the URL was left open by a panicked write");
     assert_eq!(body, "first rest");
 }
+
+/// How long a caller pauses between frames in the tests below: longer than the cache waits
+/// before reading on by itself while a caller holds its body (a millisecond), so the cache's
+/// own task and the caller's both read the same body.
+const PAUSE: Duration = Duration::from_millis(3);
+
+/// Reads `resp` to its end, pausing `pause` after each chunk: every byte, in order.
+async fn read_with_pauses(mut resp: reqwest::Response, pause: Duration) -> Vec<u8> {
+    let mut all = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .expect("a chunk never came")
+        .expect("the body failed")
+    {
+        all.extend_from_slice(&chunk);
+        tokio::time::sleep(pause).await;
+    }
+    all
+}
+
+/// A caller that asked for a chunk and stopped waiting for it (the origin had not sent it
+/// yet), then holds the body: the body is within the limit, so the cache still reads it to its
+/// end and writes it — the next caller of the URL is answered from it and the outcome is
+/// `Stored` — and the caller, reading again, gets every byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_whose_read_timed_out_is_still_read_to_its_end_and_stored() {
+    let mut origin =
+        paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let (mut resp, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
+    // The origin holds the rest: the caller's wait for the next chunk runs out.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), resp.chunk())
+            .await
+            .is_err(),
+        "a chunk came though the origin held the rest"
+    );
+    origin.release.take().unwrap().send(()).unwrap();
+    let next = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
+        .await
+        .expect("the next caller waited on a body its caller holds after a timed-out read");
+    assert_eq!(next.1, "first rest");
+    assert!(
+        matches!(next.0, CacheStatus::Hit | CacheStatus::Coalesced),
+        "{next:?}"
+    );
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("the body held after a timed-out read was never read to its end"),
+        CacheStatus::Stored
+    );
+    assert_eq!(origin.hits(), 1);
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"rest");
+}
+
+/// As above, the caller polling its body once (`now_or_never`, a no-op waker) and not again
+/// until later.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_polled_once_and_then_held_is_still_read_to_its_end_and_stored() {
+    use futures_util::FutureExt;
+    let mut origin =
+        paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let (mut resp, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
+    assert!(
+        resp.chunk().now_or_never().is_none(),
+        "a chunk came though the origin held the rest"
+    );
+    origin.release.take().unwrap().send(()).unwrap();
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("the body held after a single poll was never read to its end"),
+        CacheStatus::Stored
+    );
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"rest");
+}
+
+/// The end of the body waits for a held write (no background writes); the caller's wait for
+/// the end runs out, and it holds the body. The write still goes on and lands when the store
+/// answers, `flush` returns, and the caller then reads the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_whose_wait_at_the_end_was_abandoned_still_lands() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/aw",
+        Route::ok("whole")
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let held = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(held.clone())
+        .store_timeout(NEVER)
+        .build();
+    let client = streaming_client(&cache);
+    let mut resp = client.get(origin.url("/aw")).send().await.unwrap();
+    let outcome = pending(&resp);
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(20), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => got.extend_from_slice(&chunk),
+            Ok(Ok(None)) => panic!("the body ended before its held write answered"),
+            Ok(Err(e)) => panic!("the body failed: {e}"),
+            Err(_) => break,
+        }
+    }
+    held.calls_reach(2).await;
+    held.release.add_permits(1);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("a write whose caller stopped waiting at the end was never told"),
+        CacheStatus::Stored
+    );
+    tokio::time::timeout(NEVER, cache.flush())
+        .await
+        .expect("flush waited on a write nobody drives");
+    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        got.extend_from_slice(&chunk);
+    }
+    assert_eq!(got, b"whole");
+}
+
+/// A large chunked body of distinct bytes read a frame at a time with a pause after each
+/// (the cache's own task reads on during each pause, the caller's task when it asks again):
+/// every byte reaches the caller once, in order; it is stored whole and the next request is a
+/// hit with the same bytes.
+async fn a_body_read_with_pauses_reaches_the_caller_exactly() {
+    let origin = Origin::start().await;
+    let body = noise(1 << 20, 7);
+    origin.route(
+        "/alt",
+        Route::ok(body.clone())
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .max_body_size(4 << 20)
+        .build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/alt")).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    let got = read_with_pauses(resp, PAUSE).await;
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "the bytes differ from the origin's");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored
+    );
+    let again = tokio::time::timeout(NEVER, client.get(origin.url("/alt")).send())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status(&again), CacheStatus::Hit);
+    assert!(
+        again.bytes().await.unwrap() == body,
+        "the stored bytes differ"
+    );
+    assert_eq!(origin.hits("/alt"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_read_with_pauses_reaches_the_caller_exactly_multi_thread() {
+    a_body_read_with_pauses_reaches_the_caller_exactly().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_read_with_pauses_reaches_the_caller_exactly_current_thread() {
+    a_body_read_with_pauses_reaches_the_caller_exactly().await;
+}
+
+/// As above past the body limit: the copy is dropped (`TooLarge`) and the caller still gets
+/// every byte, in order, once.
+async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly() {
+    let origin = Origin::start().await;
+    let body = noise(512 << 10, 11);
+    origin.route(
+        "/big",
+        Route::ok(body.clone())
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new())
+        .max_body_size(64 << 10)
+        .build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/big")).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    let got = read_with_pauses(resp, PAUSE).await;
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "the bytes differ from the origin's");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::TooLarge)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly_multi_thread() {
+    a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly_current_thread() {
+    a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly().await;
+}
+
+/// A body dropped before it was ever polled (the origin still holding its rest): nothing is
+/// stored, the outcome is `Incomplete`, and the next request goes to the origin.
+async fn a_body_dropped_before_its_first_poll_is_never_stored() {
+    let origin = paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(&origin.url).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    drop(resp);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("a body dropped unpolled was never told"),
+        CacheStatus::NotStored(NotStored::Incomplete)
+    );
+    assert_eq!(cache.metrics().stored, 0);
+    let (s, body) = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
+        .await
+        .unwrap();
+    assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
+    assert_eq!(origin.hits(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_dropped_before_its_first_poll_is_never_stored_multi_thread() {
+    a_body_dropped_before_its_first_poll_is_never_stored().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_dropped_before_its_first_poll_is_never_stored_current_thread() {
+    a_body_dropped_before_its_first_poll_is_never_stored().await;
+}
+
+/// A body held unread long enough for the cache to read on by itself, then dropped while the
+/// origin still holds its rest: nothing is stored, the outcome is `Incomplete`, and the next
+/// request goes to the origin.
+async fn a_body_dropped_while_the_cache_reads_on_is_never_stored() {
+    let origin = paused_origin("first ", Some("rest"), &[("cache-control", "max-age=600")]).await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let (resp, outcome, first) = first_chunk(&client, &origin.url).await;
+    assert_eq!(first, "first ");
+    tokio::time::sleep(PAUSE).await;
+    drop(resp);
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .expect("a body dropped mid-way was never told"),
+        CacheStatus::NotStored(NotStored::Incomplete)
+    );
+    assert_eq!(cache.metrics().stored, 0);
+    let (s, body) = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
+        .await
+        .unwrap();
+    assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
+    assert_eq!(origin.hits(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_dropped_while_the_cache_reads_on_is_never_stored_multi_thread() {
+    a_body_dropped_while_the_cache_reads_on_is_never_stored().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_dropped_while_the_cache_reads_on_is_never_stored_current_thread() {
+    a_body_dropped_while_the_cache_reads_on_is_never_stored().await;
+}
+
+/// An origin that sends `first` (chunked: no length announced), then waits for the test and
+/// fails the connection mid-body.
+async fn failing_origin(first: &'static str) -> (String, oneshot::Sender<()>) {
+    let (release, released) = oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    let app = axum::Router::new().fallback(move || {
+        let gate = released.lock().unwrap().take();
+        async move {
+            let head = futures_util::stream::once(async move {
+                Ok::<_, std::io::Error>(Bytes::from_static(first.as_bytes()))
+            });
+            let tail = futures_util::stream::once(async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+                Err::<Bytes, _>(std::io::Error::other("cut midway by the test origin"))
+            });
+            axum::response::Response::builder()
+                .header("cache-control", "max-age=600")
+                .body(axum::body::Body::from_stream(
+                    futures_util::StreamExt::chain(head, tail),
+                ))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app));
+    (format!("http://{addr}/cut"), release)
+}
+
+/// The origin fails mid-body while the caller holds the body unread (the cache reads on by
+/// itself and meets the failure): the caller, reading on, gets the bytes sent and then an
+/// error, never a clean end; nothing is stored.
+async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller() {
+    let (url, release) = failing_origin("first ").await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let (mut resp, outcome, first) = first_chunk(&client, &url).await;
+    assert_eq!(first, "first ");
+    release.send(()).unwrap();
+    // Held unread: the cache reads on by itself, and meets the failure.
+    for _ in 0..10 {
+        tokio::time::sleep(PAUSE).await;
+    }
+    let mut got = Vec::new();
+    let failed = loop {
+        match tokio::time::timeout(NEVER, resp.chunk())
+            .await
+            .expect("a chunk never came")
+        {
+            Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(got.is_empty(), "bytes after the first: {got:?}");
+    assert!(failed, "a body the origin cut ended cleanly");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::Incomplete)
+    );
+    assert_eq!(cache.metrics().stored, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller_multi_thread() {
+    an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller_current_thread() {
+    an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller().await;
+}
+
+/// A write that panics in the store while the caller holds its body unread (the cache's own
+/// task runs it) and one that panics while the caller reads the end (the caller's task runs
+/// it): the caller gets every byte and a clean end, the outcome is `StoreFault`, and `flush`
+/// returns.
+async fn a_write_that_panics_leaves_the_caller_whole(hold_first: bool) {
+    let origin = Origin::start().await;
+    origin.route(
+        "/pw",
+        Route::ok("whole body")
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(PanickingPuts(MemoryStore::new())).build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/pw")).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    if hold_first {
+        // The cache reads on by itself: the body ends and the write panics in its task.
+        assert_eq!(
+            tokio::time::timeout(NEVER, outcome.clone().outcome())
+                .await
+                .expect("a held body's write was never told"),
+            CacheStatus::NotStored(NotStored::StoreFault)
+        );
+    }
+    let got = read_with_pauses(resp, Duration::ZERO).await;
+    assert_eq!(got, b"whole body");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::NotStored(NotStored::StoreFault)
+    );
+    tokio::time::timeout(NEVER, cache.flush()).await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_that_panics_while_the_body_is_held_leaves_the_caller_whole() {
+    a_write_that_panics_leaves_the_caller_whole(true).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_that_panics_while_the_caller_reads_the_end_leaves_the_caller_whole() {
+    a_write_that_panics_leaves_the_caller_whole(false).await;
+}
+
+/// Runs `fut` to its end on this thread, outside any Tokio runtime (as an executor other than
+/// Tokio's would).
+fn block_on_plain_thread<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    let deadline = std::time::Instant::now() + NEVER;
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ended");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+/// A caller that reads its body on a thread of its own, outside the Tokio runtime the request
+/// was made on (another executor): it gets every byte, and the body is stored as if read on
+/// the runtime — the outcome `Stored`, the next request a hit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_read_outside_the_runtime_is_still_stored() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/off",
+        Route::ok("read elsewhere")
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/off")).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    let body = std::thread::spawn(move || block_on_plain_thread(resp.bytes()))
+        .join()
+        .expect("the caller's thread panicked")
+        .unwrap();
+    assert_eq!(body, "read elsewhere");
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        get(&http_client(&cache), &origin.url("/off"), &[]).await,
+        (CacheStatus::Hit, "read elsewhere".into())
+    );
+}
