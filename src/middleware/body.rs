@@ -100,11 +100,12 @@ const TAKE_OVER_AFTER: Duration = Duration::from_millis(1);
 /// `body` handed to the caller as it arrives, frame by frame, while the cache keeps a copy of
 /// its data (at most `limit` bytes) for `keeper`. The first byte never waits for the cache.
 /// The reading is done in the caller's own task while the caller reads (each frame goes from
-/// the origin to the caller with no hand-off between threads), and by a task of its own once
-/// the caller's body has gone [`TAKE_OVER_AFTER`] without a poll (held unread, or a wait for a
-/// frame given up), is dropped, or is polled outside a Tokio runtime: a body within the limit
-/// is read to its end (and `keeper` told) whatever the caller does, so concurrent callers
-/// waiting for it never wait more than that on another caller's reading. Past the limit the
+/// the origin to the caller with no hand-off between threads), and by a task of its own, to
+/// the end, once the caller's body has gone [`TAKE_OVER_AFTER`] without a poll (held unread, a
+/// wait for a frame given up, or an origin that slow), is dropped, or is polled on another
+/// runtime or none: a body within the limit is read to its end (and `keeper` told) whatever
+/// the caller does, so concurrent callers waiting for it never wait more than that on another
+/// caller's reading. Past the limit the
 /// copy is dropped and the caller reads the rest straight from the origin (nothing more is
 /// buffered for it). A caller that drops the body stops the reading (a write its end waits
 /// for goes on).
@@ -130,6 +131,7 @@ pub(super) fn tee(body: reqwest::Body, limit: usize, keeper: Box<dyn Keeper>) ->
         ended: false,
         reading,
         gone,
+        runtime: tokio::runtime::Handle::current().id(),
     })
 }
 
@@ -147,10 +149,11 @@ enum Caller {
     /// The caller's body, which was handed out or last polled at this instant. A poll that
     /// found nothing leaves the caller's task woken by the reading, but the caller may never
     /// poll again (a timeout, a `select!` that went the other way): past
-    /// [`TAKE_OVER_AFTER`] without a poll, the task drives it as well.
+    /// [`TAKE_OVER_AFTER`] without a poll, the task takes the reading over.
     Polled(tokio::time::Instant),
-    /// The task alone: the body was dropped, or polled outside a Tokio runtime (the reading's
-    /// write and timers need one).
+    /// The task, from now to the end: it took the reading over, or the body was dropped, or
+    /// it was polled outside the runtime the request was made on (the reading's write and
+    /// timers belong there).
     Away,
 }
 
@@ -181,38 +184,35 @@ impl Reading {
     }
 }
 
-/// The task of a [`tee`]: reads on while the caller holds its body unread or has dropped it,
-/// until the reading (and a write the end of the body waits for) is done.
+/// The task of a [`tee`]: once the caller's body has gone [`TAKE_OVER_AFTER`] without a poll
+/// (or is dropped, or is polled where it cannot drive), takes the reading over for good and
+/// drives it to its end; the caller then gets the rest through the channel, as it would from
+/// any task of its own. Until then it only sleeps: nothing wakes it per frame, and a body
+/// that stays idle costs no wake-ups.
 async fn take_over(reading: Arc<Mutex<Reading>>, gone: Arc<Notify>) {
     loop {
-        // Until the reading may be this task's, or the caller's body is dropped.
-        let due = crate::lock(&reading).task_may_drive();
+        let due = {
+            let mut r = crate::lock(&reading);
+            if r.reader.is_none() {
+                return;
+            }
+            let due = r.task_may_drive();
+            if due <= tokio::time::Instant::now() {
+                r.caller = Caller::Away;
+                break;
+            }
+            due
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = gone.notified() => {}
         }
-        // Drive while the reading is this task's: woken with it while the origin is awaited,
-        // ready when it is done, or (with `false`) when the caller reads again.
-        let drive = std::future::poll_fn(|cx| {
-            let mut r = crate::lock(&reading);
-            if r.reader.is_none() {
-                return Poll::Ready(true);
-            }
-            if r.task_may_drive() > tokio::time::Instant::now() {
-                return Poll::Ready(false);
-            }
-            match r.drive(cx) {
-                true => Poll::Ready(true),
-                false => Poll::Pending,
-            }
-        });
-        tokio::select! {
-            done = drive => if done { return },
-            // The caller may have asked for a frame since, taking the wake-ups back.
-            _ = tokio::time::sleep(TAKE_OVER_AFTER) => {}
-            _ = gone.notified() => {}
-        }
     }
+    std::future::poll_fn(|cx| match crate::lock(&reading).drive(cx) {
+        true => Poll::Ready(()),
+        false => Poll::Pending,
+    })
+    .await;
 }
 
 /// The reading of a [`tee`]: reads `body` into the caller's channel and the copy.
@@ -279,6 +279,8 @@ struct Relay {
     /// Told when this is dropped, or polled where it cannot drive the reading: the task reads
     /// on.
     gone: Arc<Notify>,
+    /// The runtime the request was made on, the only one the reading is driven on.
+    runtime: tokio::runtime::Id,
 }
 
 impl Drop for Relay {
@@ -298,14 +300,19 @@ impl Body for Relay {
     ) -> Poll<Option<reqwest::Result<Frame<Bytes>>>> {
         let this = &mut *self;
         {
-            // The reading, on this task: what it reads is in the channel below at once.
+            // The reading, on this task while it is the caller's: what it reads is in the
+            // channel below at once.
             let mut reading = crate::lock(&this.reading);
-            if tokio::runtime::Handle::try_current().is_ok() {
-                reading.caller = Caller::Polled(tokio::time::Instant::now());
-                reading.drive(cx);
-            } else if !matches!(reading.caller, Caller::Away) {
-                reading.caller = Caller::Away;
-                this.gone.notify_one();
+            if let Caller::Polled(_) = reading.caller {
+                let here =
+                    tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == this.runtime);
+                if here {
+                    reading.caller = Caller::Polled(tokio::time::Instant::now());
+                    reading.drive(cx);
+                } else {
+                    reading.caller = Caller::Away;
+                    this.gone.notify_one();
+                }
             }
         }
         let next = loop {
