@@ -151,15 +151,26 @@ async fn a_body_dropped_before_its_end_is_never_stored() {
     let outcome = pending(&resp);
     assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"first "[..]));
     drop(resp);
+    assert_dropped_body_never_stored(&cache, outcome, &origin).await;
+}
+
+/// What a body of `origin` dropped before its end leaves: the outcome `Incomplete`, nothing
+/// stored, and the next request goes to the origin (which pauses only its first response).
+async fn assert_dropped_body_never_stored(
+    cache: &CacheMiddleware,
+    outcome: PendingWrite,
+    origin: &Paused,
+) {
     assert_eq!(
         tokio::time::timeout(NEVER, outcome.outcome())
             .await
-            .unwrap(),
+            .expect("a body dropped before its end was never told"),
         CacheStatus::NotStored(NotStored::Incomplete)
     );
     assert_eq!(cache.metrics().stored, 0);
-    // (The origin pauses only its first response.)
-    let (s, body) = get(&client, &origin.url, &[]).await;
+    let (s, body) = tokio::time::timeout(NEVER, get(&http_client(cache), &origin.url, &[]))
+        .await
+        .unwrap();
     assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
     assert_eq!(origin.hits(), 2);
 }
@@ -196,13 +207,7 @@ async fn an_endless_event_stream_reaches_the_caller_event_by_event() {
 /// unread, and the first caller still gets every byte afterwards.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_response_held_unread_never_holds_up_the_next_caller() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/held",
-        Route::ok("whole")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
+    let origin = chunked_origin("/held", "whole").await;
     let cache = CacheMiddleware::builder(store(&dynamodb().await).await).build();
     let client = streaming_client(&cache);
     let held = client.get(origin.url("/held")).send().await.unwrap();
@@ -266,13 +271,7 @@ async fn a_stalled_write_holds_the_end_of_the_body_at_most_the_store_budget() {
 /// `Stored` as soon as the write is queued, and `flush` awaits the write.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_background_write_is_queued_when_the_body_ends_and_flush_awaits_it() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/b",
-        Route::ok("body")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
+    let origin = chunked_origin("/b", "body").await;
     let held = Held::writes(MemoryStore::new());
     let cache = CacheMiddleware::builder(held.clone())
         .background_writes(true)
@@ -444,16 +443,6 @@ async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it() 
     assert_eq!(origin.hits("/z"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it_multi_thread() {
-    a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it_current_thread() {
-    a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it().await;
-}
-
 /// Part of the budget is left when the response is handed out: the end of the body waits for
 /// the held write that long and no longer, the write then goes on in a task of its own (the
 /// same write, picked up where it was), and when the store answers it is stored and told.
@@ -535,16 +524,6 @@ async fn flush_awaits_a_write_whose_body_is_held_unread() {
             .unwrap(),
         "unread"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn flush_awaits_a_write_whose_body_is_held_unread_multi_thread() {
-    flush_awaits_a_write_whose_body_is_held_unread().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn flush_awaits_a_write_whose_body_is_held_unread_current_thread() {
-    flush_awaits_a_write_whose_body_is_held_unread().await;
 }
 
 /// Followers of a miss are answered when the leader's body ends, though the leader's write is
@@ -797,14 +776,7 @@ async fn a_body_whose_read_timed_out_is_still_read_to_its_end_and_stored() {
         CacheStatus::Stored
     );
     assert_eq!(origin.hits(), 1);
-    let mut rest = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        rest.extend_from_slice(&chunk);
-    }
+    let rest = rest_of(&mut resp).await;
     assert_eq!(rest, b"rest");
 }
 
@@ -830,14 +802,7 @@ async fn a_body_polled_once_and_then_held_is_still_read_to_its_end_and_stored() 
             .expect("the body held after a single poll was never read to its end"),
         CacheStatus::Stored
     );
-    let mut rest = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        rest.extend_from_slice(&chunk);
-    }
+    let rest = rest_of(&mut resp).await;
     assert_eq!(rest, b"rest");
 }
 
@@ -846,13 +811,7 @@ async fn a_body_polled_once_and_then_held_is_still_read_to_its_end_and_stored() 
 /// answers, `flush` returns, and the caller then reads the end.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_whose_wait_at_the_end_was_abandoned_still_lands() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/aw",
-        Route::ok("whole")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
+    let origin = chunked_origin("/aw", "whole").await;
     let held = Held::writes(MemoryStore::new());
     let cache = CacheMiddleware::builder(held.clone())
         .store_timeout(NEVER)
@@ -895,33 +854,9 @@ async fn a_write_whose_wait_at_the_end_was_abandoned_still_lands() {
 /// every byte reaches the caller once, in order; it is stored whole and the next request is a
 /// hit with the same bytes.
 async fn a_body_read_with_pauses_reaches_the_caller_exactly() {
-    let origin = Origin::start().await;
-    let body = noise(1 << 20, 7);
-    origin.route(
-        "/alt",
-        Route::ok(body.clone())
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new())
-        .max_body_size(4 << 20)
-        .build();
-    let client = streaming_client(&cache);
-    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/alt")).send())
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome = pending(&resp);
-    let got = read_with_pauses(resp, PAUSE).await;
-    assert_eq!(got.len(), body.len());
-    assert!(got == body, "the bytes differ from the origin's");
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .unwrap(),
-        CacheStatus::Stored
-    );
-    let again = tokio::time::timeout(NEVER, client.get(origin.url("/alt")).send())
+    let (origin, client, body, outcome) = read_with_pauses_from(1 << 20, 7, 4 << 20).await;
+    assert_eq!(outcome, CacheStatus::Stored);
+    let again = tokio::time::timeout(NEVER, client.get(origin.url("/paused")).send())
         .await
         .unwrap()
         .unwrap();
@@ -930,35 +865,35 @@ async fn a_body_read_with_pauses_reaches_the_caller_exactly() {
         again.bytes().await.unwrap() == body,
         "the stored bytes differ"
     );
-    assert_eq!(origin.hits("/alt"), 1);
+    assert_eq!(origin.hits("/paused"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_body_read_with_pauses_reaches_the_caller_exactly_multi_thread() {
-    a_body_read_with_pauses_reaches_the_caller_exactly().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_body_read_with_pauses_reaches_the_caller_exactly_current_thread() {
-    a_body_read_with_pauses_reaches_the_caller_exactly().await;
-}
-
-/// As above past the body limit: the copy is dropped (`TooLarge`) and the caller still gets
-/// every byte, in order, once.
-async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly() {
+/// A chunked body of `len` distinct bytes (`noise` of `seed`), through a cache whose body
+/// limit is `limit`, read a frame at a time with a pause after each: the caller must get
+/// every byte once, in order. Returns the origin, the client, the body and the outcome.
+async fn read_with_pauses_from(
+    len: usize,
+    seed: u64,
+    limit: usize,
+) -> (
+    Origin,
+    reqwest_middleware::ClientWithMiddleware,
+    Vec<u8>,
+    CacheStatus,
+) {
     let origin = Origin::start().await;
-    let body = noise(512 << 10, 11);
+    let body = noise(len, seed);
     origin.route(
-        "/big",
+        "/paused",
         Route::ok(body.clone())
             .chunked()
             .header("cache-control", "max-age=600"),
     );
     let cache = CacheMiddleware::builder(MemoryStore::new())
-        .max_body_size(64 << 10)
+        .max_body_size(limit)
         .build();
     let client = streaming_client(&cache);
-    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/big")).send())
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/paused")).send())
         .await
         .unwrap()
         .unwrap();
@@ -966,22 +901,17 @@ async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly() {
     let got = read_with_pauses(resp, PAUSE).await;
     assert_eq!(got.len(), body.len());
     assert!(got == body, "the bytes differ from the origin's");
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .unwrap(),
-        CacheStatus::NotStored(NotStored::TooLarge)
-    );
+    let outcome = tokio::time::timeout(NEVER, outcome.outcome())
+        .await
+        .unwrap();
+    (origin, client, body, outcome)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly_multi_thread() {
-    a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly_current_thread() {
-    a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly().await;
+/// As above past the body limit: the copy is dropped (`TooLarge`) and the caller still gets
+/// every byte, in order, once.
+async fn a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly() {
+    let (_, _, _, outcome) = read_with_pauses_from(512 << 10, 11, 64 << 10).await;
+    assert_eq!(outcome, CacheStatus::NotStored(NotStored::TooLarge));
 }
 
 /// A body dropped before it was ever polled (the origin still holding its rest): nothing is
@@ -996,28 +926,7 @@ async fn a_body_dropped_before_its_first_poll_is_never_stored() {
         .unwrap();
     let outcome = pending(&resp);
     drop(resp);
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .expect("a body dropped unpolled was never told"),
-        CacheStatus::NotStored(NotStored::Incomplete)
-    );
-    assert_eq!(cache.metrics().stored, 0);
-    let (s, body) = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
-        .await
-        .unwrap();
-    assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
-    assert_eq!(origin.hits(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_body_dropped_before_its_first_poll_is_never_stored_multi_thread() {
-    a_body_dropped_before_its_first_poll_is_never_stored().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_body_dropped_before_its_first_poll_is_never_stored_current_thread() {
-    a_body_dropped_before_its_first_poll_is_never_stored().await;
+    assert_dropped_body_never_stored(&cache, outcome, &origin).await;
 }
 
 /// A body held unread long enough for the cache to read on by itself, then dropped while the
@@ -1031,28 +940,7 @@ async fn a_body_dropped_while_the_cache_reads_on_is_never_stored() {
     assert_eq!(first, "first ");
     tokio::time::sleep(PAUSE).await;
     drop(resp);
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .expect("a body dropped mid-way was never told"),
-        CacheStatus::NotStored(NotStored::Incomplete)
-    );
-    assert_eq!(cache.metrics().stored, 0);
-    let (s, body) = tokio::time::timeout(NEVER, get(&http_client(&cache), &origin.url, &[]))
-        .await
-        .unwrap();
-    assert_eq!((s, body.as_str()), (CacheStatus::Stored, "first rest"));
-    assert_eq!(origin.hits(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_body_dropped_while_the_cache_reads_on_is_never_stored_multi_thread() {
-    a_body_dropped_while_the_cache_reads_on_is_never_stored().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_body_dropped_while_the_cache_reads_on_is_never_stored_current_thread() {
-    a_body_dropped_while_the_cache_reads_on_is_never_stored().await;
+    assert_dropped_body_never_stored(&cache, outcome, &origin).await;
 }
 
 /// An origin that sends `first` (chunked: no length announced), then waits for the test and
@@ -1122,28 +1010,12 @@ async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller() {
     assert_eq!(cache.metrics().stored, 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller_multi_thread() {
-    an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller_current_thread() {
-    an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller().await;
-}
-
 /// A write that panics in the store while the caller holds its body unread (the cache's own
 /// task runs it) and one that panics while the caller reads the end (the caller's task runs
 /// it): the caller gets every byte and a clean end, the outcome is `StoreFault`, and `flush`
 /// returns.
 async fn a_write_that_panics_leaves_the_caller_whole(hold_first: bool) {
-    let origin = Origin::start().await;
-    origin.route(
-        "/pw",
-        Route::ok("whole body")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
+    let origin = chunked_origin("/pw", "whole body").await;
     let cache = CacheMiddleware::builder(PanickingPuts(MemoryStore::new())).build();
     let client = streaming_client(&cache);
     let resp = tokio::time::timeout(NEVER, client.get(origin.url("/pw")).send())
@@ -1208,35 +1080,13 @@ fn block_on_plain_thread<F: std::future::Future>(fut: F) -> F::Output {
 /// the runtime — the outcome `Stored`, the next request a hit.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_read_outside_the_runtime_is_still_stored() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/off",
-        Route::ok("read elsewhere")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
-    let client = streaming_client(&cache);
-    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/off")).send())
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome = pending(&resp);
+    let (origin, cache, _, resp, outcome) = chunked_miss("/off", "read elsewhere").await;
     let body = std::thread::spawn(move || block_on_plain_thread(resp.bytes()))
         .join()
         .expect("the caller's thread panicked")
         .unwrap();
     assert_eq!(body, "read elsewhere");
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .unwrap(),
-        CacheStatus::Stored
-    );
-    assert_eq!(
-        get(&http_client(&cache), &origin.url("/off"), &[]).await,
-        (CacheStatus::Hit, "read elsewhere".into())
-    );
+    assert_stored_then_hit(&cache, outcome, &origin, "/off", "read elsewhere").await;
 }
 
 /// An origin that sends `body` in `chunks` pieces, `gap` apart (each gap longer than the
@@ -1334,12 +1184,20 @@ async fn a_slow_origin_of_announced_length_reaches_a_waiting_caller_exactly_curr
     a_slow_origin_reaches_a_waiting_caller_exactly(true).await;
 }
 
-/// The leader of a flight reads a slow origin's body slowly (pausing past the hand-over after
-/// each chunk) while followers wait: each follower gets the whole body, coalesced, and the
-/// origin is asked once.
-async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body() {
-    let body = noise(20 * 1000, 23);
-    let url = trickling_origin(body.clone(), 20, Duration::from_millis(3), false).await;
+/// Followers of a leader: a slow origin trickles `body` in 20 chunks 3 ms apart; the leader's
+/// caller takes the first chunk, then five callers of the same URL each make a lookup (so
+/// they coalesce onto the leader's flight) and read their whole answer in tasks of their own.
+/// Returns the leader's response, its first chunk, its outcome and the followers' tasks (each
+/// giving its status and bytes).
+async fn leader_and_five_followers(
+    body: &[u8],
+) -> (
+    reqwest::Response,
+    Bytes,
+    PendingWrite,
+    Vec<tokio::task::JoinHandle<(CacheStatus, Bytes)>>,
+) {
+    let url = trickling_origin(body.to_vec(), 20, Duration::from_millis(3), false).await;
     let counting = CountingStore::new(MemoryStore::new());
     let cache = CacheMiddleware::builder(counting.clone()).build();
     let client = streaming_client(&cache);
@@ -1366,6 +1224,15 @@ async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body() {
     tokio::time::timeout(NEVER, counting.lookups_done(&cache, before + 5))
         .await
         .unwrap();
+    (leader, first, outcome, followers)
+}
+
+/// The leader of a flight reads a slow origin's body slowly (pausing past the hand-over after
+/// each chunk) while followers wait: each follower gets the whole body, coalesced, and the
+/// origin is asked once.
+async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body() {
+    let body = noise(20 * 1000, 23);
+    let (leader, first, outcome, followers) = leader_and_five_followers(&body).await;
     let mut got = first.to_vec();
     got.extend(read_with_pauses(leader, PAUSE).await);
     assert!(got == body, "the leader's bytes differ");
@@ -1386,48 +1253,12 @@ async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body_multi_thread() {
-    followers_of_a_slowly_read_slow_leader_get_the_whole_body().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn followers_of_a_slowly_read_slow_leader_get_the_whole_body_current_thread() {
-    followers_of_a_slowly_read_slow_leader_get_the_whole_body().await;
-}
-
 /// The leader's caller pauses past the hand-over and then drops its body mid-way, the slow
 /// origin still sending: followers each get the whole body (from the flight, or their own
 /// request), never part of it.
 async fn followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body() {
     let body = noise(20 * 1000, 29);
-    let url = trickling_origin(body.clone(), 20, Duration::from_millis(3), false).await;
-    let counting = CountingStore::new(MemoryStore::new());
-    let cache = CacheMiddleware::builder(counting.clone()).build();
-    let client = streaming_client(&cache);
-    let mut leader = tokio::time::timeout(NEVER, client.get(&url).send())
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome = pending(&leader);
-    tokio::time::timeout(NEVER, leader.chunk())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let before = counting.lookups_returned(&cache);
-    let followers: Vec<_> = (0..5)
-        .map(|_| {
-            let (client, url) = (streaming_client(&cache), url.clone());
-            tokio::spawn(async move {
-                let resp = client.get(&url).send().await.unwrap();
-                (status(&resp), resp.bytes().await.unwrap())
-            })
-        })
-        .collect();
-    tokio::time::timeout(NEVER, counting.lookups_done(&cache, before + 5))
-        .await
-        .unwrap();
+    let (mut leader, _, outcome, followers) = leader_and_five_followers(&body).await;
     for _ in 0..3 {
         tokio::time::sleep(PAUSE).await;
         tokio::time::timeout(NEVER, leader.chunk())
@@ -1451,16 +1282,6 @@ async fn followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body() {
             .unwrap(),
         CacheStatus::NotStored(NotStored::Incomplete)
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body_multi_thread() {
-    followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body_current_thread() {
-    followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body().await;
 }
 
 /// Background writes: callers that drop each body right after its last announced byte, or
@@ -1528,16 +1349,6 @@ async fn background_writes_with_bodies_dropped_or_held_at_the_end() {
             .unwrap();
         assert_eq!(body, format!("body {i}"));
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn background_writes_with_bodies_dropped_or_held_at_the_end_multi_thread() {
-    background_writes_with_bodies_dropped_or_held_at_the_end().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn background_writes_with_bodies_dropped_or_held_at_the_end_current_thread() {
-    background_writes_with_bodies_dropped_or_held_at_the_end().await;
 }
 
 /// A caller whose read of its body is cancelled by a `select!` (the other branch won) while
@@ -1631,35 +1442,12 @@ async fn many_concurrent_misses_read_with_pauses_are_each_exact() {
     assert_eq!(cache.metrics().stored, 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn many_concurrent_misses_read_with_pauses_are_each_exact_multi_thread() {
-    many_concurrent_misses_read_with_pauses_are_each_exact().await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn many_concurrent_misses_read_with_pauses_are_each_exact_current_thread() {
-    many_concurrent_misses_read_with_pauses_are_each_exact().await;
-}
-
 /// A caller that reads its body on a Tokio runtime of its own built without timers (I/O
 /// only), the request made on the test's runtime: it gets every byte, and the body is stored
 /// as if read on the runtime it was fetched on — the outcome `Stored`, the next request a hit.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_read_on_a_runtime_without_timers_is_still_stored() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/nt",
-        Route::ok("no timers here")
-            .chunked()
-            .header("cache-control", "max-age=600"),
-    );
-    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
-    let client = streaming_client(&cache);
-    let resp = tokio::time::timeout(NEVER, client.get(origin.url("/nt")).send())
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome = pending(&resp);
+    let (origin, cache, _, resp, outcome) = chunked_miss("/nt", "no timers here").await;
     let body = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -1671,16 +1459,7 @@ async fn a_body_read_on_a_runtime_without_timers_is_still_stored() {
     .expect("the caller's thread panicked")
     .unwrap();
     assert_eq!(body, "no timers here");
-    assert_eq!(
-        tokio::time::timeout(NEVER, outcome.outcome())
-            .await
-            .unwrap(),
-        CacheStatus::Stored
-    );
-    assert_eq!(
-        get(&http_client(&cache), &origin.url("/nt"), &[]).await,
-        (CacheStatus::Hit, "no timers here".into())
-    );
+    assert_stored_then_hit(&cache, outcome, &origin, "/nt", "no timers here").await;
 }
 
 /// A caller that reads its body on a short-lived Tokio runtime of its own (the request made
@@ -1870,13 +1649,114 @@ async fn followers_of_a_held_leader_are_answered_while_the_store_fails() {
         assert_eq!(s, CacheStatus::Coalesced);
     }
     assert_eq!(origin.hits(), 1);
+    let rest = rest_of(&mut leader).await;
+    assert_eq!(rest, b"rest");
+}
+
+/// The rest of `resp`'s body, read to its end (each chunk within `NEVER`).
+async fn rest_of(resp: &mut reqwest::Response) -> Vec<u8> {
     let mut rest = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(NEVER, leader.chunk())
+    while let Some(chunk) = tokio::time::timeout(NEVER, resp.chunk())
         .await
         .unwrap()
         .unwrap()
     {
         rest.extend_from_slice(&chunk);
     }
-    assert_eq!(rest, b"rest");
+    rest
 }
+
+/// A miss of `path` through a fresh in-memory cache, the origin sending `body` chunked (no
+/// length announced) and fresh for ten minutes: the origin, the cache, its streaming client,
+/// the response as handed out and its pending write.
+async fn chunked_miss(
+    path: &str,
+    body: &'static str,
+) -> (
+    Origin,
+    CacheMiddleware,
+    reqwest_middleware::ClientWithMiddleware,
+    reqwest::Response,
+    PendingWrite,
+) {
+    let origin = chunked_origin(path, body).await;
+    let cache = CacheMiddleware::builder(MemoryStore::new()).build();
+    let client = streaming_client(&cache);
+    let resp = tokio::time::timeout(NEVER, client.get(origin.url(path)).send())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = pending(&resp);
+    (origin, cache, client, resp, outcome)
+}
+
+/// The body of `path` was stored (`outcome`), and the next request is a hit with `body`.
+async fn assert_stored_then_hit(
+    cache: &CacheMiddleware,
+    outcome: PendingWrite,
+    origin: &Origin,
+    path: &str,
+    body: &str,
+) {
+    assert_eq!(
+        tokio::time::timeout(NEVER, outcome.outcome())
+            .await
+            .unwrap(),
+        CacheStatus::Stored
+    );
+    assert_eq!(
+        get(&http_client(cache), &origin.url(path), &[]).await,
+        (CacheStatus::Hit, body.into())
+    );
+}
+
+/// An origin answering `path` with `body`, chunked (no length announced) and fresh for ten
+/// minutes.
+async fn chunked_origin(path: &str, body: impl Into<Bytes>) -> Origin {
+    let origin = Origin::start().await;
+    origin.route(
+        path,
+        Route::ok(body)
+            .chunked()
+            .header("cache-control", "max-age=600"),
+    );
+    origin
+}
+
+/// Runs each scenario named as two tests: on a multi-thread runtime, where the caller's task
+/// and the cache's may run on different threads, and on a current-thread runtime, where they
+/// take turns on one.
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod multi_thread {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name().await;
+                }
+            )*
+        }
+        mod current_thread {
+            $(
+                #[tokio::test(flavor = "current_thread")]
+                async fn $name() {
+                    super::$name().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_runtimes!(
+    a_write_with_no_wait_left_goes_on_after_the_body_and_flush_awaits_it,
+    flush_awaits_a_write_whose_body_is_held_unread,
+    a_body_read_with_pauses_reaches_the_caller_exactly,
+    a_body_past_the_limit_read_with_pauses_reaches_the_caller_exactly,
+    a_body_dropped_before_its_first_poll_is_never_stored,
+    a_body_dropped_while_the_cache_reads_on_is_never_stored,
+    an_origin_failing_while_the_body_is_held_is_an_error_to_the_caller,
+    followers_of_a_slowly_read_slow_leader_get_the_whole_body,
+    followers_of_a_leader_dropped_mid_slow_body_get_the_whole_body,
+    background_writes_with_bodies_dropped_or_held_at_the_end,
+    many_concurrent_misses_read_with_pauses_are_each_exact,
+);
