@@ -203,10 +203,9 @@ async fn take_over(reading: Arc<Mutex<Reading>>, gone: Arc<Notify>) {
             }
             due
         };
-        tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
-            _ = gone.notified() => {}
-        }
+        let sleep = std::pin::pin!(tokio::time::sleep_until(due));
+        let told = std::pin::pin!(gone.notified());
+        futures_util::future::select(sleep, told).await;
     }
     std::future::poll_fn(|cx| match crate::lock(&reading).drive(cx) {
         true => Poll::Ready(()),
