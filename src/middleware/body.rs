@@ -105,10 +105,9 @@ const TAKE_OVER_AFTER: Duration = Duration::from_millis(1);
 /// wait for a frame given up, or an origin that slow), is dropped, or is polled on another
 /// runtime or none: a body within the limit is read to its end (and `keeper` told) whatever
 /// the caller does, so concurrent callers waiting for it never wait more than that on another
-/// caller's reading. Past the limit the
-/// copy is dropped and the caller reads the rest straight from the origin (nothing more is
-/// buffered for it). A caller that drops the body stops the reading (a write its end waits
-/// for goes on).
+/// caller's reading. Past the limit the copy is dropped and the caller reads the rest straight
+/// from the origin (nothing more is buffered for it). A caller that drops the body stops the
+/// reading (a write its end waits for goes on).
 pub(super) fn tee(body: reqwest::Body, limit: usize, keeper: Box<dyn Keeper>) -> reqwest::Body {
     let remaining = body.size_hint().exact();
     let (tx, rx) = mpsc::unbounded_channel();
