@@ -345,15 +345,8 @@ async fn a_leader_dropped_before_its_body_ended_releases_its_followers() {
 /// request is a hit.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_caller_cancelled_while_its_write_is_pending_leaves_the_write_to_finish() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/w",
-        Route::ok("whole").header("cache-control", "max-age=600"),
-    );
-    let held = Held::writes(MemoryStore::new());
-    let cache = CacheMiddleware::builder(held.clone())
-        .store_timeout(NEVER)
-        .build();
+    let origin = fresh_origin("/w", "whole").await;
+    let (held, cache) = held_write_cache();
     let client = streaming_client(&cache);
     let resp = client.get(origin.url("/w")).send().await.unwrap();
     let outcome = pending(&resp);
@@ -493,15 +486,8 @@ async fn a_write_that_outlasts_the_wait_at_the_end_of_the_body_still_lands() {
 /// `flush` waits for that write (run by the task reading the body, not a task of its own),
 /// returns once it is stored, and the caller still gets every byte.
 async fn flush_awaits_a_write_whose_body_is_held_unread() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/u",
-        Route::ok("unread").header("cache-control", "max-age=600"),
-    );
-    let store = Held::writes(MemoryStore::new());
-    let cache = CacheMiddleware::builder(store.clone())
-        .store_timeout(NEVER)
-        .build();
+    let origin = fresh_origin("/u", "unread").await;
+    let (store, cache) = held_write_cache();
     let client = streaming_client(&cache);
     let held = client.get(origin.url("/u")).send().await.unwrap();
     let outcome = pending(&held);
@@ -624,15 +610,8 @@ async fn a_body_dropped_right_after_its_last_announced_byte_is_told_truly() {
 /// whole — and the cache goes on serving from another runtime.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_runtime_shut_down_mid_write_leaves_no_hang() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/rt",
-        Route::ok("runtime").header("cache-control", "max-age=600"),
-    );
-    let store = Held::writes(MemoryStore::new());
-    let cache = CacheMiddleware::builder(store.clone())
-        .store_timeout(NEVER)
-        .build();
+    let origin = fresh_origin("/rt", "runtime").await;
+    let (store, cache) = held_write_cache();
     let url = origin.url("/rt");
     let outcome = {
         let (cache, store, url) = (cache.clone(), store.clone(), url.clone());
@@ -812,10 +791,7 @@ async fn a_body_polled_once_and_then_held_is_still_read_to_its_end_and_stored() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_whose_wait_at_the_end_was_abandoned_still_lands() {
     let origin = chunked_origin("/aw", "whole").await;
-    let held = Held::writes(MemoryStore::new());
-    let cache = CacheMiddleware::builder(held.clone())
-        .store_timeout(NEVER)
-        .build();
+    let (held, cache) = held_write_cache();
     let client = streaming_client(&cache);
     let mut resp = client.get(origin.url("/aw")).send().await.unwrap();
     let outcome = pending(&resp);
@@ -1356,15 +1332,8 @@ async fn background_writes_with_bodies_dropped_or_held_at_the_end() {
 /// finishes when the store answers, the outcome is told, `flush` returns, and the next request
 /// is a hit.
 async fn a_read_cancelled_by_select_while_driving_its_write_leaves_the_write_to_finish() {
-    let origin = Origin::start().await;
-    origin.route(
-        "/sel",
-        Route::ok("selected").header("cache-control", "max-age=600"),
-    );
-    let held = Held::writes(MemoryStore::new());
-    let cache = CacheMiddleware::builder(held.clone())
-        .store_timeout(NEVER)
-        .build();
+    let origin = fresh_origin("/sel", "selected").await;
+    let (held, cache) = held_write_cache();
     let client = streaming_client(&cache);
     let resp = tokio::time::timeout(NEVER, client.get(origin.url("/sel")).send())
         .await
@@ -1721,6 +1690,23 @@ async fn chunked_origin(path: &str, body: impl Into<Bytes>) -> Origin {
             .header("cache-control", "max-age=600"),
     );
     origin
+}
+
+/// An origin answering `path` with `body` (its length announced), fresh for ten minutes.
+async fn fresh_origin(path: &str, body: &'static str) -> Origin {
+    let origin = Origin::start().await;
+    origin.route(path, Route::ok(body).header("cache-control", "max-age=600"));
+    origin
+}
+
+/// A cache over a memory store whose writes stall until the test releases them, with no store
+/// timeout: the end of a body that waits for its write waits as long as the test holds it.
+fn held_write_cache() -> (Held<MemoryStore>, CacheMiddleware) {
+    let held = Held::writes(MemoryStore::new());
+    let cache = CacheMiddleware::builder(held.clone())
+        .store_timeout(NEVER)
+        .build();
+    (held, cache)
 }
 
 /// Runs each scenario named as two tests: on a multi-thread runtime, where the caller's task
