@@ -16,8 +16,9 @@
 //!   GetItem and PutItem, at one-way delays of 0, 1 and 5 ms, bodies of 1, 10 and 100 KB of the
 //!   random reference JSON, the store at its defaults (compression on); in wall time, measured
 //!   in turns (see the `cpu` group): the hit against the raw GetItem (`dynamodb_hit_paired`),
-//!   and the miss with background writes against the same three calls with the PutItem in a
-//!   task not waited for (`dynamodb_miss_background_write_paired`).
+//!   the miss against the same three calls (`dynamodb_miss_paired`), and the miss with
+//!   background writes against the same three calls with the PutItem in a task not waited for
+//!   (`dynamodb_miss_background_write_paired`).
 //! - `net{d}ms_compression_{kind}`: 100 KB hits with and without compression, against the raw
 //!   GetItem of the uncompressed item.
 //! - `net{d}ms_first_byte`: the time to the first byte of a 10 MB body of unknown length, a
@@ -744,6 +745,22 @@ fn network(c: &mut Criterion, rt: &Runtime, servers: &Servers, db: &Client, dela
                 Compression::default(),
                 FloorPut::Inline,
             ),
+        );
+        // The same miss in turns with its floor: each one's work and waiting on the two shared
+        // cores falls on both sides alike.
+        paired(
+            &mut group,
+            rt,
+            (&miss_group, "dynamodb_miss_paired", size),
+            Clock::Wall,
+            floor_op(
+                db.clone(),
+                base.clone(),
+                template.clone(),
+                Compression::default(),
+                FloorPut::Inline,
+            ),
+            miss_op(client(cache.clone()), base.clone(), size),
         );
         // A miss with background writes, in turns with its floor: the same three calls, the
         // PutItem in a task the operation does not wait for. Each write's work (and the
