@@ -89,8 +89,11 @@ impl Local {
 ///   only after the shared store accepted it (a response too large for DynamoDB, an older
 ///   write refused as [`Superseded`](StoreError::Superseded), or a store that is down is not
 ///   remembered), memory's older entry does not outlive a newer write however that write ends
-///   (the next lookup reads the shared store), and memory follows the same revision order as the stores, so a slow
-///   write or read that finishes late never replaces a newer entry. An invalidation (after an
+///   (the next lookup reads the shared store), and memory follows the same revision order as
+///   the stores, so a slow write or read that finishes late never replaces a newer entry. A
+///   write whose outcome is unknown (cut by the store timeout, or failed) is noted apart from
+///   the entries, so that memory pressure does not let a lookup remember anything older while
+///   the write may still land. An invalidation (after an
 ///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
 ///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
 ///   invalidated keys, kept apart from the entries so traffic cannot evict them; deletes
@@ -115,6 +118,12 @@ pub struct TieredStore<S> {
     /// from `memory` so that no amount of ordinary traffic evicts them, and checked against
     /// what the shared store returns (whose own invalidation may have failed).
     invalidated: Cache<CacheKey, u64>,
+    /// Keys with a write through this process whose outcome it does not know (cut by the store
+    /// timeout or its caller, or failed), with the revision, for [`TOMBSTONE_LIFETIME`]: a cut
+    /// write may still land, so nothing older is remembered meanwhile. Kept apart from
+    /// `memory`, like `invalidated`, so that ordinary traffic does not evict them; a write the
+    /// shared store accepted takes its note away.
+    unsettled: Cache<CacheKey, u64>,
     /// The keys with shared store calls under way (reads and writes), each with the newest
     /// revision written through this tier while any of them was: a read that ends after a
     /// write began never remembers anything older, also once memory pressure has evicted the
@@ -181,6 +190,10 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
         TieredStore {
             memory,
             invalidated: Cache::builder()
+                .max_capacity(self.max_entries)
+                .time_to_live(TOMBSTONE_LIFETIME)
+                .build(),
+            unsettled: Cache::builder()
                 .max_capacity(self.max_entries)
                 .time_to_live(TOMBSTONE_LIFETIME)
                 .build(),
@@ -269,8 +282,16 @@ impl<S: CacheStore> TieredStore<S> {
     /// step per key that changes memory, so no read slips between the two. The tombstone covers
     /// reads that begin later, while the write's outcome is unknown: a write cut by the store
     /// timeout may still land. It stays if the write never tells (or fails), so older entries
-    /// are read from the shared store each time, never wrong; memory pressure may evict it.
+    /// are read from the shared store each time, never wrong; memory pressure may evict it,
+    /// and the write's note in `unsettled` (made here too, and taken away by the write once
+    /// the shared store accepts it) still keeps anything older from being remembered.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
+        self.unsettled
+            .entry(key.clone())
+            .and_upsert_with(|held| async move {
+                held.map_or(revision, |held| held.into_value().max(revision))
+            })
+            .await;
         let floor = revision.saturating_sub(1);
         self.memory
             .entry(key.clone())
@@ -279,6 +300,20 @@ impl<S: CacheStore> TieredStore<S> {
                     Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
                     Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
                     _ => Op::Put(Local::Tombstone(floor)),
+                }
+            })
+            .await;
+    }
+
+    /// Takes away the note `make_way` made for a write at `revision`, which the shared store has
+    /// accepted: unless a newer write noted its own since.
+    async fn settle(&self, key: &CacheKey, revision: u64) {
+        self.unsettled
+            .entry(key.clone())
+            .and_compute_with(|held| async move {
+                match held.map(|held| held.into_value()) {
+                    Some(held) if held <= revision => Op::Remove,
+                    _ => Op::Nop,
                 }
             })
             .await;
@@ -302,6 +337,11 @@ impl<S: CacheStore> TieredStore<S> {
                     .get(key)
                     .await
                     .is_some_and(|r| entry.revision < r)
+                    || self
+                        .unsettled
+                        .get(key)
+                        .await
+                        .is_some_and(|r| entry.revision < r)
                 {
                     return Op::Nop;
                 }
@@ -364,6 +404,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         let _under_way = UnderWay::begin(&self.under_way, key, Some(response.revision));
         self.make_way(key, response.revision).await;
         self.shared.put(key, response).await?;
+        self.settle(key, response.revision).await;
         self.remember(key, response).await;
         Ok(())
     }

@@ -722,6 +722,74 @@ async fn a_cut_newer_write_that_lands_late_leaves_no_older_entry_in_memory() {
     );
 }
 
+/// As above, with ordinary traffic in between that evicts what memory holds for the key: the
+/// note that a write's outcome is unknown must outlive memory pressure, or the lookup after it
+/// remembers the older entry, and memory serves it for the rest of its lifetime once the
+/// newer one has landed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_newer_write_that_lands_late_leaves_no_older_entry_in_memory_after_pressure() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(8);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+
+    shared.hold_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    });
+    shared.a_put_is_held().await;
+    writing.abort();
+    assert!(writing.await.unwrap_err().is_cancelled());
+    // Ordinary traffic on other keys.
+    for i in 0..500u64 {
+        let other = key(30_000 + i);
+        tier.put(&other, &entry("other", 100)).await.unwrap();
+        for _ in 0..3 {
+            tier.get(&other).await.unwrap();
+        }
+    }
+    tier.memory_entries().await;
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    // The write the service received lands now.
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// A write the shared store accepted takes its note away: once another process has replaced
+/// the entry with one of an older revision (after deleting it), a lookup remembers that one as
+/// usual, rather than reading the shared store each time for an hour.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_the_shared_store_accepted_leaves_no_note_behind() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(9);
+    tier.put(&k, &entry("newer", 200)).await.unwrap();
+    tier.clear_memory();
+    shared.inner.delete(&k).await.unwrap();
+    shared.inner.put(&k, &entry("other", 150)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    shared.inner.delete(&k).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(150),
+        "the entry read from the shared store was not remembered"
+    );
+}
+
 /// A lookup under way when the key is deleted (it read the shared store before the delete and
 /// answers after it) must not bring the deleted entry back into memory: the next lookup reads
 /// the shared store, which holds nothing.
