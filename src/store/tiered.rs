@@ -56,6 +56,95 @@ impl Drop for UnderWay<'_> {
     }
 }
 
+/// Writes through this process whose outcome it does not know — cut by the store timeout or
+/// by their caller, failed in a way that does not say whether they landed (a timeout, a
+/// service error), or panicked — by key, with the revision, for [`TOMBSTONE_LIFETIME`]
+/// (monotonic): such a write may still land, so nothing older is remembered meanwhile. Kept
+/// apart from memory's entries, so that no traffic evicts a note; a later write the shared
+/// store accepts takes away the notes it supersedes. Room for `max_entries` notes: past that,
+/// rather than forget one, the tier remembers nothing new, read or written, until the notes it
+/// holds have expired (it still serves what memory holds, and reads the rest from the shared
+/// store). Writes known not to have been written (refused as older, too large, not encodable)
+/// leave no note.
+struct Unsettled {
+    notes: HashMap<CacheKey, (u64, Duration)>,
+    room: usize,
+    /// A note was turned away for want of room: until then, nothing new is remembered.
+    full_until: Option<Duration>,
+}
+
+impl Unsettled {
+    fn note(&mut self, key: &CacheKey, revision: u64, now: Duration) {
+        if let Some((held, at)) = self.notes.get_mut(key) {
+            *held = (*held).max(revision);
+            *at = now;
+            return;
+        }
+        if self.notes.len() >= self.room {
+            self.notes
+                .retain(|_, (_, at)| now.saturating_sub(*at) < TOMBSTONE_LIFETIME);
+        }
+        if self.notes.len() >= self.room {
+            let last = self.notes.values().map(|(_, at)| *at).max().unwrap_or(now);
+            self.full_until = Some(last.max(now) + TOMBSTONE_LIFETIME);
+            return;
+        }
+        self.notes.insert(key.clone(), (revision, now));
+    }
+
+    /// A write at `revision` was accepted: older writes of the key can no longer land over it.
+    fn settle(&mut self, key: &CacheKey, revision: u64) {
+        if self
+            .notes
+            .get(key)
+            .is_some_and(|(held, _)| *held <= revision)
+        {
+            self.notes.remove(key);
+        }
+    }
+
+    /// Whether an entry of `revision` (read from the shared store, or written) must not be
+    /// remembered.
+    fn keeps_out(&mut self, key: &CacheKey, revision: u64, now: Duration) -> bool {
+        if let Some(until) = self.full_until {
+            if now < until {
+                return true;
+            }
+            self.full_until = None;
+        }
+        match self.notes.get(key) {
+            Some((held, at)) if now.saturating_sub(*at) < TOMBSTONE_LIFETIME => revision < *held,
+            Some(_) => {
+                self.notes.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// A write through the tier, until it ends: noted in [`Unsettled`] if it ends without saying
+/// whether it landed (cut, failed so, or panicked), and settling older notes if it was
+/// accepted.
+struct WriteOutcome<'a, S> {
+    tier: &'a TieredStore<S>,
+    key: &'a CacheKey,
+    revision: u64,
+    /// Whether the write was accepted (`Some(true)`) or surely not written (`Some(false)`).
+    known: Option<bool>,
+}
+
+impl<S> Drop for WriteOutcome<'_, S> {
+    fn drop(&mut self) {
+        let mut unsettled = lock(&self.tier.unsettled);
+        match self.known {
+            Some(true) => unsettled.settle(self.key, self.revision),
+            Some(false) => {}
+            None => unsettled.note(self.key, self.revision, self.tier.clock.monotonic()),
+        }
+    }
+}
+
 /// What the memory tier holds for a key.
 #[derive(Debug, Clone)]
 enum Local {
@@ -91,9 +180,11 @@ impl Local {
 ///   remembered), memory's older entry does not outlive a newer write however that write ends
 ///   (the next lookup reads the shared store), and memory follows the same revision order as
 ///   the stores, so a slow write or read that finishes late never replaces a newer entry. A
-///   write whose outcome is unknown (cut by the store timeout, or failed) is noted apart from
-///   the entries, so that memory pressure does not let a lookup remember anything older while
-///   the write may still land. An invalidation (after an
+///   write whose outcome is unknown (cut by the store timeout, or failed without saying) is
+///   noted apart from the entries, so that memory pressure does not let a lookup remember
+///   anything older while the write may still land — for an hour, up to `max_entries` such
+///   writes; past that the tier remembers nothing new until they expire, rather than forget
+///   one. An invalidation (after an
 ///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
 ///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
 ///   invalidated keys, kept apart from the entries so traffic cannot evict them; deletes
@@ -118,12 +209,8 @@ pub struct TieredStore<S> {
     /// from `memory` so that no amount of ordinary traffic evicts them, and checked against
     /// what the shared store returns (whose own invalidation may have failed).
     invalidated: Cache<CacheKey, u64>,
-    /// Keys with a write through this process whose outcome it does not know (cut by the store
-    /// timeout or its caller, or failed), with the revision, for [`TOMBSTONE_LIFETIME`]: a cut
-    /// write may still land, so nothing older is remembered meanwhile. Kept apart from
-    /// `memory`, like `invalidated`, so that ordinary traffic does not evict them; a write the
-    /// shared store accepted takes its note away.
-    unsettled: Cache<CacheKey, u64>,
+    /// Writes through this process whose outcome it does not know: see [`Unsettled`].
+    unsettled: Arc<std::sync::Mutex<Unsettled>>,
     /// The keys with shared store calls under way (reads and writes), each with the newest
     /// revision written through this tier while any of them was: a read that ends after a
     /// write began never remembers anything older, also once memory pressure has evicted the
@@ -193,10 +280,11 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
                 .max_capacity(self.max_entries)
                 .time_to_live(TOMBSTONE_LIFETIME)
                 .build(),
-            unsettled: Cache::builder()
-                .max_capacity(self.max_entries)
-                .time_to_live(TOMBSTONE_LIFETIME)
-                .build(),
+            unsettled: Arc::new(std::sync::Mutex::new(Unsettled {
+                notes: HashMap::new(),
+                room: usize::try_from(self.max_entries).unwrap_or(usize::MAX),
+                full_until: None,
+            })),
             under_way: Arc::default(),
             shared: self.shared,
             clock: self.clock,
@@ -283,15 +371,9 @@ impl<S: CacheStore> TieredStore<S> {
     /// reads that begin later, while the write's outcome is unknown: a write cut by the store
     /// timeout may still land. It stays if the write never tells (or fails), so older entries
     /// are read from the shared store each time, never wrong; memory pressure may evict it,
-    /// and the write's note in `unsettled` (made here too, and taken away by the write once
-    /// the shared store accepts it) still keeps anything older from being remembered.
+    /// and the note a write whose outcome is unknown leaves in [`Unsettled`] still keeps
+    /// anything older from being remembered.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
-        self.unsettled
-            .entry(key.clone())
-            .and_upsert_with(|held| async move {
-                held.map_or(revision, |held| held.into_value().max(revision))
-            })
-            .await;
         let floor = revision.saturating_sub(1);
         self.memory
             .entry(key.clone())
@@ -300,20 +382,6 @@ impl<S: CacheStore> TieredStore<S> {
                     Some(Local::Fresh(entry)) if entry.revision > floor => Op::Nop,
                     Some(Local::Tombstone(held)) if *held >= floor => Op::Nop,
                     _ => Op::Put(Local::Tombstone(floor)),
-                }
-            })
-            .await;
-    }
-
-    /// Takes away the note `make_way` made for a write at `revision`, which the shared store has
-    /// accepted: unless a newer write noted its own since.
-    async fn settle(&self, key: &CacheKey, revision: u64) {
-        self.unsettled
-            .entry(key.clone())
-            .and_compute_with(|held| async move {
-                match held.map(|held| held.into_value()) {
-                    Some(held) if held <= revision => Op::Remove,
-                    _ => Op::Nop,
                 }
             })
             .await;
@@ -337,11 +405,7 @@ impl<S: CacheStore> TieredStore<S> {
                     .get(key)
                     .await
                     .is_some_and(|r| entry.revision < r)
-                    || self
-                        .unsettled
-                        .get(key)
-                        .await
-                        .is_some_and(|r| entry.revision < r)
+                    || lock(&self.unsettled).keeps_out(key, entry.revision, self.clock.monotonic())
                 {
                     return Op::Nop;
                 }
@@ -402,9 +466,26 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// failed, or cut by the store timeout after it reached the store.
     async fn put(&self, key: &CacheKey, response: &StoredResponse) -> Result<(), StoreError> {
         let _under_way = UnderWay::begin(&self.under_way, key, Some(response.revision));
+        // Dropped before `_under_way`: a write that ends without an answer is noted before the
+        // reads beside it stop seeing it under way.
+        let mut outcome = WriteOutcome {
+            tier: self,
+            key,
+            revision: response.revision,
+            known: None,
+        };
         self.make_way(key, response.revision).await;
-        self.shared.put(key, response).await?;
-        self.settle(key, response.revision).await;
+        let written = self.shared.put(key, response).await;
+        outcome.known = match &written {
+            Ok(()) => Some(true),
+            // Nothing was written, and nothing can land later.
+            Err(
+                StoreError::Superseded | StoreError::ItemTooLarge { .. } | StoreError::Encode(_),
+            ) => Some(false),
+            Err(_) => None,
+        };
+        drop(outcome);
+        written?;
         self.remember(key, response).await;
         Ok(())
     }

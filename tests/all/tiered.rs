@@ -906,3 +906,406 @@ async fn held_lookup<S: CacheStore + Clone + 'static>(
     shared.a_get_is_held().await;
     lookup
 }
+
+/// Cuts a write of `e` to `k` through `tier` before it reaches the shared store (held there,
+/// then its task aborted, as the store timeout or a dropped caller cuts it): the service may
+/// still apply it later.
+async fn cut_write<S: CacheStore + Clone + 'static>(
+    tier: &TieredStore<Staged<S>>,
+    shared: &Staged<S>,
+    k: &CacheKey,
+    e: StoredResponse,
+) {
+    shared.hold_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &e).await }
+    });
+    shared.a_put_is_held().await;
+    writing.abort();
+    assert!(writing.await.unwrap_err().is_cancelled());
+}
+
+/// Ordinary traffic: successful writes and lookups on `keys` other keys from `first`, each
+/// written `rounds` times at rising revisions.
+async fn traffic<S: CacheStore>(tier: &TieredStore<S>, first: u64, keys: u64, rounds: u64) {
+    for round in 0..rounds {
+        for i in 0..keys {
+            let other = key(first + i);
+            tier.put(&other, &entry("other", 1_000 + round))
+                .await
+                .unwrap();
+            for _ in 0..3 {
+                tier.get(&other).await.unwrap();
+            }
+        }
+    }
+    tier.memory_entries().await;
+}
+
+/// The promise that a cut write is noted apart "so that ordinary traffic does not evict" the
+/// note: the traffic here is a few hot keys written over and over, under a small
+/// `max_entries`. A lookup after it must not remember the older
+/// entry, or memory serves it once the cut write has landed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_write_stays_noted_while_hot_keys_are_written_over_and_over() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(40);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+    traffic(&tier, 40_000, 6, 80).await;
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// As above, with many writes on other keys in flight at once (held by the shared store, then
+/// all accepted): more writes under way than `max_entries` is ordinary traffic too, and must
+/// not evict the note of the cut write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_write_stays_noted_while_many_writes_to_other_keys_are_in_flight() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(41);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+
+    for round in 0..4u64 {
+        let n = 16u64;
+        shared.hold_puts.store(n as usize, Ordering::SeqCst);
+        let writes: Vec<_> = (0..n)
+            .map(|i| {
+                let (tier, other) = (tier.clone(), key(41_000 + round * 100 + i));
+                tokio::spawn(async move { tier.put(&other, &entry("other", 1_000)).await })
+            })
+            .collect();
+        for _ in 0..n {
+            shared.a_put_is_held().await;
+        }
+        shared.put_release.add_permits(n as usize);
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+    }
+    traffic(&tier, 41_500, 50, 2).await;
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// A store outage cuts writes on more keys than `max_entries` after the one on `k`: each of
+/// those writes may still land, and so may `k`'s. The note for `k` must not be dropped to make
+/// room, or after ordinary traffic a lookup remembers the older entry and memory serves it
+/// once the cut write has landed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_write_stays_noted_after_writes_to_other_keys_are_cut_too() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(42);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+    for i in 0..8u64 {
+        cut_write(&tier, &shared, &key(42_000 + i), entry("other", 1_000)).await;
+    }
+    traffic(&tier, 42_500, 100, 2).await;
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// Two writes of different revisions race on one key: the newer one (300) is cut, the older
+/// one (200, a slow write decided earlier) is accepted by the shared store afterwards. Memory
+/// must keep neither the older entry from that write nor from a later lookup (after memory
+/// pressure) while the newer write may still land; once it has, it is what is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_write_accepted_after_a_newer_cut_one_is_not_served_once_the_newer_lands() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(43);
+    tier.put(&k, &entry("oldest", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newest", 300)).await;
+    tier.put(&k, &entry("older", 200)).await.unwrap();
+    traffic(&tier, 43_000, 100, 2).await;
+
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the newest write has not landed yet"
+    );
+    shared.inner.put(&k, &entry("newest", 300)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(300),
+        "the shared store holds the newest entry; memory served an older one"
+    );
+}
+
+/// The other order: an older write (200) is cut, then a newer one (300) is accepted. The
+/// shared store now refuses the older write whenever it arrives, so nothing of either is left
+/// behind: once another process has reset the key to an older entry, a lookup remembers it
+/// as usual (no lasting penalty after the successful write).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_write_accepted_after_an_older_cut_one_leaves_no_note_behind() {
+    let shared = Staged::new(CountingStore::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(44);
+    cut_write(&tier, &shared, &k, entry("older", 200)).await;
+    tier.put(&k, &entry("newer", 300)).await.unwrap();
+    assert!(matches!(
+        shared.inner.put(&k, &entry("older", 200)).await,
+        Err(reqwest_dynamodb_cache::StoreError::Superseded)
+    ));
+
+    tier.clear_memory();
+    shared.inner.delete(&k).await.unwrap();
+    shared.inner.put(&k, &entry("other", 150)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    let before = shared.inner.gets.load(Ordering::SeqCst);
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    assert_eq!(
+        shared.inner.gets.load(Ordering::SeqCst),
+        before,
+        "the entry read from the shared store was not remembered"
+    );
+}
+
+/// A write that the shared store accepted and whose caller was then cut (the write reached the
+/// store, its answer never came back) followed by the same write again, accepted: the second
+/// tells the outcome, so no note is left behind and a later older entry is remembered as
+/// usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_write_that_is_accepted_leaves_no_note_behind() {
+    let shared = Staged::new(CountingStore::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(45);
+    shared.hang_puts.store(1, Ordering::SeqCst);
+    let writing = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    });
+    shared.put_applied.acquire().await.unwrap().forget();
+    writing.abort();
+    assert!(writing.await.unwrap_err().is_cancelled());
+    // The same write again: the store accepts it (the same revision replaces itself).
+    tier.put(&k, &entry("newer", 200)).await.unwrap();
+
+    tier.clear_memory();
+    shared.inner.delete(&k).await.unwrap();
+    shared.inner.put(&k, &entry("other", 150)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    let before = shared.inner.gets.load(Ordering::SeqCst);
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    assert_eq!(
+        shared.inner.gets.load(Ordering::SeqCst),
+        before,
+        "the entry read from the shared store was not remembered"
+    );
+}
+
+/// A cut write, then the wall clock steps back two hours (entries look fresh longer) and
+/// forward again, with memory pressure: the note of the cut write does not depend on the wall
+/// clock, so a lookup in between does not remember the older entry, and memory does not serve
+/// it once the cut write has landed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_write_stays_noted_when_the_wall_clock_steps_back() {
+    let start = std::time::SystemTime::now();
+    let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(start));
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .clock(clock.clone())
+        .build();
+    let k = key(46);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+    clock.set(start - Duration::from_secs(7200));
+    traffic(&tier, 46_000, 100, 2).await;
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "the write has not landed yet"
+    );
+    clock.set(start);
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// A write cut before it reaches the shared store, then this process deletes the key, then
+/// memory pressure: the cut write may still land after the delete, and if it does, memory
+/// must not hide it behind anything older — and a lookup before it lands finds nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_after_a_cut_write_then_the_write_lands_serves_the_write() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(47);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+    tier.delete(&k).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), None);
+    // Another process stores an older answer meanwhile.
+    shared.inner.put(&k, &entry("other", 150)).await.unwrap();
+    traffic(&tier, 47_000, 100, 2).await;
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(150));
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the cut write's entry; memory served an older one"
+    );
+}
+
+/// A write cut before it reaches the shared store, then an invalidation through this process
+/// whose shared call fails, then memory pressure, then the cut write (older than the
+/// invalidation) lands: nothing older than the invalidation is served, from memory or the
+/// shared store.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalidation_after_a_cut_write_hides_the_write_when_it_lands() {
+    let shared = Staged::new(FailingInvalidations(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(48);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("cut", 200)).await;
+    assert!(tier.invalidate(&k, 250).await.is_err());
+    traffic(&tier, 48_000, 100, 2).await;
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), None);
+    shared.inner.put(&k, &entry("cut", 200)).await.unwrap();
+    traffic(&tier, 48_500, 100, 2).await;
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        None,
+        "an entry older than this process's invalidation was served"
+    );
+    // A newer write after the invalidation is served.
+    tier.put(&k, &entry("newest", 300)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(300));
+}
+
+/// A shared store that panics mid-write (its own defect; the write may or may not have been
+/// made): the write's outcome is unknown, so after memory pressure a lookup does not remember
+/// the older entry, and memory does not serve it once the newer entry is in the shared store.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_the_shared_store_panicked_on_stays_noted_after_pressure() {
+    let tier = TieredStore::builder(PanickingPuts(MemoryStore::new()))
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(49);
+    tier.shared().0.put(&k, &entry("older", 100)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(100));
+    let written = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.put(&k, &entry("newer", 200)).await }
+    })
+    .await;
+    assert!(written.unwrap_err().is_panic());
+    // Traffic (reads only: the store's writes panic) on other keys.
+    for i in 0..100u64 {
+        let other = key(49_000 + i);
+        tier.shared()
+            .0
+            .put(&other, &entry("other", 1_000))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            tier.get(&other).await.unwrap();
+        }
+    }
+    tier.memory_entries().await;
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(100));
+    tier.shared().0.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the newer entry; memory served the older one"
+    );
+}
+
+/// Past its room for notes of writes whose outcome is unknown (`max_entries` of them), the tier
+/// forgets none: it remembers nothing it reads from the shared store until the notes it holds
+/// have expired (an hour of the monotonic clock), and then remembers again.
+#[tokio::test(flavor = "multi_thread")]
+async fn past_its_room_for_notes_the_tier_remembers_nothing_it_reads_until_they_expire() {
+    let start = std::time::SystemTime::now();
+    let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(start));
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(2)
+        .clock(clock.clone())
+        .build();
+    for i in 0..3 {
+        cut_write(&tier, &shared, &key(60 + i), entry("newer", 200)).await;
+    }
+    tier.clear_memory();
+    tier.memory_entries().await;
+    let z = key(70);
+    shared.inner.put(&z, &entry("read", 100)).await.unwrap();
+    assert_eq!(tier.get(&z).await.unwrap().map(|e| e.revision), Some(100));
+    shared.inner.delete(&z).await.unwrap();
+    assert_eq!(
+        tier.get(&z).await.unwrap().map(|e| e.revision),
+        None,
+        "an entry read was remembered while a note had been turned away for want of room"
+    );
+    // An hour passes; the wall clock is put back so that the entries stay fresh.
+    clock.advance(Duration::from_secs(3601));
+    clock.set(start);
+    shared.inner.put(&z, &entry("read", 100)).await.unwrap();
+    assert_eq!(tier.get(&z).await.unwrap().map(|e| e.revision), Some(100));
+    shared.inner.delete(&z).await.unwrap();
+    assert_eq!(
+        tier.get(&z).await.unwrap().map(|e| e.revision),
+        Some(100),
+        "nothing read was remembered once the notes had expired"
+    );
+}
