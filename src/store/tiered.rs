@@ -1,6 +1,6 @@
 //! An in-process tier in front of another store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,38 +58,77 @@ impl Drop for UnderWay<'_> {
 
 /// Writes through this process whose outcome it does not know — cut by the store timeout or
 /// by their caller, failed in a way that does not say whether they landed (a timeout, a
-/// service error), or panicked — by key, with the revision, for [`TOMBSTONE_LIFETIME`]
-/// (monotonic): such a write may still land, so nothing older is remembered meanwhile. Kept
-/// apart from memory's entries, so that no traffic evicts a note; a later write the shared
-/// store accepts takes away the notes it supersedes. Room for `max_entries` notes: past that,
-/// rather than forget one, the tier remembers nothing new, read or written, until the notes it
-/// holds have expired (it still serves what memory holds, and reads the rest from the shared
-/// store). Writes known not to have been written (refused as older, too large, not encodable)
-/// leave no note.
+/// service error other than throttling), or panicked — by key, with the revision, for
+/// [`TOMBSTONE_LIFETIME`] (monotonic): such a write may still land, so nothing older is
+/// remembered meanwhile. Kept apart from memory's entries, so that no traffic evicts a note; a
+/// later write the shared store accepts takes away the notes it supersedes. Writes known not to
+/// have been written (refused as older, too large, not encodable, throttled) leave no note.
+/// Room for `max_entries` notes: a note that finds no room is not forgotten, but counts for
+/// every key until it expires (nothing older than it is remembered, whatever the key).
 struct Unsettled {
     notes: HashMap<CacheKey, (u64, Duration)>,
+    /// The notes' keys in the order they were made or renewed, so by time (the monotonic clock
+    /// never goes back): the expired ones are at the front. A key renewed since stands here
+    /// more than once; only the place whose time is its note's counts.
+    order: VecDeque<(Duration, CacheKey)>,
     room: usize,
-    /// A note was turned away for want of room: until then, nothing new is remembered.
-    full_until: Option<Duration>,
+    /// A note turned away for want of room: until then, every key counts as noted at (at
+    /// least) this revision.
+    full: Option<(Duration, u64)>,
 }
 
 impl Unsettled {
+    fn new(room: usize) -> Self {
+        Unsettled {
+            notes: HashMap::new(),
+            order: VecDeque::new(),
+            room,
+            full: None,
+        }
+    }
+
     fn note(&mut self, key: &CacheKey, revision: u64, now: Duration) {
-        if let Some((held, at)) = self.notes.get_mut(key) {
-            *held = (*held).max(revision);
-            *at = now;
-            return;
+        self.expire(now);
+        let full = self.notes.len() >= self.room;
+        match self.notes.get_mut(key) {
+            Some((held, at)) => {
+                *held = (*held).max(revision);
+                *at = now;
+            }
+            None if full => {
+                let until = now.checked_add(TOMBSTONE_LIFETIME).unwrap_or(Duration::MAX);
+                let revision = self.full.map_or(revision, |(_, r)| r.max(revision));
+                self.full = Some((until, revision));
+                return;
+            }
+            None => {
+                self.notes.insert(key.clone(), (revision, now));
+            }
         }
-        if self.notes.len() >= self.room {
-            self.notes
-                .retain(|_, (_, at)| now.saturating_sub(*at) < TOMBSTONE_LIFETIME);
+        self.order.push_back((now, key.clone()));
+    }
+
+    /// Drops the notes made [`TOMBSTONE_LIFETIME`] or more before `now`: each one once, from
+    /// the front of `order`.
+    fn expire(&mut self, now: Duration) {
+        let Unsettled { notes, order, .. } = self;
+        while let Some((at, _)) = order.front() {
+            if now.saturating_sub(*at) < TOMBSTONE_LIFETIME {
+                break;
+            }
+            if let Some((at, key)) = order.pop_front() {
+                if notes.get(&key).is_some_and(|(_, held_at)| *held_at == at) {
+                    notes.remove(&key);
+                }
+            }
         }
-        if self.notes.len() >= self.room {
-            let last = self.notes.values().map(|(_, at)| *at).max().unwrap_or(now);
-            self.full_until = Some(last.max(now) + TOMBSTONE_LIFETIME);
-            return;
+        // Places left by renewed or settled notes, once they outnumber the notes.
+        if order.len() > 2 * notes.len() + 64 {
+            order.retain(|(at, key)| notes.get(key).is_some_and(|(_, held_at)| held_at == at));
         }
-        self.notes.insert(key.clone(), (revision, now));
+        if self.full.is_some_and(|(until, _)| now >= until) {
+            self.full = None;
+        }
     }
 
     /// A write at `revision` was accepted: older writes of the key can no longer land over it.
@@ -106,20 +145,10 @@ impl Unsettled {
     /// Whether an entry of `revision` (read from the shared store, or written) must not be
     /// remembered.
     fn keeps_out(&mut self, key: &CacheKey, revision: u64, now: Duration) -> bool {
-        if let Some(until) = self.full_until {
-            if now < until {
-                return true;
-            }
-            self.full_until = None;
-        }
-        match self.notes.get(key) {
-            Some((held, at)) if now.saturating_sub(*at) < TOMBSTONE_LIFETIME => revision < *held,
-            Some(_) => {
-                self.notes.remove(key);
-                false
-            }
-            None => false,
-        }
+        self.expire(now);
+        let held = self.notes.get(key).map(|(held, _)| *held);
+        let full = self.full.map(|(_, r)| r);
+        held.max(full).is_some_and(|noted| revision < noted)
     }
 }
 
@@ -183,8 +212,8 @@ impl Local {
 ///   write whose outcome is unknown (cut by the store timeout, or failed without saying) is
 ///   noted apart from the entries, so that memory pressure does not let a lookup remember
 ///   anything older while the write may still land — for an hour, up to `max_entries` such
-///   writes; past that the tier remembers nothing new until they expire, rather than forget
-///   one. An invalidation (after an
+///   writes; past that, rather than forget one, the tier remembers nothing older than it for
+///   any key until it expires. An invalidation (after an
 ///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
 ///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
 ///   invalidated keys, kept apart from the entries so traffic cannot evict them; deletes
@@ -280,11 +309,9 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
                 .max_capacity(self.max_entries)
                 .time_to_live(TOMBSTONE_LIFETIME)
                 .build(),
-            unsettled: Arc::new(std::sync::Mutex::new(Unsettled {
-                notes: HashMap::new(),
-                room: usize::try_from(self.max_entries).unwrap_or(usize::MAX),
-                full_until: None,
-            })),
+            unsettled: Arc::new(std::sync::Mutex::new(Unsettled::new(
+                usize::try_from(self.max_entries).unwrap_or(usize::MAX),
+            ))),
             under_way: Arc::default(),
             shared: self.shared,
             clock: self.clock,
@@ -482,6 +509,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
             Err(
                 StoreError::Superseded | StoreError::ItemTooLarge { .. } | StoreError::Encode(_),
             ) => Some(false),
+            Err(e) if e.is_throttling() => Some(false),
             Err(_) => None,
         };
         drop(outcome);

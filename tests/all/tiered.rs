@@ -1272,10 +1272,11 @@ async fn a_write_the_shared_store_panicked_on_stays_noted_after_pressure() {
 }
 
 /// Past its room for notes of writes whose outcome is unknown (`max_entries` of them), the tier
-/// forgets none: it remembers nothing it reads from the shared store until the notes it holds
-/// have expired (an hour of the monotonic clock), and then remembers again.
+/// forgets none: a note it has no room for counts for every key until it expires (an hour of
+/// the monotonic clock), so nothing older than that write is remembered meanwhile, whatever
+/// its key (anything newer is), and afterwards the tier remembers as before.
 #[tokio::test(flavor = "multi_thread")]
-async fn past_its_room_for_notes_the_tier_remembers_nothing_it_reads_until_they_expire() {
+async fn past_its_room_for_notes_the_tier_remembers_nothing_older_than_the_note_turned_away() {
     let start = std::time::SystemTime::now();
     let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(start));
     let shared = Staged::new(MemoryStore::new());
@@ -1288,24 +1289,351 @@ async fn past_its_room_for_notes_the_tier_remembers_nothing_it_reads_until_they_
     }
     tier.clear_memory();
     tier.memory_entries().await;
-    let z = key(70);
-    shared.inner.put(&z, &entry("read", 100)).await.unwrap();
-    assert_eq!(tier.get(&z).await.unwrap().map(|e| e.revision), Some(100));
-    shared.inner.delete(&z).await.unwrap();
-    assert_eq!(
-        tier.get(&z).await.unwrap().map(|e| e.revision),
-        None,
-        "an entry read was remembered while a note had been turned away for want of room"
+    // Read from the shared store, then gone from it: a lookup answers only if memory kept it.
+    let remembered = |z: CacheKey, revision: u64| {
+        let (tier, shared) = (tier.clone(), shared.clone());
+        async move {
+            shared
+                .inner
+                .put(&z, &entry("read", revision))
+                .await
+                .unwrap();
+            let read = tier.get(&z).await.unwrap().map(|e| e.revision);
+            assert_eq!(read, Some(revision));
+            shared.inner.delete(&z).await.unwrap();
+            tier.get(&z).await.unwrap().is_some()
+        }
+    };
+    assert!(
+        !remembered(key(70), 100).await,
+        "an entry older than a note turned away for want of room was remembered"
+    );
+    assert!(
+        remembered(key(71), 300).await,
+        "an entry newer than every note was not remembered"
     );
     // An hour passes; the wall clock is put back so that the entries stay fresh.
     clock.advance(Duration::from_secs(3601));
     clock.set(start);
-    shared.inner.put(&z, &entry("read", 100)).await.unwrap();
-    assert_eq!(tier.get(&z).await.unwrap().map(|e| e.revision), Some(100));
-    shared.inner.delete(&z).await.unwrap();
-    assert_eq!(
-        tier.get(&z).await.unwrap().map(|e| e.revision),
-        Some(100),
-        "nothing read was remembered once the notes had expired"
+    assert!(
+        remembered(key(72), 100).await,
+        "nothing older was remembered once the notes had expired"
     );
+}
+
+/// A store whose next `land_late` writes are received and applied only when the test says
+/// so (`land`), whatever became of the call that sent them, as a service applies a request it
+/// already received; the call itself never answers.
+#[derive(Clone)]
+struct LandsLate<S> {
+    inner: S,
+    land_late: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    received: std::sync::Arc<tokio::sync::Semaphore>,
+    land: std::sync::Arc<tokio::sync::Semaphore>,
+    landed: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl<S> LandsLate<S> {
+    fn new(inner: S) -> Self {
+        LandsLate {
+            inner,
+            land_late: std::sync::Arc::default(),
+            received: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            land: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            landed: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: CacheStore + Clone + 'static> CacheStore for LandsLate<S> {
+    async fn get(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<StoredResponse>, reqwest_dynamodb_cache::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &CacheKey,
+        response: &StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        let late = self
+            .land_late
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !late {
+            return self.inner.put(key, response).await;
+        }
+        let (inner, key, response) = (self.inner.clone(), key.clone(), response.clone());
+        let (land, landed) = (self.land.clone(), self.landed.clone());
+        tokio::spawn(async move {
+            land.acquire().await.unwrap().forget();
+            let _ = inner.put(&key, &response).await;
+            landed.add_permits(1);
+        });
+        self.received.add_permits(1);
+        std::future::pending().await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+/// The whole cache over the tier: a caller reloads a URL, the store timeout cuts the write of
+/// its newer answer (the service received it and applies it later), ordinary traffic evicts
+/// what memory held for the key, and a lookup in between is served the older entry from the
+/// shared store. Once the write has landed, the caller must get its newer answer: memory must
+/// not have remembered the older entry while the write could still land.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callers_answer_whose_write_the_store_timeout_cut_is_served_once_it_lands_after_pressure()
+{
+    use reqwest_dynamodb_cache::CacheMode;
+    let shared = LandsLate::new(MemoryStore::new());
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .clock(clock.clone())
+        .build();
+    let cache = CacheMiddleware::builder(tier.clone())
+        .clock(clock.clone())
+        .store_timeout(Duration::from_millis(200))
+        .build();
+    let client = http_client(&cache);
+    let origin = Origin::start().await;
+    origin.route(
+        "/a",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=600"),
+    );
+    let a = origin.url("/a");
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Stored, Origin::versioned_body("/a", 0))
+    );
+
+    origin.bump("/a");
+    shared.land_late.store(1, Ordering::SeqCst);
+    let reload = client.get(&a).with_extension(CacheMode::Reload);
+    let (_, body) = read(reload.send().await.unwrap()).await;
+    assert_eq!(body, Origin::versioned_body("/a", 1));
+    shared.received.acquire().await.unwrap().forget();
+    cache.flush().await;
+
+    traffic(&tier, 50_000, 100, 2).await;
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await.1,
+        Origin::versioned_body("/a", 0),
+        "the newer write has not landed yet"
+    );
+    traffic(&tier, 50_500, 100, 2).await;
+
+    shared.land.add_permits(1);
+    shared.landed.acquire().await.unwrap().forget();
+    assert_eq!(
+        read(client.get(&a).send().await.unwrap()).await.1,
+        Origin::versioned_body("/a", 1),
+        "the shared store holds the caller's newer answer; memory served the older one"
+    );
+}
+
+/// A lookup that read the older entry before a newer write began, held until that write has
+/// been cut and ordinary traffic has evicted what memory held for the key (the tombstone the
+/// write left): when it answers, it must not remember the older entry, or memory serves it
+/// once the cut write lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_under_way_when_a_newer_write_is_cut_remembers_nothing_older_after_pressure() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(51);
+    shared.inner.put(&k, &entry("older", 100)).await.unwrap();
+    let reading = held_lookup(&tier, &shared, &k).await;
+    cut_write(&tier, &shared, &k, entry("newer", 200)).await;
+    traffic(&tier, 51_000, 100, 2).await;
+    shared.get_release.add_permits(1);
+    assert_eq!(
+        reading.await.unwrap().unwrap().map(|e| e.revision),
+        Some(100),
+        "read before the write"
+    );
+    traffic(&tier, 51_500, 100, 2).await;
+    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the shared store holds the cut write's entry; memory served the older one"
+    );
+}
+
+/// A newer write (300) is cut, then an older one (200, from a request that began earlier) is
+/// cut too, then retried and accepted. The older write's note must not lower the newer one's:
+/// while the newer write may still land, memory remembers nothing older than it (after
+/// pressure), and once it lands it is what is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_older_write_after_a_cut_newer_one_does_not_lower_its_note() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(52);
+    tier.put(&k, &entry("oldest", 100)).await.unwrap();
+    cut_write(&tier, &shared, &k, entry("newest", 300)).await;
+    cut_write(&tier, &shared, &k, entry("older", 200)).await;
+    tier.put(&k, &entry("older", 200)).await.unwrap();
+    traffic(&tier, 52_000, 100, 2).await;
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the newest write has not landed yet"
+    );
+    shared.inner.put(&k, &entry("newest", 300)).await.unwrap();
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(300),
+        "the shared store holds the newest entry; memory served an older one"
+    );
+}
+
+/// Notes live an hour: a write cut more than an hour ago (900) no longer counts, so a write
+/// cut now at an older revision (500, from a request that began earlier), then retried and
+/// accepted, leaves no lasting note — the entry it wrote is remembered as usual, not read
+/// from the shared store at every lookup for another hour because of the expired note.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_note_that_has_expired_does_not_come_back_with_a_later_cut_write_of_the_key() {
+    let start = std::time::SystemTime::now();
+    let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(start));
+    let shared = Staged::new(CountingStore::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone())
+        .clock(clock.clone())
+        .build();
+    let k = key(53);
+    cut_write(&tier, &shared, &k, entry("newer", 900)).await;
+    // Two hours pass; the wall clock is put back so that the entries stay fresh.
+    clock.advance(Duration::from_secs(7200));
+    clock.set(start);
+    cut_write(&tier, &shared, &k, entry("older", 500)).await;
+    tier.put(&k, &entry("older", 500)).await.unwrap();
+
+    tier.clear_memory();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(500));
+    let before = shared.inner.gets.load(Ordering::SeqCst);
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(500));
+    assert_eq!(
+        shared.inner.gets.load(Ordering::SeqCst),
+        before,
+        "the entry read was not remembered: the note of a write cut two hours ago still counted"
+    );
+}
+
+/// A note turned away for want of room covers its write for the whole hour from when it was
+/// cut, also once the notes that filled the room have expired and a new note has taken their
+/// place: until then, the key's older entry read from the shared store is not remembered, and
+/// once the cut write lands, it is what is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_note_turned_away_for_want_of_room_covers_its_write_for_its_whole_hour() {
+    let start = std::time::SystemTime::now();
+    let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(start));
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(2)
+        .clock(clock.clone())
+        .build();
+    let c = key(54);
+    shared.inner.put(&c, &entry("older", 100)).await.unwrap();
+    cut_write(&tier, &shared, &key(54_000), entry("other", 200)).await;
+    cut_write(&tier, &shared, &key(54_001), entry("other", 200)).await;
+    clock.advance(Duration::from_secs(1800));
+    // Turned away: no room.
+    cut_write(&tier, &shared, &c, entry("newer", 200)).await;
+    clock.advance(Duration::from_secs(2400));
+    clock.set(start);
+    // The first two notes have expired: a new one takes their room.
+    cut_write(&tier, &shared, &key(54_002), entry("other", 200)).await;
+    tier.clear_memory();
+    assert_eq!(tier.get(&c).await.unwrap().map(|e| e.revision), Some(100));
+    shared.inner.put(&c, &entry("newer", 200)).await.unwrap();
+    assert_eq!(
+        tier.get(&c).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the cut write landed within its hour; memory served the older entry"
+    );
+}
+
+/// A write whose answer is lost after the shared store applied it (the proxy in front of
+/// DynamoDB cuts its answer midway) is of unknown outcome; once a lookup reads it back, that
+/// entry is remembered and served from memory (the note does not keep out the write itself),
+/// and memory's older entry is not served meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_whose_answer_was_lost_after_it_landed_is_remembered_once_read_back() {
+    use crate::support::fault_proxy::{Calls, Fault, FaultProxy};
+    let proxy = FaultProxy::start(dynamodb_server().await).await;
+    let shared = CountingStore::new(store(&client_for(&proxy.endpoint())).await);
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(55);
+    tier.put(&k, &entry("older", 100)).await.unwrap();
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(100));
+    proxy.set_on(Fault::CutMidway, Calls::Writes);
+    let written = tier.put(&k, &entry("newer", 200)).await;
+    assert!(written.is_err(), "{written:?}");
+    proxy.set(Fault::None);
+    assert_eq!(
+        tier.get(&k).await.unwrap().map(|e| e.revision),
+        Some(200),
+        "the write landed; memory served the older entry"
+    );
+    let before = shared.gets.load(Ordering::SeqCst);
+    assert_eq!(tier.get(&k).await.unwrap().map(|e| e.revision), Some(200));
+    assert_eq!(
+        shared.gets.load(Ordering::SeqCst),
+        before,
+        "the entry the write left was not remembered once read back"
+    );
+}
+
+/// A monotonic clock that stands at the end of what it can hold (a `ManualClock` advanced by
+/// `Duration::MAX`, which it promises to survive, or a custom clock): a write that fails when
+/// the room for notes is full must fail as the store said, not panic computing how long the
+/// tier stops remembering.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_write_past_the_room_for_notes_does_not_panic_at_the_end_of_the_monotonic_clock() {
+    let clock = std::sync::Arc::new(reqwest_dynamodb_cache::ManualClock::new(
+        std::time::SystemTime::now(),
+    ));
+    clock.advance(Duration::MAX);
+    let tier = TieredStore::builder(FailingPuts {
+        inner: MemoryStore::new(),
+        puts: std::sync::Arc::default(),
+    })
+    .max_entries(1)
+    .clock(clock.clone())
+    .build();
+    for i in 0..3u64 {
+        let written = tokio::spawn({
+            let tier = tier.clone();
+            async move { tier.put(&key(56_000 + i), &entry("newer", 200)).await }
+        })
+        .await;
+        match written {
+            Ok(result) => assert!(
+                matches!(result, Err(reqwest_dynamodb_cache::StoreError::Timeout(_))),
+                "{result:?}"
+            ),
+            Err(e) => panic!("write {i} through the tier panicked: {e}"),
+        }
+    }
 }
