@@ -21,6 +21,9 @@ struct Calls {
     count: usize,
     /// The newest revision of a write among them, or made while any of them was under way.
     written: Option<u64>,
+    /// The newest invalidation made while any of them was under way: a read among them does
+    /// not serve anything older, also once the invalidation's own note is settled.
+    invalidated: Option<u64>,
 }
 
 /// One shared store call for a key, under way until dropped (ended, failed or cancelled).
@@ -56,16 +59,12 @@ impl Drop for UnderWay<'_> {
     }
 }
 
-/// Writes through this process whose outcome it does not know — cut by the store timeout or
-/// by their caller, failed in a way that does not say whether they landed (a timeout, a
-/// service error other than throttling), or panicked — by key, with the revision, for
-/// [`TOMBSTONE_LIFETIME`] (monotonic): such a write may still land, so nothing older is
-/// remembered meanwhile. Kept apart from memory's entries, so that no traffic evicts a note; a
-/// later write the shared store accepts takes away the notes it supersedes. Writes known not to
-/// have been written (refused as older, too large, not encodable, throttled) leave no note.
-/// Room for `max_entries` notes: a note that finds no room is not forgotten, but counts for
-/// every key until it expires (nothing older than it is remembered, whatever the key).
-struct Unsettled {
+/// Revisions noted by key for [`TOMBSTONE_LIFETIME`] of the monotonic clock (a wall clock set
+/// back changes nothing): the invalidations, and the writes whose outcome is unknown, that
+/// memory's entries must not outlive. Kept apart from the entries, so that no traffic evicts a
+/// note, and taken away by what settles them. Room for `max_entries` notes: a note that finds
+/// no room is not forgotten, but counts for every key until it expires.
+struct Notes {
     notes: HashMap<CacheKey, (u64, Duration)>,
     /// The notes' keys in the order they were made or renewed, so by time (the monotonic clock
     /// never goes back): the expired ones are at the front. A key renewed since stands here
@@ -77,9 +76,9 @@ struct Unsettled {
     full: Option<(Duration, u64)>,
 }
 
-impl Unsettled {
+impl Notes {
     fn new(room: usize) -> Self {
-        Unsettled {
+        Notes {
             notes: HashMap::new(),
             order: VecDeque::new(),
             room,
@@ -111,7 +110,7 @@ impl Unsettled {
     /// Drops the notes made [`TOMBSTONE_LIFETIME`] or more before `now`: each one once, from
     /// the front of `order`.
     fn expire(&mut self, now: Duration) {
-        let Unsettled { notes, order, .. } = self;
+        let Notes { notes, order, .. } = self;
         while let Some((at, _)) = order.front() {
             if now.saturating_sub(*at) < TOMBSTONE_LIFETIME {
                 break;
@@ -131,7 +130,7 @@ impl Unsettled {
         }
     }
 
-    /// A write at `revision` was accepted: older writes of the key can no longer land over it.
+    /// What was noted for `key` up to `revision` is settled: the shared store holds it.
     fn settle(&mut self, key: &CacheKey, revision: u64) {
         if self
             .notes
@@ -142,9 +141,8 @@ impl Unsettled {
         }
     }
 
-    /// Whether an entry of `revision` (read from the shared store, or written) must not be
-    /// remembered.
-    fn keeps_out(&mut self, key: &CacheKey, revision: u64, now: Duration) -> bool {
+    /// Whether `key` is noted at a revision newer than `revision`.
+    fn newer_than(&mut self, key: &CacheKey, revision: u64, now: Duration) -> bool {
         self.expire(now);
         let held = self.notes.get(key).map(|(held, _)| *held);
         let full = self.full.map(|(_, r)| r);
@@ -152,7 +150,7 @@ impl Unsettled {
     }
 }
 
-/// A write through the tier, until it ends: noted in [`Unsettled`] if it ends without saying
+/// A write through the tier, until it ends: noted as unsettled if it ends without saying
 /// whether it landed (cut, failed so, or panicked), and settling older notes if it was
 /// accepted.
 struct WriteOutcome<'a, S> {
@@ -213,11 +211,13 @@ impl Local {
 ///   noted apart from the entries, so that memory pressure does not let a lookup remember
 ///   anything older while the write may still land — for an hour, up to `max_entries` such
 ///   writes; past that, rather than forget one, the tier remembers nothing older than it for
-///   any key until it expires. An invalidation (after an
-///   unsafe request) leaves a tombstone in memory before it reaches the shared store, so
-///   nothing older is served or remembered from then on — for an hour, up to `max_entries`
-///   invalidated keys, kept apart from the entries so traffic cannot evict them; deletes
-///   clear memory too. Other
+///   any key until it expires.
+/// - An invalidation (after an unsafe request) leaves a tombstone in memory, and a note kept
+///   apart from the entries, before it reaches the shared store, so nothing older is served
+///   or remembered from then on: until the shared store's invalidation succeeds (from then on
+///   the shared store refuses anything older itself), or for an hour if it fails. Up to
+///   `max_entries` notes; past that, rather than forget one, nothing older than it is served
+///   from the shared store for any key until it expires. Deletes clear memory too. Other
 ///   processes' memory tiers are not told: they keep an entry until it goes stale, as any
 ///   private cache would.
 ///
@@ -234,12 +234,17 @@ impl Local {
 #[derive(Clone)]
 pub struct TieredStore<S> {
     memory: Cache<CacheKey, Local>,
-    /// Keys this process invalidated, with the revision, for [`TOMBSTONE_LIFETIME`]: kept apart
-    /// from `memory` so that no amount of ordinary traffic evicts them, and checked against
-    /// what the shared store returns (whose own invalidation may have failed).
-    invalidated: Cache<CacheKey, u64>,
-    /// Writes through this process whose outcome it does not know: see [`Unsettled`].
-    unsettled: Arc<std::sync::Mutex<Unsettled>>,
+    /// Keys this process invalidated, with the revision, until the shared store's own
+    /// invalidation has succeeded (for an hour if it fails, is cut, or was skipped): checked
+    /// against what the shared store returns, which is not served if older.
+    invalidated: Arc<std::sync::Mutex<Notes>>,
+    /// Writes through this process whose outcome it does not know — cut by the store timeout
+    /// or by their caller, failed in a way that does not say whether they landed (a timeout, a
+    /// service error other than throttling), or panicked: such a write may still land, so
+    /// nothing older is remembered meanwhile. A later write the shared store accepts settles
+    /// the notes it supersedes; writes known not to have been written (refused as older, too
+    /// large, not encodable, throttled) leave none.
+    unsettled: Arc<std::sync::Mutex<Notes>>,
     /// The keys with shared store calls under way (reads and writes), each with the newest
     /// revision written through this tier while any of them was: a read that ends after a
     /// write began never remembers anything older, also once memory pressure has evicted the
@@ -290,6 +295,7 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
     /// The store.
     pub fn build(self) -> TieredStore<S> {
         let floor = (self.max_bytes / self.max_entries).max(1);
+        let room = usize::try_from(self.max_entries).unwrap_or(usize::MAX);
         let memory = Cache::builder()
             .max_capacity(self.max_bytes)
             .weigher(move |_key: &CacheKey, held: &Local| {
@@ -305,13 +311,8 @@ impl<S: CacheStore> TieredStoreBuilder<S> {
             .build();
         TieredStore {
             memory,
-            invalidated: Cache::builder()
-                .max_capacity(self.max_entries)
-                .time_to_live(TOMBSTONE_LIFETIME)
-                .build(),
-            unsettled: Arc::new(std::sync::Mutex::new(Unsettled::new(
-                usize::try_from(self.max_entries).unwrap_or(usize::MAX),
-            ))),
+            invalidated: Arc::new(std::sync::Mutex::new(Notes::new(room))),
+            unsettled: Arc::new(std::sync::Mutex::new(Notes::new(room))),
             under_way: Arc::default(),
             shared: self.shared,
             clock: self.clock,
@@ -398,7 +399,7 @@ impl<S: CacheStore> TieredStore<S> {
     /// reads that begin later, while the write's outcome is unknown: a write cut by the store
     /// timeout may still land. It stays if the write never tells (or fails), so older entries
     /// are read from the shared store each time, never wrong; memory pressure may evict it,
-    /// and the note a write whose outcome is unknown leaves in [`Unsettled`] still keeps
+    /// and the note a write whose outcome is unknown leaves in `unsettled` still keeps
     /// anything older from being remembered.
     async fn make_way(&self, key: &CacheKey, revision: u64) {
         let floor = revision.saturating_sub(1);
@@ -427,13 +428,9 @@ impl<S: CacheStore> TieredStore<S> {
                 // before it changes memory. The notes outlive memory pressure, which may have
                 // evicted the tombstone or the newer entry. (A write's note lasts while it or a
                 // read beside it is under way: only such a read can remember the older entry.)
-                if self
-                    .invalidated
-                    .get(key)
-                    .await
-                    .is_some_and(|r| entry.revision < r)
-                    || lock(&self.unsettled).keeps_out(key, entry.revision, self.clock.monotonic())
-                {
+                let now = self.clock.monotonic();
+                let invalidated = lock(&self.invalidated).newer_than(key, entry.revision, now);
+                if invalidated || lock(&self.unsettled).newer_than(key, entry.revision, now) {
                     return Op::Nop;
                 }
                 let written = lock(&self.under_way).get(key).and_then(|c| c.written);
@@ -472,12 +469,15 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         let under_way = UnderWay::begin(&self.under_way, key, None);
         let found = self.shared.get(key).await?;
         // This process invalidated the key after what the shared store returns was written
-        // (the shared invalidation failed or timed out): it is not served.
+        // (the shared invalidation failed, timed out or is still under way, or was made while
+        // this read was): it is not served.
         if let Some(entry) = &found {
-            if let Some(invalidated) = self.invalidated.get(key).await {
-                if entry.revision < invalidated {
-                    return Ok(None);
-                }
+            let now = self.clock.monotonic();
+            let during = lock(&self.under_way).get(key).and_then(|c| c.invalidated);
+            if during.is_some_and(|r| entry.revision < r)
+                || lock(&self.invalidated).newer_than(key, entry.revision, now)
+            {
+                return Ok(None);
             }
         }
         if let Some(entry) = &found {
@@ -528,21 +528,25 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     }
 
     /// Memory first (a tombstone, so nothing older is served or remembered from now on), then
-    /// the shared store's own invalidation.
+    /// the shared store's own invalidation; once that has succeeded, the shared store refuses
+    /// anything older itself, and the note is taken away (so that the room for notes is kept
+    /// for invalidations that failed).
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.invalidate_in_memory(key, revision).await;
-        self.shared.invalidate(key, revision).await
+        self.shared.invalidate(key, revision).await?;
+        lock(&self.invalidated).settle(key, revision);
+        Ok(())
     }
 
     /// A tombstone in memory (nothing older is served or remembered from now on), and the
-    /// invalidation kept apart, where memory pressure does not reach it.
+    /// invalidation noted apart, where memory pressure does not reach it; a read under way
+    /// that ends after it remembers nothing older either.
     async fn invalidate_in_memory(&self, key: &CacheKey, revision: u64) {
-        self.invalidated
-            .entry(key.clone())
-            .and_upsert_with(|held| async move {
-                held.map_or(revision, |held| held.into_value().max(revision))
-            })
-            .await;
+        lock(&self.invalidated).note(key, revision, self.clock.monotonic());
+        if let Some(c) = lock(&self.under_way).get_mut(key) {
+            c.written = c.written.max(Some(revision));
+            c.invalidated = c.invalidated.max(Some(revision));
+        }
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {

@@ -1637,3 +1637,64 @@ async fn a_failed_write_past_the_room_for_notes_does_not_panic_at_the_end_of_the
         }
     }
 }
+
+/// Failed shared invalidations on more keys than `max_entries` within the hour (an outage
+/// under write traffic): the tier forgets none of them. Nothing this process invalidated is
+/// served afterwards, also once traffic on other keys has evicted memory's tombstones.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_invalidations_past_max_entries_are_none_of_them_forgotten() {
+    let tier = TieredStore::builder(FailingInvalidations(MemoryStore::new()))
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    let k = key(80);
+    tier.put(&k, &entry("old", 100)).await.unwrap();
+    assert!(tier.invalidate(&k, 200).await.is_err());
+    for i in 0..16u64 {
+        let other = key(80_000 + i);
+        tier.put(&other, &entry("other", 100)).await.unwrap();
+        assert!(tier.invalidate(&other, 200).await.is_err());
+    }
+    traffic(&tier, 81_000, 100, 2).await;
+    for invalidated in std::iter::once(k).chain((0..16u64).map(|i| key(80_000 + i))) {
+        let got = tier.get(&invalidated).await.unwrap();
+        assert!(
+            got.is_none(),
+            "an entry invalidated at 200 (revision 100) was served again after more failed \
+             invalidations than max_entries: {:?}",
+            got.map(|e| e.body)
+        );
+    }
+}
+
+/// Invalidations the shared store carried out leave no note behind: more of them than
+/// `max_entries` within the hour (ordinary traffic of unsafe requests) neither fill the room
+/// kept for failed ones nor keep other keys' entries from being served and remembered.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalidations_the_shared_store_carried_out_leave_no_note_behind() {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone()).max_entries(2).build();
+    for i in 0..10u64 {
+        let k = key(90_000 + i);
+        tier.put(&k, &entry("posted to", 100)).await.unwrap();
+        tier.invalidate(&k, 200).await.unwrap();
+        assert!(tier.get(&k).await.unwrap().is_none());
+    }
+    let z = key(90_100);
+    shared
+        .inner
+        .put(&z, &entry("unrelated", 150))
+        .await
+        .unwrap();
+    assert_eq!(
+        tier.get(&z).await.unwrap().map(|e| e.revision),
+        Some(150),
+        "an entry of a key never invalidated was not served"
+    );
+    shared.inner.delete(&z).await.unwrap();
+    assert_eq!(
+        tier.get(&z).await.unwrap().map(|e| e.revision),
+        Some(150),
+        "an entry of a key never invalidated was not remembered"
+    );
+}
