@@ -651,11 +651,7 @@ async fn an_item_too_large_after_a_cut_newer_write_leaves_no_older_entry_in_memo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_lookup_after_memory_pressure_evicted_a_newer_write_does_not_bring_back_the_older_entry(
 ) {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(6);
     tier.put(&k, &entry("older", 100)).await.unwrap();
     tier.clear_memory();
@@ -728,11 +724,7 @@ async fn a_cut_newer_write_that_lands_late_leaves_no_older_entry_in_memory() {
 /// newer one has landed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_newer_write_that_lands_late_leaves_no_older_entry_in_memory_after_pressure() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(8);
     tier.put(&k, &entry("older", 100)).await.unwrap();
 
@@ -907,6 +899,40 @@ async fn held_lookup<S: CacheStore + Clone + 'static>(
     lookup
 }
 
+/// A tier of four entries (so that a little traffic evicts what it holds) over a memory
+/// store whose calls the test can hold.
+fn small_tier() -> (Staged<MemoryStore>, TieredStore<Staged<MemoryStore>>) {
+    let shared = Staged::new(MemoryStore::new());
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    (shared, tier)
+}
+
+/// Before `late` is in the shared store, a lookup of `k` through `tier` finds `before` (the
+/// write has not landed yet); once it is, a lookup finds it: memory kept nothing older in
+/// between.
+async fn assert_lands_late<S: CacheStore>(
+    tier: &TieredStore<Staged<S>>,
+    shared: &Staged<S>,
+    k: &CacheKey,
+    before: Option<u64>,
+    late: StoredResponse,
+) {
+    assert_eq!(
+        tier.get(k).await.unwrap().map(|e| e.revision),
+        before,
+        "the write has not landed yet"
+    );
+    shared.inner.put(k, &late).await.unwrap();
+    assert_eq!(
+        tier.get(k).await.unwrap().map(|e| e.revision),
+        Some(late.revision),
+        "the shared store holds the entry that landed late; memory served an older one"
+    );
+}
+
 /// Cuts a write of `e` to `k` through `tier` before it reaches the shared store (held there,
 /// then its task aborted, as the store timeout or a dropped caller cuts it): the service may
 /// still apply it later.
@@ -949,27 +975,13 @@ async fn traffic<S: CacheStore>(tier: &TieredStore<S>, first: u64, keys: u64, ro
 /// entry, or memory serves it once the cut write has landed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_write_stays_noted_while_hot_keys_are_written_over_and_over() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(40);
     tier.put(&k, &entry("older", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newer", 200)).await;
     traffic(&tier, 40_000, 6, 80).await;
 
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(100),
-        "the write has not landed yet"
-    );
-    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(200),
-        "the shared store holds the newer entry; memory served the older one"
-    );
+    assert_lands_late(&tier, &shared, &k, Some(100), entry("newer", 200)).await;
 }
 
 /// As above, with many writes on other keys in flight at once (held by the shared store, then
@@ -977,11 +989,7 @@ async fn a_cut_write_stays_noted_while_hot_keys_are_written_over_and_over() {
 /// not evict the note of the cut write.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_write_stays_noted_while_many_writes_to_other_keys_are_in_flight() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(41);
     tier.put(&k, &entry("older", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newer", 200)).await;
@@ -1005,17 +1013,7 @@ async fn a_cut_write_stays_noted_while_many_writes_to_other_keys_are_in_flight()
     }
     traffic(&tier, 41_500, 50, 2).await;
 
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(100),
-        "the write has not landed yet"
-    );
-    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(200),
-        "the shared store holds the newer entry; memory served the older one"
-    );
+    assert_lands_late(&tier, &shared, &k, Some(100), entry("newer", 200)).await;
 }
 
 /// A store outage cuts writes on more keys than `max_entries` after the one on `k`: each of
@@ -1024,11 +1022,7 @@ async fn a_cut_write_stays_noted_while_many_writes_to_other_keys_are_in_flight()
 /// once the cut write has landed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_write_stays_noted_after_writes_to_other_keys_are_cut_too() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(42);
     tier.put(&k, &entry("older", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newer", 200)).await;
@@ -1037,17 +1031,7 @@ async fn a_cut_write_stays_noted_after_writes_to_other_keys_are_cut_too() {
     }
     traffic(&tier, 42_500, 100, 2).await;
 
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(100),
-        "the write has not landed yet"
-    );
-    shared.inner.put(&k, &entry("newer", 200)).await.unwrap();
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(200),
-        "the shared store holds the newer entry; memory served the older one"
-    );
+    assert_lands_late(&tier, &shared, &k, Some(100), entry("newer", 200)).await;
 }
 
 /// Two writes of different revisions race on one key: the newer one (300) is cut, the older
@@ -1056,28 +1040,14 @@ async fn a_cut_write_stays_noted_after_writes_to_other_keys_are_cut_too() {
 /// pressure) while the newer write may still land; once it has, it is what is served.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_older_write_accepted_after_a_newer_cut_one_is_not_served_once_the_newer_lands() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(43);
     tier.put(&k, &entry("oldest", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newest", 300)).await;
     tier.put(&k, &entry("older", 200)).await.unwrap();
     traffic(&tier, 43_000, 100, 2).await;
 
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(200),
-        "the newest write has not landed yet"
-    );
-    shared.inner.put(&k, &entry("newest", 300)).await.unwrap();
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(300),
-        "the shared store holds the newest entry; memory served an older one"
-    );
+    assert_lands_late(&tier, &shared, &k, Some(200), entry("newest", 300)).await;
 }
 
 /// The other order: an older write (200) is cut, then a newer one (300) is accepted. The
@@ -1180,11 +1150,7 @@ async fn a_cut_write_stays_noted_when_the_wall_clock_steps_back() {
 /// must not hide it behind anything older — and a lookup before it lands finds nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_after_a_cut_write_then_the_write_lands_serves_the_write() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(47);
     tier.put(&k, &entry("older", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newer", 200)).await;
@@ -1454,11 +1420,7 @@ async fn a_callers_answer_whose_write_the_store_timeout_cut_is_served_once_it_la
 /// once the cut write lands.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lookup_under_way_when_a_newer_write_is_cut_remembers_nothing_older_after_pressure() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(51);
     shared.inner.put(&k, &entry("older", 100)).await.unwrap();
     let reading = held_lookup(&tier, &shared, &k).await;
@@ -1485,28 +1447,14 @@ async fn a_lookup_under_way_when_a_newer_write_is_cut_remembers_nothing_older_af
 /// pressure), and once it lands it is what is served.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_older_write_after_a_cut_newer_one_does_not_lower_its_note() {
-    let shared = Staged::new(MemoryStore::new());
-    let tier = TieredStore::builder(shared.clone())
-        .max_entries(4)
-        .max_bytes(4 * 1024 * 1024)
-        .build();
+    let (shared, tier) = small_tier();
     let k = key(52);
     tier.put(&k, &entry("oldest", 100)).await.unwrap();
     cut_write(&tier, &shared, &k, entry("newest", 300)).await;
     cut_write(&tier, &shared, &k, entry("older", 200)).await;
     tier.put(&k, &entry("older", 200)).await.unwrap();
     traffic(&tier, 52_000, 100, 2).await;
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(200),
-        "the newest write has not landed yet"
-    );
-    shared.inner.put(&k, &entry("newest", 300)).await.unwrap();
-    assert_eq!(
-        tier.get(&k).await.unwrap().map(|e| e.revision),
-        Some(300),
-        "the shared store holds the newest entry; memory served an older one"
-    );
+    assert_lands_late(&tier, &shared, &k, Some(200), entry("newest", 300)).await;
 }
 
 /// Notes live an hour: a write cut more than an hour ago (900) no longer counts, so a write
