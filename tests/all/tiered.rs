@@ -1646,3 +1646,25 @@ async fn invalidations_the_shared_store_carried_out_leave_no_note_behind() {
         "an entry of a key never invalidated was not remembered"
     );
 }
+
+/// An invalidation the shared store carried out settles only what it covers: a newer one that
+/// reached only memory (the breaker skipped the shared call) still keeps every older entry
+/// from being served, also after memory pressure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successful_invalidation_does_not_settle_a_newer_one_that_reached_only_memory() {
+    let (shared, tier) = small_tier();
+    let k = key(95);
+    tier.put(&k, &entry("old", 100)).await.unwrap();
+    tier.invalidate_in_memory(&k, 500).await;
+    tier.invalidate(&k, 400).await.unwrap();
+    // Another process writes an entry newer than the invalidation the store carried out, older
+    // than the one it never heard of.
+    shared.inner.put(&k, &entry("between", 450)).await.unwrap();
+    traffic(&tier, 95_000, 100, 2).await;
+    let got = tier.get(&k).await.unwrap();
+    assert!(
+        got.is_none(),
+        "an entry older than this process's invalidation at 500 was served: {:?}",
+        got.map(|e| e.revision)
+    );
+}
