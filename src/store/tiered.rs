@@ -524,7 +524,12 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
             c.written = Some(u64::MAX);
         }
         self.memory.invalidate(key).await;
-        self.shared.delete(key).await
+        self.shared.delete(key).await?;
+        // Nor a read that began while the delete was under way.
+        if let Some(c) = lock(&self.under_way).get_mut(key) {
+            c.written = Some(u64::MAX);
+        }
+        Ok(())
     }
 
     /// Memory first (a tombstone, so nothing older is served or remembered from now on), then
@@ -534,6 +539,12 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     async fn invalidate(&self, key: &CacheKey, revision: u64) -> Result<(), StoreError> {
         self.invalidate_in_memory(key, revision).await;
         self.shared.invalidate(key, revision).await?;
+        // Reads that began while it was under way may hold what it replaced: the note's work
+        // passes to their calls before the note goes.
+        if let Some(c) = lock(&self.under_way).get_mut(key) {
+            c.written = c.written.max(Some(revision));
+            c.invalidated = c.invalidated.max(Some(revision));
+        }
         lock(&self.invalidated).settle(key, revision);
         Ok(())
     }

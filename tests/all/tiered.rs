@@ -1668,3 +1668,236 @@ async fn a_successful_invalidation_does_not_settle_a_newer_one_that_reached_only
         got.map(|e| e.revision)
     );
 }
+
+/// A store whose next `hold` invalidations and deletes are received and held before they are
+/// applied, until the test releases each one (`release`): the call then applies it and
+/// answers, as a service does with a request still on its way.
+#[derive(Clone)]
+struct HeldRemovals<S> {
+    inner: S,
+    hold: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    held: std::sync::Arc<tokio::sync::Semaphore>,
+    release: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl<S> HeldRemovals<S> {
+    fn new(inner: S) -> Self {
+        HeldRemovals {
+            inner,
+            hold: std::sync::Arc::default(),
+            held: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            release: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    async fn wait_if_held(&self) {
+        let hold = self
+            .hold
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if hold {
+            self.held.add_permits(1);
+            self.release.acquire().await.unwrap().forget();
+        }
+    }
+
+    async fn a_removal_is_held(&self) {
+        self.held.acquire().await.unwrap().forget();
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: CacheStore> CacheStore for HeldRemovals<S> {
+    async fn get(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<StoredResponse>, reqwest_dynamodb_cache::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &CacheKey,
+        response: &StoredResponse,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.inner.put(key, response).await
+    }
+    async fn delete(&self, key: &CacheKey) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.wait_if_held().await;
+        self.inner.delete(key).await
+    }
+    async fn invalidate(
+        &self,
+        key: &CacheKey,
+        revision: u64,
+    ) -> Result<(), reqwest_dynamodb_cache::StoreError> {
+        self.wait_if_held().await;
+        self.inner.invalidate(key, revision).await
+    }
+    fn max_item_size(&self) -> Option<usize> {
+        self.inner.max_item_size()
+    }
+    fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size()
+    }
+    fn consumed_capacity(&self) -> Option<reqwest_dynamodb_cache::ConsumedCapacity> {
+        self.inner.consumed_capacity()
+    }
+}
+
+/// An invalidation at 200 through `tier` whose shared call is held; a lookup begun after it
+/// reached memory reads the older entry (100) from the shared store before the shared
+/// invalidation is applied, and answers only once the invalidation has succeeded and
+/// ordinary traffic has evicted memory's tombstone. After `invalidate` has returned, nothing
+/// older than 200 may be served: not from memory, where that lookup must not have put it.
+async fn assert_a_lookup_begun_during_an_invalidation_brings_nothing_back<S>(
+    tier: &TieredStore<Staged<HeldRemovals<S>>>,
+    shared: &Staged<HeldRemovals<S>>,
+    k: &CacheKey,
+    first_other: u64,
+) where
+    S: CacheStore + Clone + 'static,
+{
+    tier.put(k, &entry("old", 100)).await.unwrap();
+    shared.inner.hold.store(1, Ordering::SeqCst);
+    let invalidating = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.invalidate(&k, 200).await }
+    });
+    shared.inner.a_removal_is_held().await;
+    let lookup = held_lookup(tier, shared, k).await;
+    shared.inner.release.add_permits(1);
+    invalidating.await.unwrap().unwrap();
+    traffic(tier, first_other, 100, 2).await;
+    shared.get_release.add_permits(1);
+    let _overlapping = lookup.await.unwrap().unwrap();
+    let got = tier.get(k).await.unwrap();
+    assert!(
+        got.is_none(),
+        "after the invalidation at 200 had returned, the entry it invalidated (revision 100) \
+         was served: {:?}",
+        got.map(|e| e.revision)
+    );
+}
+
+/// A lookup that begins after an invalidation reached memory, reads the shared store before
+/// the shared invalidation is applied and answers after it succeeded (and after memory
+/// pressure evicted the tombstone), must not leave the invalidated entry in memory: memory
+/// store behind the tier.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_begun_during_an_invalidation_does_not_bring_the_entry_back_after_pressure() {
+    let shared = Staged::new(HeldRemovals::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    assert_a_lookup_begun_during_an_invalidation_brings_nothing_back(
+        &tier,
+        &shared,
+        &key(96),
+        96_000,
+    )
+    .await;
+}
+
+/// As above, over the embedded DynamoDB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_begun_during_an_invalidation_does_not_bring_the_entry_back_on_dynamodb() {
+    let shared = Staged::new(HeldRemovals::new(store(&dynamodb().await).await));
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .build();
+    assert_a_lookup_begun_during_an_invalidation_brings_nothing_back(
+        &tier,
+        &shared,
+        &key(97),
+        97_000,
+    )
+    .await;
+}
+
+/// "Deletes clear memory too": a lookup that begins after a delete cleared memory, reads the
+/// shared store before the shared delete is applied and answers after the delete returned,
+/// must not leave the deleted entry in memory to be served by every later lookup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_begun_during_a_delete_does_not_bring_the_entry_back() {
+    let shared = Staged::new(HeldRemovals::new(MemoryStore::new()));
+    let tier = TieredStore::builder(shared.clone()).build();
+    let k = key(98);
+    tier.put(&k, &entry("old", 100)).await.unwrap();
+    shared.inner.hold.store(1, Ordering::SeqCst);
+    let deleting = tokio::spawn({
+        let (tier, k) = (tier.clone(), k.clone());
+        async move { tier.delete(&k).await }
+    });
+    shared.inner.a_removal_is_held().await;
+    let lookup = held_lookup(&tier, &shared, &k).await;
+    shared.inner.release.add_permits(1);
+    deleting.await.unwrap().unwrap();
+    shared.get_release.add_permits(1);
+    let _overlapping = lookup.await.unwrap().unwrap();
+    let got = tier.get(&k).await.unwrap();
+    assert!(
+        got.is_none(),
+        "after the delete had returned, the deleted entry was served from memory: {:?}",
+        got.map(|e| e.revision)
+    );
+}
+
+/// Two middlewares of one process over one tier: one POSTs (its shared invalidation is on its
+/// way), the other's GET begins meanwhile, reads the shared store's entry from before the POST
+/// and answers only after the POST has completed and traffic has evicted memory's tombstone.
+/// Every GET after that must get the answer from after the POST, not memory's older one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_begun_during_another_middlewares_post_leaves_nothing_older_in_the_tier() {
+    let shared = Staged::new(HeldRemovals::new(MemoryStore::new()));
+    let clock = clock();
+    let tier = TieredStore::builder(shared.clone())
+        .max_entries(4)
+        .max_bytes(4 * 1024 * 1024)
+        .clock(clock.clone())
+        .build();
+    let reader = CacheMiddleware::builder(tier.clone())
+        .clock(clock.clone())
+        .build();
+    let writer = CacheMiddleware::builder(tier.clone())
+        .clock(clock.clone())
+        .build();
+    let origin = Origin::start().await;
+    origin.route(
+        "/a",
+        Route::ok("")
+            .versioned()
+            .header("cache-control", "max-age=60"),
+    );
+    let (r, w) = (http_client(&reader), http_client(&writer));
+    let a = origin.url("/a");
+    assert_eq!(
+        read(r.get(&a).send().await.unwrap()).await,
+        (CacheStatus::Stored, Origin::versioned_body("/a", 0))
+    );
+    origin.bump("/a");
+    shared.inner.hold.store(1, Ordering::SeqCst);
+    let posting = tokio::spawn({
+        let (w, a) = (w.clone(), a.clone());
+        async move { w.post(&a).send().await.unwrap().status() }
+    });
+    shared.inner.a_removal_is_held().await;
+    shared.hold_gets.store(1, Ordering::SeqCst);
+    let getting = tokio::spawn({
+        let (r, a) = (r.clone(), a.clone());
+        async move { read(r.get(&a).send().await.unwrap()).await }
+    });
+    shared.a_get_is_held().await;
+    shared.inner.release.add_permits(1);
+    assert!(posting.await.unwrap().is_success());
+    traffic(&tier, 98_000, 100, 2).await;
+    shared.get_release.add_permits(1);
+    let _overlapping = getting.await.unwrap();
+    let (s, body) = read(r.get(&a).send().await.unwrap()).await;
+    assert_eq!(
+        body,
+        Origin::versioned_body("/a", 1),
+        "a GET after the POST had completed was answered ({s:?}) with the response from before it"
+    );
+}
