@@ -415,6 +415,16 @@ impl<S: CacheStore> TieredStore<S> {
             .await;
     }
 
+    /// Tells the calls of `key` under way that a write (or a delete, `u64::MAX`) at `written`,
+    /// and an invalidation at `invalidated`, were made beside them: the reads among them serve
+    /// and remember nothing older.
+    fn mark_under_way(&self, key: &CacheKey, written: u64, invalidated: Option<u64>) {
+        if let Some(c) = lock(&self.under_way).get_mut(key) {
+            c.written = c.written.max(Some(written));
+            c.invalidated = c.invalidated.max(invalidated);
+        }
+    }
+
     /// Keeps `entry` in memory while fresh (unless its body is still in the shared store),
     /// unless memory holds something newer (an entry, or an invalidation), or this process
     /// invalidated or wrote the key at a later revision: one atomic step per key, so a late
@@ -520,15 +530,11 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
         // A read under way must not bring the entry back.
-        if let Some(c) = lock(&self.under_way).get_mut(key) {
-            c.written = Some(u64::MAX);
-        }
+        self.mark_under_way(key, u64::MAX, None);
         self.memory.invalidate(key).await;
         self.shared.delete(key).await?;
         // Nor a read that began while the delete was under way.
-        if let Some(c) = lock(&self.under_way).get_mut(key) {
-            c.written = Some(u64::MAX);
-        }
+        self.mark_under_way(key, u64::MAX, None);
         Ok(())
     }
 
@@ -541,10 +547,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
         self.shared.invalidate(key, revision).await?;
         // Reads that began while it was under way may hold what it replaced: the note's work
         // passes to their calls before the note goes.
-        if let Some(c) = lock(&self.under_way).get_mut(key) {
-            c.written = c.written.max(Some(revision));
-            c.invalidated = c.invalidated.max(Some(revision));
-        }
+        self.mark_under_way(key, revision, Some(revision));
         lock(&self.invalidated).settle(key, revision);
         Ok(())
     }
@@ -554,10 +557,7 @@ impl<S: CacheStore> CacheStore for TieredStore<S> {
     /// that ends after it remembers nothing older either.
     async fn invalidate_in_memory(&self, key: &CacheKey, revision: u64) {
         lock(&self.invalidated).note(key, revision, self.clock.monotonic());
-        if let Some(c) = lock(&self.under_way).get_mut(key) {
-            c.written = c.written.max(Some(revision));
-            c.invalidated = c.invalidated.max(Some(revision));
-        }
+        self.mark_under_way(key, revision, Some(revision));
         self.memory
             .entry(key.clone())
             .and_compute_with(|held| async move {
